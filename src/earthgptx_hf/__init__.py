@@ -1,0 +1,26 @@
+"""EarthGPT-X for Hugging Face transformers: a visual-prompting multimodal LLM for optical, SAR and infrared imagery.
+
+Importing the package registers the config and model classes with transformers' Auto classes.
+"""
+
+from .auto_registration import register_auto_classes
+from .modeling import (
+    EarthGPTXConfig,
+    EarthGPTXForConditionalGeneration,
+    EarthGPTXGenerateOutput,
+    EarthGPTXModel,
+    EarthGPTXPreTrainedModel,
+)
+
+__version__ = "0.1.0"
+
+register_auto_classes()
+
+__all__ = [
+    "EarthGPTXConfig",
+    "EarthGPTXModel",
+    "EarthGPTXPreTrainedModel",
+    "EarthGPTXForConditionalGeneration",
+    "EarthGPTXGenerateOutput",
+    "register_auto_classes",
+]

@@ -1,0 +1,393 @@
+"""EarthGPT-X configuration.
+
+`EarthGPTXConfig` is a composite config in the transformers layout: one sub-config per tower, each built by
+transformers' own config classes (`LlamaConfig` or any causal-LM config, `Dinov2Config`, `ConvNextConfig`,
+`ViTConfig`, `SamConfig`) plus `EarthGPTXFusionConfig` for the hybrid fusion block, which has no library
+counterpart.
+
+Paper: EarthGPT-X (arXiv 2504.12795). The `paper` preset reproduces its tower choices (Llama-2-13B, DINOv2-L/14,
+CLIP-ConvNeXt-L, SAM ViT-H, 448x448 input); `small` and `tiny` keep the same structure at sizes that train on a CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+# Order of the special tokens appended after the language model's base vocabulary. The processor's tokenizer adds
+# them in this order, so a preset's token ids are `base_vocab_size + index` (see `special_token_layout`).
+SPECIAL_TOKENS = ("<image>", "[PIX]", "<region_feat>")
+REGION_TOKEN_TEMPLATE = "<Region {}>"
+
+PRESETS = ("paper", "small", "tiny")
+
+
+def special_token_layout(base_vocab_size: int, max_regions: int) -> dict[str, Any]:
+    """Token ids of the EarthGPT-X special tokens appended after a base vocabulary of `base_vocab_size` ids.
+
+    Returns a dict with `image_token_id`, `pix_token_id`, `region_feature_token_id`, `region_token_ids`
+    (one per region, `<Region 1>` first) and `vocab_size` (the extended vocabulary).
+    """
+    image_token_id, pix_token_id, region_feature_token_id = (base_vocab_size + i for i in range(3))
+    first_region = base_vocab_size + len(SPECIAL_TOKENS)
+    region_token_ids = list(range(first_region, first_region + max_regions))
+    return {
+        "image_token_id": image_token_id,
+        "pix_token_id": pix_token_id,
+        "region_feature_token_id": region_feature_token_id,
+        "region_token_ids": region_token_ids,
+        "vocab_size": first_region + max_regions,
+    }
+
+
+@strict
+class EarthGPTXFusionConfig(PreTrainedConfig):
+    r"""
+    Configuration of the hybrid fusion block (paper Eq. 4-7), which mixes the mixed visual encoder's image tokens
+    `V_img` with the spatial-aware encoder's prompt tokens `E_prompt`.
+
+    hidden_size (`int`): width `D_v` of the fused visual tokens (also the output width of the mixed visual encoder).
+    num_attention_heads (`int`): heads of the self- and cross-attention layers.
+    intermediate_size (`int`): hidden width of the feed-forward networks.
+    hidden_act (`str`): activation of the feed-forward networks.
+    attention_dropout (`float`): dropout on attention probabilities during training.
+    layer_norm_eps (`float`): epsilon of the pre-norm LayerNorms.
+    initializer_range (`float`): std of the normal initialisation of the Linear layers.
+    """
+
+    model_type = "earthgptx_fusion"
+    base_config_key = "hybrid_fusion_config"
+
+    hidden_size: int = 1024
+    num_attention_heads: int = 16
+    intermediate_size: int = 4096
+    hidden_act: str = "gelu"
+    attention_dropout: float | int = 0.0
+    layer_norm_eps: float = 1e-6
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"hybrid_fusion_config.hidden_size ({self.hidden_size}) must be a multiple of "
+                f"hybrid_fusion_config.num_attention_heads ({self.num_attention_heads})."
+            )
+
+
+@strict
+class EarthGPTXConfig(PreTrainedConfig):
+    r"""
+    Configuration of [`EarthGPTXForConditionalGeneration`].
+
+    Sub-configs (each a dict or a config object; `None` gives the `paper`-scale default of that tower):
+        text_config: the language model, any causal-LM config (`model_type` picks the class; Llama by default).
+        dino_config: DINOv2 tower of the mixed visual encoder (`Dinov2Config`).
+        convnext_config: CLIP-ConvNeXt tower of the mixed visual encoder (`ConvNextConfig`).
+        spatial_config: spatial-aware encoder, a ViT (`ViTConfig`) whose `num_channels` equals `max_regions`
+            (channel i is the rasterised map of prompt i) and whose patch grid equals the DINOv2 one.
+        hybrid_fusion_config: hybrid fusion block (`EarthGPTXFusionConfig`).
+        grounding_config: SAM (`SamConfig`): grounding encoder G (vision encoder), prompt encoder, pixel decoder P.
+
+    Image geometry (our decision, SPEC section 2.1): an image is padded to a square and resized to `image_size`;
+    views are one global view resized to `tile_size` plus a `tile_grid` of `tile_size` crops. Every view gives
+    `(tile_size // patch_size) ** 2` visual tokens.
+
+    Token ids: `image_token_id` (the `<image>` placeholder, one per visual token), `pix_token_id` (`[PIX]`),
+    `region_feature_token_id` (`<region_feat>`, filled with the mask-pooled feature of a region when
+    `use_region_features`), `region_token_ids` (`<Region 1>` ... `<Region max_regions>`).
+
+    When the token ids are not given, the special tokens are taken to be the last `3 + max_regions` ids of the
+    vocabulary in the order `<image>`, `[PIX]`, `<region_feat>`, `<Region 1>`, ... (the layout that
+    `from_preset` and the processor's tokenizer create).
+
+    Loss weights (SPEC section 2.5, LISA defaults): `ce_loss_weight`, `bce_loss_weight`, `dice_loss_weight`.
+    """
+
+    model_type = "earthgptx"
+    sub_configs_defaults = {
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama"),
+        "dino_config": SubConfigSpec(config_class=AutoConfig, model_type="dinov2"),
+        "convnext_config": SubConfigSpec(config_class=AutoConfig, model_type="convnext"),
+        "spatial_config": SubConfigSpec(config_class=AutoConfig, model_type="vit"),
+        "hybrid_fusion_config": EarthGPTXFusionConfig,
+        "grounding_config": SubConfigSpec(config_class=AutoConfig, model_type="sam"),
+    }
+
+    text_config: dict | PreTrainedConfig | None = None
+    dino_config: dict | PreTrainedConfig | None = None
+    convnext_config: dict | PreTrainedConfig | None = None
+    spatial_config: dict | PreTrainedConfig | None = None
+    hybrid_fusion_config: dict | PreTrainedConfig | None = None
+    grounding_config: dict | PreTrainedConfig | None = None
+
+    image_size: int = 448
+    tile_size: int = 224
+    tile_grid: list[int] | tuple[int, int] = (2, 2)
+    max_regions: int = 16
+    projector_hidden_act: str = "gelu"
+    use_region_features: bool = True
+
+    image_token_id: int | None = None
+    pix_token_id: int | None = None
+    region_feature_token_id: int | None = None
+    region_token_ids: list[int] | tuple[int, ...] | None = None
+
+    ce_loss_weight: float | int = 1.0
+    bce_loss_weight: float | int = 2.0
+    dice_loss_weight: float | int = 0.5
+    initializer_range: float = 0.02
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        # As in LlavaConfig: a language model with tied embeddings (e.g. SmolLM2) keeps them tied here.
+        if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
+            self.tie_word_embeddings = True
+        self.tile_grid = [int(v) for v in self.tile_grid]
+        if self.region_token_ids is not None:
+            self.region_token_ids = [int(v) for v in self.region_token_ids]
+        if self.image_token_id is None:
+            # Default layout: special tokens appended after the language model's vocabulary as the preset made it.
+            layout = special_token_layout(self.text_config.vocab_size - len(SPECIAL_TOKENS) - self.max_regions,
+                                          self.max_regions)
+            for key in ("image_token_id", "pix_token_id", "region_feature_token_id", "region_token_ids"):
+                if getattr(self, key) is None:
+                    setattr(self, key, layout[key])
+        self._check_towers_fit()
+
+    def _check_towers_fit(self):
+        """Checks that the towers fit together; raises ValueError naming the field at fault."""
+        patch = _as_int(self.dino_config.patch_size)
+        if self.tile_size % patch != 0:
+            raise ValueError(
+                f"tile_size ({self.tile_size}) must be a multiple of dino_config.patch_size ({patch}): each view is "
+                "cut into DINOv2 patches."
+            )
+        if _as_int(self.spatial_config.patch_size) != patch:
+            raise ValueError(
+                f"spatial_config.patch_size ({self.spatial_config.patch_size}) must equal dino_config.patch_size "
+                f"({patch}) so that prompt tokens and image tokens line up one-to-one (Eq. 7 adds them)."
+            )
+        if _as_int(self.spatial_config.image_size) != self.tile_size:
+            raise ValueError(
+                f"spatial_config.image_size ({self.spatial_config.image_size}) must equal tile_size "
+                f"({self.tile_size}): the spatial-aware encoder reads the prompt maps of one view."
+            )
+        if self.spatial_config.num_channels != self.max_regions:
+            raise ValueError(
+                f"spatial_config.num_channels ({self.spatial_config.num_channels}) must equal max_regions "
+                f"({self.max_regions}): channel i of the spatial-aware encoder's input is the map of prompt i."
+            )
+        if len(self.tile_grid) != 2 or min(self.tile_grid) < 1:
+            raise ValueError(f"tile_grid must be two positive integers [rows, cols], got {self.tile_grid}.")
+        if self.image_size < self.tile_size:
+            raise ValueError(f"image_size ({self.image_size}) must be at least tile_size ({self.tile_size}).")
+        if self.max_regions < 1:
+            raise ValueError(f"max_regions must be at least 1, got {self.max_regions}.")
+        if self.region_token_ids is not None and len(self.region_token_ids) != self.max_regions:
+            raise ValueError(
+                f"region_token_ids has {len(self.region_token_ids)} ids but max_regions is {self.max_regions}."
+            )
+        sam = self.grounding_config
+        widths = {sam.vision_config.output_channels, sam.prompt_encoder_config.hidden_size,
+                  sam.mask_decoder_config.hidden_size}
+        if len(widths) != 1:
+            raise ValueError(
+                "grounding_config: vision_config.output_channels, prompt_encoder_config.hidden_size and "
+                f"mask_decoder_config.hidden_size must be equal, got {sorted(widths)}."
+            )
+        if 2 * sam.vision_config.num_pos_feats != sam.vision_config.output_channels:
+            raise ValueError(
+                f"grounding_config.vision_config.num_pos_feats ({sam.vision_config.num_pos_feats}) must be half of "
+                f"output_channels ({sam.vision_config.output_channels}): SAM's positional encoding has that width."
+            )
+        if _as_int(sam.prompt_encoder_config.image_size) != _as_int(sam.vision_config.image_size):
+            raise ValueError(
+                f"grounding_config.prompt_encoder_config.image_size ({sam.prompt_encoder_config.image_size}) must "
+                f"equal grounding_config.vision_config.image_size ({sam.vision_config.image_size})."
+            )
+        vocab = self.text_config.vocab_size
+        for key in ("image_token_id", "pix_token_id", "region_feature_token_id"):
+            value = getattr(self, key)
+            if value is not None and not 0 <= value < vocab:
+                raise ValueError(f"{key} ({value}) is outside the language model's vocabulary [0, {vocab}).")
+        for value in self.region_token_ids or []:
+            if not 0 <= value < vocab:
+                raise ValueError(f"region_token_ids contains {value}, outside the vocabulary [0, {vocab}).")
+
+    # ----------------------------------------------------------------------------------------------------------
+    @property
+    def num_views(self) -> int:
+        """Views per image: one global view plus the tile grid."""
+        return 1 + self.tile_grid[0] * self.tile_grid[1]
+
+    @property
+    def patches_per_side(self) -> int:
+        return self.tile_size // _as_int(self.dino_config.patch_size)
+
+    @property
+    def tokens_per_view(self) -> int:
+        return self.patches_per_side**2
+
+    @property
+    def num_image_tokens(self) -> int:
+        """Number of `<image>` placeholder tokens one image expands to with the default view layout."""
+        return self.num_views * self.tokens_per_view
+
+    @property
+    def grounding_image_size(self) -> int:
+        """Side of the square SAM view (longest side resized to it, then padded)."""
+        return _as_int(self.grounding_config.vision_config.image_size)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> EarthGPTXConfig:
+        """Builds a named configuration.
+
+        Args:
+            name: `"paper"` (the paper's towers: Llama-2-13B, DINOv2-L/14, CLIP-ConvNeXt-L, SAM ViT-H at 448x448),
+                `"small"` (CPU-trainable, same structure) or `"tiny"` (tests; the whole model runs in milliseconds).
+            **overrides: top-level fields to replace (e.g. `max_regions=8`). A sub-config given as a dict without
+                `model_type` updates the preset's fields; one with `model_type` (or a config object) replaces it.
+                `base_vocab_size` sets the language model's own vocabulary; the text config's `vocab_size` is
+                always `base_vocab_size + 3 + max_regions` (the special tokens are appended after it).
+        """
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset name={name!r}; valid presets are {list(PRESETS)}.")
+        spec = copy.deepcopy(_PRESET_SPECS[name])
+        for key, value in overrides.items():
+            if isinstance(value, PreTrainedConfig):
+                value = value.to_dict()
+            if key.endswith("_config") and isinstance(value, dict) and "model_type" not in value:
+                spec[key].update(value)  # partial update of the preset's sub-config
+            else:
+                spec[key] = value  # a whole sub-config (it names its model_type) or a top-level field
+        max_regions = spec.get("max_regions", 16)
+        base_vocab = spec.pop("base_vocab_size")
+        layout = special_token_layout(base_vocab, max_regions)
+        spec["text_config"]["vocab_size"] = layout.pop("vocab_size")
+        spec["spatial_config"]["num_channels"] = max_regions
+        for key, value in layout.items():
+            spec.setdefault(key, value)
+        return cls(**spec)
+
+
+def _as_int(value) -> int:
+    """Sizes in transformers configs may be an int or a pair; EarthGPT-X uses square patches and images."""
+    if isinstance(value, (list, tuple)):
+        if len(set(value)) != 1:
+            raise ValueError(f"EarthGPT-X needs square sizes, got {value}.")
+        return int(value[0])
+    return int(value)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Presets. "paper" follows SPEC section 1 exactly; the towers equal the reference architectures as transformers builds
+# them (checked by `python -m earthgptx_hf.inspect --preset paper`).
+_PRESET_SPECS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "base_vocab_size": 32000,  # Llama-2 tokenizer
+        "text_config": {  # Llama-2-13B
+            "model_type": "llama", "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
+            "num_attention_heads": 40, "num_key_value_heads": 40, "max_position_embeddings": 4096,
+            "rms_norm_eps": 1e-5, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0,
+        },
+        "dino_config": {  # facebook/dinov2-large
+            "model_type": "dinov2", "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
+            "mlp_ratio": 4, "patch_size": 14, "image_size": 518, "layerscale_value": 1.0,
+        },
+        "convnext_config": {  # CLIP-ConvNeXt-L (open_clip convnext_large_d): ConvNeXt-L stages
+            "model_type": "convnext", "depths": [3, 3, 27, 3], "hidden_sizes": [192, 384, 768, 1536],
+            "num_stages": 4, "layer_norm_eps": 1e-6,
+        },
+        "spatial_config": {  # randomly initialised ViT over the prompt maps, patch grid of DINOv2
+            "model_type": "vit", "hidden_size": 1024, "num_hidden_layers": 6, "num_attention_heads": 16,
+            "intermediate_size": 4096, "image_size": 224, "patch_size": 14,
+        },
+        "hybrid_fusion_config": {"hidden_size": 1024, "num_attention_heads": 16, "intermediate_size": 4096},
+        "grounding_config": {  # facebook/sam-vit-huge
+            "model_type": "sam",
+            "vision_config": {
+                "hidden_size": 1280, "num_hidden_layers": 32, "num_attention_heads": 16,
+                "global_attn_indexes": [7, 15, 23, 31], "output_channels": 256, "image_size": 1024,
+            },
+        },
+        "image_size": 448, "tile_size": 224, "tile_grid": [2, 2], "max_regions": 16,
+    },
+    "small": {
+        "base_vocab_size": 32000,
+        "text_config": {
+            "model_type": "llama", "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4,
+            "num_attention_heads": 8, "num_key_value_heads": 4, "max_position_embeddings": 2048,
+            "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0,
+        },
+        "dino_config": {
+            "model_type": "dinov2", "hidden_size": 192, "num_hidden_layers": 4, "num_attention_heads": 3,
+            "mlp_ratio": 4, "patch_size": 14, "image_size": 112,
+        },
+        "convnext_config": {
+            "model_type": "convnext", "depths": [1, 1, 2], "hidden_sizes": [48, 96, 192], "num_stages": 3,
+            "layer_norm_eps": 1e-6, "image_size": 112,
+        },
+        "spatial_config": {
+            "model_type": "vit", "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "intermediate_size": 256, "image_size": 112, "patch_size": 14,
+        },
+        "hybrid_fusion_config": {"hidden_size": 192, "num_attention_heads": 4, "intermediate_size": 384},
+        "grounding_config": {
+            "model_type": "sam",
+            "vision_config": {
+                "hidden_size": 96, "num_hidden_layers": 2, "num_attention_heads": 2, "global_attn_indexes": [1],
+                "output_channels": 64, "image_size": 256, "window_size": 4, "mlp_dim": 192,
+                "num_pos_feats": 32,
+            },
+            "prompt_encoder_config": {"hidden_size": 64, "image_size": 256, "mask_input_channels": 8},
+            "mask_decoder_config": {
+                "hidden_size": 64, "mlp_dim": 128, "num_attention_heads": 4, "iou_head_hidden_dim": 64,
+            },
+        },
+        "image_size": 224, "tile_size": 112, "tile_grid": [2, 2], "max_regions": 8,
+    },
+    "tiny": {
+        "base_vocab_size": 256,
+        "text_config": {
+            "model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 512,
+            "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0,
+        },
+        "dino_config": {
+            "model_type": "dinov2", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+            "mlp_ratio": 2, "patch_size": 14, "image_size": 28,
+        },
+        "convnext_config": {
+            "model_type": "convnext", "depths": [1, 1], "hidden_sizes": [16, 32], "num_stages": 2,
+            "layer_norm_eps": 1e-6, "image_size": 28,
+        },
+        "spatial_config": {
+            "model_type": "vit", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "intermediate_size": 64, "image_size": 28, "patch_size": 14,
+        },
+        "hybrid_fusion_config": {"hidden_size": 48, "num_attention_heads": 2, "intermediate_size": 96},
+        "grounding_config": {
+            "model_type": "sam",
+            "vision_config": {
+                "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "global_attn_indexes": [1],
+                "output_channels": 32, "image_size": 64, "window_size": 2, "mlp_dim": 64,
+                "num_pos_feats": 16,
+            },
+            "prompt_encoder_config": {"hidden_size": 32, "image_size": 64, "mask_input_channels": 4},
+            "mask_decoder_config": {
+                "hidden_size": 32, "mlp_dim": 64, "num_attention_heads": 2, "iou_head_hidden_dim": 32,
+            },
+        },
+        "image_size": 56, "tile_size": 28, "tile_grid": [2, 2], "max_regions": 4,
+    },
+}
+
+
+__all__ = ["EarthGPTXConfig", "EarthGPTXFusionConfig", "SPECIAL_TOKENS", "REGION_TOKEN_TEMPLATE",
+           "special_token_layout"]

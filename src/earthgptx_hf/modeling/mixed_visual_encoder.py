@@ -1,0 +1,66 @@
+"""Mixed visual encoder (paper Eq. 1): V_img = Mix(DINOv2(I_v), CLIP-ConvNeXt(I_v)) for every view I_v.
+
+SPHINX lineage (our decision, SPEC section 2.2): per view, the ConvNeXt feature map is resized to the DINOv2 patch
+grid and concatenated on channels with the DINOv2 patch tokens; one Linear + LayerNorm mixes the channels.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import AutoModel
+
+from .configuration_earthgptx import EarthGPTXConfig
+from .pretrained_earthgptx import EarthGPTXPreTrainedModel
+
+
+def resize_feature_map_to_grid(feature_map: torch.Tensor, grid: int) -> torch.Tensor:
+    """Resizes a convolutional feature map to a square token grid.
+
+    Args:
+        feature_map: `(N, C, h, w)`.
+        grid: side of the target grid (the DINOv2 patch grid).
+
+    Returns:
+        `(N, grid * grid, C)` tokens in row-major order, matching ViT patch order.
+    """
+    if feature_map.shape[-2:] != (grid, grid):
+        feature_map = F.interpolate(feature_map, size=(grid, grid), mode="bilinear", align_corners=False)
+    return feature_map.flatten(2).transpose(1, 2)
+
+
+class EarthGPTXMixedVisualEncoder(EarthGPTXPreTrainedModel):
+    """DINOv2 + CLIP-ConvNeXt, both transformers' own classes, followed by the channel mix of Eq. (1)."""
+
+    def __init__(self, config: EarthGPTXConfig):
+        super().__init__(config)
+        self.dino = AutoModel.from_config(config.dino_config)
+        self.convnext = AutoModel.from_config(config.convnext_config)
+        self.grid = config.patches_per_side
+        in_features = config.dino_config.hidden_size + config.convnext_config.hidden_sizes[-1]
+        self.channel_mix = nn.Linear(in_features, config.hybrid_fusion_config.hidden_size)
+        self.mix_norm = nn.LayerNorm(config.hybrid_fusion_config.hidden_size, eps=config.hybrid_fusion_config.layer_norm_eps)
+        self.post_init()
+
+    def forward(self, pixel_values: torch.Tensor, convnext_pixel_values: torch.Tensor | None = None) -> torch.Tensor:
+        """
+        Args:
+            pixel_values: `(N, 3, T, T)` views normalised for DINOv2.
+            convnext_pixel_values: `(N, 3, T, T)` the same views normalised for CLIP-ConvNeXt; `None` feeds
+                `pixel_values` to both towers.
+
+        Returns:
+            `V_img`: `(N, grid * grid, D_v)`.
+        """
+        if convnext_pixel_values is None:
+            convnext_pixel_values = pixel_values
+        # DINOv2 returns [CLS] (+ registers) then the patch tokens; keep the last grid*grid tokens.
+        dino_tokens = self.dino(pixel_values=pixel_values).last_hidden_state[:, -self.grid * self.grid :]
+        convnext_map = self.convnext(pixel_values=convnext_pixel_values.to(pixel_values.dtype)).last_hidden_state
+        convnext_tokens = resize_feature_map_to_grid(convnext_map, self.grid).to(dino_tokens.dtype)
+        # Eq. (1): channel-wise concatenation, then the channel mix.
+        return self.mix_norm(self.channel_mix(torch.cat([dino_tokens, convnext_tokens], dim=-1)))
+
+
+__all__ = ["EarthGPTXMixedVisualEncoder", "resize_feature_map_to_grid"]
