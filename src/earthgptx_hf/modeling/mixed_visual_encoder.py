@@ -36,7 +36,8 @@ class EarthGPTXMixedVisualEncoder(EarthGPTXPreTrainedModel):
     def __init__(self, config: EarthGPTXConfig):
         super().__init__(config)
         self.dino = AutoModel.from_config(config.dino_config)
-        self.convnext = AutoModel.from_config(config.convnext_config)
+        # ConvNeXt has no attention layer: it always runs "eager", whatever the rest of the model uses (e.g. sdpa).
+        self.convnext = AutoModel.from_config(config.convnext_config, attn_implementation="eager")
         self.grid = config.patches_per_side
         in_features = config.dino_config.hidden_size + config.convnext_config.hidden_sizes[-1]
         self.channel_mix = nn.Linear(in_features, config.hybrid_fusion_config.hidden_size)
