@@ -4,6 +4,7 @@ Importing the package registers the config and model classes with transformers' 
 """
 
 from .auto_registration import register_auto_classes
+from .processing import EarthGPTXImageProcessor, EarthGPTXProcessor
 from .modeling import (
     EarthGPTXConfig,
     EarthGPTXForConditionalGeneration,
@@ -22,5 +23,7 @@ __all__ = [
     "EarthGPTXPreTrainedModel",
     "EarthGPTXForConditionalGeneration",
     "EarthGPTXGenerateOutput",
+    "EarthGPTXImageProcessor",
+    "EarthGPTXProcessor",
     "register_auto_classes",
 ]

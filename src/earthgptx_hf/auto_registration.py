@@ -7,9 +7,10 @@ Two registrations happen here:
   and the saved folder loads with `trust_remote_code=True` where `earthgptx_hf` is not installed.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageTextToText, AutoProcessor
 
 from .modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXModel
+from .processing import EarthGPTXImageProcessor, EarthGPTXProcessor
 
 # Every Auto class a saved EarthGPT-X folder answers to, with the class it resolves to.
 MODEL_AUTO_MAP = {
@@ -25,3 +26,8 @@ def register_auto_classes() -> None:
         auto_class = {"AutoModel": AutoModel, "AutoModelForImageTextToText": AutoModelForImageTextToText}[auto_name]
         auto_class.register(EarthGPTXConfig, model_class, exist_ok=True)
         model_class.register_for_auto_class(auto_name)
+    AutoImageProcessor.register(EarthGPTXConfig, image_processor_classes={"pil": EarthGPTXImageProcessor},
+                                exist_ok=True)
+    EarthGPTXImageProcessor.register_for_auto_class("AutoImageProcessor")
+    AutoProcessor.register(EarthGPTXConfig, EarthGPTXProcessor, exist_ok=True)
+    EarthGPTXProcessor.register_for_auto_class("AutoProcessor")

@@ -24,6 +24,8 @@ SPECIAL_TOKENS = ("<image>", "[PIX]", "<region_feat>")
 REGION_TOKEN_TEMPLATE = "<Region {}>"
 
 PRESETS = ("paper", "small", "tiny")
+# Size of the tokenizer shipped with the package (`earthgptx_hf.processing.tokenization`), used by `small` and `tiny`.
+SHIPPED_BASE_VOCAB_SIZE = 886
 
 
 def special_token_layout(base_vocab_size: int, max_regions: int) -> dict[str, Any]:
@@ -319,7 +321,7 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
         "image_size": 448, "tile_size": 224, "tile_grid": [2, 2], "max_regions": 16,
     },
     "small": {
-        "base_vocab_size": 32000,
+        "base_vocab_size": SHIPPED_BASE_VOCAB_SIZE,
         "text_config": {
             "model_type": "llama", "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4,
             "num_attention_heads": 8, "num_key_value_heads": 4, "max_position_embeddings": 2048,
@@ -353,7 +355,7 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
         "image_size": 224, "tile_size": 112, "tile_grid": [2, 2], "max_regions": 8,
     },
     "tiny": {
-        "base_vocab_size": 256,
+        "base_vocab_size": SHIPPED_BASE_VOCAB_SIZE,
         "text_config": {
             "model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
             "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 512,
@@ -389,5 +391,5 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
 }
 
 
-__all__ = ["EarthGPTXConfig", "EarthGPTXFusionConfig", "SPECIAL_TOKENS", "REGION_TOKEN_TEMPLATE",
+__all__ = ["EarthGPTXConfig", "EarthGPTXFusionConfig", "SPECIAL_TOKENS", "REGION_TOKEN_TEMPLATE", "SHIPPED_BASE_VOCAB_SIZE",
            "special_token_layout"]

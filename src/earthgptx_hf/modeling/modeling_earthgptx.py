@@ -33,6 +33,16 @@ from .spatial_aware_encoder import EarthGPTXSpatialAwareEncoder
 
 logger = logging.get_logger(__name__)
 
+# Keys of the processor's output that describe the images for post-processing; the network does not use them, so
+# `model(**inputs)` and `model.generate(**inputs)` accept and drop them.
+PROCESSOR_METADATA = ("original_sizes", "reshaped_input_sizes", "num_views", "num_prompts")
+
+
+def _drop_processor_metadata(kwargs: dict) -> dict:
+    for key in PROCESSOR_METADATA:
+        kwargs.pop(key, None)
+    return kwargs
+
 
 # ------------------------------------------------------------------------------------------------------------------
 # Outputs
@@ -285,6 +295,7 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         use_cache: bool | None = None,
         **kwargs,
     ) -> EarthGPTXModelOutputWithPast:
+        _drop_processor_metadata(kwargs)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds.")
         if inputs_embeds is None:
@@ -435,6 +446,7 @@ class EarthGPTXForConditionalGeneration(EarthGPTXPreTrainedModel, GenerationMixi
             one per [PIX] token of `input_ids`, in reading order.
         labels (`(B, S)`): next-token targets, -100 where no loss is taken.
         """
+        _drop_processor_metadata(kwargs)
         config = self.config
         pix_in_labels = labels is not None and bool((labels == config.pix_token_id).any())
         if gt_masks is not None and sam_pixel_values is None:
@@ -530,6 +542,7 @@ class EarthGPTXForConditionalGeneration(EarthGPTXPreTrainedModel, GenerationMixi
         the grounding encoder runs once after generation, only for sequences that produced [PIX]. Masks need
         greedy or sampling decoding (`num_beams=1`) without an assistant model.
         """
+        _drop_processor_metadata(kwargs)
         generation_config = kwargs.get("generation_config") or self.generation_config
         return_dict = kwargs.get("return_dict_in_generate", generation_config.return_dict_in_generate)
         want_masks = sam_pixel_values is not None and return_dict

@@ -1,0 +1,254 @@
+"""EarthGPT-X image processor: multi-source images and visual prompts to the model's visual inputs.
+
+Steps per image (numpy / PIL backend):
+1. `multi_source.normalise_image`: any optical / SAR / infrared raster to 8-bit RGB (robust stretch, NaN handling).
+2. `views.plan_layout` + `views.render_views`: global view + tiles (grid fixed, or chosen per aspect ratio).
+3. `visual_prompts.rasterise_prompts`: one map per prompt, aligned with every view.
+4. Normalisation for each encoder (DINOv2: ImageNet statistics; CLIP-ConvNeXt: CLIP statistics) and the SAM view
+   (longest side `sam_image_size`, padded bottom-right, SAM statistics).
+
+Outputs (`BatchFeature`):
+    pixel_values           (B, V, 3, T, T)  DINOv2-normalised views (V = the batch's largest view count)
+    convnext_pixel_values  (B, V, 3, T, T)  CLIP-normalised views
+    prompt_maps            (B, V, K, T, T)  K = the batch's largest prompt count (at least 1); empty maps pad
+    view_mask              (B, V)           only when images in the batch have different view counts
+    sam_pixel_values       (B, 3, S, S)
+    original_sizes         (B, 2)           (height, width) of each original image
+    reshaped_input_sizes   (B, 2)           (height, width) of the image inside the SAM view
+    num_views, num_prompts (B,)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+
+from .multi_source import DEFAULT_MAX_PIXELS, DEFAULT_PERCENTILES, normalise_image
+from .views import ImageLayout, plan_layout, render_sam_view, render_views
+from .visual_prompts import rasterise_prompts, validate_prompts
+
+SAM_MEAN = IMAGENET_DEFAULT_MEAN
+SAM_STD = IMAGENET_DEFAULT_STD
+
+
+def _normalise(views: np.ndarray, mean, std) -> np.ndarray:
+    """`(..., H, W, 3)` uint8 -> `(..., 3, H, W)` float32 `(x / 255 - mean) / std`."""
+    scale = (1.0 / (255.0 * np.asarray(std, np.float32))).astype(np.float32)
+    shift = (np.asarray(mean, np.float32) / np.asarray(std, np.float32)).astype(np.float32)
+    out = views.astype(np.float32) * scale - shift
+    return np.moveaxis(out, -1, -3)
+
+
+def as_batch(value, argument: str) -> list:
+    """One item or a list of items -> a list (a 2-D/3-D array or a PIL image is one image)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) == 0:
+            raise ValueError(f"{argument} is an empty list.")
+        return list(value)
+    return [value]
+
+
+class EarthGPTXImageProcessor(BaseImageProcessor):
+    r"""
+    Args:
+        tile_size (`int`): side T of every view (the DINOv2 input), 224 in the paper preset.
+        tile_grid (`[rows, cols]`): the tile grid when `grid_pinpoints` is None (default [2, 2]: a 448x448 canvas).
+        grid_pinpoints (`list[[rows, cols]]`, *optional*): allowed grids; the best one for each image's aspect ratio is
+            picked (LLaVA-NeXT's rule). Images of one batch may then have different view counts (`view_mask`).
+        patch_size (`int`): DINOv2 patch size (tokens per view = (T / patch_size)^2).
+        max_regions (`int`): the most prompts one image may have.
+        sam_image_size (`int`): side S of the square SAM view.
+        point_radius (`float`, *optional*): radius in view pixels of the disc a point prompt becomes; defaults to half a
+            patch, so a point always touches at least one token.
+        image_mean, image_std: DINOv2 statistics (ImageNet); also the padding colour.
+        convnext_image_mean, convnext_image_std: CLIP-ConvNeXt statistics (OpenAI CLIP).
+        sam_image_mean, sam_image_std: SAM statistics.
+        percentiles (`[low, high]`): robust stretch of non-8-bit images.
+        max_pixels (`int`): the largest image accepted (height x width), 100 megapixels by default.
+    """
+
+    model_input_names = ["pixel_values", "convnext_pixel_values", "prompt_maps", "view_mask", "sam_pixel_values"]
+
+    def __init__(
+        self,
+        tile_size: int = 224,
+        tile_grid: list[int] | tuple[int, int] = (2, 2),
+        grid_pinpoints: list[list[int]] | None = None,
+        patch_size: int = 14,
+        max_regions: int = 16,
+        sam_image_size: int = 1024,
+        point_radius: float | None = None,
+        image_mean=IMAGENET_DEFAULT_MEAN,
+        image_std=IMAGENET_DEFAULT_STD,
+        convnext_image_mean=OPENAI_CLIP_MEAN,
+        convnext_image_std=OPENAI_CLIP_STD,
+        sam_image_mean=SAM_MEAN,
+        sam_image_std=SAM_STD,
+        percentiles=DEFAULT_PERCENTILES,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.tile_size = int(tile_size)
+        self.tile_grid = [int(v) for v in tile_grid]
+        self.grid_pinpoints = [list(map(int, g)) for g in grid_pinpoints] if grid_pinpoints else None
+        self.patch_size = int(patch_size)
+        self.max_regions = int(max_regions)
+        self.sam_image_size = int(sam_image_size)
+        self.point_radius = float(point_radius) if point_radius is not None else self.patch_size / 2
+        self.image_mean, self.image_std = list(image_mean), list(image_std)
+        self.convnext_image_mean, self.convnext_image_std = list(convnext_image_mean), list(convnext_image_std)
+        self.sam_image_mean, self.sam_image_std = list(sam_image_mean), list(sam_image_std)
+        self.percentiles = list(percentiles)
+        self.max_pixels = int(max_pixels)
+        if self.tile_size % self.patch_size:
+            raise ValueError(f"tile_size ({self.tile_size}) must be a multiple of patch_size ({self.patch_size}).")
+
+    @classmethod
+    def from_model_config(cls, config, **kwargs) -> "EarthGPTXImageProcessor":
+        """The image processor whose sizes match an `EarthGPTXConfig`."""
+        patch = config.dino_config.patch_size
+        return cls(
+            tile_size=config.tile_size,
+            tile_grid=config.tile_grid,
+            patch_size=patch if isinstance(patch, int) else patch[0],
+            max_regions=config.max_regions,
+            sam_image_size=config.grounding_image_size,
+            **kwargs,
+        )
+
+    @property
+    def tokens_per_view(self) -> int:
+        return (self.tile_size // self.patch_size) ** 2
+
+    def layout(self, height: int, width: int) -> ImageLayout:
+        return plan_layout(height, width, self.tile_size, tuple(self.tile_grid), self.sam_image_size,
+                           self.grid_pinpoints)
+
+    def num_image_tokens(self, height: int, width: int) -> int:
+        """How many `<image>` tokens an image of this size expands to."""
+        return self.layout(height, width).num_views * self.tokens_per_view
+
+    # -----------------------------------------------------------------------------------------------------------------
+    def __call__(self, images, visual_prompts=None, return_tensors=None, **kwargs) -> BatchFeature:
+        return self.preprocess(images, visual_prompts=visual_prompts, return_tensors=return_tensors, **kwargs)
+
+    def preprocess(self, images, visual_prompts=None, return_tensors=None, **kwargs) -> BatchFeature:
+        """
+        Args:
+            images: one image or a list (PIL, path, numpy, torch; see `multi_source`).
+            visual_prompts: per image, a list of prompt dicts (see `visual_prompts`); a single image may take a flat
+                list. None means no prompt.
+            return_tensors: "pt", "np" or None (lists of numpy arrays).
+        """
+        if kwargs:
+            raise TypeError(f"EarthGPTXImageProcessor got unexpected arguments {sorted(kwargs)}.")
+        images = as_batch(images, "images")
+        prompts = self._batch_prompts(visual_prompts, len(images))
+        fill = np.round(np.asarray(self.image_mean) * 255).astype(np.uint8)
+        items = []
+        for i, (image, image_prompts) in enumerate(zip(images, prompts)):
+            normalised = normalise_image(image, max_pixels=self.max_pixels, percentiles=self.percentiles,
+                                         index=i if len(images) > 1 else None)
+            height, width = normalised.size
+            name = f"visual_prompts[{i}]" if len(images) > 1 else "visual_prompts"
+            clean = validate_prompts(image_prompts, (height, width), self.max_regions, argument=name)
+            layout = self.layout(height, width)
+            views = render_views(normalised.pixels, layout, fill)
+            maps = rasterise_prompts(clean, layout, self.point_radius)
+            sam_view = render_sam_view(normalised.pixels, layout)
+            items.append((views, maps, sam_view, layout, clean))
+        return self._collate(items, return_tensors)
+
+    @staticmethod
+    def _batch_prompts(visual_prompts, batch: int) -> list:
+        if visual_prompts is None:
+            return [None] * batch
+        if not isinstance(visual_prompts, (list, tuple)):
+            raise TypeError(f"visual_prompts must be a list (one list of prompt dicts per image), got "
+                            f"{type(visual_prompts).__name__}.")
+        if batch == 1 and (len(visual_prompts) == 0 or isinstance(visual_prompts[0], dict)):
+            return [list(visual_prompts)]  # a flat list of prompts for a single image
+        if len(visual_prompts) != batch:
+            raise ValueError(f"visual_prompts has {len(visual_prompts)} entries but there are {batch} images: give one "
+                             "list of prompts per image.")
+        return list(visual_prompts)
+
+    def _collate(self, items, return_tensors) -> BatchFeature:
+        batch = len(items)
+        max_views = max(views.shape[0] for views, *_ in items)
+        max_prompts = max(1, max(maps.shape[1] for _, maps, *_ in items))
+        tile = self.tile_size
+        views_all = np.zeros((batch, max_views, tile, tile, 3), np.uint8)
+        maps_all = np.zeros((batch, max_views, max_prompts, tile, tile), np.float32)
+        view_mask = np.zeros((batch, max_views), bool)
+        sam_all = np.stack([sam for _, _, sam, _, _ in items])
+        for b, (views, maps, _, _, _) in enumerate(items):
+            views_all[b, : views.shape[0]] = views
+            maps_all[b, : maps.shape[0], : maps.shape[1]] = maps
+            view_mask[b, : views.shape[0]] = True
+        sam_pixels = _normalise(sam_all, self.sam_image_mean, self.sam_image_std)
+        for b, (_, _, _, layout, _) in enumerate(items):  # SAM pads with zeros after normalisation
+            rh, rw = layout.sam.resized
+            sam_pixels[b, :, rh:, :] = 0
+            sam_pixels[b, :, :, rw:] = 0
+        data = {
+            "pixel_values": _normalise(views_all, self.image_mean, self.image_std),
+            "convnext_pixel_values": _normalise(views_all, self.convnext_image_mean, self.convnext_image_std),
+            "prompt_maps": maps_all,
+            "sam_pixel_values": sam_pixels,
+            "original_sizes": np.array([[it[3].height, it[3].width] for it in items], np.int64),
+            "reshaped_input_sizes": np.array([it[3].sam.resized for it in items], np.int64),
+            "num_views": np.array([it[0].shape[0] for it in items], np.int64),
+            "num_prompts": np.array([len(it[4]) for it in items], np.int64),
+        }
+        if not view_mask.all():
+            data["view_mask"] = view_mask
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    # -----------------------------------------------------------------------------------------------------------------
+    def resize_mask_to_sam_view(self, mask: np.ndarray, out_size: int | None = None) -> np.ndarray:
+        """A ground-truth `(H, W)` mask in the SAM view's frame (resize like the image, pad bottom-right).
+
+        Args:
+            mask: bool `(H, W)` at the original image size.
+            out_size: side of the output (the SAM view side by default; the model's 4x-downsampled mask size is
+                enough for the loss).
+        """
+        mask = np.asarray(mask, bool)
+        layout = self.layout(*mask.shape)
+        frame = self.sam_image_size if out_size is None else int(out_size)
+        factor = frame / self.sam_image_size
+        rh, rw = (max(1, round(v * factor)) for v in layout.sam.resized)
+        resized = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((rw, rh), Image.BILINEAR)) >= 128
+        out = np.zeros((frame, frame), bool)
+        out[:rh, :rw] = resized
+        return out
+
+    def post_process_masks(self, masks, original_size, reshaped_input_size, threshold: float = 0.0):
+        """Mask logits in the SAM view's frame -> bool masks at the original image size (SAM's post-processing).
+
+        Args:
+            masks: `(N, h, w)` logits (any h = w, e.g. the 256x256 decoder output).
+            original_size: (height, width) of the original image.
+            reshaped_input_size: (height, width) of the image inside the SAM view.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        masks = torch.as_tensor(masks).float()
+        if masks.ndim != 3:
+            raise ValueError(f"masks must be (N, h, w), got shape {tuple(masks.shape)}.")
+        if masks.shape[0] == 0:
+            return torch.zeros((0, *[int(v) for v in original_size]), dtype=torch.bool)
+        size = self.sam_image_size
+        full = F.interpolate(masks[:, None], size=(size, size), mode="bilinear", align_corners=False)
+        rh, rw = (int(v) for v in reshaped_input_size)
+        full = full[..., :rh, :rw]
+        full = F.interpolate(full, size=tuple(int(v) for v in original_size), mode="bilinear", align_corners=False)
+        return full[:, 0] > threshold
+
+
+__all__ = ["EarthGPTXImageProcessor"]

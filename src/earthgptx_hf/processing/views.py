@@ -1,0 +1,131 @@
+"""View geometry (SPEC section 2.1): one global view plus a grid of tiles, and the SAM view.
+
+Every view is an axis-aligned affine map of the original image, `x_view = sx * x + ox`, `y_view = sy * y + oy`, in
+continuous pixel coordinates (pixel (i, j) covers [j, j+1) x [i, i+1)). The image views and the prompt maps are made
+with the same maps, so a prompt lands on the same pixels as the object it marks, in every view.
+
+- Canvas: the image is resized to fit `rows*tile x cols*tile` (aspect ratio kept), centred, and padded with the fill
+  colour; the tiles are the `rows x cols` crops of the canvas. With the default 2x2 grid this is "pad to a square,
+  resize to 448, cut four 224 tiles".
+- Global view: the image resized to fit `tile x tile`, centred, padded.
+- SAM view: the longest side resized to `sam_size`, padded at the bottom and right (SAM's convention).
+- With `grid_pinpoints` (LLaVA-NeXT's idea), the grid is chosen per image by transformers'
+  `select_best_resolution` among the allowed `[rows, cols]`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from transformers.image_processing_utils import select_best_resolution
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a resized copy of the image sits: `resized` (h, w) at offset (oy, ox) in a `frame` (h, w)."""
+
+    resized: tuple[int, int]
+    offset: tuple[int, int]
+    frame: tuple[int, int]
+    scale: tuple[float, float]  # (sy, sx)
+
+    def map_xy(self, xy: np.ndarray) -> np.ndarray:
+        """Maps `(..., 2)` original (x, y) coordinates into this frame."""
+        return xy * np.array([self.scale[1], self.scale[0]]) + np.array([self.offset[1], self.offset[0]])
+
+
+def fit(height: int, width: int, frame_h: int, frame_w: int, centre: bool = True) -> Placement:
+    scale = min(frame_h / height, frame_w / width)
+    rh, rw = max(1, min(frame_h, round(height * scale))), max(1, min(frame_w, round(width * scale)))
+    offset = ((frame_h - rh) // 2, (frame_w - rw) // 2) if centre else (0, 0)
+    return Placement((rh, rw), offset, (frame_h, frame_w), (rh / height, rw / width))
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    """All views of one image. Views are ordered: global view, then tiles row by row."""
+
+    height: int
+    width: int
+    tile: int
+    grid: tuple[int, int]
+    canvas: Placement
+    global_view: Placement
+    sam: Placement
+
+    @property
+    def num_views(self) -> int:
+        return 1 + self.grid[0] * self.grid[1]
+
+    def tile_origins(self) -> list[tuple[int, int]]:
+        """(y, x) of each tile's top-left corner in the canvas."""
+        return [(r * self.tile, c * self.tile) for r in range(self.grid[0]) for c in range(self.grid[1])]
+
+    def view_maps(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each view, `(scale_xy, offset_xy)` with `view_xy = original_xy * scale_xy + offset_xy`."""
+        maps = [(np.array(self.global_view.scale[::-1]), np.array(self.global_view.offset[::-1], float))]
+        canvas_scale = np.array(self.canvas.scale[::-1])
+        for ty, tx in self.tile_origins():
+            maps.append((canvas_scale, np.array([self.canvas.offset[1] - tx, self.canvas.offset[0] - ty], float)))
+        return maps
+
+
+def plan_layout(
+    height: int,
+    width: int,
+    tile: int,
+    grid: tuple[int, int],
+    sam_size: int,
+    grid_pinpoints: list[list[int]] | None = None,
+) -> ImageLayout:
+    if grid_pinpoints:
+        resolutions = [(rows * tile, cols * tile) for rows, cols in grid_pinpoints]
+        best_h, best_w = select_best_resolution((height, width), resolutions)
+        grid = (best_h // tile, best_w // tile)
+    rows, cols = grid
+    return ImageLayout(
+        height=height,
+        width=width,
+        tile=tile,
+        grid=(rows, cols),
+        canvas=fit(height, width, rows * tile, cols * tile),
+        global_view=fit(height, width, tile, tile),
+        sam=fit(height, width, sam_size, sam_size, centre=False),
+    )
+
+
+def place(array: np.ndarray, placement: Placement, fill, resample) -> np.ndarray:
+    """Resizes `array` (H, W[, C]) uint8 into `placement` and pads with `fill`."""
+    rh, rw = placement.resized
+    resized = np.asarray(Image.fromarray(array).resize((rw, rh), resample=resample))
+    out = np.empty(placement.frame + array.shape[2:], dtype=array.dtype)
+    out[...] = fill
+    oy, ox = placement.offset
+    out[oy : oy + rh, ox : ox + rw] = resized
+    return out
+
+
+def cut_tiles(canvas: np.ndarray, layout: ImageLayout) -> np.ndarray:
+    """`(rows*T, cols*T, ...)` -> `(rows*cols, T, T, ...)`, row-major (no copy beyond the reshape)."""
+    rows, cols = layout.grid
+    tile = layout.tile
+    rest = canvas.shape[2:]
+    tiles = canvas.reshape(rows, tile, cols, tile, *rest).swapaxes(1, 2)
+    return tiles.reshape(rows * cols, tile, tile, *rest)
+
+
+def render_views(pixels: np.ndarray, layout: ImageLayout, fill, resample=Image.BICUBIC) -> np.ndarray:
+    """`(H, W, 3)` uint8 -> `(V, T, T, 3)` uint8 views: global view first, then the tiles."""
+    canvas = place(pixels, layout.canvas, fill, resample)
+    global_view = place(pixels, layout.global_view, fill, resample)
+    return np.concatenate([global_view[None], cut_tiles(canvas, layout)], axis=0)
+
+
+def render_sam_view(pixels: np.ndarray, layout: ImageLayout, resample=Image.BILINEAR) -> np.ndarray:
+    """`(H, W, 3)` uint8 -> `(S, S, 3)` uint8 SAM view and a bool `(S, S)` mask of the image area."""
+    return place(pixels, layout.sam, 0, resample)
+
+
+__all__ = ["Placement", "ImageLayout", "plan_layout", "render_views", "render_sam_view", "cut_tiles", "place", "fit"]
