@@ -28,17 +28,19 @@ CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
     "{%- if message['role'] == 'system' -%}"
     "{%- if message['content'] is string -%}{{ message['content'] }}{%- else -%}"
-    "{%- for item in message['content'] if item['type'] == 'text' -%}{{ item['text'] }}{%- endfor -%}{%- endif -%}\n"
+    "{%- for item in message['content'] if item['type'] == 'text' -%}{{ item['text'] }}{%- endfor -%}{%- endif -%}"
+    "{{ '\\n' }}"
     "{%- else -%}"
     "{{ 'USER: ' if message['role'] == 'user' else 'ASSISTANT: ' }}"
     "{%- if message['content'] is string -%}{{ message['content'] }}{%- else -%}"
     "{%- for item in message['content'] -%}"
-    "{%- if item['type'] == 'image' -%}<image>\n{%- elif item['type'] == 'text' -%}{{ item['text'] }}{%- endif -%}"
+    "{%- if item['type'] == 'image' -%}{{ '<image>\\n' }}{%- elif item['type'] == 'text' -%}{{ item['text'] }}"
+    "{%- endif -%}"
     "{%- endfor -%}{%- endif -%}"
-    "{{ '</s>' if message['role'] == 'assistant' else '' }}\n"
+    "{{ '</s>\\n' if message['role'] == 'assistant' else '\\n' }}"
     "{%- endif -%}"
     "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}ASSISTANT:{%- endif -%}"
+    "{%- if add_generation_prompt -%}{{ 'ASSISTANT:' }}{%- endif -%}"
 )
 
 
