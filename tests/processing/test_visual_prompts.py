@@ -71,9 +71,9 @@ def test_parts_outside_the_image_are_clipped_with_one_warning():
 # ---------------------------------------------------------------------------------------------------------------------
 # Property-based tests of rasterisation
 def _covered(lo: float, hi: float, size: int) -> np.ndarray:
-    """Pixels [k, k+1) of a view axis that overlap [lo, hi) with positive length."""
+    """Pixels [k, k+1) of a view axis that overlap [lo, hi) with positive length (beyond float rounding)."""
     k = np.arange(size)
-    return (np.minimum(k + 1, hi) - np.maximum(k, lo)) > 0
+    return (np.minimum(k + 1, hi) - np.maximum(k, lo)) > 1e-6
 
 
 def _expected_box_map(box, layout, view: int) -> np.ndarray:

@@ -10,9 +10,10 @@ Steps per image (numpy / PIL backend):
 Outputs (`BatchFeature`):
     pixel_values           (B, V, 3, T, T)  DINOv2-normalised views (V = the batch's largest view count)
     convnext_pixel_values  (B, V, 3, T, T)  CLIP-normalised views
-    prompt_maps            (B, V, K, T, T)  K = the batch's largest prompt count (at least 1); empty maps pad
+    prompt_maps            (B, V, K, T, T)  uint8 {0, 1}; K = the batch's largest prompt count (at least 1); empty
+                                            maps pad
     view_mask              (B, V)           only when images in the batch have different view counts
-    sam_pixel_values       (B, 3, S, S)
+    sam_pixel_values       (B, 3, S, S)     unless `do_sam_view=False`
     original_sizes         (B, 2)           (height, width) of each original image
     reshaped_input_sizes   (B, 2)           (height, width) of the image inside the SAM view
     num_views, num_prompts (B,)
@@ -21,6 +22,7 @@ Outputs (`BatchFeature`):
 from __future__ import annotations
 
 import numpy as np
+import torch
 from PIL import Image
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
@@ -34,11 +36,12 @@ SAM_STD = IMAGENET_DEFAULT_STD
 
 
 def _normalise(views: np.ndarray, mean, std) -> np.ndarray:
-    """`(..., H, W, 3)` uint8 -> `(..., 3, H, W)` float32 `(x / 255 - mean) / std`."""
-    scale = (1.0 / (255.0 * np.asarray(std, np.float32))).astype(np.float32)
-    shift = (np.asarray(mean, np.float32) / np.asarray(std, np.float32)).astype(np.float32)
-    out = views.astype(np.float32) * scale - shift
-    return np.moveaxis(out, -1, -3)
+    """`(..., H, W, 3)` uint8 -> `(..., 3, H, W)` float32 `(x / 255 - mean) / std` (torch's multi-threaded kernels:
+    about twice as fast as numpy here)."""
+    tensor = torch.from_numpy(views).movedim(-1, -3).to(torch.float32, memory_format=torch.contiguous_format)
+    shift = torch.tensor(mean, dtype=torch.float32)[:, None, None] * 255.0
+    scale = torch.tensor(std, dtype=torch.float32)[:, None, None] * 255.0
+    return tensor.sub_(shift).div_(scale).numpy()
 
 
 def as_batch(value, argument: str) -> list:
@@ -67,6 +70,8 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         sam_image_mean, sam_image_std: SAM statistics.
         percentiles (`[low, high]`): robust stretch of non-8-bit images.
         max_pixels (`int`): the largest image accepted (height x width), 100 megapixels by default.
+        do_sam_view (`bool`): make the SAM view (`sam_pixel_values`), which the model needs to decode `[PIX]` masks.
+            Turn it off for tasks that never segment (it is the most expensive output); can also be given per call.
     """
 
     model_input_names = ["pixel_values", "convnext_pixel_values", "prompt_maps", "view_mask", "sam_pixel_values"]
@@ -88,6 +93,7 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         sam_image_std=SAM_STD,
         percentiles=DEFAULT_PERCENTILES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        do_sam_view: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -103,6 +109,7 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         self.sam_image_mean, self.sam_image_std = list(sam_image_mean), list(sam_image_std)
         self.percentiles = list(percentiles)
         self.max_pixels = int(max_pixels)
+        self.do_sam_view = bool(do_sam_view)
         if self.tile_size % self.patch_size:
             raise ValueError(f"tile_size ({self.tile_size}) must be a multiple of patch_size ({self.patch_size}).")
 
@@ -135,14 +142,17 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
     def __call__(self, images, visual_prompts=None, return_tensors=None, **kwargs) -> BatchFeature:
         return self.preprocess(images, visual_prompts=visual_prompts, return_tensors=return_tensors, **kwargs)
 
-    def preprocess(self, images, visual_prompts=None, return_tensors=None, **kwargs) -> BatchFeature:
+    def preprocess(self, images, visual_prompts=None, return_tensors=None, do_sam_view: bool | None = None,
+                   **kwargs) -> BatchFeature:
         """
         Args:
             images: one image or a list (PIL, path, numpy, torch; see `multi_source`).
             visual_prompts: per image, a list of prompt dicts (see `visual_prompts`); a single image may take a flat
                 list. None means no prompt.
             return_tensors: "pt", "np" or None (lists of numpy arrays).
+            do_sam_view: overrides the processor's `do_sam_view` for this call.
         """
+        do_sam_view = self.do_sam_view if do_sam_view is None else do_sam_view
         if kwargs:
             raise TypeError(f"EarthGPTXImageProcessor got unexpected arguments {sorted(kwargs)}.")
         images = as_batch(images, "images")
@@ -158,7 +168,7 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
             layout = self.layout(height, width)
             views = render_views(normalised.pixels, layout, fill)
             maps = rasterise_prompts(clean, layout, self.point_radius)
-            sam_view = render_sam_view(normalised.pixels, layout)
+            sam_view = render_sam_view(normalised.pixels, layout) if do_sam_view else None
             items.append((views, maps, sam_view, layout, clean))
         return self._collate(items, return_tensors)
 
@@ -182,28 +192,28 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         max_prompts = max(1, max(maps.shape[1] for _, maps, *_ in items))
         tile = self.tile_size
         views_all = np.zeros((batch, max_views, tile, tile, 3), np.uint8)
-        maps_all = np.zeros((batch, max_views, max_prompts, tile, tile), np.float32)
+        maps_all = np.zeros((batch, max_views, max_prompts, tile, tile), np.uint8)
         view_mask = np.zeros((batch, max_views), bool)
-        sam_all = np.stack([sam for _, _, sam, _, _ in items])
         for b, (views, maps, _, _, _) in enumerate(items):
             views_all[b, : views.shape[0]] = views
             maps_all[b, : maps.shape[0], : maps.shape[1]] = maps
             view_mask[b, : views.shape[0]] = True
-        sam_pixels = _normalise(sam_all, self.sam_image_mean, self.sam_image_std)
-        for b, (_, _, _, layout, _) in enumerate(items):  # SAM pads with zeros after normalisation
-            rh, rw = layout.sam.resized
-            sam_pixels[b, :, rh:, :] = 0
-            sam_pixels[b, :, :, rw:] = 0
         data = {
             "pixel_values": _normalise(views_all, self.image_mean, self.image_std),
             "convnext_pixel_values": _normalise(views_all, self.convnext_image_mean, self.convnext_image_std),
             "prompt_maps": maps_all,
-            "sam_pixel_values": sam_pixels,
             "original_sizes": np.array([[it[3].height, it[3].width] for it in items], np.int64),
             "reshaped_input_sizes": np.array([it[3].sam.resized for it in items], np.int64),
             "num_views": np.array([it[0].shape[0] for it in items], np.int64),
             "num_prompts": np.array([len(it[4]) for it in items], np.int64),
         }
+        if items[0][2] is not None:
+            sam_pixels = _normalise(np.stack([it[2] for it in items]), self.sam_image_mean, self.sam_image_std)
+            for b, (_, _, _, layout, _) in enumerate(items):  # SAM pads with zeros after normalisation
+                rh, rw = layout.sam.resized
+                sam_pixels[b, :, rh:, :] = 0
+                sam_pixels[b, :, :, rw:] = 0
+            data["sam_pixel_values"] = sam_pixels
         if not view_mask.all():
             data["view_mask"] = view_mask
         return BatchFeature(data=data, tensor_type=return_tensors)

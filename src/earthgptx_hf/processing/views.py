@@ -7,7 +7,9 @@ with the same maps, so a prompt lands on the same pixels as the object it marks,
 - Canvas: the image is resized to fit `rows*tile x cols*tile` (aspect ratio kept), centred, and padded with the fill
   colour; the tiles are the `rows x cols` crops of the canvas. With the default 2x2 grid this is "pad to a square,
   resize to 448, cut four 224 tiles".
-- Global view: the image resized to fit `tile x tile`, centred, padded.
+- Global view: with a square grid (the default), the canvas reduced by the grid size (`PIL.Image.reduce`, a box
+  filter), i.e. "the 448 image downsampled to 224"; the prompt maps are reduced the same way (a global pixel is set
+  when any of its canvas pixels is). With a non-square grid, the image resized to fit `tile x tile`, centred, padded.
 - SAM view: the longest side resized to `sam_size`, padded at the bottom and right (SAM's convention).
 - With `grid_pinpoints` (LLaVA-NeXT's idea), the grid is chosen per image by transformers'
   `select_best_resolution` among the allowed `[rows, cols]`.
@@ -18,8 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from PIL import Image
+from torch.nn import functional as F
 from transformers.image_processing_utils import select_best_resolution
+
+# PIL resampling filters and their torch equivalents (with antialias=True, torch reproduces PIL's filters on uint8
+# images to within one grey level, and runs several times faster on multi-core CPUs).
+_TORCH_MODES = {Image.BICUBIC: "bicubic", Image.BILINEAR: "bilinear"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,11 @@ class ImageLayout:
     sam: Placement
 
     @property
+    def global_factor(self) -> int:
+        """The canvas-to-global-view reduction factor for a square grid, 0 when the global view is resized apart."""
+        return self.grid[0] if self.grid[0] == self.grid[1] else 0
+
+    @property
     def num_views(self) -> int:
         return 1 + self.grid[0] * self.grid[1]
 
@@ -65,8 +78,12 @@ class ImageLayout:
 
     def view_maps(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each view, `(scale_xy, offset_xy)` with `view_xy = original_xy * scale_xy + offset_xy`."""
-        maps = [(np.array(self.global_view.scale[::-1]), np.array(self.global_view.offset[::-1], float))]
         canvas_scale = np.array(self.canvas.scale[::-1])
+        canvas_offset = np.array(self.canvas.offset[::-1], float)
+        if self.global_factor:
+            maps = [(canvas_scale / self.global_factor, canvas_offset / self.global_factor)]
+        else:
+            maps = [(np.array(self.global_view.scale[::-1]), np.array(self.global_view.offset[::-1], float))]
         for ty, tx in self.tile_origins():
             maps.append((canvas_scale, np.array([self.canvas.offset[1] - tx, self.canvas.offset[0] - ty], float)))
         return maps
@@ -96,12 +113,29 @@ def plan_layout(
     )
 
 
+def resize_uint8(array: np.ndarray, height: int, width: int, resample) -> np.ndarray:
+    """Resizes an `(H, W, C)` uint8 image like `PIL.Image.resize` (bicubic or bilinear, antialiased when shrinking)."""
+    if array.ndim != 3 or resample not in _TORCH_MODES:
+        return np.asarray(Image.fromarray(array).resize((width, height), resample=resample))
+    if array.shape[:2] == (height, width):
+        return array
+    if not array.flags.writeable:  # arrays from PIL are read-only; torch wants writable memory
+        array = array.copy()
+    tensor = torch.from_numpy(array).permute(2, 0, 1)[None]
+    out = F.interpolate(tensor, size=(height, width), mode=_TORCH_MODES[resample], align_corners=False,
+                        antialias=True)
+    return out[0].permute(1, 2, 0).numpy()
+
+
 def place(array: np.ndarray, placement: Placement, fill, resample) -> np.ndarray:
     """Resizes `array` (H, W[, C]) uint8 into `placement` and pads with `fill`."""
     rh, rw = placement.resized
-    resized = np.asarray(Image.fromarray(array).resize((rw, rh), resample=resample))
-    out = np.empty(placement.frame + array.shape[2:], dtype=array.dtype)
-    out[...] = fill
+    resized = resize_uint8(array, rh, rw, resample)
+    if np.all(np.asarray(fill) == 0):
+        out = np.zeros(placement.frame + array.shape[2:], dtype=array.dtype)
+    else:
+        out = np.empty(placement.frame + array.shape[2:], dtype=array.dtype)
+        out[...] = fill
     oy, ox = placement.offset
     out[oy : oy + rh, ox : ox + rw] = resized
     return out
@@ -119,12 +153,15 @@ def cut_tiles(canvas: np.ndarray, layout: ImageLayout) -> np.ndarray:
 def render_views(pixels: np.ndarray, layout: ImageLayout, fill, resample=Image.BICUBIC) -> np.ndarray:
     """`(H, W, 3)` uint8 -> `(V, T, T, 3)` uint8 views: global view first, then the tiles."""
     canvas = place(pixels, layout.canvas, fill, resample)
-    global_view = place(pixels, layout.global_view, fill, resample)
+    if layout.global_factor:
+        global_view = np.asarray(Image.fromarray(canvas).reduce(layout.global_factor))
+    else:
+        global_view = place(pixels, layout.global_view, fill, resample)
     return np.concatenate([global_view[None], cut_tiles(canvas, layout)], axis=0)
 
 
 def render_sam_view(pixels: np.ndarray, layout: ImageLayout, resample=Image.BILINEAR) -> np.ndarray:
-    """`(H, W, 3)` uint8 -> `(S, S, 3)` uint8 SAM view and a bool `(S, S)` mask of the image area."""
+    """`(H, W, 3)` uint8 -> `(S, S, 3)` uint8 SAM view (the image at the top left, zeros elsewhere)."""
     return place(pixels, layout.sam, 0, resample)
 
 

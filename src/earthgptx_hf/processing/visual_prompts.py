@@ -226,8 +226,9 @@ def _draw_in_frame(prompt: dict, placement: Placement, point_radius: float) -> n
     if kind == "box":
         x1, y1, x2, y2 = prompt["bbox"]
         # every pixel the box overlaps with positive area, inside the image area
-        c1, c2 = math.floor(max(x1, 0) * sx + ox), math.ceil(min(x2, rw / sx) * sx + ox)
-        r1, r2 = math.floor(max(y1, 0) * sy + oy), math.ceil(min(y2, rh / sy) * sy + oy)
+        eps = 1e-9  # a box edge that falls on a pixel edge must not take the next pixel through rounding error
+        c1, c2 = math.floor(max(x1, 0) * sx + ox + eps), math.ceil(min(x2, rw / sx) * sx + ox - eps)
+        r1, r2 = math.floor(max(y1, 0) * sy + oy + eps), math.ceil(min(y2, rh / sy) * sy + oy - eps)
         out[max(r1, oy) : min(r2, oy + rh), max(c1, ox) : min(c2, ox + rw)] = 1
         return out
     if kind == "mask":
@@ -271,10 +272,18 @@ def rasterise_prompts(prompts: list[dict], layout: ImageLayout, point_radius: fl
     tile = layout.tile
     count = len(prompts)
     canvas = np.zeros(layout.canvas.frame + (count,), np.uint8)
+    factor = layout.global_factor
     global_maps = np.zeros((count, tile, tile), np.uint8)
     for k, prompt in enumerate(prompts):
         canvas[..., k] = _draw_in_frame(prompt, layout.canvas, point_radius)
-        global_maps[k] = _draw_in_frame(prompt, layout.global_view, point_radius)
+        if not factor:
+            global_maps[k] = _draw_in_frame(prompt, layout.global_view, point_radius)
+    if factor:  # the global view is the canvas reduced by `factor`: a pixel is set when any of its canvas pixels is
+        reduced = canvas[::factor, ::factor].copy()
+        for dy in range(factor):
+            for dx in range(factor):
+                reduced |= canvas[dy::factor, dx::factor]
+        global_maps = reduced.transpose(2, 0, 1)
     tiles = cut_tiles(canvas, layout).transpose(0, 3, 1, 2)  # (n_tiles, K, T, T)
     return np.concatenate([global_maps[None], tiles], axis=0)
 
