@@ -44,7 +44,7 @@ def test_overrides_update_or_replace_sub_configs():
                      "num_attention_heads": 2, "num_key_value_heads": 1},
     )
     assert replaced.text_config.model_type == "qwen2"
-    assert replaced.image_token_id == 100 and replaced.text_config.vocab_size == 100 + 3 + 4
+    assert replaced.image_token_id == 100 and replaced.text_config.vocab_size == 100 + 3 + 8
 
 
 def test_unknown_preset_names_the_valid_ones():

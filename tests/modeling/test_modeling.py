@@ -141,8 +141,8 @@ def test_too_many_prompt_maps_raise():
     model = tiny_model()
     batch = _inference_kwargs(training_batch(model.config))
     maps = batch["prompt_maps"]
-    too_many = torch.cat([maps, maps, maps], dim=2)  # 6 > max_regions=4
-    with pytest.raises(ValueError, match=r"6 prompt channels.*max_regions=4"):
+    too_many = torch.cat([maps] * 5, dim=2)  # 10 > max_regions=8
+    with pytest.raises(ValueError, match=r"10 prompt channels.*max_regions=8"):
         model(**dict(batch, prompt_maps=too_many))
 
 

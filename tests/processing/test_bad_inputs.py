@@ -40,7 +40,7 @@ BAD_INPUTS = [
     ("reference without any prompt", call(visual_prompts=[]), ValueError, r"image 0 has no visual prompt"),
     ("two images in one text", call(text="<image><image> <Region 1>"), ValueError, r"text\[0\] holds 2 <image>"),
     ("unknown modality", call(modality="lidar"), ValueError, r"modality='lidar' is not one of"),
-    ("too many prompts", call(visual_prompts=[BOX] * 5), ValueError, r"visual_prompts has 5 prompts.*max_regions=4"),
+    ("too many prompts", call(visual_prompts=[BOX] * 9), ValueError, r"visual_prompts has 9 prompts.*max_regions=8"),
     ("prompt not a dict", call(visual_prompts=[[1, 2, 3, 4]]), TypeError, r"visual_prompts\[0\] must be a dict"),
     ("single dict instead of a list", call(visual_prompts=BOX), TypeError, r"visual_prompts must be a list"),
     ("unknown prompt type", call(visual_prompts=[{"type": "ellipse"}]), ValueError,

@@ -386,7 +386,7 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
                 "hidden_size": 32, "mlp_dim": 64, "num_attention_heads": 2, "iou_head_hidden_dim": 32,
             },
         },
-        "image_size": 56, "tile_size": 28, "tile_grid": [2, 2], "max_regions": 4,
+        "image_size": 56, "tile_size": 28, "tile_grid": [2, 2], "max_regions": 8,
     },
 }
 
