@@ -120,7 +120,7 @@ def test_chat_template_with_images_and_prompts(processor):
         ]},
     ]
     text = processor.apply_chat_template(messages, add_generation_prompt=True)
-    assert text == "USER: <image>\nWhat is <Region 1>?\nASSISTANT:"
+    assert text == "USER: <image>\nWhat is <Region 1>?\nASSISTANT: "
     with_answer = messages + [{"role": "assistant", "content": [{"type": "text", "text": "<Region 1>: ship"}]}]
     assert processor.apply_chat_template(with_answer).endswith("ASSISTANT: <Region 1>: ship</s>\n")
     inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_tensors="pt")

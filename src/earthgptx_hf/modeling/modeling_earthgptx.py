@@ -65,9 +65,11 @@ class EarthGPTXImageFeatures(ModelOutput):
 
 @dataclass
 class EarthGPTXModelOutputWithPast(BaseModelOutputWithPast):
-    """`image_hidden_states`: `(B, L, H)` projected visual tokens, when images were given."""
+    """`image_hidden_states`: `(B, L, H)` projected visual tokens, when images were given; `region_embeds`:
+    `(B, K, H)` the region features added to the `<Region i>` tokens."""
 
     image_hidden_states: torch.Tensor | None = None
+    region_embeds: torch.Tensor | None = None
 
 
 @dataclass
@@ -89,6 +91,7 @@ class EarthGPTXCausalLMOutputWithPast(ModelOutput):
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
     image_hidden_states: torch.Tensor | None = None
+    region_embeds: torch.Tensor | None = None
     pred_masks: list[torch.Tensor] | None = None
 
 
@@ -235,7 +238,8 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         region_embeds = region_weights = None
         if self.region_projector is not None:
             pooled, region_weights = mask_pool_regions(hybrid, prompt_maps, grid, token_mask)
-            region_embeds = self.region_projector(pooled)
+            # a prompt that covers nothing has no feature (zeros, not the projector's bias)
+            region_embeds = self.region_projector(pooled) * (region_weights > 0)[..., None].to(pooled.dtype)
         return EarthGPTXImageFeatures(
             hybrid_features=hybrid,
             image_embeds=image_embeds,
@@ -281,6 +285,14 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         selected = features.region_embeds[wanted].to(inputs_embeds.dtype)
         return inputs_embeds.masked_scatter(region_token_mask[..., None], selected)
 
+    def _add_region_reference_features(self, input_ids, inputs_embeds, region_embeds):
+        """Adds prompt i's region feature to every `<Region i>` token (SPEC 2.4: "<Region i>" means the i-th prompt).
+
+        `(B, S)` ids, `(B, S, H)` embeddings, `(B, K, H)` region features -> embeddings."""
+        region_ids = torch.as_tensor(self.config.region_token_ids, device=input_ids.device)
+        one_hot = (input_ids[..., None] == region_ids).to(inputs_embeds.dtype)  # (B, S, K)
+        return inputs_embeds + torch.einsum("bsk,bkh->bsh", one_hot, region_embeds.to(inputs_embeds.dtype))
+
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -293,8 +305,13 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         past_key_values: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
+        region_embeds: torch.Tensor | None = None,
         **kwargs,
     ) -> EarthGPTXModelOutputWithPast:
+        r"""
+        region_embeds (`(B, K, H)`): the region features of an earlier call on the same images (generation passes
+            them to the decoding steps, where the visual inputs are gone); computed from the visual inputs otherwise.
+        """
         _drop_processor_metadata(kwargs)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds.")
@@ -309,9 +326,12 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
             inputs_embeds = self._scatter_image_features(input_ids, inputs_embeds, features)
             if self.region_projector is not None:
                 inputs_embeds = self._scatter_region_features(input_ids, inputs_embeds, features)
+                region_embeds = features.region_embeds
             image_embeds = features.image_embeds
         elif input_ids is not None and (input_ids == self.config.image_token_id).any() and past_key_values is None:
             raise ValueError("input_ids contain <image> tokens but pixel_values is None.")
+        if region_embeds is not None and input_ids is not None:
+            inputs_embeds = self._add_region_reference_features(input_ids, inputs_embeds, region_embeds)
 
         outputs = self.language_model(
             inputs_embeds=inputs_embeds,
@@ -327,6 +347,7 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             image_hidden_states=image_embeds,
+            region_embeds=region_embeds,
         )
 
 
@@ -430,6 +451,7 @@ class EarthGPTXForConditionalGeneration(EarthGPTXPreTrainedModel, GenerationMixi
         view_mask: torch.Tensor | None = None,
         sam_pixel_values: torch.Tensor | None = None,
         gt_masks: torch.Tensor | list[torch.Tensor] | None = None,
+        region_embeds: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         past_key_values: Cache | None = None,
@@ -473,6 +495,7 @@ class EarthGPTXForConditionalGeneration(EarthGPTXPreTrainedModel, GenerationMixi
             past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
+            region_embeds=region_embeds,
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
@@ -517,6 +540,7 @@ class EarthGPTXForConditionalGeneration(EarthGPTXPreTrainedModel, GenerationMixi
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             image_hidden_states=outputs.image_hidden_states,
+            region_embeds=outputs.region_embeds,
             pred_masks=pred_masks,
         )
 
@@ -531,6 +555,13 @@ class EarthGPTXForConditionalGeneration(EarthGPTXPreTrainedModel, GenerationMixi
             for key in self._PREFILL_ONLY_INPUTS:
                 model_inputs.pop(key, None)
         return model_inputs
+
+    def _update_model_kwargs_for_generation(self, outputs, model_kwargs, *args, **kwargs):
+        model_kwargs = super()._update_model_kwargs_for_generation(outputs, model_kwargs, *args, **kwargs)
+        # the decoding steps see no visual input: they reuse the prefill's region features for `<Region i>` tokens
+        if getattr(outputs, "region_embeds", None) is not None:
+            model_kwargs["region_embeds"] = outputs.region_embeds
+        return model_kwargs
 
     @torch.no_grad()
     def generate(self, inputs: torch.Tensor | None = None, sam_pixel_values: torch.Tensor | None = None, **kwargs):

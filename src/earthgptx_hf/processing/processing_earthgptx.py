@@ -40,7 +40,7 @@ CHAT_TEMPLATE = (
     "{{ '</s>\\n' if message['role'] == 'assistant' else '\\n' }}"
     "{%- endif -%}"
     "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ 'ASSISTANT:' }}{%- endif -%}"
+    "{%- if add_generation_prompt -%}{{ 'ASSISTANT: ' }}{%- endif -%}"
 )
 
 
@@ -110,7 +110,9 @@ class EarthGPTXProcessor(ProcessorMixin):
         return processor_from_model_config(cls, config, tokenizer=tokenizer, **image_processor_kwargs)
 
     # -----------------------------------------------------------------------------------------------------------------
-    def _expand_text(self, text: str, index: int, num_tokens: int, num_prompts: int, modality: str | None) -> str:
+    def expand_text(self, text: str, index: int, num_tokens: int, num_prompts: int, modality: str | None = None) -> str:
+        """Validates the region references of `text` (image `index` has `num_prompts` prompts), rewrites `<Mark i>`,
+        and expands `<image>` (prepended when missing) to `num_tokens` image tokens plus the region preamble."""
         where = f"text[{index}]"
         if not isinstance(text, str):
             raise TypeError(f"{where} must be a string, got {type(text).__name__}.")
@@ -178,7 +180,7 @@ class EarthGPTXProcessor(ProcessorMixin):
         image_inputs = self.image_processor(images, visual_prompts=visual_prompts)
         tokens_per_view = self.image_processor.tokens_per_view
         expanded = [
-            self._expand_text(t, i, int(image_inputs["num_views"][i]) * tokens_per_view,
+            self.expand_text(t, i, int(image_inputs["num_views"][i]) * tokens_per_view,
                               int(image_inputs["num_prompts"][i]), modalities[i])
             for i, t in enumerate(texts)
         ]

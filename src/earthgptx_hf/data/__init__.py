@@ -1,0 +1,26 @@
+"""M-RSVP data construction: converters, task builders, free-form augmentation, procedural scenes, datasets."""
+
+from .annotations import AnnotatedImage, ConversionReport, ObjectAnnotation, read_jsonl, write_jsonl
+from .converters import CONVERTERS
+from .dataset import example_to_record, records_to_dataset
+from .freeform import box_to_freeform
+from .procedural import SCENE_CLASSES, generate_scene, generate_scenes
+from .tasks import TASKS, RecordBuilder, build_records
+
+__all__ = [
+    "AnnotatedImage",
+    "ObjectAnnotation",
+    "ConversionReport",
+    "CONVERTERS",
+    "TASKS",
+    "SCENE_CLASSES",
+    "RecordBuilder",
+    "build_records",
+    "box_to_freeform",
+    "generate_scene",
+    "generate_scenes",
+    "records_to_dataset",
+    "example_to_record",
+    "read_jsonl",
+    "write_jsonl",
+]

@@ -1,0 +1,34 @@
+"""Converters from dataset formats into `AnnotatedImage`s, each with a `ConversionReport`.
+
+| function | format |
+|---|---|
+| `read_rs_mini` | the JSON-lines format of `../shared/data/rs_mini` (uncompressed COCO RLE masks, "ignore" objects) |
+| `read_coco` | COCO detection / instance segmentation JSON |
+| `read_voc` | Pascal VOC XML, including the DIOR-RSVG / OPT-RSVG layout (expression per object, split index files) |
+| `read_yolo` | YOLO txt (normalised centre boxes) |
+| `read_dota` | DOTA txt (oriented quadrilaterals) |
+| `read_segmentation_maps` | semantic label maps -> one point per 32x32 patch (the paper's rule) |
+| `read_scene_folders`, `read_caption_json` | scene classification folders, RSICD / UCM / Sydney caption JSON |
+"""
+
+from .coco import read_coco
+from .dota import read_dota
+from .rs_mini import read_rs_mini
+from .scene import read_caption_json, read_scene_folders
+from .segmentation import read_segmentation_maps
+from .voc import read_voc
+from .yolo import read_yolo
+
+CONVERTERS = {
+    "rs_mini": read_rs_mini,
+    "coco": read_coco,
+    "voc": read_voc,
+    "yolo": read_yolo,
+    "dota": read_dota,
+    "segmentation": read_segmentation_maps,
+    "scene_folders": read_scene_folders,
+    "caption_json": read_caption_json,
+}
+
+__all__ = ["CONVERTERS", "read_rs_mini", "read_coco", "read_voc", "read_yolo", "read_dota", "read_segmentation_maps",
+           "read_scene_folders", "read_caption_json"]

@@ -1,0 +1,205 @@
+"""Task builders: `AnnotatedImage`s -> M-RSVP records (SPEC section 4) with paraphrase templates.
+
+Record:
+    {"id", "image", "modality", "width", "height", "source", "task",
+     "prompts": [prompt dicts], "conversations": [{"from": "user"|"model", "value": str}, ...],
+     "masks": [RLE or None per prompt], "pix_targets": [region index (1-based) of each [PIX] in the answers],
+     "text_source": "template" | "human"}
+
+`text_source` says whether the answers were written by people (captions, referring expressions) or generated from
+templates and labels; instructions always come from the templates below.
+
+Tasks:
+- `classification`: referring object classification; up to `max_regions` objects per record (several records for
+  crowded images); prompt type box, point or free-form; answer "<Region 1>: label" per line.
+- `region_caption`: the referring expression when people wrote one, else a templated description.
+- `scene`: scene classification with the image-level box [0, 0, W, H].
+- `caption`: brief captioning with the image-level box; one record per human caption.
+- `relation`: relationship analysis of two regions (templated from their geometry).
+- `grounding`: pixel grounding with [PIX] for every object that has a mask.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .annotations import AnnotatedImage, ConversionReport, ObjectAnnotation
+from .freeform import box_to_freeform
+
+TASKS = ("classification", "region_caption", "scene", "caption", "relation", "grounding")
+PROMPT_TYPES = ("box", "point", "freeform", "mixed")
+
+TEMPLATES = {
+    "classification": [
+        "Please identify the object category of each marked region in the image.",
+        "What is the category of the object in each marked region?",
+        "Classify every region marked in the image.",
+        "Name the object inside each visual prompt.",
+        "Tell me what each marked region contains.",
+    ],
+    "region_caption": [
+        "Please provide a brief description of <Region 1>.",
+        "Describe the object in <Region 1>.",
+        "What can you see in <Region 1>? Answer briefly.",
+        "Give a short caption of <Region 1>.",
+    ],
+    "scene": [
+        "What type of scene is shown in this remote sensing image?",
+        "Classify the scene of the image.",
+        "Which scene category does this image belong to?",
+    ],
+    "caption": [
+        "Describe this image briefly.",
+        "Please generate a short caption of the image.",
+        "Give a one-sentence description of the image.",
+    ],
+    "relation": [
+        "What is the relationship between <Region 1> and <Region 2>?",
+        "How are <Region 1> and <Region 2> placed relative to each other?",
+        "Describe the spatial relation of <Region 1> to <Region 2>.",
+    ],
+    "grounding": [
+        "Please segment the object in <Region 1>.",
+        "Segment <Region 1> and output its mask.",
+        "Can you segment <Region 1> in this image?",
+    ],
+}
+GROUNDING_ANSWERS = ["[PIX]", "Sure, it is [PIX].", "The segmentation result is [PIX]."]
+
+
+def position_phrase(box, width: int, height: int) -> str:
+    """"upper left", "center", ... from where the box centre falls in a 3x3 grid."""
+    cx, cy = (box[0] + box[2]) / 2 / width, (box[1] + box[3]) / 2 / height
+    row = ("upper", "middle", "lower")[min(2, int(cy * 3))]
+    col = ("left", "center", "right")[min(2, int(cx * 3))]
+    if row == "middle":
+        return "center" if col == "center" else col
+    return row if col == "center" else f"{row} {col}"
+
+
+def relation_phrase(a, b) -> str:
+    """The main direction from box a to box b, in words."""
+    dx = (b[0] + b[2]) / 2 - (a[0] + a[2]) / 2
+    dy = (b[1] + b[3]) / 2 - (a[1] + a[3]) / 2
+    if abs(dx) >= abs(dy):
+        return "to the left of" if dx > 0 else "to the right of"
+    return "above" if dy > 0 else "below"
+
+
+class RecordBuilder:
+    """Builds records; one builder per dataset so that its random choices are reproducible under `seed`."""
+
+    def __init__(self, tasks=("classification",), prompt_type: str = "mixed", max_regions: int = 8, seed: int = 0,
+                 freeform_noise: float = 0.15):
+        unknown = set(tasks) - set(TASKS)
+        if unknown:
+            raise ValueError(f"Unknown tasks {sorted(unknown)}; valid tasks are {list(TASKS)}.")
+        if prompt_type not in PROMPT_TYPES:
+            raise ValueError(f"prompt_type={prompt_type!r} is not one of {list(PROMPT_TYPES)}.")
+        self.tasks, self.prompt_type, self.max_regions = tuple(tasks), prompt_type, max_regions
+        self.rng = np.random.default_rng(seed)
+        self.freeform_noise = freeform_noise
+
+    def _template(self, task: str) -> str:
+        options = TEMPLATES[task]
+        return options[int(self.rng.integers(len(options)))]
+
+    def _prompt(self, obj: ObjectAnnotation, image: AnnotatedImage, kind: str) -> dict:
+        if obj.point is not None or kind == "point":
+            return {"type": "point", "point": obj.point or self._point_on(obj)}
+        if kind == "freeform":
+            return box_to_freeform(obj.bbox, self.rng, image.width, image.height, noise=self.freeform_noise)
+        return {"type": "box", "bbox": [round(float(v), 2) for v in obj.bbox]}
+
+    def _point_on(self, obj: ObjectAnnotation) -> list[float]:
+        """A point on the object: a mask pixel when there is a mask, else near the box centre."""
+        if obj.mask is not None:
+            from ..processing.visual_prompts import rle_to_mask
+
+            rows, cols = np.nonzero(rle_to_mask(obj.mask))
+            if rows.size:
+                pick = int(self.rng.integers(rows.size))
+                return [float(cols[pick]) + 0.5, float(rows[pick]) + 0.5]
+        x1, y1, x2, y2 = obj.bbox
+        jitter = self.rng.uniform(-0.2, 0.2, 2)
+        return [round((x1 + x2) / 2 + jitter[0] * (x2 - x1), 2), round((y1 + y2) / 2 + jitter[1] * (y2 - y1), 2)]
+
+    def _kind(self) -> str:
+        if self.prompt_type == "mixed":
+            return ("box", "point", "freeform")[int(self.rng.integers(3))]
+        return self.prompt_type
+
+    @staticmethod
+    def _record(image: AnnotatedImage, task: str, suffix: str, prompts, question: str, answer: str,
+                masks=None, pix_targets=None, text_source: str = "template") -> dict:
+        return {
+            "id": f"{image.id}#{task}{suffix}", "image": image.image, "modality": image.modality,
+            "width": image.width, "height": image.height, "source": image.source, "task": task,
+            "prompts": prompts, "conversations": [{"from": "user", "value": question},
+                                                  {"from": "model", "value": answer}],
+            "masks": masks if masks is not None else [None] * len(prompts), "pix_targets": pix_targets or [],
+            "text_source": text_source,
+        }
+
+    def build(self, images: list[AnnotatedImage], report: ConversionReport | None = None) -> list[dict]:
+        records = []
+        for image in images:
+            records.extend(self.build_one(image))
+        if report is not None:
+            report.records += len(records)
+            report.prompts_emitted += sum(len(r["prompts"]) for r in records)
+        return records
+
+    def build_one(self, image: AnnotatedImage) -> list[dict]:
+        records = []
+        whole = [{"type": "box", "bbox": [0, 0, image.width, image.height]}]
+        objects = list(image.objects)
+        if "classification" in self.tasks and objects:
+            order = self.rng.permutation(len(objects))
+            for start in range(0, len(order), self.max_regions):
+                chosen = [objects[i] for i in order[start : start + self.max_regions]]
+                kind = self._kind()
+                prompts = [self._prompt(o, image, kind) for o in chosen]
+                answer = "\n".join(f"<Region {i + 1}>: {o.category}" for i, o in enumerate(chosen))
+                records.append(self._record(image, "classification", f"{start // self.max_regions}:{kind}", prompts,
+                                            self._template("classification"), answer, [o.mask for o in chosen]))
+        if "region_caption" in self.tasks:
+            for index, obj in enumerate(objects):
+                if obj.expression:
+                    answer, source = obj.expression, "human"
+                else:
+                    answer = f"A {obj.category} in the {position_phrase(obj.bbox, image.width, image.height)} of the image."
+                    source = "template"
+                records.append(self._record(image, "region_caption", str(index), [self._prompt(obj, image, self._kind())],
+                                            self._template("region_caption"), answer, [obj.mask], text_source=source))
+        if "scene" in self.tasks and image.scene:
+            records.append(self._record(image, "scene", "", whole, self._template("scene"), image.scene))
+        if "caption" in self.tasks:
+            for index, caption in enumerate(image.captions):
+                records.append(self._record(image, "caption", str(index), whole, self._template("caption"), caption,
+                                            text_source="human"))
+        if "relation" in self.tasks and len(objects) >= 2:
+            i, j = (int(v) for v in self.rng.choice(len(objects), 2, replace=False))
+            a, b = objects[i], objects[j]
+            answer = f"The {a.category} in <Region 1> is {relation_phrase(a.bbox, b.bbox)} the {b.category} in <Region 2>."
+            kind = self._kind()
+            records.append(self._record(image, "relation", f"{i}-{j}", [self._prompt(a, image, kind),
+                                                                        self._prompt(b, image, kind)],
+                                        self._template("relation"), answer, [a.mask, b.mask]))
+        if "grounding" in self.tasks:
+            for index, obj in enumerate(objects):
+                if obj.mask is None:
+                    continue
+                answer = GROUNDING_ANSWERS[int(self.rng.integers(len(GROUNDING_ANSWERS)))]
+                records.append(self._record(image, "grounding", str(index), [self._prompt(obj, image, self._kind())],
+                                            self._template("grounding"), answer, [obj.mask], pix_targets=[1]))
+        return records
+
+
+def build_records(images: list[AnnotatedImage], tasks=("classification",), prompt_type: str = "mixed",
+                  max_regions: int = 8, seed: int = 0, report: ConversionReport | None = None) -> list[dict]:
+    """`RecordBuilder(...).build(images, report)` in one call."""
+    return RecordBuilder(tasks, prompt_type, max_regions, seed).build(images, report)
+
+
+__all__ = ["TASKS", "TEMPLATES", "RecordBuilder", "build_records", "position_phrase", "relation_phrase"]
