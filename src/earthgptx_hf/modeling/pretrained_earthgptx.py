@@ -32,6 +32,7 @@ class EarthGPTXPreTrainedModel(PreTrainedModel):
 
         When the classes are registered for Auto classes (importing `earthgptx_hf` does it), the code files are
         copied next to the weights, so the folder loads with `trust_remote_code=True` without this package.
+        Weights are saved under the current module names (`save_original_format=False` unless given).
         """
         if self._auto_class is not None:
             module = "modeling_earthgptx"  # the file that defines both model classes (copied next to the weights)
@@ -43,6 +44,10 @@ class EarthGPTXPreTrainedModel(PreTrainedModel):
                 }
             )
             self.config.auto_map = auto_map
+        # Save the weights under the module names they have now, not transformers' legacy layouts of the towers
+        # (ViT's "encoder.layer.N.attention.attention.key", ...): `Trainer` resumes a checkpoint by loading its raw
+        # state dict, which must match the module names or the towers would silently keep their old weights.
+        kwargs.setdefault("save_original_format", False)
         return super().save_pretrained(save_directory, *args, **kwargs)
 
     def set_trainable(self, preset: str, lora_config=None):

@@ -32,10 +32,33 @@ class LossPartsCallback(TrainerCallback):
                 self.sums[name] += float(value.detach())
                 self.counts[name] += 1
 
+    def _gather(self, args) -> dict[str, float]:
+        """Means since the last log; across processes in distributed runs (every process calls `on_log`).
+
+        With `average_tokens_across_devices`, each process's `lm_loss` is its token sum over the global token count,
+        so the processes' values add up to the global mean; the mask losses are per-mask means and are averaged."""
+        import torch.distributed as dist
+
+        values = torch.tensor([[self.sums[n], float(self.counts[n])] for n in LOSS_PARTS], dtype=torch.float64)
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        if world > 1:
+            device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+            values = values.to(device) if device is not None else values
+            dist.all_reduce(values)
+            values = values.cpu()
+        parts = {}
+        for (total, count), name in zip(values.tolist(), LOSS_PARTS):
+            if count:
+                mean = total / count
+                if world > 1 and name == "lm_loss" and getattr(args, "average_tokens_across_devices", False):
+                    mean *= world
+                parts[name] = round(mean, 4)
+        return parts
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs is None or "loss" not in logs:
             return
-        parts = {name: round(self.sums[name] / self.counts[name], 4) for name in LOSS_PARTS if self.counts[name]}
+        parts = self._gather(args)
         logs.update(parts)
         if state.log_history:
             state.log_history[-1].update(parts)

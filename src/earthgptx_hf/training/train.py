@@ -32,9 +32,10 @@ from .collator import EarthGPTXDataCollator
 
 logger = logging.getLogger(__name__)
 
-# Modules that stay in full precision when the language model is quantised (QLoRA).
-NOT_QUANTISED = ["vision_tower", "spatial_aware_encoder", "hybrid_fusion", "multi_modal_projector",
-                 "region_projector", "pixel_perception", "lm_head"]
+# Modules that stay in full precision when the language model is quantised (QLoRA): transformers matches these
+# from the start of the module name.
+NOT_QUANTISED = ["model.vision_tower", "model.spatial_aware_encoder", "model.hybrid_fusion",
+                 "model.multi_modal_projector", "model.region_projector", "model.pixel_perception", "lm_head"]
 
 
 @dataclass
@@ -172,7 +173,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     set_seed(training_args.seed)
     model, processor = build_model(model_args, output_dir, training_args.gradient_checkpointing)
     base_config = model.config if hasattr(model, "config") else model.base_model.model.config
-    records, report = build_training_records(data_args, base_config.max_regions, output_dir, training_args.seed)
+    with training_args.main_process_first(desc="building the training data"):  # one process writes scene files
+        records, report = build_training_records(data_args, base_config.max_regions, output_dir, training_args.seed)
     if training_args.process_index == 0:
         (output_dir / "data_report.json").write_text(json.dumps(report, indent=2))
     dataset = records_to_dataset(records)

@@ -1,0 +1,180 @@
+"""The stock Trainer on the tiny model: every trainable preset, QLoRA, logging, resume, the CLI, and DDP."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+
+from earthgptx_hf.data import build_records, generate_scenes, records_to_dataset
+from earthgptx_hf.training import EarthGPTXDataCollator, LossPartsCallback
+from earthgptx_hf.training.train import DataArguments, ModelArguments, build_model
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    images, _ = generate_scenes(tmp_path_factory.mktemp("scenes"), 8, size=64, seed=0)
+    return records_to_dataset(build_records(images, tasks=("classification", "grounding"), seed=0))
+
+
+def _args(output_dir, **overrides):
+    values = dict(output_dir=str(output_dir), per_device_train_batch_size=4, max_steps=3, learning_rate=1e-3,
+                  logging_steps=1, save_strategy="no", report_to="none", remove_unused_columns=False, use_cpu=True,
+                  train_sampling_strategy="sequential", seed=0, disable_tqdm=True)
+    values.update(overrides)
+    return TrainingArguments(**values)
+
+
+def _trainer(model, processor, dataset, args):
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=EarthGPTXDataCollator(processor))
+    trainer.callback_handler.callbacks.insert(0, LossPartsCallback(model))
+    return trainer
+
+
+@pytest.mark.parametrize("preset", ["paper", "lora", "full"])
+def test_a_few_trainer_steps_for_each_preset(preset, dataset, tmp_path):
+    set_seed(0)
+    model, processor = build_model(ModelArguments(preset="tiny", trainable=preset), tmp_path)
+    trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    trainer = _trainer(model, processor, dataset, _args(tmp_path))
+    trainer.train()
+    losses = [e for e in trainer.state.log_history if "loss" in e]
+    assert len(losses) == 3 and all(e["lm_loss"] > 0 for e in losses)
+    assert any("mask_bce_loss" in e and "mask_dice_loss" in e for e in losses)  # grounding batches log BCE/Dice
+    params = dict(model.named_parameters())
+    assert any(not torch.equal(params[n], v) for n, v in trainable.items())
+    assert all(torch.equal(params[n], v) for n, v in frozen.items())
+    if preset == "paper":
+        assert not any("vision_tower.dino" in n for n in trainable)
+
+
+def test_qlora_with_a_4bit_language_model(dataset, tmp_path):
+    pytest.importorskip("bitsandbytes")
+    set_seed(0)
+    model, processor = build_model(ModelArguments(preset="tiny", trainable="lora", quantization="4bit"), tmp_path)
+    linear = model.base_model.model.model.language_model.layers[0].mlp.gate_proj
+    assert type(linear).__name__ == "Linear4bit"
+    trainer = _trainer(model, processor, dataset, _args(tmp_path, max_steps=2))
+    trainer.train()
+    assert all(torch.isfinite(torch.tensor(e["loss"])) for e in trainer.state.log_history if "loss" in e)
+
+
+class StopAt(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_save = True
+            control.should_training_stop = True
+
+
+SAMPLING = "random"
+
+
+def _final_weights(output_dir, dataset, resume=None, stop=None):
+    set_seed(0)
+    model, processor = build_model(ModelArguments(preset="tiny", trainable="full"), output_dir)
+    args = _args(output_dir, max_steps=6, save_strategy="steps", save_steps=3, train_sampling_strategy=SAMPLING)
+    trainer = _trainer(model, processor, dataset, args)
+    if stop:
+        trainer.add_callback(StopAt(stop))
+    trainer.train(resume_from_checkpoint=resume)
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def test_resume_from_a_checkpoint_ends_with_the_same_weights(dataset, tmp_path):
+    straight = _final_weights(tmp_path / "straight", dataset)
+    _final_weights(tmp_path / "interrupted", dataset, stop=3)
+    checkpoint = tmp_path / "interrupted" / "checkpoint-3"
+    assert checkpoint.is_dir()
+    resumed = _final_weights(tmp_path / "interrupted", dataset, resume=str(checkpoint))
+    for name, value in straight.items():
+        torch.testing.assert_close(resumed[name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+CONFIG = """
+preset: tiny
+trainable: full
+data_format: procedural
+num_scenes: 10
+scene_size: 64
+tasks: classification,grounding
+output_dir: {out}
+per_device_train_batch_size: {batch}
+max_steps: 3
+learning_rate: 0.001
+logging_steps: 1
+save_strategy: "no"
+report_to: none
+use_cpu: true
+seed: 0
+train_sampling_strategy: sequential
+disable_tqdm: true
+"""
+
+
+def test_cli_trains_from_a_yaml_file_and_writes_its_outputs(tmp_path):
+    from earthgptx_hf.training.train import main
+
+    config = tmp_path / "train.yaml"
+    config.write_text(CONFIG.format(out=tmp_path / "run", batch=2))
+    assert main([str(config)]) == 0
+    run = tmp_path / "run"
+    for name in ("model.safetensors", "config.json", "processor_config.json", "loss_curve.png", "data_report.json",
+                 "log_history.json"):
+        assert (run / name).exists(), name
+    report = json.loads((run / "data_report.json").read_text())
+    assert report["source"].startswith("procedural") and report["prompts_emitted"] > 0
+    history = json.loads((run / "log_history.json").read_text())
+    assert [e["step"] for e in history if "loss" in e] == [1, 2, 3] and "lm_loss" in history[0]
+
+
+@pytest.mark.skipif(shutil.which("accelerate") is None and not (Path(sys.executable).parent / "accelerate").exists(),
+                    reason="accelerate launcher not installed")
+def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "LOCAL_RANK", "RANK", "WORLD_SIZE"))}
+    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    scenes = tmp_path / "scenes"
+    runs = {}
+    for name, processes, batch in (("single", 1, 4), ("ddp", 2, 2)):
+        config = tmp_path / f"{name}.yaml"
+        # 8 training records and drop_last: every global batch holds the same 4 records in both runs
+        config.write_text(CONFIG.format(out=tmp_path / name, batch=batch).replace("tasks: classification,grounding",
+                                                                                   "tasks: classification")
+                          + f"scene_dir: {scenes}\ndataloader_drop_last: true\n")
+        launcher = str(Path(sys.executable).parent / "accelerate")
+        # `--multi_gpu` picks torch's distributed launcher; on a CPU-only machine the processes use gloo
+        mode = ["--multi_gpu"] if processes > 1 else ["--cpu"]
+        command = [launcher, "launch", *mode, "--num_processes", str(processes), "--num_machines", "1",
+                   "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "earthgptx_hf.training.train",
+                   str(config)]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-4000:]
+        runs[name] = json.loads((tmp_path / name / "log_history.json").read_text())
+    # the logged losses, the trained weights, and the trained models' loss on the same batch all agree
+    from earthgptx_hf import EarthGPTXForConditionalGeneration, EarthGPTXProcessor
+    from earthgptx_hf.data import generate_scenes as _gen  # noqa: F401  (the scenes are on disk already)
+    from earthgptx_hf.training.train import DataArguments, build_training_records
+
+    records, _ = build_training_records(DataArguments(data_format="procedural", num_scenes=10, scene_size=64,
+                                                      tasks="classification", scene_dir=str(scenes)), 8, tmp_path, 0)
+    models = {name: EarthGPTXForConditionalGeneration.from_pretrained(tmp_path / name).eval() for name in runs}
+    processor = EarthGPTXProcessor.from_pretrained(tmp_path / "single")
+    batch = EarthGPTXDataCollator(processor)(records[:4])
+    with torch.no_grad():
+        losses = {name: float(model(**batch).loss) for name, model in models.items()}
+    assert losses["ddp"] == pytest.approx(losses["single"], rel=1e-3)
+    single, ddp = dict(models["single"].named_parameters()), dict(models["ddp"].named_parameters())
+    for name, value in single.items():
+        torch.testing.assert_close(ddp[name], value, rtol=1e-3, atol=1e-4, msg=name)
+    logged = {name: [(e["loss"], e["lm_loss"]) for e in history if "loss" in e] for name, history in runs.items()}
+    assert len(records) == 8 and len(logged["ddp"]) == 3
+    assert [x for pair in logged["ddp"] for x in pair] == pytest.approx([x for pair in logged["single"] for x in pair],
+                                                                       rel=1e-3)
