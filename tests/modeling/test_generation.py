@@ -40,10 +40,11 @@ def _generate(model, ids, mask, vis, schedule=None, **kwargs):
 def test_generate_without_pix_returns_text_and_no_masks():
     model = tiny_model()
     ids, mask, vis = _batch(model.config, PROMPTS[:2])
+    no_pix = [model.config.pix_token_id]  # the random model could emit [PIX] by chance
     plain = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=5, do_sample=False, pad_token_id=0,
-                           **{k: v for k, v in vis.items() if k != "sam_pixel_values"})
+                           suppress_tokens=no_pix, **{k: v for k, v in vis.items() if k != "sam_pixel_values"})
     assert plain.shape == (2, ids.shape[1] + 5)
-    out = _generate(model, ids, mask, vis)
+    out = _generate(model, ids, mask, vis, suppress_tokens=no_pix)
     assert isinstance(out, EarthGPTXGenerateOutput)
     assert torch.equal(out.sequences[:, : plain.shape[1]], plain)
     assert all(m.shape[0] == 0 for m in out.pred_masks)
