@@ -39,7 +39,9 @@ def _trainer(model, processor, dataset, args):
 @pytest.mark.parametrize("preset", ["paper", "lora", "full"])
 def test_a_few_trainer_steps_for_each_preset(preset, dataset, tmp_path):
     set_seed(0)
-    model, processor = build_model(ModelArguments(preset="tiny", trainable=preset), tmp_path)
+    # the LoRA run also uses gradient checkpointing (PEFT needs the inputs to require grads: build_model does it)
+    model, processor = build_model(ModelArguments(preset="tiny", trainable=preset), tmp_path,
+                                   gradient_checkpointing=preset == "lora")
     trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     trainer = _trainer(model, processor, dataset, _args(tmp_path))
@@ -52,6 +54,8 @@ def test_a_few_trainer_steps_for_each_preset(preset, dataset, tmp_path):
     assert all(torch.equal(params[n], v) for n, v in frozen.items())
     if preset == "paper":
         assert not any("vision_tower.dino" in n for n in trainable)
+    if preset == "lora":
+        assert model.base_model.model.is_gradient_checkpointing
 
 
 def test_qlora_with_a_4bit_language_model(dataset, tmp_path):
