@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
 
@@ -79,6 +80,17 @@ def clip_box(box, width: int, height: int) -> list[float] | None:
     if x2 <= x1 or y2 <= y1:
         return None
     return [x1, y1, x2, y2]
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+
+
+def find_image(image_dir, stem: str, filename: str | None = None) -> Path | None:
+    """The image of a label file: `filename` when it exists, else `<stem>` with any common image suffix."""
+    image_dir = Path(image_dir)
+    if filename and (image_dir / filename).exists():
+        return image_dir / filename
+    return next((image_dir / f"{stem}{s}" for s in IMAGE_SUFFIXES if (image_dir / f"{stem}{s}").exists()), None)
 
 
 def write_jsonl(records, path) -> None:

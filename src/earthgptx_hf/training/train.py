@@ -1,7 +1,7 @@
 """One-stage fusion training with the stock `transformers.Trainer`, and the `earthgptx-train` command.
 
     earthgptx-train config.yaml                  # or config.json, or command-line flags
-    accelerate launch --num_processes 2 -m earthgptx_hf.training.train config.yaml   # DDP (gloo on CPU)
+    accelerate launch --multi_gpu --num_processes 2 -m earthgptx_hf.training.train config.yaml   # DDP (gloo on CPU)
 
 The config file holds the fields of `ModelArguments`, `DataArguments` and transformers' `TrainingArguments`. The
 model returns its loss (1.0 CE + 2.0 BCE + 0.5 Dice); the CE, BCE and Dice parts are logged separately; the loss

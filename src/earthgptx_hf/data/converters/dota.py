@@ -8,16 +8,14 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..annotations import AnnotatedImage, ConversionReport, ObjectAnnotation, clip_box, normalise_category
-from .voc import IMAGE_SUFFIXES
+from ..annotations import AnnotatedImage, ConversionReport, ObjectAnnotation, clip_box, find_image, normalise_category
 
 
 def read_dota(label_dir: str | Path, image_dir: str | Path, modality: str = "optical", keep_difficult: bool = True):
     report = ConversionReport(source=f"dota:{Path(label_dir).name}")
     images = []
     for label_file in sorted(Path(label_dir).glob("*.txt")):
-        image_path = next((Path(image_dir) / f"{label_file.stem}{s}" for s in IMAGE_SUFFIXES
-                           if (Path(image_dir) / f"{label_file.stem}{s}").exists()), None)
+        image_path = find_image(image_dir, label_file.stem)
         if image_path is None:
             report.skip("label file without image", sum(1 for line in label_file.read_text().splitlines()
                                                         if len(line.split()) >= 9))

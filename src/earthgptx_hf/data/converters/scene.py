@@ -9,8 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..annotations import AnnotatedImage, ConversionReport, normalise_category
-from .voc import IMAGE_SUFFIXES
+from ..annotations import IMAGE_SUFFIXES, AnnotatedImage, ConversionReport, normalise_category
 
 
 def _size(path: Path) -> tuple[int, int]:

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..annotations import AnnotatedImage, ConversionReport, ObjectAnnotation
-from .voc import IMAGE_SUFFIXES
+from ..annotations import AnnotatedImage, ConversionReport, ObjectAnnotation, find_image
 
 
 def points_from_label_map(label_map: np.ndarray, class_names: dict[int, str], rng: np.random.Generator,
@@ -68,8 +67,7 @@ def read_segmentation_maps(label_dir: str | Path, image_dir: str | Path, class_n
     rng = np.random.default_rng(seed)
     images = []
     for label_file in sorted(Path(label_dir).glob("*.png")):
-        image_path = next((Path(image_dir) / f"{label_file.stem}{s}" for s in IMAGE_SUFFIXES
-                           if (Path(image_dir) / f"{label_file.stem}{s}").exists()), None)
+        image_path = find_image(image_dir, label_file.stem)
         label_map = np.asarray(Image.open(label_file))
         if label_map.ndim == 3:
             label_map = label_map[..., 0]

@@ -11,21 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..annotations import AnnotatedImage, ConversionReport, ObjectAnnotation, clip_box, normalise_category
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
-
-
-def _find_image(image_dir: Path, filename: str | None, stem: str) -> Path:
-    if filename:
-        candidate = image_dir / filename
-        if candidate.exists():
-            return candidate
-    for suffix in IMAGE_SUFFIXES:
-        candidate = image_dir / f"{stem}{suffix}"
-        if candidate.exists():
-            return candidate
-    return image_dir / (filename or f"{stem}.jpg")
+from ..annotations import AnnotatedImage, ConversionReport, ObjectAnnotation, clip_box, find_image, normalise_category
 
 
 def read_voc(annotation_dir: str | Path, image_dir: str | Path, split_file: str | Path | None = None,
@@ -68,7 +54,8 @@ def read_voc(annotation_dir: str | Path, image_dir: str | Path, split_file: str 
         report.images += 1
         report.objects_kept += len(objects)
         images.append(AnnotatedImage(
-            image=str(_find_image(Path(image_dir), root.findtext("filename"), xml_file.stem)), width=width,
+            image=str(find_image(image_dir, xml_file.stem, root.findtext("filename"))
+                      or Path(image_dir) / (root.findtext("filename") or f"{xml_file.stem}.jpg")), width=width,
             height=height, modality=modality, objects=objects, source="voc", id=xml_file.stem,
         ))
     return images, report

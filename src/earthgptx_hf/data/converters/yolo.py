@@ -6,9 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..annotations import AnnotatedImage, ConversionReport, ObjectAnnotation, clip_box, normalise_category
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+from ..annotations import IMAGE_SUFFIXES, AnnotatedImage, ConversionReport, ObjectAnnotation, clip_box, normalise_category
 
 
 def read_yolo(label_dir: str | Path, image_dir: str | Path, class_names: list[str], modality: str = "optical"):
