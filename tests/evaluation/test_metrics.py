@@ -83,3 +83,21 @@ def test_caption_metrics_equal_pycocoevalcap_called_directly():
     assert ours["CIDEr"] == pytest.approx(100 * Cider().compute_score(gts, res)[0])
     assert 0 < ours["METEOR"] < 100
     assert ours["SPICE"] is None and "offline" in ours["SPICE_unavailable"]
+
+
+def test_evaluate_modules_load_offline_from_their_local_folders(monkeypatch):
+    import evaluate
+
+    from earthgptx_hf.evaluation import EVALUATE_MODULES, metric_path
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    loaded = {name: evaluate.load(metric_path(name)) for name in EVALUATE_MODULES}
+    roc = loaded["earthgptx_roc"].compute(predictions=["<Region 1>: ship"], references=["<Region 1>: ship"])
+    assert roc["S-IoU"] == 100 and roc["SS"] == pytest.approx(100, abs=1e-3)
+    scene = loaded["earthgptx_scene_accuracy"].compute(predictions=["Harbor"], references=["harbor"])
+    assert scene["accuracy"] == 100
+    captions = loaded["earthgptx_caption"].compute(predictions=["a ship in the harbor"],
+                                                   references=[["a ship in the harbor", "ships in a harbor"]])
+    assert captions["BLEU-1"] == pytest.approx(100, abs=1e-3)
+    with pytest.raises(ValueError, match="Unknown metric module 'bleu'"):
+        metric_path("bleu")
