@@ -101,7 +101,9 @@ class EarthGPTXConfig(PreTrainedConfig):
 
     Token ids: `image_token_id` (the `<image>` placeholder, one per visual token), `pix_token_id` (`[PIX]`),
     `region_feature_token_id` (`<region_feat>`, filled with the mask-pooled feature of a region when
-    `use_region_features`), `region_token_ids` (`<Region 1>` ... `<Region max_regions>`).
+    `use_region_features`), `region_token_ids` (`<Region 1>` ... `<Region max_regions>`). With `use_region_features`,
+    every `<Region i>` token also carries prompt i's region feature (added to its embedding, in the prompt and in
+    generated text), which is what lets the model bind answers to prompts (docs/training.md).
 
     When the token ids are not given, the special tokens are taken to be the last `3 + max_regions` ids of the
     vocabulary in the order `<image>`, `[PIX]`, `<region_feat>`, `<Region 1>`, ... (the layout that
