@@ -1,33 +1,15 @@
 """EarthGPT-X metric for `evaluate`: Referring object classification: SS (all-MiniLM-L6-v2) and S-IoU, regions paired by <Region i>.
 
-    metric = evaluate.load("<path to this folder>")   # offline: a local module
-    metric.compute(predictions=[...], references=[...])
-
-The computation is `earthgptx_hf.evaluation.metrics.roc_scores` (the package must be installed).
+    evaluate.load(earthgptx_hf.evaluation.metric_path("earthgptx_roc")).compute(predictions=[...], references=[...])
 """
 
 import datasets
-import evaluate
 
+from earthgptx_hf.evaluation import evaluate_base
 from earthgptx_hf.evaluation.metrics import roc_scores
 
-_DESCRIPTION = "Referring object classification: SS (all-MiniLM-L6-v2) and S-IoU, regions paired by <Region i>."
-_KWARGS_DESCRIPTION = "predictions and references as described by earthgptx_hf.evaluation.metrics.roc_scores."
 
-
-class EarthgptxRoc(evaluate.Metric):
-    def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Value("string"),
-                    "references": datasets.Value("string"),
-                }
-            ),
-        )
-
-    def _compute(self, predictions, references):
-        return roc_scores(list(predictions), [list(r) if isinstance(r, (list, tuple)) else r for r in references])
+class EarthgptxRoc(evaluate_base.EarthGPTXMetric):
+    description = "Referring object classification: SS (all-MiniLM-L6-v2) and S-IoU, regions paired by <Region i>."
+    input_features = {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+    compute_fn = staticmethod(roc_scores)
