@@ -99,5 +99,12 @@ def test_evaluate_modules_load_offline_from_their_local_folders(monkeypatch):
     captions = loaded["earthgptx_caption"].compute(predictions=["a ship in the harbor"],
                                                    references=[["a ship in the harbor", "ships in a harbor"]])
     assert captions["BLEU-1"] == pytest.approx(100, abs=1e-3)
+    full, half = np.zeros((4, 6), np.uint8), np.zeros((4, 6), np.uint8)
+    full[:2], half[:1] = 1, 1
+    masks = loaded["earthgptx_masks"].compute(predictions=[half, np.zeros((3, 3))], references=[full, np.zeros((3, 3))])
+    assert masks["gIoU"] == pytest.approx(75) and masks["cIoU"] == pytest.approx(50)
+    boxes = loaded["earthgptx_boxes"].compute(predictions=[[0, 0, 10, 10], [0, 0, 10, 5]],
+                                              references=[[0, 0, 10, 10], [0, 0, 10, 10]])
+    assert boxes["Pr@0.5"] == 100 and boxes["Pr@0.6"] == 50 and boxes["meanIoU"] == pytest.approx(75)
     with pytest.raises(ValueError, match="Unknown metric module 'bleu'"):
         metric_path("bleu")

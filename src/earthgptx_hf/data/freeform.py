@@ -1,8 +1,8 @@
 """Free-form prompt augmentation (EarthGPT-X's construction rule): a box becomes a free-form shape by Gaussian noise
 scaled by the box size, so that the shape covers part of the object or extends beyond it; plus scribbles and circles.
 
-All functions take a `numpy.random.Generator`: the same seed gives the same shapes. Coordinates are clipped to the
-image, so the prompts stay valid.
+All functions take a `numpy.random.Generator`: the same seed gives the same shapes. Shapes are kept inside the image
+(vertices clipped, strokes inset, circle radii capped), so the prompts stay valid and need no clipping later.
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ def box_to_scribble(box, rng: np.random.Generator, width: float, height: float, 
         points = np.stack([x1 + t * w, np.full(count, (y1 + y2) / 2)], axis=1)
     else:
         points = np.stack([np.full(count, (x1 + x2) / 2), y1 + t * h], axis=1)
-    points = _clip(points + rng.normal(0, noise, points.shape) * np.array([w, h]), width, height)
     stroke = max(1.0, round(0.15 * min(w, h), 2))
+    points = points + rng.normal(0, noise, points.shape) * np.array([w, h])
+    inset = min(stroke / 2, width / 2, height / 2)  # the stroke stays inside the image too
+    points = _clip(points - inset, width - 2 * inset, height - 2 * inset) + inset
     return {"type": "scribble", "points": points.round(2).tolist(), "width": stroke}
 
 
@@ -60,6 +62,7 @@ def box_to_circle(box, rng: np.random.Generator, width: float, height: float, no
     cx = float(np.clip((x1 + x2) / 2 + rng.normal(0, noise) * w, 0, width))
     cy = float(np.clip((y1 + y2) / 2 + rng.normal(0, noise) * h, 0, height))
     radius = max(1.0, 0.5 * float(np.sqrt(w * h)) * float(np.exp(rng.normal(0, noise))))
+    radius = max(1.0, min(radius, cx, cy, width - cx, height - cy))  # the circle stays inside the image
     return {"type": "circle", "center": [round(cx, 2), round(cy, 2)], "radius": round(radius, 2)}
 
 

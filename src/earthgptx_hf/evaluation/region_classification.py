@@ -10,8 +10,7 @@ from __future__ import annotations
 import copy
 from collections import Counter, defaultdict
 
-import torch
-from tqdm.auto import tqdm
+from .generation import generate_for_records
 
 
 def _truth(record: dict) -> dict[int, str]:
@@ -20,28 +19,11 @@ def _truth(record: dict) -> dict[int, str]:
     return EarthGPTXProcessor.parse_regions(record["conversations"][1]["value"])
 
 
-@torch.no_grad()
 def predict_regions(model, processor, records: list[dict], batch_size: int = 8, max_new_tokens: int = 48,
                     progress: bool = True) -> list[dict[int, str]]:
     """Generates the answer to each record's first question (chat template, greedy) and parses the regions."""
-    model.eval()
-    predictions = []
-    batches = range(0, len(records), batch_size)
-    for start in tqdm(batches, desc="generating", disable=not progress):
-        chunk = records[start : start + batch_size]
-        texts = [
-            processor.apply_chat_template(
-                [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": r["conversations"][0]["value"]}]}],
-                add_generation_prompt=True,
-            )
-            for r in chunk
-        ]
-        inputs = processor(images=[r["image"] for r in chunk], text=texts, visual_prompts=[r["prompts"] for r in chunk],
-                           return_tensors="pt")
-        inputs = inputs.to(model.device)
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, return_dict_in_generate=True)
-        predictions += [result["regions"] for result in processor.post_process_generation(output, inputs)]
-    return predictions
+    outputs = generate_for_records(model, processor, records, batch_size, max_new_tokens, progress=progress)
+    return [output["regions"] for output in outputs]
 
 
 def region_classification_report(records: list[dict], predictions: list[dict[int, str]]) -> dict:
@@ -80,53 +62,3 @@ def swap_consistency(model, processor, records: list[dict], predictions: list[di
 
 
 __all__ = ["predict_regions", "region_classification_report", "swap_consistency"]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m earthgptx_hf.evaluation.region_classification --model DIR --data_format rs_mini --data_path ...`:
-    accuracy per modality next to the majority-class baseline, as a Markdown table (and JSON with --output)."""
-    import argparse
-    import json
-    from pathlib import Path
-
-    from ..data.tasks import build_records
-    from ..modeling import EarthGPTXForConditionalGeneration
-    from ..processing import EarthGPTXProcessor
-    from ..training.train import DataArguments, load_annotated_images
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--data_format", default="rs_mini")
-    parser.add_argument("--data_path", default=None)
-    parser.add_argument("--image_dir", default=None)
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--prompt_type", default="box", choices=["box", "point", "freeform", "mixed"])
-    parser.add_argument("--num_scenes", type=int, default=600)
-    parser.add_argument("--scene_dir", default=None)
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--output", default=None, help="write the report as JSON here")
-    args = parser.parse_args(argv)
-    model = EarthGPTXForConditionalGeneration.from_pretrained(args.model)
-    processor = EarthGPTXProcessor.from_pretrained(args.model)
-    data_args = DataArguments(data_format=args.data_format, data_path=args.data_path, image_dir=args.image_dir,
-                              split=args.split, num_scenes=args.num_scenes, scene_dir=args.scene_dir)
-    images, _ = load_annotated_images(data_args, Path(args.scene_dir or "."))
-    records = build_records(images, tasks=("classification",), prompt_type=args.prompt_type,
-                            max_regions=model.config.max_regions, seed=1)
-    predictions = predict_regions(model, processor, records, args.batch_size)
-    report = region_classification_report(records, predictions)
-    report["swap"] = swap_consistency(model, processor, records, predictions, args.batch_size)
-    print("| modality | regions | accuracy | majority-class baseline (class) |\n|---|---:|---:|---|")
-    for key, row in sorted(report.items()):
-        if key != "swap":
-            print(f"| {key} | {row['regions']} | {100 * row['accuracy']:.1f} % | "
-                  f"{100 * row['majority_baseline']:.1f} % ({row['majority_class']}) |")
-    swap = report["swap"]
-    print(f"\nprompt swap: {swap['swapped']} of {swap['pairs']} differing answer pairs swapped with their prompts")
-    if args.output:
-        Path(args.output).write_text(json.dumps(report, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

