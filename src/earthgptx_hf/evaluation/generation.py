@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from ..pipelines.visual_prompting import model_input_dtype
+
 
 def chat_prompt(processor, question: str) -> str:
     """The user turn with the image placeholder, rendered by the processor's chat template with the generation
@@ -36,9 +38,10 @@ def generate_for_records(model, processor, records: list[dict], batch_size: int 
                 visual_prompts=[r["prompts"] for r in chunk],
                 return_tensors="pt",
             ).to(model.device)
+            dtype = model_input_dtype(model)
             for key, value in inputs.items():  # image inputs follow the model's dtype (bf16 inference)
                 if torch.is_floating_point(value):
-                    inputs[key] = value.to(model.dtype)
+                    inputs[key] = value.to(dtype)
             generated = model.generate(**inputs, max_new_tokens=max_new_tokens, return_dict_in_generate=True,
                                        **generate_kwargs)
             outputs += processor.post_process_generation(generated, inputs)

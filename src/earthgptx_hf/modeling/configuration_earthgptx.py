@@ -81,6 +81,14 @@ class EarthGPTXFusionConfig(PreTrainedConfig):
             )
 
 
+def _deep_update(target: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict) and "model_type" not in value:
+            _deep_update(target[key], value)
+        else:
+            target[key] = value
+
+
 @strict
 class EarthGPTXConfig(PreTrainedConfig):
     r"""
@@ -256,7 +264,8 @@ class EarthGPTXConfig(PreTrainedConfig):
             name: `"paper"` (the paper's towers: Llama-2-13B, DINOv2-L/14, CLIP-ConvNeXt-L, SAM ViT-H at 448x448),
                 `"small"` (CPU-trainable, same structure) or `"tiny"` (tests; the whole model runs in milliseconds).
             **overrides: top-level fields to replace (e.g. `max_regions=8`). A sub-config given as a dict without
-                `model_type` updates the preset's fields; one with `model_type` (or a config object) replaces it.
+                `model_type` updates the preset's fields, nested dicts too (`grounding_config={"vision_config":
+                {"image_size": 128}}` changes that one field); one with `model_type` (or a config object) replaces it.
                 `base_vocab_size` sets the language model's own vocabulary; the text config's `vocab_size` is
                 always `base_vocab_size + 3 + max_regions` (the special tokens are appended after it).
         """
@@ -267,7 +276,7 @@ class EarthGPTXConfig(PreTrainedConfig):
             if isinstance(value, PreTrainedConfig):
                 value = value.to_dict()
             if key.endswith("_config") and isinstance(value, dict) and "model_type" not in value:
-                spec[key].update(value)  # partial update of the preset's sub-config
+                _deep_update(spec[key], value)  # partial update of the preset's sub-config
             else:
                 spec[key] = value  # a whole sub-config (it names its model_type) or a top-level field
         max_regions = spec.get("max_regions", 16)

@@ -15,6 +15,14 @@ from .configuration_earthgptx import EarthGPTXConfig
 from .trainable import apply_trainable_preset
 
 
+# Modules that stay in full precision when a bitsandbytes config quantises the model: only the language model's linear
+# layers are quantised (QLoRA's recipe; the towers are small next to the LLM, and bitsandbytes' CPU kernels do not
+# take their narrow layers). transformers matches these from the start of the module names.
+QUANTIZATION_SKIP_MODULES = ["model.vision_tower", "model.spatial_aware_encoder", "model.hybrid_fusion",
+                             "model.multi_modal_projector", "model.region_projector", "model.pixel_perception",
+                             "lm_head"]
+
+
 class EarthGPTXPreTrainedModel(PreTrainedModel):
     config: EarthGPTXConfig
     config_class = EarthGPTXConfig
@@ -26,6 +34,16 @@ class EarthGPTXPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_attention_backend = True
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`; a bitsandbytes `quantization_config` without `llm_int8_skip_modules`
+        quantises the language model only (`QUANTIZATION_SKIP_MODULES`)."""
+        quantization = kwargs.get("quantization_config")
+        if quantization is not None and getattr(quantization, "quant_method", None) == "bitsandbytes" and \
+                getattr(quantization, "llm_int8_skip_modules", None) is None:
+            quantization.llm_int8_skip_modules = list(QUANTIZATION_SKIP_MODULES)
+        return super().from_pretrained(*args, **kwargs)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """`PreTrainedModel.save_pretrained`, with `auto_map` naming every Auto class a saved folder answers to.
@@ -72,4 +90,4 @@ class EarthGPTXPreTrainedModel(PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=std)
 
 
-__all__ = ["EarthGPTXPreTrainedModel"]
+__all__ = ["EarthGPTXPreTrainedModel", "QUANTIZATION_SKIP_MODULES"]

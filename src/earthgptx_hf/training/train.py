@@ -25,6 +25,7 @@ from ..data.dataset import records_to_dataset
 from ..data.procedural import generate_scenes
 from ..data.tasks import build_records
 from ..modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
+from ..modeling.pretrained_earthgptx import QUANTIZATION_SKIP_MODULES
 from ..modeling.trainable import LORA_MODULES_TO_SAVE, LORA_TARGET_MODULES, TRAINABLE_PRESETS
 from ..processing import EarthGPTXProcessor
 from .callbacks import LossPartsCallback, plot_loss_curve
@@ -32,10 +33,6 @@ from .collator import EarthGPTXDataCollator
 
 logger = logging.getLogger(__name__)
 
-# Modules that stay in full precision when the language model is quantised (QLoRA): transformers matches these
-# from the start of the module name.
-NOT_QUANTISED = ["model.vision_tower", "model.spatial_aware_encoder", "model.hybrid_fusion",
-                 "model.multi_modal_projector", "model.region_projector", "model.pixel_perception", "lm_head"]
 
 
 @dataclass
@@ -151,7 +148,7 @@ def build_model(model_args: ModelArguments, workdir: Path, gradient_checkpointin
             EarthGPTXForConditionalGeneration(config).save_pretrained(source)
         quantization = BitsAndBytesConfig(
             load_in_4bit=model_args.quantization == "4bit", load_in_8bit=model_args.quantization == "8bit",
-            bnb_4bit_compute_dtype=torch.float32, bnb_4bit_quant_type="nf4", llm_int8_skip_modules=NOT_QUANTISED,
+            bnb_4bit_compute_dtype=torch.float32, bnb_4bit_quant_type="nf4", llm_int8_skip_modules=QUANTIZATION_SKIP_MODULES,
         )
         model = EarthGPTXForConditionalGeneration.from_pretrained(source, quantization_config=quantization)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)

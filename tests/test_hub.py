@@ -1,0 +1,123 @@
+"""Hub-ready checkpoints: files, model card metadata, push_to_hub, and loading in a fresh process without the
+package (model, processor and pipeline through remote code)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from huggingface_hub import ModelCard
+from transformers import pipeline
+
+from earthgptx_hf import EarthGPTXProcessor
+from earthgptx_hf.hub import push_hub_ready, save_hub_ready
+from tests.modeling.helpers import tiny_model
+
+RESULTS = {"results": {"classification": {"box": {"samples": 10, "SS": 91.5, "S-IoU": 88.0, "accuracy": 87.5}},
+                       "grounding": {"point": {"samples": 10, "gIoU": 61.2, "cIoU": 64.0}}}}
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hub")
+    model = tiny_model()
+    processor = EarthGPTXProcessor.from_model_config(model.config)
+    save_hub_ready(folder, model, processor, max_shard_size="300KB", repo_id="me/earthgptx-tiny",
+                   training_data="Procedural scenes (synthetic).", evaluation=RESULTS,
+                   evaluation_dataset="procedural-scenes", base_models=["HuggingFaceTB/SmolLM2-135M-Instruct"])
+    return folder, model, processor
+
+
+def test_the_folder_has_weights_shards_code_processor_and_card(saved):
+    folder, _, _ = saved
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    shards = set(index["weight_map"].values())
+    assert len(shards) > 1 and all((folder / s).exists() and s.endswith(".safetensors") for s in shards)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForImageTextToText"] == "modeling_earthgptx.EarthGPTXForConditionalGeneration"
+    assert config["custom_pipelines"]["visual-prompting"]["impl"] == "visual_prompting.VisualPromptingPipeline"
+    assert config["custom_pipelines"]["visual-prompting"]["pt"] == ["AutoModelForImageTextToText"]
+    processor_config = json.loads((folder / "processor_config.json").read_text())
+    assert processor_config["auto_map"]["AutoProcessor"].endswith("EarthGPTXProcessor")
+    for name in ("visual_prompting.py", "modeling_earthgptx.py", "processing_earthgptx.py",
+                 "image_processing_earthgptx.py", "tokenizer.json", "chat_template.jinja", "generation_config.json"):
+        assert (folder / name).exists(), name
+
+
+def test_model_card_metadata_parses(saved):
+    folder, _, _ = saved
+    card = ModelCard.load(folder / "README.md")
+    data = card.data
+    assert data.library_name == "transformers" and data.pipeline_tag == "image-text-to-text"
+    assert {"remote-sensing", "SAR", "infrared", "visual-prompting"} <= set(data.tags)
+    assert data.license == "apache-2.0" and data.base_model == ["HuggingFaceTB/SmolLM2-135M-Instruct"]
+    values = {r.metric_name: r.metric_value for r in data.eval_results}
+    assert values["classification accuracy (box prompts)"] == 87.5 and values["grounding gIoU (point prompts)"] == 61.2
+    assert 'pipeline("visual-prompting", model="me/earthgptx-tiny", trust_remote_code=True)' in card.text
+    assert "Procedural scenes (synthetic)." in card.text and "| Box | 10 | 91.5 | 88.0 | 87.5 |" in card.text
+
+
+def test_push_uploads_the_same_folder(monkeypatch):
+    calls = {}
+
+    def create_repo(self, repo_id, **kwargs):
+        calls["create"] = (repo_id, kwargs)
+
+    def upload_folder(self, repo_id, folder_path, **kwargs):
+        calls["files"] = sorted(os.listdir(folder_path))
+        calls["card"] = ModelCard.load(os.path.join(folder_path, "README.md")).data.library_name
+        return "commit"
+
+    monkeypatch.setattr("huggingface_hub.HfApi.create_repo", create_repo)
+    monkeypatch.setattr("huggingface_hub.HfApi.upload_folder", upload_folder)
+    model = tiny_model()
+    assert push_hub_ready("me/demo", model, EarthGPTXProcessor.from_model_config(model.config), private=True) == "commit"
+    assert calls["create"] == ("me/demo", {"private": True, "exist_ok": True, "repo_type": "model"})
+    assert {"README.md", "config.json", "model.safetensors", "visual_prompting.py", "processor_config.json"} <= set(
+        calls["files"]) and calls["card"] == "transformers"
+
+
+FRESH = textwrap.dedent(
+    """
+    import importlib.abc, json, sys
+
+    class BlockPackage(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "earthgptx_hf" or name.startswith("earthgptx_hf."):
+                raise ImportError("earthgptx_hf is blocked in this process")
+
+    sys.meta_path.insert(0, BlockPackage())
+    import numpy as np
+    from transformers import AutoModelForImageTextToText, AutoProcessor, pipeline
+
+    folder = sys.argv[1]
+    model = AutoModelForImageTextToText.from_pretrained(folder, trust_remote_code=True)
+    processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+    pipe = pipeline(model=folder, trust_remote_code=True)  # the task comes from config.custom_pipelines
+    image = np.arange(48 * 64, dtype=np.uint16).reshape(48, 64) * 17
+    out = pipe(image, boxes=[[4, 4, 30, 30]], task="classify", max_new_tokens=5)
+    assert not any(m.startswith("earthgptx_hf") for m in sys.modules)
+    print(json.dumps({"model": type(model).__module__, "processor": type(processor).__name__,
+                      "pipeline": type(pipe).__module__, "text": out[0]["generated_text"]}))
+    """
+)
+
+
+def test_fresh_process_without_the_package_loads_model_processor_and_pipeline(saved, tmp_path):
+    folder, model, processor = saved
+    script = tmp_path / "load.py"
+    script.write_text(FRESH)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
+    result = subprocess.run([sys.executable, str(script), str(folder)], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded["model"].startswith("transformers_modules") and loaded["processor"] == "EarthGPTXProcessor"
+    assert loaded["pipeline"].startswith("transformers_modules") and loaded["pipeline"].endswith("visual_prompting")
+    here = pipeline("visual-prompting", model=model, processor=processor)
+    image = np.arange(48 * 64, dtype=np.uint16).reshape(48, 64) * 17
+    assert loaded["text"] == here(image, boxes=[[4, 4, 30, 30]], task="classify", max_new_tokens=5)[0]["generated_text"]
