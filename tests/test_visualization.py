@@ -53,3 +53,19 @@ def test_large_images_are_reduced_and_gallery_grid(tmp_path):
     assert Image.open(path).size == (2 * 256 + 3 * 8, 2 * 256 + 3 * 8)
     with pytest.raises(ValueError, match="panels is empty"):
         save_gallery([], tmp_path / "x.png")
+
+
+def test_draw_result_takes_a_pipeline_result():
+    from PIL import Image
+
+    from earthgptx_hf.visualization import draw_result
+
+    mask = np.zeros((64, 64), np.uint8)
+    mask[10:30, 10:30] = 255
+    result = {"generated_text": "<Region 1>[PIX]", "input_text": "USER: <image>\nSegment <Region 1>.\nASSISTANT: ",
+              "regions": [{"index": 1, "prompt": {"type": "point", "point": [20, 20]}, "answer": None,
+                           "mask": Image.fromarray(mask)}], "masks": [Image.fromarray(mask)]}
+    picture = draw_result(np.zeros((64, 64, 3), np.uint8), result)
+    assert picture.width == 256 and picture.height > 256  # caption band
+    assert np.asarray(picture)[100, 60].sum() > 0  # inside the mask: tinted
+    assert np.asarray(picture)[200, 200].sum() == 0  # outside: the black image

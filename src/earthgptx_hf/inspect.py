@@ -36,6 +36,7 @@ COMPONENTS = (
     ("  of which cross-attention (Eq. 6)", ("model.hybrid_fusion.cross_attention",)),
     ("vision-to-language projector (Eq. 8)", ("model.multi_modal_projector",)),
     ("region projector", ("model.region_projector",)),
+    ("region position embedding", ("model.region_position_projector",)),
     ("language-to-pixel projection R_lp (Eq. 13)", ("model.pixel_perception.text_to_pixel",)),
     ("SAM", ("model.pixel_perception.grounding_model",)),
     ("  of which grounding encoder G", ("model.pixel_perception.grounding_model.vision_encoder",)),

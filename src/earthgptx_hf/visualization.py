@@ -2,6 +2,7 @@
 and the README.
 
     panel = draw_visual_prompts(image, prompts, answers={1: "ship"}, masks=[mask], caption="USER: ... ASSISTANT: ...")
+    panel = draw_result(image, pipe(image, boxes=[[...]], task="segment")[0])   # a pipeline result
     save_gallery([panel, ...], "gallery.png", columns=4)
 
 Any image the processor reads works (PIL, path, numpy; SAR 16-bit and infrared single-channel are stretched for
@@ -97,7 +98,8 @@ def draw_visual_prompts(
         image: anything the processor reads (PIL, path, numpy array incl. 16-bit and single-channel, torch).
         prompts: SPEC prompt dicts, in region order (prompt i is `<Region i+1>`).
         answers: `{region index: answer}` written next to the labels (e.g. `EarthGPTXProcessor.parse_regions(text)`).
-        masks: binary masks (H, W) at the image size (e.g. predicted `[PIX]` masks), drawn in region colours.
+        masks: binary masks (H, W) at the image size (numpy, or PIL "L" as the pipeline returns them), drawn in
+            region colours.
         caption: text written under the image (wrapped), e.g. the question and the answer.
         min_size, max_size: the longer side of the drawing is enlarged to at least `min_size` and reduced to at most
             `max_size` pixels.
@@ -142,6 +144,20 @@ def draw_visual_prompts(
     return picture
 
 
+def draw_result(image, result: dict, caption: bool = True) -> Image.Image:
+    """Draws one `pipeline("visual-prompting")` result (a dict of its output list) on the image it was computed from:
+    the prompts, the region answers and the masks (the one bound to each region where the answer names it)."""
+    regions = result.get("regions", [])
+    answers = {r["index"]: r["answer"] for r in regions if r.get("answer")}
+    bound = [r.get("mask") for r in regions]
+    masks = bound if all(m is not None for m in bound) and bound else result.get("masks") or None
+    text = None
+    if caption:
+        question = result.get("input_text", "").split("\n", 1)[-1].rsplit("\n", 1)[0]
+        text = f"{question}\nanswer: {result.get('generated_text', '')}"
+    return draw_visual_prompts(image, [r["prompt"] for r in regions], answers=answers, masks=masks, caption=text)
+
+
 def _with_caption(picture: Image.Image, caption: str, font) -> Image.Image:
     probe = ImageDraw.Draw(picture)
     char_width = max(1, probe.textbbox((0, 0), "abcdefghij", font=font)[2] / 10)
@@ -179,4 +195,4 @@ def save_gallery(panels: list[Image.Image], path: str | Path, columns: int = 4, 
     return path
 
 
-__all__ = ["draw_visual_prompts", "save_gallery", "region_colour", "REGION_COLOURS"]
+__all__ = ["draw_visual_prompts", "draw_result", "save_gallery", "region_colour", "REGION_COLOURS"]

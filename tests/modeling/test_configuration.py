@@ -47,6 +47,22 @@ def test_overrides_update_or_replace_sub_configs():
     assert replaced.image_token_id == 100 and replaced.text_config.vocab_size == 100 + 3 + 8
 
 
+def test_nested_overrides_update_one_field_and_old_configs_keep_no_position_embedding(tmp_path):
+    config = EarthGPTXConfig.from_preset("tiny", grounding_config={"vision_config": {"image_size": 128},
+                                                                   "prompt_encoder_config": {"image_size": 128}})
+    assert config.grounding_config.vision_config.image_size == 128
+    assert config.grounding_config.vision_config.hidden_size == 32  # the preset's other fields stay
+    assert config.grounding_config.prompt_encoder_config.image_embedding_size == 8
+    assert all(EarthGPTXConfig.from_preset(name).region_position_size == 16 for name in ("paper", "small", "tiny"))
+    config.save_pretrained(tmp_path)
+    import json
+
+    saved = json.loads((tmp_path / "config.json").read_text())
+    saved.pop("region_position_size")  # a checkpoint saved before the field existed
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert EarthGPTXConfig.from_pretrained(tmp_path).region_position_size == 0
+
+
 def test_unknown_preset_names_the_valid_ones():
     with pytest.raises(ValueError, match=r"name='huge'.*'paper', 'small', 'tiny'"):
         EarthGPTXConfig.from_preset("huge")

@@ -115,6 +115,39 @@ def test_mask_pooling_follows_the_prompt_maps():
     torch.testing.assert_close(swapped, pooled.flip(1))
 
 
+def test_region_features_carry_the_prompt_position():
+    """Two prompts with identical pooled features (a constant image) still get different region features: the
+    position embedding of the prompt's map on the global view."""
+    model = tiny_model()
+    config = model.config
+    tile = config.tile_size
+    pixel_values = torch.zeros(1, config.num_views, 3, tile, tile)
+    maps = torch.zeros(1, config.num_views, 2, tile, tile)
+    maps[0, :, 0, :4, :4] = 1
+    maps[0, :, 1, -4:, -4:] = 1
+    with torch.no_grad():
+        with_position = model.model.get_image_features(pixel_values, prompt_maps=maps).region_embeds
+        model.model.region_position_projector.weight.zero_()
+        model.model.region_position_projector.bias.zero_()
+        without = model.model.get_image_features(pixel_values, prompt_maps=maps).region_embeds
+    assert (with_position[0, 0] - with_position[0, 1]).abs().max() > (without[0, 0] - without[0, 1]).abs().max() + 1e-3
+    assert tiny_model(region_position_size=0).model.region_position_projector is None
+
+
+def test_the_mask_depends_on_the_pix_state_from_the_start():
+    """R_lp's output reaches SAM's decoder as the sparse and the dense prompt: different [PIX] states give different
+    masks on the same image even before training."""
+    model = tiny_model()
+    perception = model.model.pixel_perception
+    size = model.config.grounding_config.vision_config.image_size
+    with torch.no_grad():
+        embeddings = perception.encode_image(torch.randn(1, 3, size, size))
+        states = torch.randn(2, model.config.text_config.hidden_size)
+        masks = perception.decode_masks([states], embeddings)[0]
+    assert masks.shape[0] == 2
+    assert (masks[0] - masks[1]).abs().mean() > 0.05 * masks.abs().mean()
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Errors
 def _inference_kwargs(batch):

@@ -153,10 +153,19 @@ def test_segment_returns_masks_at_the_original_size(pipe, pix_bias):
     image = np.random.default_rng(3).integers(0, 60000, (50, 70), dtype=np.uint16)
     out = pipe(image, boxes=[[5, 5, 30, 30]], task="segment", max_new_tokens=2, **pix_bias)[0]
     assert out["generated_text"] == "[PIX][PIX]" and len(out["masks"]) == 2
+    assert out["regions"][0]["mask"] is None  # no "<Region 1>: " before them
     assert all(m.mode == "L" and m.size == (70, 50) for m in out["masks"])
     assert set(np.unique(np.asarray(out["masks"][0]))) <= {0, 255}
     strict = pipe(image, boxes=[[5, 5, 30, 30]], task="segment", max_new_tokens=1, mask_threshold=1e9, **pix_bias)[0]
     assert np.asarray(strict["masks"][0]).max() == 0  # the threshold reaches the post-processing
+
+
+def test_masks_are_bound_to_the_regions_named_before_them():
+    from earthgptx_hf.pipelines.visual_prompting import pix_owners
+
+    assert pix_owners("<Region 1>: [PIX]\n<Region 2>: ship\n<Region 3>: [PIX]") == [1, 3]
+    assert pix_owners("Sure. <Region 2>: [PIX] and [PIX]\n[PIX]") == [2, 2, None]
+    assert pix_owners("no mask") == []
 
 
 @pytest.mark.parametrize("mode", ["4bit", "8bit", "bfloat16"])

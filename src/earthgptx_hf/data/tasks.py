@@ -16,7 +16,7 @@ Tasks:
 - `scene`: scene classification with the image-level box [0, 0, W, H].
 - `caption`: brief captioning with the image-level box; one record per human caption.
 - `relation`: relationship analysis of two regions (templated from their geometry).
-- `grounding`: pixel grounding with [PIX] for every object that has a mask.
+- `grounding`: pixel grounding, answered "<Region 1>[PIX]", for every object that has a mask.
 """
 
 from __future__ import annotations
@@ -64,7 +64,11 @@ TEMPLATES = {
         "Can you segment <Region 1> in this image?",
     ],
 }
-GROUNDING_ANSWERS = ["[PIX]", "Sure, it is [PIX].", "The segmentation result is [PIX]."]
+# The mask of region i is answered "<Region i>[PIX]": the position that predicts [PIX] is the <Region i> token itself,
+# which carries the region's feature and position, so R_lp reads them from the residual stream. With LISA's "Sure, it
+# is [PIX]." (or "<Region 1>: [PIX]") the [PIX] state has to fetch them by attention, and the small models here
+# learned masks that ignored the prompt (docs/training.md).
+GROUNDING_ANSWERS = ["<Region 1>[PIX]", "Sure, <Region 1>[PIX].", "Here is the mask: <Region 1>[PIX]."]
 
 
 def position_phrase(box, width: int, height: int) -> str:

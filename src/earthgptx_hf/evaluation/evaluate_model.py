@@ -259,7 +259,6 @@ def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], m
                 groups.setdefault((record["task"], kind), []).append(record)
     else:
         images, report = load_annotated_images(data_args, workdir)
-        logger.info("evaluation data: %s", report)
         for task in tasks:
             for kind in (["image"] if task in IMAGE_LEVEL_TASKS else prompt_types):
                 records = build_records(images, tasks=(task,), prompt_type="box" if kind == "image" else kind,
@@ -269,6 +268,8 @@ def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], m
                 else:
                     logger.warning("no %s records in the data (e.g. no masks for grounding, no captions): skipped",
                                    task)
+        logger.info("evaluation data: %s; %s", report,
+                    ", ".join(f"{task}/{kind}: {len(records)} records" for (task, kind), records in groups.items()))
     if max_samples is not None:
         groups = {key: records[:max_samples] for key, records in groups.items()}
     if not groups:

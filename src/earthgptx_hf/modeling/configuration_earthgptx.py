@@ -111,7 +111,11 @@ class EarthGPTXConfig(PreTrainedConfig):
     `region_feature_token_id` (`<region_feat>`, filled with the mask-pooled feature of a region when
     `use_region_features`), `region_token_ids` (`<Region 1>` ... `<Region max_regions>`). With `use_region_features`,
     every `<Region i>` token also carries prompt i's region feature (added to its embedding, in the prompt and in
-    generated text), which is what lets the model bind answers to prompts (docs/training.md).
+    generated text), which is what lets the model bind answers to prompts (docs/training.md). The region feature is
+    the projected mask-pooled visual feature plus, when `region_position_size > 0`, a linear embedding of the prompt's
+    map on the global view reduced to `region_position_size` x `region_position_size` (Osprey's spatial token: where
+    the region is and its shape, which pooled features carry only weakly; `[PIX]` masks need it, docs/model.md). The
+    presets use 16; the default 0 keeps checkpoints saved before this field existed loading as they were trained.
 
     When the token ids are not given, the special tokens are taken to be the last `3 + max_regions` ids of the
     vocabulary in the order `<image>`, `[PIX]`, `<region_feat>`, `<Region 1>`, ... (the layout that
@@ -143,6 +147,7 @@ class EarthGPTXConfig(PreTrainedConfig):
     max_regions: int = 16
     projector_hidden_act: str = "gelu"
     use_region_features: bool = True
+    region_position_size: int = 0
 
     image_token_id: int | None = None
     pix_token_id: int | None = None
@@ -329,7 +334,7 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
                 "global_attn_indexes": [7, 15, 23, 31], "output_channels": 256, "image_size": 1024,
             },
         },
-        "image_size": 448, "tile_size": 224, "tile_grid": [2, 2], "max_regions": 16,
+        "image_size": 448, "tile_size": 224, "tile_grid": [2, 2], "max_regions": 16, "region_position_size": 16,
     },
     "small": {
         "base_vocab_size": SHIPPED_BASE_VOCAB_SIZE,
@@ -363,7 +368,7 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
                 "hidden_size": 64, "mlp_dim": 128, "num_attention_heads": 4, "iou_head_hidden_dim": 64,
             },
         },
-        "image_size": 224, "tile_size": 112, "tile_grid": [2, 2], "max_regions": 8,
+        "image_size": 224, "tile_size": 112, "tile_grid": [2, 2], "max_regions": 8, "region_position_size": 16,
     },
     "tiny": {
         "base_vocab_size": SHIPPED_BASE_VOCAB_SIZE,
@@ -397,7 +402,7 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
                 "hidden_size": 32, "mlp_dim": 64, "num_attention_heads": 2, "iou_head_hidden_dim": 32,
             },
         },
-        "image_size": 56, "tile_size": 28, "tile_grid": [2, 2], "max_regions": 8,
+        "image_size": 56, "tile_size": 28, "tile_grid": [2, 2], "max_regions": 8, "region_position_size": 16,
         # 32-64-wide layers start too close to zero with the usual 0.02 (training stalls for hundreds of steps)
         "initializer_range": 0.1,
     },

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from transformers import AutoModel, GenerationMixin
 from transformers.cache_utils import Cache
 from transformers.generation.utils import GenerateDecoderOnlyOutput
@@ -155,6 +156,11 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
             if config.use_region_features
             else None
         )
+        self.region_position_projector = (
+            nn.Linear(config.region_position_size**2, config.text_config.hidden_size)
+            if config.use_region_features and config.region_position_size > 0
+            else None
+        )
         self.language_model = AutoModel.from_config(config.text_config)
         self.pixel_perception = EarthGPTXPixelPerception(config)
         self.post_init()
@@ -238,8 +244,13 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         region_embeds = region_weights = None
         if self.region_projector is not None:
             pooled, region_weights = mask_pool_regions(hybrid, prompt_maps, grid, token_mask)
-            # a prompt that covers nothing has no feature (zeros, not the projector's bias)
-            region_embeds = self.region_projector(pooled) * (region_weights > 0)[..., None].to(pooled.dtype)
+            region_embeds = self.region_projector(pooled)
+            if self.region_position_projector is not None:  # where the prompt is: its map on the global view
+                size = self.config.region_position_size
+                coarse = F.adaptive_avg_pool2d(prompt_maps[:, 0], size).flatten(2)  # (B, K, size * size)
+                region_embeds = region_embeds + self.region_position_projector(coarse.to(region_embeds.dtype))
+            # a prompt that covers nothing has no feature (zeros, not the projectors' biases)
+            region_embeds = region_embeds * (region_weights > 0)[..., None].to(pooled.dtype)
         return EarthGPTXImageFeatures(
             hybrid_features=hybrid,
             image_embeds=image_embeds,

@@ -58,17 +58,18 @@ class EarthGPTXPixelPerception(EarthGPTXPreTrainedModel):
             if hidden.shape[0] == 0:
                 masks.append(image_embeddings.new_zeros((0, size, size)))
                 continue
-            embedding = image_embeddings[index : index + 1]
-            sparse = self.text_to_pixel(hidden.to(next(self.text_to_pixel.parameters()).dtype))
-            sparse = sparse[None, :, None, :].to(embedding.dtype)  # (1, n_i, 1, C_sam): one prompt per [PIX]
+            count = hidden.shape[0]
+            embedding = image_embeddings[index : index + 1].expand(count, -1, -1, -1)  # one decoder row per [PIX]
+            prompt = self.text_to_pixel(hidden.to(next(self.text_to_pixel.parameters()).dtype)).to(embedding.dtype)
             logits, _ = sam.mask_decoder(
                 image_embeddings=embedding,
-                image_positional_embeddings=positional.to(embedding.dtype),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense.to(embedding.dtype).expand_as(embedding),
+                image_positional_embeddings=positional.to(embedding.dtype).expand(count, -1, -1, -1),
+                sparse_prompt_embeddings=prompt[:, None, None, :],  # (n, 1, 1, C): one sparse prompt per row
+                # and on every image position, so that the mask depends on the prompt from the first step
+                dense_prompt_embeddings=dense.to(embedding.dtype) + prompt[:, :, None, None],
                 multimask_output=False,
             )
-            masks.append(logits[0, :, 0])
+            masks.append(logits[:, 0, 0])
         return masks
 
 

@@ -19,8 +19,8 @@ from .trainable import apply_trainable_preset
 # layers are quantised (QLoRA's recipe; the towers are small next to the LLM, and bitsandbytes' CPU kernels do not
 # take their narrow layers). transformers matches these from the start of the module names.
 QUANTIZATION_SKIP_MODULES = ["model.vision_tower", "model.spatial_aware_encoder", "model.hybrid_fusion",
-                             "model.multi_modal_projector", "model.region_projector", "model.pixel_perception",
-                             "lm_head"]
+                             "model.multi_modal_projector", "model.region_projector", "model.region_position_projector",
+                             "model.pixel_perception", "lm_head"]
 
 
 class EarthGPTXPreTrainedModel(PreTrainedModel):

@@ -27,6 +27,7 @@ FROM_SCRATCH_PATTERNS = (
     r"hybrid_fusion\.",
     r"multi_modal_projector\.",
     r"region_projector\.",
+    r"region_position_projector\.",
     r"pixel_perception\.text_to_pixel\.",
     r"pixel_perception\.grounding_model\.mask_decoder\.",
 )
@@ -42,6 +43,7 @@ LORA_MODULES_TO_SAVE = (
     "hybrid_fusion",
     "multi_modal_projector",
     "region_projector",
+    "region_position_projector",
     "pixel_perception.text_to_pixel",
     "grounding_model.mask_decoder",
     "embed_tokens",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import urllib.request
 from collections.abc import Mapping, Sequence
 
@@ -64,6 +65,20 @@ def load_pipeline_image(image, timeout: float | None = None, where: str = "image
         return image
     raise TypeError(f"{where} must be a PIL image, a path, a URL, a numpy array or a torch tensor, got "
                     f"{type(image).__name__}.")
+
+
+def pix_owners(text: str) -> list[int | None]:
+    """For every `[PIX]` in `text`, the region it belongs to: the last `<Region i>` before it on the same line
+    ("<Region 2>: [PIX]" -> 2), or None."""
+    owners, current = [], None
+    for match in re.finditer(r"<Region\s*(\d+)>|\[PIX\]|\n", text):
+        if match.group(0) == "\n":
+            current = None
+        elif match.group(1):
+            current = int(match.group(1))
+        else:
+            owners.append(current)
+    return owners
 
 
 def model_input_dtype(model):
@@ -128,8 +143,9 @@ class VisualPromptingPipeline(Pipeline):
 
     Returns:
         For one image, a list with one dict per returned sequence; for a list of images, a list of such lists. A dict
-        holds `generated_text`, `regions` (`[{"index", "prompt", "answer"}]`), `masks` (PIL "L" images at the
-        original size, one per `[PIX]`) and `input_text` (the rendered prompt).
+        holds `generated_text`, `regions` (`[{"index", "prompt", "answer", "mask"}]`; `mask` is the region's
+        `[PIX]` mask when the answer has "<Region i>: [PIX]", else None), `masks` (PIL "L" images at the original
+        size, one per `[PIX]`, in order) and `input_text` (the rendered prompt).
     """
 
     _load_processor = True
@@ -254,11 +270,15 @@ class VisualPromptingPipeline(Pipeline):
         for image_index, (prompts, text) in enumerate(zip(model_outputs["prompts"], model_outputs["texts"])):
             sequences = []
             for row in decoded[image_index * per_image : (image_index + 1) * per_image]:
+                masks = [Image.fromarray(np.asarray(m, np.uint8) * 255) for m in row["masks"]]  # mode "L"
+                region_masks = {}
+                for owner, mask in zip(pix_owners(row["text"]), masks):
+                    region_masks.setdefault(owner, mask)
                 sequences.append({
                     "generated_text": row["text"],
-                    "regions": [{"index": i + 1, "prompt": p, "answer": row["regions"].get(i + 1)}
-                                for i, p in enumerate(prompts)],
-                    "masks": [Image.fromarray(np.asarray(m, np.uint8) * 255) for m in row["masks"]],  # mode "L"
+                    "regions": [{"index": i + 1, "prompt": p, "answer": row["regions"].get(i + 1),
+                                 "mask": region_masks.get(i + 1)} for i, p in enumerate(prompts)],
+                    "masks": masks,
                     "input_text": text,
                 })
             results.append(sequences)
@@ -271,4 +291,5 @@ class VisualPromptingPipeline(Pipeline):
         self.processor.save_pretrained(save_directory)
 
 
-__all__ = ["VisualPromptingPipeline", "TASK", "TASK_SHORTCUTS", "INSTRUCTIONS", "load_pipeline_image", "model_input_dtype"]
+__all__ = ["VisualPromptingPipeline", "TASK", "TASK_SHORTCUTS", "INSTRUCTIONS", "load_pipeline_image", "model_input_dtype",
+           "pix_owners"]

@@ -1,6 +1,6 @@
 """Training: the data collator, Trainer callbacks and the `earthgptx-train` command."""
 
-from .callbacks import LossPartsCallback, plot_loss_curve
+from .callbacks import LossPartsCallback, TimeBudgetCallback, plot_loss_curve
 from .collator import IGNORE_INDEX, EarthGPTXDataCollator
 
-__all__ = ["EarthGPTXDataCollator", "IGNORE_INDEX", "LossPartsCallback", "plot_loss_curve"]
+__all__ = ["EarthGPTXDataCollator", "IGNORE_INDEX", "LossPartsCallback", "TimeBudgetCallback", "plot_loss_curve"]

@@ -1,13 +1,36 @@
-"""Trainer callbacks: the loss parts in the logs, and the loss curve as a PNG."""
+"""Trainer callbacks: the loss parts in the logs, a wall-clock budget, and the loss curve as a PNG."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import time
+
 import torch
 from transformers import TrainerCallback
 
 LOSS_PARTS = ("lm_loss", "mask_bce_loss", "mask_dice_loss")
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Stops training (after the current step, saving as the Trainer's strategy says) once `minutes` of wall-clock
+    time have passed since training began, and records where it stopped in `stopped_at_step`."""
+
+    def __init__(self, minutes: float):
+        if minutes <= 0:
+            raise ValueError(f"minutes={minutes} must be positive.")
+        self.seconds = 60.0 * minutes
+        self.start = None
+        self.stopped_at_step = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.start is not None and time.monotonic() - self.start >= self.seconds:
+            control.should_training_stop = True
+            self.stopped_at_step = state.global_step
+        return control
 
 
 class LossPartsCallback(TrainerCallback):
@@ -87,7 +110,11 @@ def plot_loss_curve(log_history: list[dict], path: str | Path, title: str = "Ear
     axis.set_ylabel("loss")
     axis.set_title(title)
     axis.grid(alpha=0.3)
-    axis.legend()
+    if entries:
+        axis.legend()
+    else:  # a run shorter than logging_steps: say so on the picture instead of an empty legend
+        axis.text(0.5, 0.5, "no loss logged (fewer steps than logging_steps)", ha="center", va="center",
+                  transform=axis.transAxes)
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,4 +123,4 @@ def plot_loss_curve(log_history: list[dict], path: str | Path, title: str = "Ear
     return path
 
 
-__all__ = ["LossPartsCallback", "plot_loss_curve", "LOSS_PARTS"]
+__all__ = ["LossPartsCallback", "TimeBudgetCallback", "plot_loss_curve", "LOSS_PARTS"]

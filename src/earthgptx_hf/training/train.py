@@ -170,12 +170,19 @@ def build_model(model_args: ModelArguments, workdir: Path, gradient_checkpointin
     return model, processor
 
 
-def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> Trainer:
-    """Builds data and model, trains with the stock Trainer, saves model, processor, loss curve and data report."""
+def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments,
+          callbacks: list | None = None, model_and_processor=None) -> Trainer:
+    """Builds data and model, trains with the stock Trainer, saves model, processor, loss curve and data report.
+
+    `callbacks` are added to the Trainer's; `model_and_processor` replaces the model built from `model_args` (e.g. a
+    model composed from pretrained parts)."""
     output_dir = Path(training_args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(training_args.seed)
-    model, processor = build_model(model_args, output_dir, training_args.gradient_checkpointing)
+    if model_and_processor is None:
+        model, processor = build_model(model_args, output_dir, training_args.gradient_checkpointing)
+    else:
+        model, processor = model_and_processor
     base_config = model.config if hasattr(model, "config") else model.base_model.model.config
     with training_args.main_process_first(desc="building the training data"):  # one process writes scene files
         records, report = build_training_records(data_args, base_config.max_regions, output_dir, training_args.seed)
@@ -183,7 +190,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         (output_dir / "data_report.json").write_text(json.dumps(report, indent=2))
     dataset = records_to_dataset(records)
     collator = EarthGPTXDataCollator(processor, max_length=data_args.max_length)
-    trainer = Trainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator)
+    trainer = Trainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
+                      callbacks=callbacks)
     # first in line, so that the progress bar and the loggers see the parts it adds
     trainer.callback_handler.callbacks.insert(0, LossPartsCallback(model))
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)

