@@ -26,6 +26,15 @@ def test_demo_end_to_end_at_toy_size(tmp_path):
     assert all((out / "examples" / e["png"].rsplit("/", 1)[-1]).exists() for e in summary["examples"])
 
 
+def test_demo_on_a_real_dataset_folder(rs_mini, tmp_path):
+    out = tmp_path / "demo"
+    assert demo.main(["--output_dir", str(out), "--data", str(rs_mini), "--max_steps", "2", "--eval_samples", "2",
+                      "--batch_size", "2"]) == 0
+    summary = json.loads((out / "demo_summary.json").read_text())
+    assert {e["modality"] for e in summary["examples"]} == {"optical", "sar", "infrared"}
+    assert "rs_mini" in (out / "REPORT.md").read_text()
+
+
 def test_the_time_budget_stops_training(tmp_path):
     from earthgptx_hf.training import TimeBudgetCallback
 

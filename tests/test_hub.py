@@ -3,9 +3,6 @@ package (model, processor and pipeline through remote code)."""
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -14,6 +11,7 @@ from transformers import pipeline
 
 from earthgptx_hf import EarthGPTXProcessor
 from earthgptx_hf.hub import push_hub_ready, save_hub_ready
+from tests.fresh_process import run_without_package
 from tests.modeling.helpers import tiny_model
 
 RESULTS = {"results": {"classification": {"box": {"samples": 10, "SS": 91.5, "S-IoU": 88.0, "accuracy": 87.5}},
@@ -74,22 +72,16 @@ def test_push_uploads_the_same_folder(monkeypatch):
     monkeypatch.setattr("huggingface_hub.HfApi.create_repo", create_repo)
     monkeypatch.setattr("huggingface_hub.HfApi.upload_folder", upload_folder)
     model = tiny_model()
-    assert push_hub_ready("me/demo", model, EarthGPTXProcessor.from_model_config(model.config), private=True) == "commit"
+    processor = EarthGPTXProcessor.from_model_config(model.config)
+    assert push_hub_ready("me/demo", model, processor, private=True) == "commit"
     assert calls["create"] == ("me/demo", {"private": True, "exist_ok": True, "repo_type": "model"})
     assert {"README.md", "config.json", "model.safetensors", "visual_prompting.py", "processor_config.json"} <= set(
         calls["files"]) and calls["card"] == "transformers"
 
 
-FRESH = textwrap.dedent(
-    """
-    import importlib.abc, json, sys
+FRESH = """
+    import json
 
-    class BlockPackage(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "earthgptx_hf" or name.startswith("earthgptx_hf."):
-                raise ImportError("earthgptx_hf is blocked in this process")
-
-    sys.meta_path.insert(0, BlockPackage())
     import numpy as np
     from transformers import AutoModelForImageTextToText, AutoProcessor, pipeline
 
@@ -102,18 +94,12 @@ FRESH = textwrap.dedent(
     assert not any(m.startswith("earthgptx_hf") for m in sys.modules)
     print(json.dumps({"model": type(model).__module__, "processor": type(processor).__name__,
                       "pipeline": type(pipe).__module__, "text": out[0]["generated_text"]}))
-    """
-)
+"""
 
 
 def test_fresh_process_without_the_package_loads_model_processor_and_pipeline(saved, tmp_path):
     folder, model, processor = saved
-    script = tmp_path / "load.py"
-    script.write_text(FRESH)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
-    result = subprocess.run([sys.executable, str(script), str(folder)], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = run_without_package(FRESH, [folder], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded["model"].startswith("transformers_modules") and loaded["processor"] == "EarthGPTXProcessor"

@@ -74,7 +74,9 @@ def smollm2_model_and_processor():
         **{k: v for k, v in DEMO_OVERRIDES.items() if k not in ("dino_config", "convnext_config", "grounding_config")},
     )
     processor = EarthGPTXProcessor.from_model_config(model.config, tokenizer=tokenizer)
-    return model, processor
+    # the paper's trainable preset: the LLM's q/k/v, the new parts and the added tokens' rows; the rest stays as
+    # pretrained
+    return model.set_trainable("paper"), processor
 
 
 def _arguments(argv):
@@ -89,11 +91,19 @@ def _arguments(argv):
     parser.add_argument("--max_steps", type=int, default=3000)
     parser.add_argument("--minutes", type=float, default=12.0, help="training time budget (wall clock)")
     parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--learning_rate", type=float, default=2e-3)
-    parser.add_argument("--eval_samples", type=int, default=0,
-                        help="records per task and prompt type (0: every held-out record)")
+    parser.add_argument("--learning_rate", type=float, default=None,
+                        help="default 2e-3 (tiny), 1e-3 (smollm2: the paper's trainable preset)")
+    parser.add_argument("--eval_samples", type=int, default=None,
+                        help="records per task and prompt type (0: every held-out record; default: all for tiny, "
+                             "48 for smollm2, whose generation is slow on a CPU)")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
+
+
+def _eval_samples(args) -> int | None:
+    if args.eval_samples is None:
+        return 48 if args.llm == "smollm2" else None
+    return args.eval_samples or None
 
 
 def _data_arguments(args, split: str, scene_dir: Path):
@@ -213,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     train_data = _data_arguments(args, "train", scene_dir)
     training_args = TrainingArguments(
         output_dir=str(out / "model"), per_device_train_batch_size=args.batch_size, max_steps=args.max_steps,
-        learning_rate=args.learning_rate, lr_scheduler_type="cosine", warmup_steps=50, weight_decay=0.0,
+        learning_rate=args.learning_rate or (1e-3 if args.llm == "smollm2" else 2e-3), lr_scheduler_type="cosine",
+        warmup_steps=50, weight_decay=0.0,
         logging_steps=50, save_strategy="no", report_to="none", use_cpu=not torch.cuda.is_available(),
         seed=args.seed, remove_unused_columns=False, dataloader_num_workers=0,
     )
@@ -225,9 +236,9 @@ def main(argv: list[str] | None = None) -> int:
 
     logger.info("[2/5] evaluation of the held-out split with earthgptx-eval")
     t = time.monotonic()
-    eval_data = EvalDataArguments(**{**vars(_data_arguments(args, "test", scene_dir)), "tasks": "classification,grounding"})
+    eval_data = EvalDataArguments(**vars(_data_arguments(args, "test", scene_dir)))
     summary_eval = run_evaluation(
-        EvalArguments(model=str(model_dir), output_dir=str(out / "eval"), max_samples=args.eval_samples or None,
+        EvalArguments(model=str(model_dir), output_dir=str(out / "eval"), max_samples=_eval_samples(args),
                       batch_size=16,
                       max_new_tokens=32, gallery_size=8), eval_data)
     timings["evaluation"] = time.monotonic() - t

@@ -113,7 +113,7 @@ def draw_visual_prompts(
         warnings.simplefilter("ignore", UserWarning)
         prompts = validate_prompts(list(prompts or []), (height, width), len(prompts or []), argument="prompts")
     longest = max(height, width)
-    scale = min(max(1.0, min_size / longest), max_size / longest) if longest < min_size else min(1.0, max_size / longest)
+    scale = min(min_size / longest, max_size / longest) if longest < min_size else min(1.0, max_size / longest)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     canvas = np.asarray(Image.fromarray(pixels).resize(size, Image.NEAREST if scale >= 1 else Image.BILINEAR),
                         np.float32).copy()
@@ -182,8 +182,8 @@ def save_gallery(panels: list[Image.Image], path: str | Path, columns: int = 4, 
     rows = [panels[i : i + columns] for i in range(0, len(panels), columns)]
     cell_width = max(p.width for p in panels)
     heights = [max(p.height for p in row) for row in rows]
-    sheet = Image.new("RGB", (min(columns, len(panels)) * (cell_width + gap) + gap, sum(heights) + gap * (len(rows) + 1)),
-                      (255, 255, 255))
+    width = min(columns, len(panels)) * (cell_width + gap) + gap
+    sheet = Image.new("RGB", (width, sum(heights) + gap * (len(rows) + 1)), (255, 255, 255))
     y = gap
     for row, height in zip(rows, heights):
         for column, panel in enumerate(row):

@@ -6,7 +6,7 @@ import torch
 from earthgptx_hf.modeling import trainable_parameter_names
 from earthgptx_hf.modeling.modeling_earthgptx import pix_predictor_positions
 
-from .helpers import sample_ids, tiny_model, training_batch, visual_inputs
+from .helpers import tiny_model, training_batch
 
 
 def _grads(model):

@@ -1,8 +1,4 @@
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import torch
 from safetensors.torch import save_file
@@ -10,6 +6,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXModel
 
+from ..fresh_process import run_without_package
 from .helpers import tiny_model, training_batch
 
 
@@ -48,16 +45,7 @@ def test_saved_folder_carries_its_code_and_auto_map(tmp_path):
         assert (tmp_path / name).exists(), name
 
 
-FRESH_PROCESS = textwrap.dedent(
-    """
-    import importlib.abc, sys
-
-    class BlockPackage(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "earthgptx_hf" or name.startswith("earthgptx_hf."):
-                raise ImportError("earthgptx_hf is blocked in this process")
-
-    sys.meta_path.insert(0, BlockPackage())
+FRESH_PROCESS = """
     import torch
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText
@@ -81,8 +69,7 @@ FRESH_PROCESS = textwrap.dedent(
     assert len(out.pred_masks) == inputs["input_ids"].shape[0]
     assert not any(m.startswith("earthgptx_hf") for m in sys.modules)
     print("REMOTE-OK", type(config).__name__, type(model).__name__, type(base).__name__, type(model).__module__)
-    """
-)
+"""
 
 
 def test_fresh_process_loads_with_remote_code_and_the_package_blocked(tmp_path):
@@ -93,14 +80,7 @@ def test_fresh_process_loads_with_remote_code_and_the_package_blocked(tmp_path):
     with torch.no_grad():
         inputs["expected_logits"] = model(**inputs).logits
     save_file({k: v.contiguous() for k, v in inputs.items()}, tmp_path / "inputs.safetensors")
-    script = tmp_path / "load.py"
-    script.write_text(FRESH_PROCESS)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
-    result = subprocess.run(
-        [sys.executable, str(script), str(folder), str(tmp_path / "inputs.safetensors")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )
+    result = run_without_package(FRESH_PROCESS, [folder, tmp_path / "inputs.safetensors"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "REMOTE-OK EarthGPTXConfig EarthGPTXForConditionalGeneration EarthGPTXModel transformers_modules" in (
         result.stdout

@@ -122,9 +122,9 @@ def test_task_shortcuts_pick_the_papers_instructions(pipe):
         if count == 0:  # image-level tasks get the whole-image box, as in training
             assert out["regions"][0]["prompt"] == {"type": "box", "bbox": [0, 0, 32, 32]}
     # the shortcuts use the training templates where the task has one
-    trained = {("classify", "regions"): "classification", ("classify", "image"): "scene", ("caption", "image"): "caption",
-               ("caption", "region"): "region_caption", ("relation", "regions"): "relation",
-               ("segment", "region"): "grounding"}
+    trained = {("classify", "regions"): "classification", ("classify", "image"): "scene",
+               ("caption", "image"): "caption", ("caption", "region"): "region_caption",
+               ("relation", "regions"): "relation", ("segment", "region"): "grounding"}
     for key, template_task in trained.items():
         assert INSTRUCTIONS[key] in TEMPLATES[template_task], key
 

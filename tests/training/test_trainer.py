@@ -164,7 +164,7 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
         runs[name] = json.loads((tmp_path / name / "log_history.json").read_text())
     # the logged losses, the trained weights, and the trained models' loss on the same batch all agree
     from earthgptx_hf import EarthGPTXForConditionalGeneration, EarthGPTXProcessor
-    from earthgptx_hf.training.train import DataArguments, build_training_records
+    from earthgptx_hf.training.train import build_training_records
 
     records, _ = build_training_records(DataArguments(data_format="procedural", num_scenes=10, scene_size=64,
                                                       tasks="classification", scene_dir=str(scenes)), 8, tmp_path, 0)

@@ -50,7 +50,7 @@ def box_to_scribble(box, rng: np.random.Generator, width: float, height: float, 
         points = np.stack([np.full(count, (x1 + x2) / 2), y1 + t * h], axis=1)
     stroke = max(1.0, round(0.15 * min(w, h), 2))
     points = points + rng.normal(0, noise, points.shape) * np.array([w, h])
-    inset = min(stroke / 2, width / 2, height / 2)  # the stroke stays inside the image too
+    inset = min(stroke / 2 + 0.01, width / 2, height / 2)  # the stroke stays inside (after rounding to 0.01) too
     points = _clip(points - inset, width - 2 * inset, height - 2 * inset) + inset
     return {"type": "scribble", "points": points.round(2).tolist(), "width": stroke}
 

@@ -5,7 +5,8 @@ from pathlib import Path
 from .metrics import box_scores, caption_scores, classification_accuracy, mask_scores, roc_scores
 from .region_classification import predict_regions, region_classification_report, swap_consistency
 
-EVALUATE_MODULES = ("earthgptx_roc", "earthgptx_caption", "earthgptx_scene_accuracy", "earthgptx_masks", "earthgptx_boxes")
+EVALUATE_MODULES = ("earthgptx_roc", "earthgptx_caption", "earthgptx_scene_accuracy", "earthgptx_masks",
+                    "earthgptx_boxes")
 
 
 def metric_path(name: str) -> str:

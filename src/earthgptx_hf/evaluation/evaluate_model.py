@@ -180,16 +180,12 @@ def _figure(value) -> str:
 
 
 def _modality_table(rows: dict) -> list[str]:
-    """Exact-label accuracy per source next to the majority-class baseline, and the prompt-swap check."""
-    lines = ["| prompt | source | regions | accuracy | majority-class baseline (class) | prompt swap |",
-             "|---|---|---:|---:|---|---|"]
+    """Exact-label accuracy per source next to the majority-class baseline."""
+    lines = ["| prompt | source | regions | accuracy | majority-class baseline (class) |", "|---|---|---:|---:|---|"]
     for kind, figures in rows.items():
-        swap = figures.get("swap")
-        swap_text = f"{swap['swapped']} of {swap['pairs']}" if swap else "-"
         for modality, row in figures.get("by_modality", {}).items():
             lines.append(f"| {PROMPT_TYPE_NAMES.get(kind, kind)} | {modality} | {row['regions']} | "
-                         f"{row['accuracy']:.1f} | {row['majority_baseline']:.1f} ({row['majority_class']}) | "
-                         f"{swap_text} |")
+                         f"{row['accuracy']:.1f} | {row['majority_baseline']:.1f} ({row['majority_class']}) |")
     return lines + [""] if len(lines) > 2 else []
 
 
@@ -197,11 +193,15 @@ def results_markdown(results: dict, title: str = "EarthGPT-X evaluation") -> str
     """One table per task, one row per prompt type (the layout of EarthGPT-X's Tables II and III)."""
     lines = [f"# {title}", ""]
     for task, rows in results.items():
-        columns = TABLE_COLUMNS.get(task, [])
-        lines += [f"## {TASK_TITLES.get(task, task)}", "", "| prompt | samples | " + " | ".join(columns) + " |",
-                  "|---|---:|" + "---:|" * len(columns)]
+        columns = list(TABLE_COLUMNS.get(task, []))
+        swap = any("swap" in figures for figures in rows.values())
+        lines += [f"## {TASK_TITLES.get(task, task)}", "", "| prompt | samples | " + " | ".join(columns)
+                  + (" | prompt swap |" if swap else " |"), "|---|---:|" + "---:|" * (len(columns) + swap)]
         for kind, figures in rows.items():
             cells = [_figure(figures.get(c)) for c in columns]
+            if swap:
+                cells.append(f"{figures['swap']['swapped']} of {figures['swap']['pairs']}" if "swap" in figures
+                             else "-")
             lines.append(f"| {PROMPT_TYPE_NAMES.get(kind, kind)} | {figures.get('samples', '-')} | "
                          + " | ".join(cells) + " |")
         notes = []
@@ -219,7 +219,8 @@ def results_markdown(results: dict, title: str = "EarthGPT-X evaluation") -> str
             lines += _modality_table(rows)
     lines.append("Figures are x100. SS: cosine similarity of all-MiniLM-L6-v2 embeddings; S-IoU: word-set IoU "
                  "(EarthMarker's cleaning); gIoU: mean per-mask IoU; cIoU: summed intersection over summed union; "
-                 "Pr@0.5 / meanIoU: bounding boxes of the predicted masks.")
+                 "Pr@0.5 / meanIoU: bounding boxes of the predicted masks. Prompt swap: of the records whose first "
+                 "two answers differed, how many swapped when the two prompts were swapped.")
     return "\n".join(lines) + "\n"
 
 
@@ -262,7 +263,7 @@ def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], m
         for task in tasks:
             for kind in (["image"] if task in IMAGE_LEVEL_TASKS else prompt_types):
                 records = build_records(images, tasks=(task,), prompt_type="box" if kind == "image" else kind,
-                                        max_regions=max_regions, seed=seed)
+                                        max_regions=max_regions, seed=seed, report=report)
                 if records:
                     groups[(task, kind)] = records
                 else:

@@ -8,7 +8,6 @@ token j describe the same pixels.
 from __future__ import annotations
 
 import torch
-from torch import nn
 from transformers import ViTModel
 
 from .configuration_earthgptx import EarthGPTXConfig

@@ -291,5 +291,5 @@ class VisualPromptingPipeline(Pipeline):
         self.processor.save_pretrained(save_directory)
 
 
-__all__ = ["VisualPromptingPipeline", "TASK", "TASK_SHORTCUTS", "INSTRUCTIONS", "load_pipeline_image", "model_input_dtype",
-           "pix_owners"]
+__all__ = ["VisualPromptingPipeline", "TASK", "TASK_SHORTCUTS", "INSTRUCTIONS", "load_pipeline_image",
+           "model_input_dtype", "pix_owners"]

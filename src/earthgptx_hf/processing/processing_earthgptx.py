@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerFast
 
-from ..modeling.configuration_earthgptx import REGION_TOKEN_TEMPLATE, SHIPPED_BASE_VOCAB_SIZE, SPECIAL_TOKENS
+from ..modeling.configuration_earthgptx import REGION_TOKEN_TEMPLATE, SPECIAL_TOKENS
 
 SHIPPED_TOKENIZER = "earthgptx_bpe.json"
 SHIPPED_VOCAB_SIZE = 1024  # the trainer's target; the corpus supports 886 ids (SHIPPED_BASE_VOCAB_SIZE)

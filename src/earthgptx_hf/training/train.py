@@ -148,7 +148,8 @@ def build_model(model_args: ModelArguments, workdir: Path, gradient_checkpointin
             EarthGPTXForConditionalGeneration(config).save_pretrained(source)
         quantization = BitsAndBytesConfig(
             load_in_4bit=model_args.quantization == "4bit", load_in_8bit=model_args.quantization == "8bit",
-            bnb_4bit_compute_dtype=torch.float32, bnb_4bit_quant_type="nf4", llm_int8_skip_modules=QUANTIZATION_SKIP_MODULES,
+            bnb_4bit_compute_dtype=torch.float32, bnb_4bit_quant_type="nf4",
+            llm_int8_skip_modules=QUANTIZATION_SKIP_MODULES,
         )
         model = EarthGPTXForConditionalGeneration.from_pretrained(source, quantization_config=quantization)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
