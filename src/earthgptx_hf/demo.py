@@ -87,7 +87,7 @@ def _arguments(argv):
     parser.add_argument("--image_dir", default=None, help="images of --data where the format needs it")
     parser.add_argument("--llm", default="tiny", choices=["tiny", "smollm2"],
                         help="tiny: the tiny preset's language model (default); smollm2: SmolLM2-135M-Instruct")
-    parser.add_argument("--num_scenes", type=int, default=1500, help="procedural scenes (80 %% train, 20 %% test)")
+    parser.add_argument("--num_scenes", type=int, default=4000, help="procedural scenes (80 %% train, 20 %% test)")
     parser.add_argument("--max_steps", type=int, default=3000)
     parser.add_argument("--minutes", type=float, default=12.0, help="training time budget (wall clock)")
     parser.add_argument("--batch_size", type=int, default=16)

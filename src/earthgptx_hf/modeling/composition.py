@@ -29,6 +29,10 @@ def _part_config(model) -> dict:
     config = model.config.to_dict()
     for key in ("architectures", "_name_or_path", "transformers_version", "dtype", "torch_dtype", "auto_map"):
         config.pop(key, None)
+    if (config.get("quantization_config") or {}).get("quant_method") == "gguf":
+        # transformers dequantises GGUF weights on loading: the part is a plain float model, and a GGUF record left in
+        # the config would make the saved EarthGPT-X checkpoint "GGUF-quantised", which transformers cannot save
+        config.pop("quantization_config")
     return config
 
 

@@ -2,7 +2,9 @@
 
     R_lp: language-to-pixel projection, an MLP H -> H -> C_sam (LISA's `text_hidden_fcs`).
     G:    grounding encoder, SAM's ViT on the square SAM view (`grounding_model.vision_encoder`).
-    P:    pixel decoder, SAM's mask decoder, prompted with R_lp(h_[PIX]) as a sparse prompt embedding.
+    P:    pixel decoder, SAM's mask decoder, prompted with R_lp(h_[PIX]) as a sparse prompt embedding and, added to
+          SAM's no-mask embedding, as the dense prompt (a decoder trained from scratch ignores the sparse token alone;
+          docs/model.md).
 
 The grounding model is transformers' `SamModel`, so SAM checkpoints load into it unchanged.
 """

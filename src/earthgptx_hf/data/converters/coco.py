@@ -6,7 +6,6 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-
 from ...processing.visual_prompts import mask_to_rle
 from ..annotations import AnnotatedImage, ConversionReport, ObjectAnnotation, clip_box, normalise_category
 
