@@ -65,6 +65,7 @@ TABLE_COLUMNS = {
     "grounding": ["gIoU", "cIoU", "Pr@0.5", "meanIoU"],
 }
 REGION_TAG = re.compile(r"<Region\s*\d+>\s*:?\s*")
+GALLERY_CANDIDATES = 32  # records per (task, prompt type) whose images and masks are kept for the gallery
 
 
 @dataclass
@@ -156,8 +157,8 @@ def evaluate_records(model, processor, groups: dict[tuple[str, str], list[dict]]
                      max_new_tokens: int = 64, semantic_similarity: bool = True, progress: bool = True,
                      swap_check: bool = False):
     """Generates and scores every (task, prompt type) group. Returns `(results, predictions)`: results as
-    `{task: {prompt type: figures}}`, predictions as one dict per record with its question, reference and answer (and
-    the masks, for the gallery)."""
+    `{task: {prompt type: figures}}`, predictions as one dict per record with its question, reference and answer (and,
+    for the first `GALLERY_CANDIDATES` records of each group, the record and the masks, for the gallery)."""
     results: dict = defaultdict(dict)
     predictions = []
     for (task, kind), records in groups.items():
@@ -167,11 +168,13 @@ def evaluate_records(model, processor, groups: dict[tuple[str, str], list[dict]]
         if swap_check and task == "classification":
             results[task][kind]["swap"] = swap_consistency(model, processor, records, [o["regions"] for o in outputs],
                                                            batch_size)
-        for record, output in zip(records, outputs):
+        for index, (record, output) in enumerate(zip(records, outputs)):
+            drawable = index < GALLERY_CANDIDATES  # masks are kept for a few per group only (memory on large images)
             predictions.append({"id": record["id"], "task": task, "prompt_type": kind,
                                 "question": record["conversations"][0]["value"],
                                 "reference": record["conversations"][1]["value"], "answer": output["text"],
-                                "record": record, "masks": output["masks"], "regions": output["regions"]})
+                                "record": record if drawable else None, "masks": output["masks"] if drawable else None,
+                                "regions": output["regions"]})
     return dict(results), predictions
 
 
@@ -228,7 +231,8 @@ def gallery_panels(predictions: list[dict], count: int, seed: int = 0) -> list:
     """`count` examples spread over the (task, prompt type) groups, drawn with their prompts, answers and masks."""
     by_group = defaultdict(list)
     for p in predictions:
-        by_group[(p["task"], p["prompt_type"])].append(p)
+        if p.get("record") is not None:
+            by_group[(p["task"], p["prompt_type"])].append(p)
     rng = random.Random(seed)
     for items in by_group.values():
         rng.shuffle(items)
