@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 logger = logging.getLogger("earthgptx_hf.demo")
@@ -140,8 +141,6 @@ def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
     from .data.freeform import box_to_freeform
     from .visualization import draw_visual_prompts, save_gallery
 
-    import numpy as np
-
     pipe = pipeline(model=str(hub_dir), trust_remote_code=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -157,7 +156,7 @@ def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
             "[PIX]": {"boxes": [list(objects[0].bbox)], "task": "segment"},
         }
         for kind, kwargs in calls.items():
-            result = pipe(image.image, modality=None, max_new_tokens=24, **kwargs)[0]
+            result = pipe(image.image, max_new_tokens=24, **kwargs)[0]
             truth = [o.category for o in objects] if kind != "[PIX]" else [objects[0].category]
             answers = {r["index"]: r["answer"] for r in result["regions"] if r["answer"]}
             masks = [np.asarray(m) > 0 for m in result["masks"]]
@@ -185,8 +184,7 @@ def write_report(out: Path, summary: dict) -> Path:
     lines += ["", f"Training: {summary['steps']} steps of batch {summary['batch_size']} "
               f"({summary['train_records']} records); stopped by {summary['stopped_by']}.", "",
               "![loss curve](model/loss_curve.png)", "",
-              results_markdown(summary["results"], "Held-out evaluation (earthgptx-eval)").replace("\n# ", "\n## ", 1)
-              .split("\n", 1)[1].replace("\n## ", "\n### "),
+              results_markdown(summary["results"], "Held-out evaluation (earthgptx-eval)", level=2),
               "Gallery of evaluated examples: [eval/gallery.png](eval/gallery.png)", "",
               "## pipeline(\"visual-prompting\") on held-out images", "",
               f"Loaded from the Hub-ready checkpoint `{summary['hub_dir']}` with `trust_remote_code=True`.", "",

@@ -126,8 +126,7 @@ print(processor.post_process_generation(outputs, inputs)[0])   # text, regions, 
     if results:
         from .evaluation.evaluate_model import results_markdown
 
-        table = results_markdown(results, f"Evaluation on {evaluation_dataset}").split("\n", 1)[1]
-        sections += ["## Evaluation", table.replace("\n## ", "\n### ")]
+        sections.append(results_markdown(results, f"Evaluation on {evaluation_dataset}", level=2))
     sections += ["## Limitations",
                  "The EarthGPT-X authors released no weights; this checkpoint was trained with the `earthgptx_hf` "
                  "implementation and is only as good as its training data and size say above."]

@@ -159,3 +159,17 @@ def test_records_become_a_dataset_that_saves_and_reloads(tmp_path):
     assert row["image"].size == (64, 64)
     assert json.loads(row["prompts"]) == records[0]["prompts"]
     assert row["conversations"] == records[0]["conversations"]
+
+
+def test_procedural_scenes_are_read_back_instead_of_redrawn(tmp_path):
+    import os
+
+    from earthgptx_hf.data import generate_scenes
+
+    first, report = generate_scenes(tmp_path, 6, size=32, seed=3)
+    stamp = os.stat(first[0].image).st_mtime_ns
+    again, report_again = generate_scenes(tmp_path, 6, size=32, seed=3)
+    assert again == first and os.stat(first[0].image).st_mtime_ns == stamp  # not rewritten
+    assert report_again.objects_kept == report.objects_kept and report_again.images == 6
+    other, _ = generate_scenes(tmp_path, 6, size=32, seed=4)  # other settings: drawn again
+    assert other != first

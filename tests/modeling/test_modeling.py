@@ -134,18 +134,31 @@ def test_region_features_carry_the_prompt_position():
     assert tiny_model(region_position_size=0).model.region_position_projector is None
 
 
-def test_the_mask_depends_on_the_pix_state_from_the_start():
-    """R_lp's output reaches SAM's decoder as the sparse and the dense prompt: different [PIX] states give different
-    masks on the same image even before training."""
+def test_the_pix_state_is_both_the_sparse_and_the_dense_prompt_of_sams_decoder(monkeypatch):
+    """R_lp's output reaches SAM's mask decoder as one sparse prompt per [PIX] and, added to SAM's no-mask embedding,
+    as the dense prompt at every position (a decoder trained from scratch ignores the sparse token alone)."""
     model = tiny_model()
     perception = model.model.pixel_perception
+    decoder = perception.grounding_model.mask_decoder
+    seen = {}
+    original = decoder.forward
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(decoder, "forward", spy)
     size = model.config.grounding_config.vision_config.image_size
     with torch.no_grad():
         embeddings = perception.encode_image(torch.randn(1, 3, size, size))
         states = torch.randn(2, model.config.text_config.hidden_size)
         masks = perception.decode_masks([states], embeddings)[0]
+        prompt = perception.text_to_pixel(states)
+    no_mask = perception.grounding_model.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
     assert masks.shape[0] == 2
-    assert (masks[0] - masks[1]).abs().mean() > 0.05 * masks.abs().mean()
+    torch.testing.assert_close(seen["sparse_prompt_embeddings"], prompt[:, None, None, :])
+    # (n, C, 1, 1): broadcast over the image positions when the decoder adds it to the image embeddings
+    torch.testing.assert_close(seen["dense_prompt_embeddings"], no_mask + prompt[:, :, None, None])
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -39,6 +39,11 @@ class AnnotatedImage:
     id: str = ""
     split: str | None = None
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "AnnotatedImage":
+        """The inverse of `dataclasses.asdict`."""
+        return cls(**{**data, "objects": [ObjectAnnotation(**o) for o in data.get("objects", [])]})
+
 
 @dataclass
 class ConversionReport:

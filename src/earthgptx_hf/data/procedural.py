@@ -13,7 +13,9 @@ recoverable from the pixels, which is what a learnability test needs; nothing el
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from .annotations import AnnotatedImage, ConversionReport, ObjectAnnotation
 
 SCENE_CLASSES = ("ship", "storage tank", "vehicle", "building", "airplane")
 MODALITIES = ("optical", "sar", "infrared")
+SCENES_VERSION = 1  # bump when the drawing changes, so that saved scene folders are redrawn
 
 # Each class looks different in every source (colour, backscatter, temperature) besides its shape.
 _OPTICAL_COLOURS = {"ship": (45, 70, 205), "storage tank": (240, 240, 240), "vehicle": (215, 35, 30),
@@ -140,11 +143,26 @@ def generate_scenes(out_dir: str | Path, num_images: int, size: int = 128, seed:
     """Writes `num_images` scenes (modalities in turn) as PNG files under `out_dir` (16-bit PNG for SAR, 8-bit
     single-channel PNG for infrared, RGB PNG for optical). The last `test_fraction` of them form the test split.
 
+    The annotations and the settings go to `out_dir/scenes.json`; a later call with the same settings whose files are
+    all there reads them back instead of drawing and writing the scenes again (training, evaluation and the demo's
+    examples all ask for the same scenes).
+
     Returns:
         `(list[AnnotatedImage], ConversionReport)`.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    settings = {"version": SCENES_VERSION, "num_images": num_images, "size": size, "seed": seed,
+                "modalities": list(modalities), "test_fraction": test_fraction, "num_objects": list(num_objects),
+                "object_scale": object_scale}
+    manifest = out_dir / "scenes.json"
+    if manifest.is_file():
+        saved = json.loads(manifest.read_text())
+        images = [AnnotatedImage.from_dict(d) for d in saved["images"]]
+        if saved.get("settings") == settings and all(Path(im.image).is_file() for im in images):
+            report = ConversionReport(source="procedural scenes (synthetic)", images=len(images))
+            report.objects_read = report.objects_kept = sum(len(im.objects) for im in images)
+            return images, report
     rng = np.random.default_rng(seed)
     report = ConversionReport(source="procedural scenes (synthetic)")
     images = []
@@ -160,6 +178,7 @@ def generate_scenes(out_dir: str | Path, num_images: int, size: int = 128, seed:
         images.append(AnnotatedImage(image=str(path), width=size, height=size, modality=modality, objects=objects,
                                      source="procedural", id=f"procedural/{index:05d}",
                                      split="test" if index >= first_test else "train"))
+    manifest.write_text(json.dumps({"settings": settings, "images": [asdict(im) for im in images]}))
     return images, report
 
 

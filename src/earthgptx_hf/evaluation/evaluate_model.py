@@ -192,13 +192,14 @@ def _modality_table(rows: dict) -> list[str]:
     return lines + [""] if len(lines) > 2 else []
 
 
-def results_markdown(results: dict, title: str = "EarthGPT-X evaluation") -> str:
-    """One table per task, one row per prompt type (the layout of EarthGPT-X's Tables II and III)."""
-    lines = [f"# {title}", ""]
+def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level: int = 1) -> str:
+    """One table per task, one row per prompt type (the layout of EarthGPT-X's Tables II and III); the title is a
+    heading of `level`, the tasks one level below (to embed the tables in a report or a model card)."""
+    lines = [f"{'#' * level} {title}", ""]
     for task, rows in results.items():
         columns = list(TABLE_COLUMNS.get(task, []))
         swap = any("swap" in figures for figures in rows.values())
-        lines += [f"## {TASK_TITLES.get(task, task)}", "", "| prompt | samples | " + " | ".join(columns)
+        lines += [f"{'#' * (level + 1)} {TASK_TITLES.get(task, task)}", "", "| prompt | samples | " + " | ".join(columns)
                   + (" | prompt swap |" if swap else " |"), "|---|---:|" + "---:|" * (len(columns) + swap)]
         for kind, figures in rows.items():
             cells = [_figure(figures.get(c)) for c in columns]

@@ -232,7 +232,7 @@ class VisualPromptingPipeline(Pipeline):
         return INSTRUCTIONS[key].format(regions=listed), prompts
 
     def preprocess(self, items: list[dict], timeout=None):
-        images, texts, all_prompts, modalities, instructions = [], [], [], [], []
+        images, texts, all_prompts, modalities = [], [], [], []
         for item in items:
             image = load_pipeline_image(item["image"], timeout, item["where"])
             width, height = _image_size(image)
@@ -249,7 +249,6 @@ class VisualPromptingPipeline(Pipeline):
             images.append(image)
             all_prompts.append(prompts)
             modalities.append(item["modality"])
-            instructions.append(instruction)
         inputs = self.processor(images=images, text=texts, visual_prompts=all_prompts, modality=modalities,
                                 return_tensors="pt")
         return {"inputs": inputs, "prompts": all_prompts, "texts": texts}
