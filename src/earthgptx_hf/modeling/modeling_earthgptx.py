@@ -17,15 +17,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import AutoModel, GenerationMixin
-from transformers.cache_utils import Cache
 from transformers.generation.utils import GenerateDecoderOnlyOutput
-from transformers.modeling_outputs import BaseModelOutputWithPast
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.modeling_utils import slice_logits_to_keep
 from transformers.utils import ModelOutput, logging
 
 from .composition import compose_from_pretrained_parts
 from .configuration_earthgptx import EarthGPTXConfig
 from .hybrid_fusion import EarthGPTXHybridFusion
+from .kv_cache import cache_kwargs, output_cache, pop_cache
 from .mixed_visual_encoder import EarthGPTXMixedVisualEncoder
 from .pixel_perception import EarthGPTXPixelPerception, mask_losses
 from .pretrained_earthgptx import EarthGPTXPreTrainedModel
@@ -74,23 +74,21 @@ class EarthGPTXModelOutputWithPast(BaseModelOutputWithPast):
 
 
 @dataclass
-class EarthGPTXCausalLMOutputWithPast(ModelOutput):
-    """
+class EarthGPTXCausalLMOutputWithPast(CausalLMOutputWithPast):
+    """transformers' causal-LM output (loss, logits, KV cache, hidden states, attentions) plus:
+
     loss: weighted sum `ce_loss_weight * lm_loss + bce_loss_weight * mask_bce_loss + dice_loss_weight *
         mask_dice_loss` (mask terms only when `gt_masks` are given).
     lm_loss, mask_bce_loss, mask_dice_loss: the unweighted parts, reported separately.
+    image_hidden_states: `(B, L, H)` projected visual tokens, when images were given.
+    region_embeds: `(B, K, H)` the region features added to the `<Region i>` tokens.
     pred_masks: per sample, `(n_pix, h, w)` mask logits in the SAM view's frame for every [PIX] in `input_ids`
         (when `sam_pixel_values` are given).
     """
 
-    loss: torch.Tensor | None = None
     lm_loss: torch.Tensor | None = None
     mask_bce_loss: torch.Tensor | None = None
     mask_dice_loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    past_key_values: Cache | None = None
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
     image_hidden_states: torch.Tensor | None = None
     region_embeds: torch.Tensor | None = None
     pred_masks: list[torch.Tensor] | None = None
@@ -313,17 +311,19 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         view_mask: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         region_embeds: torch.Tensor | None = None,
         **kwargs,
     ) -> EarthGPTXModelOutputWithPast:
         r"""
+        The KV cache comes in `kwargs` under the installed transformers' name (`cache` from 5.24, `past_key_values`
+        before; see `kv_cache`) and goes to the language model under that name.
         region_embeds (`(B, K, H)`): the region features of an earlier call on the same images (generation passes
             them to the decoding steps, where the visual inputs are gone); computed from the visual inputs otherwise.
         """
         _drop_processor_metadata(kwargs)
+        cache = pop_cache(kwargs)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds.")
         if inputs_embeds is None:
@@ -339,7 +339,7 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
                 inputs_embeds = self._scatter_region_features(input_ids, inputs_embeds, features)
                 region_embeds = features.region_embeds
             image_embeds = features.image_embeds
-        elif input_ids is not None and (input_ids == self.config.image_token_id).any() and past_key_values is None:
+        elif input_ids is not None and (input_ids == self.config.image_token_id).any() and cache is None:
             raise ValueError("input_ids contain <image> tokens but pixel_values is None.")
         if region_embeds is not None and input_ids is not None:
             inputs_embeds = self._add_region_reference_features(input_ids, inputs_embeds, region_embeds)
@@ -348,13 +348,13 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             use_cache=use_cache,
+            **cache_kwargs(cache),
             **kwargs,
         )
         return EarthGPTXModelOutputWithPast(
             last_hidden_state=outputs.last_hidden_state,
-            past_key_values=outputs.past_key_values,
+            **cache_kwargs(output_cache(outputs)),
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             image_hidden_states=image_embeds,
@@ -465,7 +465,6 @@ class EarthGPTXForConditionalGeneration(EarthGPTXPreTrainedModel, GenerationMixi
         region_embeds: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
@@ -478,8 +477,11 @@ class EarthGPTXForConditionalGeneration(EarthGPTXPreTrainedModel, GenerationMixi
         gt_masks (`(N, h, w)` or a list of per-sample `(n_b, h, w)`): ground-truth masks in the SAM view's frame,
             one per [PIX] token of `input_ids`, in reading order.
         labels (`(B, S)`): next-token targets, -100 where no loss is taken.
+
+        The KV cache travels in `kwargs` under the installed transformers' name, as in `EarthGPTXModel.forward`.
         """
         _drop_processor_metadata(kwargs)
+        cache = pop_cache(kwargs)
         config = self.config
         pix_in_labels = labels is not None and bool((labels == config.pix_token_id).any())
         if gt_masks is not None and sam_pixel_values is None:
@@ -503,10 +505,10 @@ class EarthGPTXForConditionalGeneration(EarthGPTXPreTrainedModel, GenerationMixi
             view_mask=view_mask,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             region_embeds=region_embeds,
+            **cache_kwargs(cache),
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
@@ -547,7 +549,7 @@ class EarthGPTXForConditionalGeneration(EarthGPTXPreTrainedModel, GenerationMixi
             mask_bce_loss=bce,
             mask_dice_loss=dice,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **cache_kwargs(output_cache(outputs)),
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             image_hidden_states=outputs.image_hidden_states,

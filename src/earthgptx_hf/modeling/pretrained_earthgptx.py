@@ -12,6 +12,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from .configuration_earthgptx import EarthGPTXConfig
+from .kv_cache import CACHE_KEY
 from .trainable import apply_trainable_preset
 
 
@@ -30,7 +31,7 @@ class EarthGPTXPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     input_modalities = ("image", "text")
     supports_gradient_checkpointing = True
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = [CACHE_KEY]  # the cache stays where it is under device_map (installed name)
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_attention_backend = True

@@ -103,6 +103,12 @@ def load_llama_tokenizer(path: str | os.PathLike):
 
     path = Path(path)
     if path.is_file():
+        from ..extras import require
+
+        # converting a SentencePiece model into a fast tokenizer reads it with sentencepiece and protobuf
+        purpose = f"Reading the SentencePiece tokenizer {os.fspath(path)!r}"
+        require("sentencepiece", extra="llama", purpose=purpose)
+        require("google.protobuf", extra="llama", purpose=purpose)
         with tempfile.TemporaryDirectory() as folder:
             (Path(folder) / "tokenizer.model").symlink_to(path.resolve())
             tokenizer = LlamaTokenizer.from_pretrained(folder)

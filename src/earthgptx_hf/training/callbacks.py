@@ -93,10 +93,12 @@ class LossPartsCallback(TrainerCallback):
 
 def plot_loss_curve(log_history: list[dict], path: str | Path, title: str = "EarthGPT-X training loss") -> Path:
     """Writes the training loss (and its CE / BCE / Dice parts when logged) against the step as a PNG."""
-    import matplotlib
+    from ..extras import require
+
+    matplotlib = require("matplotlib", extra="plots", purpose="Plotting the loss curve")
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
 
     entries = [e for e in log_history if "loss" in e and "step" in e]
     figure, axis = plt.subplots(figsize=(7, 4), dpi=110)

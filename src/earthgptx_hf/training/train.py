@@ -23,8 +23,10 @@ from ..data.annotations import read_jsonl
 from ..data.converters import CONVERTERS
 from ..data.dataset import records_to_dataset
 from ..data.procedural import generate_scenes
+from ..extras import require
 from ..data.tasks import build_records
 from ..modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
+from ..modeling.activation_checkpointing import enable_activation_checkpointing
 from ..modeling.pretrained_earthgptx import QUANTIZATION_SKIP_MODULES
 from ..modeling.trainable import LORA_MODULES_TO_SAVE, LORA_TARGET_MODULES, TRAINABLE_PRESETS
 from ..processing import EarthGPTXProcessor
@@ -140,6 +142,7 @@ def build_model(model_args: ModelArguments, workdir: Path, gradient_checkpointin
         processor = EarthGPTXProcessor.from_model_config(config, tokenizer=model_args.tokenizer)
         source = None
     if model_args.quantization:
+        require("bitsandbytes", extra="qlora", purpose=f"--quantization {model_args.quantization}")
         from peft import prepare_model_for_kbit_training
         from transformers import BitsAndBytesConfig
 
@@ -152,13 +155,14 @@ def build_model(model_args: ModelArguments, workdir: Path, gradient_checkpointin
             llm_int8_skip_modules=QUANTIZATION_SKIP_MODULES,
         )
         model = EarthGPTXForConditionalGeneration.from_pretrained(source, quantization_config=quantization)
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+        # checkpointing is turned on below, through the installed release's own name (PEFT would call the old one)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     elif source is not None:
         model = EarthGPTXForConditionalGeneration.from_pretrained(source)
     else:
         model = EarthGPTXForConditionalGeneration(config)
     if gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model, use_reentrant=False)
         model.enable_input_require_grads()
     lora_config = None
     if model_args.trainable == "lora":
