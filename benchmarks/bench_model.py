@@ -9,9 +9,7 @@ shows what the visual towers, fusion and pixel perception add.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -20,17 +18,9 @@ from transformers import AutoModelForCausalLM
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from modeling.helpers import left_pad, sample_ids, visual_inputs  # noqa: E402
 
+from timing import median_seconds  # noqa: E402 (benchmarks/, on sys.path as a script)
+
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration  # noqa: E402
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -56,13 +46,13 @@ def main() -> None:
         return scores
 
     with torch.no_grad():
-        t_forward = timed(lambda: model(input_ids=ids, attention_mask=mask, **vis), args.repeats)
-        t_ref_forward = timed(lambda: reference(input_ids=ids, attention_mask=mask), args.repeats)
+        t_forward = median_seconds(lambda: model(input_ids=ids, attention_mask=mask, **vis), args.repeats)
+        t_ref_forward = median_seconds(lambda: reference(input_ids=ids, attention_mask=mask), args.repeats)
         gen_kwargs = dict(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=False,
                           pad_token_id=0)
-        t_generate = timed(lambda: model.generate(input_ids=ids, attention_mask=mask, return_dict_in_generate=True,
+        t_generate = median_seconds(lambda: model.generate(input_ids=ids, attention_mask=mask, return_dict_in_generate=True,
                                                   logits_processor=[force_pix], **vis, **gen_kwargs), args.repeats)
-        t_ref_generate = timed(lambda: reference.generate(input_ids=ids, attention_mask=mask, **gen_kwargs),
+        t_ref_generate = median_seconds(lambda: reference.generate(input_ids=ids, attention_mask=mask, **gen_kwargs),
                                args.repeats)
     print(f"preset={args.preset} batch={args.batch} prompt_tokens={ids.shape[1]} new_tokens={args.new_tokens} "
           f"torch_threads={torch.get_num_threads()}")

@@ -10,12 +10,12 @@ five prompt maps per view, and the 1024x1024 SAM view.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 from PIL import Image
 from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
+
+from timing import median_seconds  # noqa: E402 (benchmarks/, on sys.path as a script)
 
 from earthgptx_hf import EarthGPTXImageProcessor
 
@@ -29,13 +29,7 @@ PROMPTS = [
 
 
 def images_per_second(fn, repeats: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return 1.0 / statistics.median(samples)
+    return 1.0 / median_seconds(fn, repeats)
 
 
 def main() -> None:

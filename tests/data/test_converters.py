@@ -142,7 +142,8 @@ def test_dota_keeps_the_quadrilateral(tmp_path):
     )
     (tmp_path / "labels" / "P0002.txt").write_text("1 1 5 1 5 5 1 5 plane 0\n")  # no image
     images, report = read_dota(tmp_path / "labels", tmp_path / "images")
-    assert (report.images, report.objects_read, report.objects_kept) == (1, 3, 2)
+    # the objects of a label file without image are read and counted as skipped
+    assert (report.images, report.objects_read, report.objects_kept) == (1, 4, 2)
     assert report.skipped == {"empty or outside box": 1, "label file without image": 1}
     vehicle = images[0].objects[0]
     assert vehicle.category == "large vehicle" and vehicle.bbox == [5, 10, 50, 40]
@@ -202,3 +203,181 @@ def test_scene_folders_and_caption_json(tmp_path):
     assert report.objects_read == 3 and report.objects_kept == 1
     assert report.skipped == {"empty caption": 1, "caption of a missing image": 1}
     assert images[0].captions == ["Many ships are in the harbor ."]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Untrusted annotations (issue 13): every object read is kept or counted; paths stay under their root. The hostile
+# probes themselves are in tests/hostile/test_converters.py.
+def _balanced(report):
+    assert report.objects_read == report.objects_kept + sum(report.skipped.values()), str(report)
+    return report
+
+
+def _messy_rs_mini(tmp):
+    _image(tmp / "images" / "a.png")
+    good = {"category": "ship", "bbox": [1, 2, 10, 20]}
+    records = [
+        {"id": "1", "file": "images/a.png", "modality": "sar", "width": 100, "height": 80, "objects": [
+            good, {"category": "x", "bbox": [1, 2]}, "junk", {"bbox": [1, 2, 3, 4]}, {**good, "ignore": True},
+            {**good, "mask_rle": {"size": [100, 80], "counts": [8000]}}, {**good, "bbox": [500, 500, 600, 600]}]},
+        {"id": "2", "file": "../outside.png", "modality": "sar", "width": 100, "height": 80, "objects": [good] * 3},
+    ]
+    (tmp / "annotations").mkdir()
+    (tmp / "annotations" / "all.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    return read_rs_mini(tmp / "annotations" / "all.jsonl")
+
+
+def _messy_coco(tmp):
+    _image(tmp / "img" / "a.png")
+    _image(tmp / "img" / "b.png", 50, 50)
+    anns = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5]}, {"image_id": 1, "bbox": [0, 0, 5, 5]},
+            {"image_id": 1, "category_id": 1}, {"image_id": 1, "category_id": 1, "bbox": [0, 0]},
+            {"image_id": 1, "category_id": 9, "bbox": [0, 0, 5, 5]}, {"image_id": 3, "category_id": 1, "bbox": [1]},
+            {"image_id": 2, "category_id": 1, "bbox": [0, 0, 5, 5]}, 42,
+            {"image_id": 4, "category_id": 1, "bbox": [0, 0, 5, 5]}]
+    coco = {"images": [{"id": 1, "file_name": "a.png", "width": 100, "height": 80},
+                       {"id": 2, "file_name": "b.png", "width": 100, "height": 80},  # the file is 50 x 50
+                       {"id": 4, "file_name": "../../x.png", "width": 100, "height": 80}],
+            "categories": [{"id": 1, "name": "ship"}], "annotations": anns}
+    (tmp / "ann.json").write_text(json.dumps(coco))
+    return read_coco(tmp / "ann.json", tmp / "img")
+
+
+def _messy_voc(tmp):
+    (tmp / "ann").mkdir()
+    (tmp / "ann" / "1.xml").write_text(_voc_xml("1", [
+        ("ship", [1, 1, 9, 9], 0, None), ("ship", ["a", 1, 9, 9], 0, None), ("", [1, 1, 9, 9], 0, None)]))
+    (tmp / "ann" / "2.xml").write_text(_voc_xml("2", [("ship", [1, 1, 9, 9], 0, None)]).replace(
+        "<filename>2.jpg", "<filename>../../2.jpg"))
+    _image(tmp / "img" / "1.jpg")
+    return read_voc(tmp / "ann", tmp / "img")
+
+
+def _messy_yolo(tmp):
+    _image(tmp / "images" / "a.png")
+    (tmp / "labels").mkdir()
+    (tmp / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\nx 0.5 0.5 0.2 0.2\n0 1\n0 0.1 0.1 0.2 0.1 0.2 0.2\n"
+                                          "3 0.5 0.5 0.1 0.1\n")
+    (tmp / "labels" / "b.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (tmp / "labels" / "classes.txt").write_text("ship\n")  # a class list, not a label file
+    return read_yolo(tmp / "labels", tmp / "images", ["ship"])
+
+
+def _messy_dota(tmp):
+    _image(tmp / "images" / "P1.png")
+    (tmp / "labels").mkdir()
+    (tmp / "labels" / "P1.txt").write_text(
+        "imagesource:x\ngsd:1\n1 1 9 1 9 9 1 9 ship 0\n1 2 3\nA 1 9 1 9 9 1 9 s 0\n")
+    (tmp / "labels" / "P2.txt").write_text("gsd:1\n1 1 9 1 9 9 1 9 ship 0\n")
+    return read_dota(tmp / "labels", tmp / "images")
+
+
+def _messy_segmentation(tmp):
+    (tmp / "labels").mkdir()
+    label = np.zeros((64, 64), np.uint8)
+    label[:32, :32] = 1
+    label[32:, :32] = 255
+    for stem in ("t1", "t2", "t3"):
+        Image.fromarray(label).save(tmp / "labels" / f"{stem}.png")
+    _image(tmp / "images" / "t1.jpg", 64, 64)
+    _image(tmp / "images" / "t2.jpg", 32, 64)  # t3: no image
+    return read_segmentation_maps(tmp / "labels", tmp / "images", {1: "water"})
+
+
+def _messy_scene(tmp):
+    _image(tmp / "scenes" / "harbor" / "a.png")
+    (tmp / "scenes" / "harbor" / "b.png").write_text("not an image")
+    return read_scene_folders(tmp / "scenes")
+
+
+def _messy_captions(tmp):
+    _image(tmp / "img" / "1.jpg")
+    items = [{"filename": "1.jpg", "sentences": [{"raw": "A ship ."}, {"raw": " "}, {"text": "x"}, "y"]},
+             {"filename": "../1.jpg", "sentences": [{"raw": "A ship ."}]},
+             {"filename": "2.jpg", "sentences": [{"raw": "A ship ."}]}]
+    (tmp / "c.json").write_text(json.dumps({"images": items}))
+    return read_caption_json(tmp / "c.json", tmp / "img")
+
+
+MESSY = {  # converter -> (fixture, expected skipped)
+    "rs_mini": (_messy_rs_mini, {"malformed bbox": 1, "malformed object": 1, "missing category": 1,
+                                 "ignore (DontCare region)": 1, "mask size mismatch": 1, "box outside the image": 1,
+                                 "path outside root": 3}),
+    "coco": (_messy_coco, {"missing category_id": 1, "missing bbox": 1, "malformed bbox": 1, "unknown category id": 1,
+                           "image_id not in images": 1, "image size differs from annotation": 1,
+                           "malformed annotation": 1, "path outside root": 1}),
+    "voc": (_messy_voc, {"malformed bndbox": 1, "missing name": 1, "path outside root": 1}),
+    "yolo": (_messy_yolo, {"malformed class id": 1, "malformed line": 1, "class id outside class_names": 1,
+                           "label file without image": 1}),
+    "dota": (_messy_dota, {"malformed line": 2, "label file without image": 1}),
+    "segmentation": (_messy_segmentation, {"background": 2, "ignore only": 1, "label map size differs from image": 4,
+                                           "label map without image": 4}),
+    "scene_folders": (_messy_scene, {"unreadable image": 1}),
+    "caption_json": (_messy_captions, {"malformed caption": 2, "empty caption": 1, "path outside root": 1,
+                                       "caption of a missing image": 1}),
+}
+
+
+@pytest.mark.parametrize("converter", sorted(MESSY))
+def test_every_object_read_is_kept_or_counted(converter, tmp_path):
+    fixture, skipped = MESSY[converter]
+    images, report = fixture(tmp_path)
+    assert dict(report.skipped) == skipped
+    _balanced(report)
+    assert report.objects_kept == sum(len(im.objects) + len(im.captions) + (im.scene is not None) for im in images)
+    assert report.objects_kept >= 1 and "skipped: none" not in str(report)
+
+
+def test_report_lists_images_skipped_without_objects():
+    from earthgptx_hf.data.annotations import ConversionReport
+
+    report = ConversionReport("x")
+    assert str(report).endswith("skipped: none")
+    report.skip_image("path outside root")  # an image with no objects
+    assert str(report).endswith("skipped: 1 image (path outside root)")
+    report.skip_image("path outside root", objects=2)
+    assert report.objects_read == 2 and report.to_dict()["images_skipped"] == {"path outside root": 2}
+    assert str(report).endswith("skipped: 2 path outside root, 2 images (path outside root)")
+
+
+def test_resolve_under_root(tmp_path):
+    from earthgptx_hf.data.annotations import resolve_under_root
+
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    (tmp_path / "out.png").write_bytes(b"")
+    (root / "a" / "link.png").symlink_to(tmp_path / "out.png")
+    assert resolve_under_root(root, "a/x.png") == root / "a" / "x.png"
+    assert resolve_under_root(root, "a/../b.png") == root / "a" / ".." / "b.png"  # stays inside
+    assert resolve_under_root(root, str(root / "a" / "x.png")) == root / "a" / "x.png"  # absolute, inside
+    for escaping in ("../out.png", "a/../../out.png", str(tmp_path / "out.png"), "a/link.png"):
+        assert resolve_under_root(root, escaping) is None, escaping
+    assert resolve_under_root(root, "a/link.png", allow_outside_root=True) == root / "a" / "link.png"
+    for bad in ("", None, 3, "a\x00b"):
+        with pytest.raises(ValueError, match="relative must be a non-empty path string"):
+            resolve_under_root(root, bad)
+
+
+def test_allow_outside_root_opts_in(tmp_path):
+    _image(tmp_path / "shared" / "a.png")
+    record = {"id": "1", "file": "../shared/a.png", "modality": "optical", "width": 100, "height": 80, "objects": []}
+    (tmp_path / "ds" / "annotations").mkdir(parents=True)
+    (tmp_path / "ds" / "annotations" / "all.jsonl").write_text(json.dumps(record))
+    images, report = read_rs_mini(tmp_path / "ds" / "annotations" / "all.jsonl")
+    assert images == [] and report.images_skipped == {"path outside root": 1}
+    images, report = read_rs_mini(tmp_path / "ds" / "annotations" / "all.jsonl", allow_outside_root=True)
+    assert [im.image for im in images] == [str(tmp_path / "ds" / "../shared/a.png")]
+
+
+def test_records_to_dataset_refuses_images_outside_root(tmp_path):
+    from earthgptx_hf.data.dataset import records_to_dataset
+
+    inside, outside = _image(tmp_path / "ds" / "a.png"), _image(tmp_path / "secret.png")
+    record = {"id": "r", "image": str(inside), "prompts": [], "conversations": []}
+    assert len(records_to_dataset([record], root=tmp_path / "ds")) == 1
+    assert len(records_to_dataset([{**record, "image": str(outside)}])) == 1  # no root: unchecked, as before
+    with pytest.raises(ValueError, match=r"records\[1\] \(id 'evil'\): image .*secret\.png.* outside root"):
+        records_to_dataset([record, {**record, "id": "evil", "image": str(tmp_path / "ds" / ".." / "secret.png")}],
+                           root=tmp_path / "ds")
+    with pytest.raises(ValueError, match="outside root"):
+        records_to_dataset([{**record, "image": {"path": str(outside), "bytes": None}}], root=tmp_path / "ds")

@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 from importlib.metadata import entry_points
 
 import numpy as np
@@ -72,7 +73,9 @@ def test_records_are_grouped_by_task_and_prompt_type(scenes, tmp_path):
         records += build_records(scenes, tasks=("classification", "grounding"), prompt_type=kind, seed=0)
     path = tmp_path / "records.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in records))
-    data = EvalDataArguments(data_format="records", data_path=str(path), tasks="grounding")
+    # the images live next to the scenes, not the records file: image_dir is their root
+    data = EvalDataArguments(data_format="records", data_path=str(path), tasks="grounding",
+                             image_dir=str(Path(records[0]["image"]).parents[1]))
     groups = load_evaluation_records(data, ["point", "freeform"], max_regions=8, max_samples=3)
     assert set(groups) == {("grounding", "point"), ("grounding", "freeform")}
     assert all(len(v) == 3 for v in groups.values())

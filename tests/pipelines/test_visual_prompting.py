@@ -1,8 +1,11 @@
 """pipeline("visual-prompting"): input forms, prompt shorthands, task shortcuts, batches, masks, quantised models."""
 
+import contextlib
 import functools
 import http.server
+import io
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -13,7 +16,8 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from earthgptx_hf import EarthGPTXForConditionalGeneration, EarthGPTXProcessor
 from earthgptx_hf.data.tasks import TEMPLATES
-from earthgptx_hf.pipelines import INSTRUCTIONS, TASK_SHORTCUTS, VisualPromptingPipeline
+from earthgptx_hf.pipelines import INSTRUCTIONS, TASK_SHORTCUTS, VisualPromptingPipeline, load_pipeline_image
+from earthgptx_hf.pipelines.visual_prompting import download
 from tests.modeling.helpers import tiny_model
 
 
@@ -51,6 +55,179 @@ def served(tmp_path):
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+class _HostileHandler(http.server.BaseHTTPRequestHandler):
+    """Routes: /drip (a byte every 0.1 s), /drip-headers (the headers a byte at a time), /huge-length (declares
+    300 MB), /huge-stream (no Content-Length, streams until the client hangs up), /missing (404), /to-ftp (a redirect
+    to ftp://), /files/<name> (the bytes in `server.files`)."""
+
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+    def _drip(self, data: bytes):
+        stop = self.server.stop
+        for byte in data:
+            if stop.wait(0.1):
+                return
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+
+    def do_GET(self):
+        try:
+            if self.path == "/drip":
+                self.send_response(200)
+                self.send_header("Content-Length", "10000")
+                self.end_headers()
+                self.wfile.flush()
+                self._drip(b"x" * 10_000)
+            elif self.path == "/drip-headers":
+                self.wfile.write(b"HTTP/1.0 200 OK\r\n")
+                self._drip(b"X-Slow: " + b"y" * 10_000 + b"\r\n\r\n")
+            elif self.path == "/huge-length":
+                self.send_response(200)
+                self.send_header("Content-Length", str(300 * 2**20))
+                self.end_headers()
+            elif self.path == "/huge-stream":
+                self.send_response(200)
+                self.end_headers()
+                chunk = b"z" * 65536
+                for _ in range(4096):  # at most 256 MiB, if nobody hangs up
+                    if self.server.stop.is_set():
+                        return
+                    self.wfile.write(chunk)
+            elif self.path == "/to-ftp":
+                self.send_response(302)
+                self.send_header("Location", "ftp://127.0.0.1/scene.png")
+                self.end_headers()
+            elif self.path.startswith("/files/") and self.path[7:] in self.server.files:
+                data = self.server.files[self.path[7:]]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            else:
+                self.send_error(404, "Not Found")
+        except OSError:  # the client hung up: what a refused download does
+            pass
+
+
+@contextlib.contextmanager
+def hostile_server(files: dict[str, bytes] | None = None):
+    """A local HTTP server (127.0.0.1, no network) with the routes of `_HostileHandler`, stopped on exit whatever
+    happens."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HostileHandler)
+    server.stop, server.files = threading.Event(), dict(files or {})
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def png_bytes(array) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("route", ["/drip", "/drip-headers"])
+def test_url_timeout_is_a_total_deadline(route):
+    with hostile_server() as url:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match=rf"images \('{url}{route}'\) was not downloaded within "
+                                               r"timeout=0.6 s \(a deadline for the whole download"):
+            load_pipeline_image(url + route, timeout=0.6)
+        assert time.monotonic() - start < 3.0  # each byte came well within the timeout: a per-read timeout hangs
+
+
+def test_url_size_cap_with_and_without_content_length():
+    with hostile_server() as url:
+        start = time.monotonic()
+        with pytest.raises(ValueError, match=r"images\[1\] \('.*/huge-length'\) is 314,572,800 bytes \(its "
+                                             r"Content-Length\), more than max_download_bytes=67,108,864"):
+            load_pipeline_image(url + "/huge-length", where="images[1]")  # the 64 MiB default
+        with pytest.raises(ValueError, match=r"\('.*/huge-stream'\) is more than 100,000 bytes \(counted while "
+                                             r"downloading\), more than max_download_bytes=100,000"):
+            download(url + "/huge-stream", max_download_bytes=100_000)
+        assert time.monotonic() - start < 3.0
+
+
+def test_url_errors_name_the_url():
+    image = np.random.default_rng(7).integers(0, 255, (20, 24, 3), dtype=np.uint8)
+    good = png_bytes(image)
+    with hostile_server({"good.png": good, "cut.png": good[: len(good) // 2], "text.png": b"hello"}) as url:
+        assert np.array_equal(np.asarray(load_pipeline_image(f"{url}/files/good.png", timeout=5)), image)
+        assert load_pipeline_image(f"{url}/files/good.png", max_download_bytes=len(good)).size == (24, 20)
+        with pytest.raises(ValueError, match=r"images \('.*/missing'\) could not be downloaded: the server answered "
+                                             r"HTTP 404"):
+            load_pipeline_image(url + "/missing")
+        with pytest.raises(ConnectionError, match=r"images \('.*/to-ftp'\) could not be downloaded: the server "
+                                                  r"redirected it to a URL that is not http\(s\)"):
+            load_pipeline_image(url + "/to-ftp")  # redirects never leave http(s)
+        with pytest.raises(ValueError, match=r"images \('.*/cut.png'\) could not be decoded: .*truncated"):
+            load_pipeline_image(f"{url}/files/cut.png")
+        with pytest.raises(ValueError, match=r"images \('.*/text.png'\) is not a readable image: PIL cannot "
+                                             r"identify"):
+            load_pipeline_image(f"{url}/files/text.png")
+    with pytest.raises(ValueError, match=r"images is the URL 'ftp://example.org/a.png', whose scheme 'ftp' is not "
+                                         r"supported: only http:// and https://"):
+        load_pipeline_image("ftp://example.org/a.png")
+    with pytest.raises(ValueError, match=r"scheme 'file' is not supported.*pass the local path itself"):
+        load_pipeline_image("file:///tmp/a.png")
+
+
+def test_download_limits_are_pipeline_parameters(pipe):
+    image = np.random.default_rng(8).integers(0, 255, (20, 24, 3), dtype=np.uint8)
+    with hostile_server({"a.png": png_bytes(image)}) as url:
+        small = VisualPromptingPipeline(model=pipe.model, processor=pipe.processor, max_download_bytes=100, timeout=5)
+        assert small._preprocess_params == {"timeout": 5.0, "max_download_bytes": 100}
+        with pytest.raises(ValueError, match=r"more than max_download_bytes=100;"):
+            small(f"{url}/files/a.png", max_new_tokens=1)
+        out = small(f"{url}/files/a.png", max_new_tokens=1, max_download_bytes=10_000)  # the call overrides init
+        assert isinstance(out[0]["generated_text"], str)
+        with pytest.raises(TimeoutError, match=r"timeout=0.5 s"):
+            pipe(url + "/drip", timeout=0.5, max_new_tokens=1)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"batch_size": 0}, r"batch_size=0 must be a whole number at least 1"),
+    ({"batch_size": -2}, r"batch_size=-2 must be a whole number at least 1"),
+    ({"batch_size": 1.5}, r"batch_size=1.5 must be a whole number"),
+    ({"batch_size": "2"}, r"batch_size='2' must be a whole number"),
+    ({"mask_threshold": "abc"}, r"mask_threshold='abc' must be a finite number"),
+    ({"mask_threshold": float("nan")}, r"mask_threshold=nan must be a finite number"),
+    ({"timeout": 0}, r"timeout=0 must be a finite number of seconds greater than 0"),
+    ({"timeout": "30"}, r"timeout='30' must be a finite number of seconds"),
+    ({"timeout": float("inf")}, r"timeout=inf must be a finite number"),
+    ({"max_download_bytes": 0}, r"max_download_bytes=0 must be a whole number at least 1"),
+    ({"max_download_bytes": 1e6}, r"max_download_bytes=1000000.0 must be a whole number"),
+])
+def test_bad_pipeline_parameters_name_the_argument(pipe, kwargs, match):
+    image = np.zeros((32, 32, 3), np.uint8)
+    with pytest.raises(ValueError, match=match):
+        pipe(image, max_new_tokens=1, **kwargs)
+    with pytest.raises(ValueError, match=match):  # the same at construction
+        VisualPromptingPipeline(model=pipe.model, processor=pipe.processor, **kwargs)
+
+
+def test_broken_files_in_a_batch_name_their_index(pipe, tmp_path):
+    image = np.random.default_rng(9).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    data = png_bytes(image)
+    (tmp_path / "good.png").write_bytes(data)
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=rf"images\[2\] \('{tmp_path}/cut.png'\) could not be decoded"):
+        pipe([str(tmp_path / "good.png"), image, str(tmp_path / "cut.png")], max_new_tokens=1)
+    with pytest.raises(ValueError, match=r"images has the ambiguous shape \(1, 640, 4\)"):
+        pipe(np.zeros((1, 640, 4), np.uint8), max_new_tokens=1)
+    with pytest.raises(ValueError, match=r"images must be 2-D"):
+        pipe(np.zeros(5, np.uint8), max_new_tokens=1)
 
 
 def test_every_image_form(pipe, tmp_path, served):

@@ -159,3 +159,239 @@ def test_box_maps_line_up_with_the_image_pixels(height, width, fx, fy):
         if rows.size and rows.max() - rows.min() >= 4 and cols.max() - cols.min() >= 4:
             interior[rows.min() + 2 : rows.max() - 1, cols.min() + 2 : cols.max() - 1] = True
             assert (views[view, ..., 0][interior & box] > 100).all(), view  # the prompt's inside is the object
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Bounded, exact geometry (issue 13): huge radii, widths and far vertices draw exactly what the unbounded shape covers
+from earthgptx_hf.processing import prompt_geometry as geometry  # noqa: E402
+from earthgptx_hf.processing.visual_prompts import MAX_MAGNITUDE, MAX_VERTICES  # noqa: E402
+
+H, W = 100, 120
+
+
+def _maps(prompts, size=(H, W), tile=TILE, grid=GRID):
+    layout = plan_layout(*size, tile, grid, SAM)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return rasterise_prompts(validate_prompts(prompts, size, len(prompts)), layout, point_radius=2)
+
+
+def _image_area():
+    """The image area of every view: the maps of a box that is exactly the image."""
+    return _maps([{"type": "box", "bbox": [0, 0, W, H]}])[:, 0].astype(bool)
+
+
+def _centres(h, w):
+    ys, xs = np.mgrid[0:h, 0:w] + 0.5
+    return xs, ys
+
+
+def _segment_distance(xs, ys, a, b):
+    """Distance from every pixel centre to the segment a-b (brute force, unclipped; measured from the end nearer the
+    window, which keeps float64 precise when the other end is 1e10 away)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if np.abs(b).max() < np.abs(a).max():
+        a, b = b, a
+    d = b - a
+    length2 = d @ d
+    t = 0.0 if length2 == 0 else np.clip(((xs - a[0]) * d[0] + (ys - a[1]) * d[1]) / length2, 0, 1)
+    return np.hypot(xs - (a[0] + t * d[0]), ys - (a[1] + t * d[1]))
+
+
+TIE = 1e-4  # pixels: a centre this close to a shape's edge may fall either way (float64 rounding at 1e10 is 2e-6)
+
+
+def _oracle_polygon(points, h, w):
+    """Even-odd point-in-polygon at every pixel centre, plus centres within sqrt(1/2) of the outline (brute force);
+    returns `(expected, ties)`, ties being the centres within `TIE` of a decision boundary."""
+    xs, ys = _centres(h, w)
+    inside = np.zeros((h, w), bool)
+    crossing_tie = np.zeros((h, w), bool)
+    distance = np.full((h, w), np.inf)
+    pts = np.asarray(points, float)
+    for a, b in zip(pts, np.roll(pts, -1, axis=0)):
+        if np.abs(b).max() < np.abs(a).max():  # measure from the nearer end (precision)
+            a, b = b, a
+        crosses = (np.minimum(a[1], b[1]) <= ys) & (ys < np.maximum(a[1], b[1]))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            x = a[0] + (b[0] - a[0]) * ((ys - a[1]) / (b[1] - a[1]))
+        inside ^= crosses & (x < xs)
+        crossing_tie |= crosses & (np.abs(x - xs) < TIE)
+        distance = np.minimum(distance, _segment_distance(xs, ys, a, b))
+    r = geometry.MIN_RADIUS
+    near = distance <= r
+    ties = (distance >= r - TIE) & (crossing_tie | ((np.abs(distance - r) < TIE) & ~inside))
+    return inside | near, ties
+
+
+def _oracle_stroke(points, radius, h, w):
+    xs, ys = _centres(h, w)
+    pts = np.asarray(points, float)
+    distance = np.min([_segment_distance(xs, ys, a, b) for a, b in zip(pts[:-1], pts[1:])], axis=0)
+    return distance <= radius, np.abs(distance - radius) < TIE * max(1.0, radius * 1e-9)
+
+
+def _agree(got, expected_and_ties):
+    expected, ties = expected_and_ties
+    assert not ties.all()
+    assert np.array_equal(got[~ties], expected[~ties])
+
+
+far = st.one_of(st.floats(-60, 90), st.floats(-1e10, 1e10), st.sampled_from([-1e10, 1e10, 3e7]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(far, far), min_size=3, max_size=7))
+def test_polygon_fill_matches_the_unclipped_even_odd_rule_for_any_vertex(points):
+    h, w = 23, 31
+    outline = geometry.stroke_polyline(points, geometry.MIN_RADIUS, h, w, closed=True)
+    _agree(geometry.fill_polygon(points, h, w) | outline, _oracle_polygon(points, h, w))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(far, far), min_size=2, max_size=6), st.one_of(st.floats(0.71, 20), st.floats(1e3, 1e11)))
+def test_strokes_match_the_unclipped_distance_rule_for_any_vertex_and_width(points, radius):
+    h, w = 23, 31
+    _agree(geometry.stroke_polyline(points, radius, h, w), _oracle_stroke(points, radius, h, w))
+
+
+@settings(max_examples=60, deadline=None)
+@given(far, far, st.one_of(st.floats(0.71, 30), st.floats(1e3, 1e11)))
+def test_discs_match_the_distance_rule_for_any_centre_and_radius(cx, cy, r):
+    h, w = 23, 31
+    xs, ys = _centres(h, w)
+    distance = np.hypot(xs - cx, ys - cy)
+    _agree(geometry.fill_disc(cx, cy, r, r, h, w), (distance <= r, np.abs(distance - r) < TIE * max(1.0, r * 1e-9)))
+
+
+def test_a_circle_of_radius_1e9_covers_the_image_and_2e9_is_not_empty():
+    area = _image_area()
+    for radius in (3e8, 1e9, 2e9, 2**31 + 0.5, 1e11):
+        maps = _maps([{"type": "circle", "center": [60, 50], "radius": radius}])[:, 0].astype(bool)
+        assert np.array_equal(maps, area), radius  # exactly the image area: all of it, nothing in the padding
+
+
+def test_a_huge_circle_whose_edge_crosses_the_image_is_exact():
+    # centre 1e9 to the left, edge 30.25 pixels into the image: in the image the disc is x <= 30.25 (curvature ~1e-7)
+    huge = _maps([{"type": "circle", "center": [-1e9, 50], "radius": 1e9 + 30.25}])
+    strip = _maps([{"type": "polygon", "points": [[-5, -5], [30.25, -5], [30.25, 105], [-5, 105]]}])
+    layout = plan_layout(H, W, TILE, GRID, SAM)
+    for view, ((sx, _), (ox, _)) in enumerate(layout.view_maps()):
+        centres_x = (np.arange(TILE) + 0.5 - ox) / sx
+        expected = _image_area()[view] & (centres_x <= 30.25)[None, :]
+        assert np.array_equal(huge[view, 0].astype(bool), expected), view
+        assert (strip[view, 0].astype(bool) >= expected).all()  # the polygon adds its outline, the disc has none
+
+
+def test_a_triangle_with_a_vertex_at_1e10_equals_the_analytically_clipped_polygon():
+    far_vertex = [[20, 20], [20, 80], [1e10, 50]]
+    # the edges towards (1e10, 50) cross x = 125 (beyond the 120-wide image) at y = 20 + 30 * 105 / (1e10 - 20)
+    dy = 30 * 105 / (1e10 - 20)
+    clipped = [[20, 20], [20, 80], [125, 80 - dy], [125, 20 + dy]]
+    a, b = _maps([{"type": "polygon", "points": far_vertex}]), _maps([{"type": "polygon", "points": clipped}])
+    assert a[:, 0].any() and np.array_equal(a, b)
+    huge = _maps([{"type": "polygon", "points": [[-1e10, -1e10], [1e10, -1e10], [0, 1e10]]}])
+    assert np.array_equal(huge[:, 0].astype(bool), _image_area())
+
+
+def test_scribbles_of_any_width_or_reach_are_exact():
+    area = _image_area()
+    for width in (3e6, 1e10, MAX_MAGNITUDE):
+        maps = _maps([{"type": "scribble", "points": [[0, 0], [50, 50]], "width": width}])
+        assert np.array_equal(maps[:, 0].astype(bool), area), width
+    # a vertex at 1e10 along the same line as a short scribble beyond the image: the same pixels in the image
+    a = _maps([{"type": "scribble", "points": [[10, 50], [1e10, 50]], "width": 6}])
+    b = _maps([{"type": "scribble", "points": [[10, 50], [200, 50]], "width": 6}])
+    assert a[:, 0].any() and np.array_equal(a, b)
+    # a segment between two far points that passes through the image
+    c = _maps([{"type": "scribble", "points": [[-1e10, 50 - 1e10], [1e10, 50 + 1e10]], "width": 8}])
+    d = _maps([{"type": "scribble", "points": [[-200, -150], [300, 350]], "width": 8}])
+    assert c[:, 0].any() and np.array_equal(c, d)
+
+
+def test_a_bow_tie_is_filled_by_the_even_odd_rule():
+    bow_tie = [[20, 20], [100, 80], [100, 20], [20, 80]]  # shoelace area 0, two triangles of 1200 each
+    maps = _maps([{"type": "polygon", "points": bow_tie}])
+    assert np.array_equal(maps, _maps([{"type": "polygon", "points": [[20, 20], [60, 50], [20, 80]]},
+                                        {"type": "polygon", "points": [[100, 20], [60, 50], [100, 80]]}]).max(1,
+                                                                                                       keepdims=True))
+    # a pentagram's centre is enclosed twice: empty by even-odd
+    star = [[60 + 45 * np.sin(k * 4 * np.pi / 5), 50 - 45 * np.cos(k * 4 * np.pi / 5)] for k in range(5)]
+    layout = plan_layout(H, W, TILE, GRID, SAM)
+    (sx, sy), (ox, oy) = layout.view_maps()[0]
+    assert not _maps([{"type": "polygon", "points": star}])[0, 0, int(50 * sy + oy), int(60 * sx + ox)]
+    with pytest.raises(ValueError, match=r"\['points'\] encloses no area \(its vertices are collinear"):
+        validate_prompts([{"type": "polygon", "points": [[0, 0], [5, 5], [9, 9], [2, 2]]}], (H, W), 1)
+
+
+def test_vertex_count_and_magnitude_are_capped_with_clear_errors():
+    line = [[float(i % 100), float(i % 7)] for i in range(MAX_VERTICES + 1)]
+    with pytest.raises(ValueError, match=rf"visual_prompts\[0\]\['points'\] has {MAX_VERTICES + 1} points; at most"):
+        validate_prompts([{"type": "polygon", "points": line}], (H, W), 1)
+    with pytest.raises(ValueError, match=r"\['radius'\] holds 1e\+300: .* at most 1e\+12 pixels"):
+        validate_prompts([{"type": "circle", "center": [5, 5], "radius": 1e300}], (H, W), 1)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Masks: one meaning for the values, and max-pooling so a small mask never vanishes
+def test_mask_values_bool_01_0255_and_floats_thresholded_at_one_half():
+    base = np.zeros((H, W), bool)
+    base[10:20, 30:50] = True
+    expected = validate_prompts([{"type": "mask", "mask": base}], (H, W), 1)
+    soft = np.where(base, 0.99, 0.01)
+    for form in (base.astype(np.uint8), base.astype(np.int64) * 255, soft, soft.astype(np.float32), base.tolist(),
+                 mask_to_rle(base)):
+        assert validate_prompts([{"type": "mask", "mask": form}], (H, W), 1) == expected
+    half = np.where(base, 0.5, 0.49)
+    assert validate_prompts([{"type": "mask", "mask": half}], (H, W), 1) == expected  # foreground is >= 0.5
+
+
+@pytest.mark.parametrize("values, message", [
+    (np.where(np.eye(H, W, dtype=bool), 3, 0),
+     r"\['mask'\] holds integer values \[3\]; an integer mask must hold 0/1 or 0/255"),
+    (np.where(np.eye(H, W, dtype=bool), 255, 1), r"holds integer values \[1, 255\]"),
+    (np.full((H, W), np.nan), r"\['mask'\] holds NaN or infinite values"),
+    (np.where(np.eye(H, W, dtype=bool), 4.2, -3.1),
+     r"\['mask'\] holds values in \[-3.1, 4.2\]; a float mask must hold"),
+])
+def test_ambiguous_mask_values_are_refused(values, message):
+    with pytest.raises(ValueError, match=message):
+        validate_prompts([{"type": "mask", "mask": values}], (H, W), 1)
+
+
+def test_max_pool_sets_a_view_pixel_when_any_source_pixel_falls_in_it():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        h, w = rng.integers(1, 40, 2)
+        mask = rng.random((h, w)) < rng.random() * 0.3
+        h2, w2 = rng.integers(1, 50, 2)
+        expected = np.zeros((h2, w2), bool)
+        for i in range(h2):
+            for j in range(w2):
+                rows = slice(i * h // h2, -(-(i + 1) * h // h2))
+                cols = slice(j * w // w2, -(-(j + 1) * w // w2))
+                expected[i, j] = mask[rows, cols].any()
+        assert np.array_equal(geometry.max_pool(mask, h2, w2), expected)
+        assert np.array_equal(geometry.max_pool(rle_to_mask(mask_to_rle(mask)), h2, w2), expected)
+
+
+@pytest.mark.parametrize("y, x", [(0, 0), (1999, 1999), (0, 1999), (1000, 3), (517, 1460), (999, 999), (1000, 1000)])
+def test_a_one_pixel_mask_on_a_2000x2000_image_survives_in_the_global_view_and_its_tile(y, x):
+    mask = np.zeros((2000, 2000), bool)
+    mask[y, x] = True
+    maps = _maps([{"type": "mask", "mask": mask}], size=(2000, 2000), tile=224)
+    assert maps[0, 0].any()  # the global view
+    # canvas 448: the pixel falls in canvas row/column floor(v * 448 / 2000) (and maybe the next one)
+    tile = 1 + 2 * (y * 448 // 2000 // 224) + (x * 448 // 2000 // 224)
+    assert maps[tile, 0].any() and maps[1:, 0].sum() <= 4
+    assert maps[tile, 0, (y * 448 // 2000) % 224, (x * 448 // 2000) % 224]
+
+
+def test_mask_rle_round_trip_matches_the_column_major_definition():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        mask = rng.random(tuple(rng.integers(1, 20, 2))) < rng.random()
+        flat = mask.T.reshape(-1)
+        runs = np.diff(np.concatenate([[0], np.flatnonzero(flat[1:] != flat[:-1]) + 1, [flat.size]])).tolist()
+        assert mask_to_rle(mask)["counts"] == ([0] + runs if flat[0] else runs)
+        assert np.array_equal(rle_to_mask(mask_to_rle(mask)), mask)

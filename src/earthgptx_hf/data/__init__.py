@@ -1,16 +1,28 @@
 """M-RSVP data construction: converters, task builders, free-form augmentation, procedural scenes, datasets."""
 
-from .annotations import AnnotatedImage, ConversionReport, ObjectAnnotation, read_jsonl, write_jsonl
+from .annotations import (
+    AnnotatedImage,
+    AnnotationFormatError,
+    ConversionReport,
+    ObjectAnnotation,
+    read_jsonl,
+    resolve_under_root,
+    write_jsonl,
+)
 from .converters import CONVERTERS
 from .dataset import example_to_record, records_to_dataset
 from .freeform import box_to_freeform
 from .procedural import SCENE_CLASSES, generate_scene, generate_scenes
+from .records import read_records
 from .tasks import TASKS, RecordBuilder, build_records
 
 __all__ = [
     "AnnotatedImage",
     "ObjectAnnotation",
     "ConversionReport",
+    "AnnotationFormatError",
+    "resolve_under_root",
+    "read_records",
     "CONVERTERS",
     "TASKS",
     "SCENE_CLASSES",

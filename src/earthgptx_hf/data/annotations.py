@@ -1,16 +1,42 @@
-"""The common form every converter produces, and the report that counts what was read, emitted and skipped.
+"""The common form every converter produces, the report that counts what was read, emitted and skipped, and the
+rules every converter applies to what it reads from an annotation file.
 
 Converters read a dataset format into `AnnotatedImage`s (image + objects / labels / captions); the task builders
-(`tasks.py`) turn those into M-RSVP records (SPEC section 4). Nothing is dropped silently: every object a converter
-does not keep is counted in `ConversionReport.skipped` under a reason.
+(`tasks.py`) turn those into M-RSVP records (SPEC section 4). Annotation files are untrusted input (users download
+them), so each rule has one owner here:
+
+- paths: `resolve_under_root` (an image or label path may not leave the root the converter was given; symlinks
+  that point out of it count as leaving; `allow_outside_root=True` on a converter opts out);
+- objects: a malformed object is never fatal and never dropped silently, it is counted in
+  `ConversionReport.skipped` under a reason, so `objects_read == objects_kept + sum(skipped.values())`;
+  an image dropped as a whole is counted in `images_skipped` too (`ConversionReport.skip_image`);
+- files: a malformed file (one that does not have the format's structure) raises one `AnnotationFormatError`
+  naming the file, the record / line, and what was expected;
+- masks: `rle_problem` checks an uncompressed RLE against the image it belongs to.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 from collections import Counter
-from pathlib import Path
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PATH_OUTSIDE_ROOT = "path outside root"
+
+
+class AnnotationFormatError(ValueError):
+    """A malformed annotation file: `file`, `where` in it (record index / id, line number, element), what is wrong
+    and what was expected."""
+
+    def __init__(self, file, where: str, problem: str):
+        self.file, self.where, self.problem = str(file), where, problem
+        super().__init__(f"{self.file}, {where}: {problem}" if where else f"{self.file}: {problem}")
+
+    def __reduce__(self):
+        return type(self), (self.file, self.where, self.problem)
 
 
 @dataclass
@@ -47,7 +73,9 @@ class AnnotatedImage:
 
 @dataclass
 class ConversionReport:
-    """Counts of one conversion. `skipped` maps a reason to how many objects were not kept for it."""
+    """Counts of one conversion. `skipped` maps a reason to how many objects were not kept for it (so
+    `objects_read == objects_kept + sum(skipped.values())`); `images_skipped` maps a reason to how many images were
+    dropped as a whole (their objects are in `skipped` under the same reason)."""
 
     source: str
     images: int = 0
@@ -56,20 +84,98 @@ class ConversionReport:
     prompts_emitted: int = 0
     records: int = 0
     skipped: Counter = field(default_factory=Counter)
+    images_skipped: Counter = field(default_factory=Counter)
 
     def skip(self, reason: str, count: int = 1) -> None:
         if count:
             self.skipped[reason] += count
 
+    def skip_image(self, reason: str, objects: int = 0) -> None:
+        """One image dropped for `reason`, with its `objects` (counted as read and skipped)."""
+        self.images_skipped[reason] += 1
+        self.objects_read += objects
+        self.skip(reason, objects)
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["skipped"] = dict(self.skipped)
+        data["images_skipped"] = dict(self.images_skipped)
         return data
 
     def __str__(self) -> str:
-        skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items())) or "none"
+        parts = [f"{n} {reason}" for reason, n in sorted(self.skipped.items())]
+        parts += [f"{n} image{'s' if n != 1 else ''} ({reason})" for reason, n in sorted(self.images_skipped.items())]
         return (f"{self.source}: {self.images} images, {self.objects_read} objects read, {self.objects_kept} kept, "
-                f"{self.prompts_emitted} prompts emitted in {self.records} records; skipped: {skipped}")
+                f"{self.prompts_emitted} prompts emitted in {self.records} records; "
+                f"skipped: {', '.join(parts) or 'none'}")
+
+
+def resolve_under_root(root, relative, allow_outside_root: bool = False) -> Path | None:
+    """`root / relative` when it resolves (symlinks followed, `..` applied) inside `root`; None when it escapes.
+
+    `relative` may be absolute (then it must itself lie inside `root`). With `allow_outside_root=True` the joined
+    path is returned unchecked. Raises `ValueError` for a value that is not a path (not a string, empty, NUL byte).
+    """
+    if not isinstance(relative, (str, os.PathLike)) or not str(relative).strip() or "\x00" in str(relative):
+        raise ValueError(f"relative must be a non-empty path string, got {relative!r}.")
+    path = Path(root) / relative
+    if allow_outside_root:
+        return path
+    try:
+        inside = path.resolve().is_relative_to(Path(root).resolve())
+    except (OSError, RuntimeError):  # a symlink loop, an unreadable component
+        inside = False
+    return path if inside else None
+
+
+class PathOutsideRootError(ValueError):
+    """`find_image` found the image, but it resolves outside the image folder."""
+
+
+def finite_numbers(values, count: int | None = None) -> list[float] | None:
+    """`values` as floats when it is a list of `count` finite numbers (any length when None), else None."""
+    if not isinstance(values, (list, tuple)) or (count is not None and len(values) != count):
+        return None
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return None
+        out.append(float(v))
+    return out
+
+
+def parse_numbers(tokens) -> list[float] | None:
+    """Text tokens as finite floats, None when one is not a finite number."""
+    try:
+        values = [float(t) for t in tokens]
+    except ValueError:
+        return None
+    return values if all(math.isfinite(v) for v in values) else None
+
+
+def polygon_problem(polygon) -> str | None:
+    """None when `polygon` is a flat [x1, y1, x2, y2, ...] list of at least 3 finite points, else a skip reason."""
+    values = finite_numbers(polygon)
+    return None if values is not None and len(values) >= 6 and len(values) % 2 == 0 else "malformed polygon"
+
+
+def rle_problem(rle, height: int, width: int) -> str | None:
+    """None when `rle` is an uncompressed RLE of an `height` x `width` image, else the skip reason: "mask size
+    mismatch" (its `size` is not [height, width]: another image's mask, or [W, H] transposed), "malformed mask" (not
+    {"size": [H, W], "counts": [non-negative ints]}), or "mask counts mismatch" (counts do not sum to H * W)."""
+    if not isinstance(rle, dict) or not isinstance(rle.get("counts"), list):
+        return "malformed mask"
+    size = rle.get("size")
+    if not isinstance(size, (list, tuple)) or len(size) != 2 or finite_numbers(size) is None:
+        return "malformed mask"
+    if [int(size[0]), int(size[1])] != [int(height), int(width)]:
+        return "mask size mismatch"
+    counts = rle["counts"]
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        return "malformed mask"
+    if sum(counts) != int(height) * int(width):
+        return "mask counts mismatch"
+    return None
 
 
 def normalise_category(name: str) -> str:
@@ -90,12 +196,38 @@ def clip_box(box, width: int, height: int) -> list[float] | None:
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 
 
-def find_image(image_dir, stem: str, filename: str | None = None) -> Path | None:
-    """The image of a label file: `filename` when it exists, else `<stem>` with any common image suffix."""
-    image_dir = Path(image_dir)
-    if filename and (image_dir / filename).exists():
-        return image_dir / filename
-    return next((image_dir / f"{stem}{s}" for s in IMAGE_SUFFIXES if (image_dir / f"{stem}{s}").exists()), None)
+def find_image(image_dir, stem: str, filename: str | None = None, allow_outside_root: bool = False) -> Path | None:
+    """The image of a label file: `filename` when it exists, else `<stem>` with any common image suffix; None when
+    none exists. Raises `PathOutsideRootError` as soon as a candidate resolves outside `image_dir` (a `filename`
+    with `../` or an absolute path, a symlink out of the folder; see `resolve_under_root`)."""
+    names = ([filename] if filename else []) + [f"{stem}{s}" for s in IMAGE_SUFFIXES]
+    for name in names:
+        path = resolve_under_root(image_dir, name, allow_outside_root)
+        if path is None:
+            raise PathOutsideRootError(f"image {name!r} resolves outside the image folder {str(image_dir)!r}.")
+        if path.exists():
+            return path
+    return None
+
+
+def image_size(path) -> tuple[int, int] | None:
+    """(width, height) from the file's header (PIL opens lazily), None when it is not a readable image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def read_text_lines(path) -> list[str]:
+    """The lines of a text label file; `AnnotationFormatError` naming the file when it is not UTF-8 text."""
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise AnnotationFormatError(path, f"byte {error.start}", "not UTF-8 text; expected a text label file.") \
+            from None
 
 
 def write_jsonl(records, path) -> None:

@@ -9,8 +9,12 @@ different types do not fit one Arrow schema).
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import datasets
+
+from .annotations import resolve_under_root
 
 FEATURES = datasets.Features(
     {
@@ -30,10 +34,29 @@ FEATURES = datasets.Features(
 )
 
 
-def records_to_dataset(records: list[dict]) -> datasets.Dataset:
-    """M-RSVP records (image paths) -> a `datasets.Dataset` with the images embedded when saved."""
+def _image_path(image):
+    """The file `datasets.Image` would read for a record's `image`, or None when it carries its own pixels."""
+    if isinstance(image, (str, os.PathLike)):
+        return image
+    if isinstance(image, dict) and image.get("bytes") is None:
+        return image.get("path")
+    return None
+
+
+def records_to_dataset(records: list[dict], root: str | os.PathLike | None = None) -> datasets.Dataset:
+    """M-RSVP records (image paths) -> a `datasets.Dataset` with the images embedded when saved.
+
+    Args:
+        root: when given, every image path must resolve (symlinks followed) inside it, or a `ValueError` names the
+            record: the file's bytes would otherwise be embedded in the dataset. Records from the converters are
+            already inside their roots; pass `root` for records read from a file someone else wrote.
+    """
     rows = {name: [] for name in FEATURES}
-    for record in records:
+    for i, record in enumerate(records):
+        path = _image_path(record["image"]) if root is not None else None
+        if path is not None and resolve_under_root(root, Path(path).absolute()) is None:
+            raise ValueError(f"records[{i}] (id {record.get('id')!r}): image {str(path)!r} resolves outside root "
+                             f"{str(root)!r}; image paths must lie inside root.")
         rows["image"].append(record["image"])
         for key in ("id", "modality", "width", "height", "source", "task", "text_source", "pix_targets",
                     "conversations"):

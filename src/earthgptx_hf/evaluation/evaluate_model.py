@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from transformers import HfArgumentParser
 
-from ..data.annotations import read_jsonl
+from ..data.records import read_records
 from ..data.tasks import TASKS, build_records
 from ..processing.visual_prompts import rle_to_mask
 from ..training.train import DataArguments, load_annotated_images
@@ -259,7 +259,9 @@ def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], m
     if data_args.data_format == "records":
         if data_args.data_path is None:
             raise ValueError("data_format='records' needs data_path (an M-RSVP .jsonl file).")
-        for record in read_jsonl(data_args.data_path):
+        records, report = read_records(data_args.data_path, data_args.image_dir, data_args.allow_outside_root)
+        logger.info("evaluation data: %s", report)
+        for record in records:
             kind = record_prompt_type(record)
             if record.get("task") in tasks and (kind == "image" or kind in prompt_types):
                 groups.setdefault((record["task"], kind), []).append(record)

@@ -118,6 +118,33 @@ def pix_predictor_positions(input_ids: torch.Tensor, pix_token_id: int) -> list[
     return [torch.nonzero(row, as_tuple=False).flatten() - 1 for row in is_pix]
 
 
+def check_finite(**tensors: torch.Tensor | None) -> None:
+    """Refuses NaN or inf in visual inputs, once, at the model boundary: they would make every logit NaN and
+    `generate()` return padding silently. Raises ValueError naming the input and how many values are not finite."""
+    for name, tensor in tensors.items():
+        if tensor is None or not tensor.is_floating_point():
+            continue
+        finite = torch.isfinite(tensor)
+        if not bool(finite.all()):
+            bad = int((~finite).sum())
+            raise ValueError(
+                f"{name} holds {bad} NaN or infinite value(s) out of {tensor.numel()}: the model needs finite inputs. "
+                "Give the processor the raw image (it maps NaN to nodata) rather than tensors with NaN."
+            )
+
+
+def check_sequence_length(config, new_tokens: int, cached_tokens: int = 0, where: str = "input_ids") -> None:
+    """Refuses sequences longer than the language model's `max_position_embeddings` before the model runs (RoPE
+    models would otherwise run on silently, past the positions they were trained for)."""
+    limit = getattr(config.text_config, "max_position_embeddings", None)
+    if limit is not None and cached_tokens + new_tokens > limit:
+        raise ValueError(
+            f"{where} makes a sequence of {cached_tokens + new_tokens} tokens ({cached_tokens} cached + {new_tokens} "
+            f"new), longer than the language model's max_position_embeddings={limit}. Shorten the text, use fewer "
+            "views (a smaller image) or fewer new tokens."
+        )
+
+
 def _concat_gt_masks(gt_masks) -> torch.Tensor:
     if isinstance(gt_masks, torch.Tensor):
         if gt_masks.ndim != 3:
@@ -326,6 +353,11 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         cache = pop_cache(kwargs)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds.")
+        check_sequence_length(self.config, (input_ids if input_ids is not None else inputs_embeds).shape[1],
+                              cache.get_seq_length() if cache is not None else 0)
+        if pixel_values is not None:
+            check_finite(pixel_values=pixel_values, convnext_pixel_values=convnext_pixel_values,
+                         prompt_maps=prompt_maps)
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
 
@@ -496,6 +528,7 @@ class EarthGPTXForConditionalGeneration(EarthGPTXPreTrainedModel, GenerationMixi
             )
         if (gt_masks is not None or sam_pixel_values is not None) and input_ids is None:
             raise ValueError("Masks for [PIX] need input_ids to find the [PIX] tokens; inputs_embeds were given.")
+        check_finite(sam_pixel_values=sam_pixel_values)
 
         outputs = self.model(
             input_ids=input_ids,
@@ -602,6 +635,12 @@ class EarthGPTXForConditionalGeneration(EarthGPTXPreTrainedModel, GenerationMixi
                     "drop sam_pixel_values to use beam search for text only."
                 )
         input_ids = inputs if inputs is not None else kwargs.get("input_ids")
+        # refused before the first token, not after generation
+        check_finite(sam_pixel_values=sam_pixel_values)
+        max_new_tokens = kwargs.get("max_new_tokens", generation_config.max_new_tokens)
+        prompt = input_ids if input_ids is not None else kwargs.get("inputs_embeds")
+        if prompt is not None and max_new_tokens is not None:
+            check_sequence_length(self.config, prompt.shape[1] + int(max_new_tokens), where="input_ids + max_new_tokens")
         self._pix_hidden_states = [] if want_masks else None
         try:
             output = super().generate(inputs, **kwargs)
@@ -630,4 +669,6 @@ __all__ = [
     "EarthGPTXCausalLMOutputWithPast",
     "EarthGPTXGenerateOutput",
     "pix_predictor_positions",
+    "check_finite",
+    "check_sequence_length",
 ]

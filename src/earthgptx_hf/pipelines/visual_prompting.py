@@ -15,15 +15,23 @@ This file is also the pipeline's remote code in saved checkpoints: it imports no
 
 from __future__ import annotations
 
-import io
+import math
+import numbers
 import os
 import re
-import urllib.request
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from PIL import Image
 from transformers import GenerationConfig, Pipeline
+
+from .image_loading import (
+    _positive_int,
+    check_max_download_bytes,
+    check_timeout,
+    download,
+    load_pipeline_image,
+)
 
 TASK = "visual-prompting"
 TASK_SHORTCUTS = ("classify", "caption", "detailed_caption", "relation", "segment")
@@ -43,28 +51,21 @@ INSTRUCTIONS = {
     ("segment", "regions"): "Please segment the objects in {regions}.",
 }
 GENERATION_KEYS = frozenset(k for k in vars(GenerationConfig()) if not k.startswith("_")) | {"generation_config"}
-
-
 def _is_image(value) -> bool:
     return isinstance(value, (str, os.PathLike, Image.Image, np.ndarray)) or hasattr(value, "detach")
 
 
-def load_pipeline_image(image, timeout: float | None = None, where: str = "images"):
-    """PIL / numpy / torch pass through unchanged (16-bit and single-channel kept); paths are opened; http(s) URLs are
-    downloaded and opened without any colour conversion."""
-    if isinstance(image, os.PathLike):
-        image = os.fspath(image)
-    if isinstance(image, str):
-        if image.startswith(("http://", "https://")):
-            with urllib.request.urlopen(image, timeout=timeout if timeout is not None else 30.0) as response:
-                return Image.open(io.BytesIO(response.read()))
-        if not os.path.isfile(image):
-            raise ValueError(f"{where} is {image!r}, which is neither a file nor an http(s) URL.")
-        return Image.open(image)
-    if isinstance(image, (Image.Image, np.ndarray)) or hasattr(image, "detach"):
-        return image
-    raise TypeError(f"{where} must be a PIL image, a path, a URL, a numpy array or a torch tensor, got "
-                    f"{type(image).__name__}.")
+def check_batch_size(batch_size) -> int:
+    """`batch_size` (None: 1), or a ValueError naming it."""
+    if batch_size is None:
+        return 1
+    return _positive_int(batch_size, "batch_size", "images per generate() call")
+
+
+def _finite_number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} must be a finite number (a mask logit threshold, default 0.0).")
+    return float(value)
 
 
 def pix_owners(text: str) -> list[int | None]:
@@ -92,6 +93,8 @@ def _image_size(image) -> tuple[int, int]:
     if isinstance(image, Image.Image):
         return image.size
     shape = tuple(image.shape)
+    if len(shape) < 2:  # not an image: the image processor refuses it with its message
+        return 0, 0
     if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4):  # channels first
         return shape[2], shape[1]
     return shape[1], shape[0]
@@ -136,8 +139,11 @@ class VisualPromptingPipeline(Pipeline):
             `detailed_caption` (a region, or the whole image without prompts), `relation` (two regions), `segment`
             (a `[PIX]` mask per region). Default: `classify` with prompts, `caption` without.
         modality: "optical" | "sar" | "infrared" (one, or one per image), stated in the text when given.
-        mask_threshold: logit threshold of the masks (0.0).
-        batch_size: images per `generate()` call.
+        mask_threshold: logit threshold of the masks (0.0); a finite number.
+        batch_size: images per `generate()` call, a whole number at least 1.
+        timeout: total deadline in seconds for downloading one URL image (connection, headers and body), 30 s.
+        max_download_bytes: the largest URL image, in bytes (64 MiB); a larger Content-Length is refused before the
+            body is read, and the bytes are counted while streaming.
         generation parameters (`max_new_tokens`, `num_beams`, `do_sample`, `generation_config`, ...) go to
             `generate()`; greedy decoding with `max_new_tokens=64` by default.
 
@@ -157,19 +163,27 @@ class VisualPromptingPipeline(Pipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self._batch_size is not None:
+            self._batch_size = check_batch_size(self._batch_size)
         if self.processor is None:
             raise ValueError("The visual-prompting pipeline needs the model's processor (EarthGPTXProcessor): pass "
                              "processor=... or load from a checkpoint folder that has processor_config.json.")
 
-    def _sanitize_parameters(self, mask_threshold=None, timeout=None, generate_kwargs=None, **kwargs):
+    def _sanitize_parameters(self, mask_threshold=None, timeout=None, max_download_bytes=None, generate_kwargs=None,
+                             **kwargs):
         unknown = sorted(set(kwargs) - GENERATION_KEYS)
         if unknown:
             raise TypeError(f"visual-prompting pipeline got unexpected argument(s) {unknown}; valid: images, prompts, "
-                            "points, boxes, text, task, modality, mask_threshold, batch_size, timeout and generation "
-                            "parameters.")
+                            "points, boxes, text, task, modality, mask_threshold, batch_size, timeout, "
+                            "max_download_bytes and generation parameters.")
         forward = {"generate_kwargs": {**(generate_kwargs or {}), **kwargs}}
-        postprocess = {} if mask_threshold is None else {"mask_threshold": float(mask_threshold)}
-        preprocess = {} if timeout is None else {"timeout": timeout}
+        postprocess = {} if mask_threshold is None else {"mask_threshold": _finite_number(mask_threshold,
+                                                                                          "mask_threshold")}
+        preprocess = {}
+        if timeout is not None:
+            preprocess["timeout"] = check_timeout(timeout)
+        if max_download_bytes is not None:
+            preprocess["max_download_bytes"] = check_max_download_bytes(max_download_bytes)
         return preprocess, forward, postprocess
 
     # -----------------------------------------------------------------------------------------------------------------
@@ -199,9 +213,7 @@ class VisualPromptingPipeline(Pipeline):
              "images"}
             for i in range(count)
         ]
-        size = batch_size or self._batch_size or 1
-        if size < 1:
-            raise ValueError(f"batch_size={size} must be at least 1.")
+        size = check_batch_size(batch_size if batch_size is not None else self._batch_size)
         results = []
         for start in range(0, count, size):
             model_inputs = self.preprocess(items[start : start + size], **preprocess_params)
@@ -231,10 +243,12 @@ class VisualPromptingPipeline(Pipeline):
         listed = ", ".join(regions[:-1]) + f" and {regions[-1]}" if len(regions) > 1 else regions[0]
         return INSTRUCTIONS[key].format(regions=listed), prompts
 
-    def preprocess(self, items: list[dict], timeout=None):
+    def preprocess(self, items: list[dict], timeout=None, max_download_bytes=None):
         images, texts, all_prompts, modalities = [], [], [], []
+        max_pixels = getattr(getattr(self.processor, "image_processor", None), "max_pixels", None)
         for item in items:
-            image = load_pipeline_image(item["image"], timeout, item["where"])
+            image = load_pipeline_image(item["image"], timeout, item["where"], max_download_bytes=max_download_bytes,
+                                        max_pixels=max_pixels)
             width, height = _image_size(image)
             prompts = item["prompts"]
             if prompts is not None and (isinstance(prompts, Mapping) or not isinstance(prompts, Sequence)):
@@ -290,5 +304,5 @@ class VisualPromptingPipeline(Pipeline):
         self.processor.save_pretrained(save_directory)
 
 
-__all__ = ["VisualPromptingPipeline", "TASK", "TASK_SHORTCUTS", "INSTRUCTIONS", "load_pipeline_image",
+__all__ = ["VisualPromptingPipeline", "TASK", "TASK_SHORTCUTS", "INSTRUCTIONS", "load_pipeline_image", "download",
            "model_input_dtype", "pix_owners"]

@@ -27,7 +27,14 @@ from PIL import Image
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
-from .multi_source import DEFAULT_MAX_PIXELS, DEFAULT_PERCENTILES, normalise_image
+from .multi_source import (
+    COMPLEX_TO,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_PERCENTILES,
+    MIN_VALID_FRACTION,
+    check_min_valid_fraction,
+    normalise_image,
+)
 from .views import ImageLayout, plan_layout, render_sam_view, render_views
 from .visual_prompts import rasterise_prompts, validate_prompts
 
@@ -70,6 +77,10 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         sam_image_mean, sam_image_std: SAM statistics.
         percentiles (`[low, high]`): robust stretch of non-8-bit images.
         max_pixels (`int`): the largest image accepted (height x width), 100 megapixels by default.
+        min_valid_fraction (`float`): the least fraction of finite pixels (NaN / inf are no-data) an image must have;
+            1 % by default. Emptier images (all-NaN, all-inf) are refused instead of becoming black.
+        complex_to (`str`, *optional*): what to do with complex (single-look complex SAR) images: None (default)
+            refuses them, "amplitude" takes their modulus (`np.abs`).
         do_sam_view (`bool`): make the SAM view (`sam_pixel_values`), which the model needs to decode `[PIX]` masks.
             Turn it off for tasks that never segment (it is the most expensive output); can also be given per call.
     """
@@ -94,6 +105,8 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         percentiles=DEFAULT_PERCENTILES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         do_sam_view: bool = True,
+        min_valid_fraction: float = MIN_VALID_FRACTION,
+        complex_to: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -110,6 +123,11 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         self.percentiles = list(percentiles)
         self.max_pixels = int(max_pixels)
         self.do_sam_view = bool(do_sam_view)
+        self.min_valid_fraction = check_min_valid_fraction(min_valid_fraction)
+        if complex_to not in COMPLEX_TO:
+            raise ValueError(f"complex_to={complex_to!r} is not one of {list(COMPLEX_TO)} (None refuses complex "
+                             "images, 'amplitude' takes their modulus).")
+        self.complex_to = complex_to
         if self.tile_size % self.patch_size:
             raise ValueError(f"tile_size ({self.tile_size}) must be a multiple of patch_size ({self.patch_size}).")
 
@@ -161,7 +179,8 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         items = []
         for i, (image, image_prompts) in enumerate(zip(images, prompts)):
             normalised = normalise_image(image, max_pixels=self.max_pixels, percentiles=self.percentiles,
-                                         index=i if len(images) > 1 else None)
+                                         index=i if len(images) > 1 else None,
+                                         min_valid_fraction=self.min_valid_fraction, complex_to=self.complex_to)
             height, width = normalised.size
             name = f"visual_prompts[{i}]" if len(images) > 1 else "visual_prompts"
             clean = validate_prompts(image_prompts, (height, width), self.max_regions, argument=name)

@@ -1,16 +1,30 @@
 """Multi-source image normalisation (SPEC section 2.6): any optical, SAR or infrared raster to 8-bit RGB.
 
-Accepted inputs: PIL images, file paths, numpy arrays (HxW, HxWx1, HxWx3, 1xHxW, 3xHxW) and torch tensors of the same
-layouts, in uint8, uint16 (and other integer types), bool, float32 or float64.
+Accepted inputs: PIL images, file paths, numpy arrays and torch tensors, in uint8, uint16 (and other integer types),
+bool, float16/32/64 (torch bfloat16 too).
 
+Layout rule for arrays and tensors:
+- `(H, W)` is one band; `(H, W, C)` with C = 1 or 3 is read as channels last whenever the last dimension is 1 or 3.
+- `(C, H, W)` with C = 1 or 3 is read as channels first only when that is unambiguous: the first dimension is 1 or 3
+  and the last is not 1, 3 or 4 (a plausible channel count). A `(1, 640, 4)` array (a 1x640 strip of 4 bands, or one
+  640x4 band?) is refused as ambiguous: pass `(H, W, C)` with 1 or 3 channels, or a PIL image.
+- Any other number of dimensions (1-D, 4-D, 5-D, ...) and empty arrays are refused.
+
+Pixel rules:
 - Single-channel images are replicated to three channels.
 - uint8 (and bool) are kept as they are.
 - Every other type (uint16, int, float: e.g. SAR amplitude or dB) is stretched by robust percentiles: the 2nd and
   98th percentiles of the finite pixels (all channels together, so colour balance is kept) map to 0 and 255.
 - NaN and +-inf pixels (SAR no-data) are left out of the percentiles and set to 0 after the stretch, so they cannot
-  poison the image; `NormalisedImage.invalid_fraction` says how many there were.
+  poison the image; `NormalisedImage.invalid_fraction` says how many there were. An image with fewer than
+  `min_valid_fraction` (`MIN_VALID_FRACTION` = 1 %) finite values (all-NaN, all-inf, a scene of almost only no-data)
+  is refused instead of becoming a black image.
+- Complex arrays (single-look complex SAR) are refused with a message that says to pass the amplitude (`np.abs`);
+  `complex_to="amplitude"` converts them instead.
 - More than three channels are rejected with a message that says how to choose bands.
-- Images larger than `max_pixels` are rejected before their pixels are decoded (a clear error, not an out-of-memory).
+- Images larger than `max_pixels` are rejected before their pixels are decoded (a clear error, not an out-of-memory);
+  files that PIL cannot identify, that are truncated or that declare more pixels than PIL's decompression-bomb limit
+  raise a `ValueError` naming the argument, the index in the batch and the path.
 
 The result is 8-bit: the encoders are pretrained on 8-bit imagery, and the percentile stretch followed by 8-bit
 quantisation is the usual display transform for 16-bit and float remote-sensing data.
@@ -19,13 +33,23 @@ quantisation is the usual display transform for 16-bit and float remote-sensing 
 from __future__ import annotations
 
 import os
+import struct
+import warnings
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: about 1.2 GB as float32 RGB
 DEFAULT_PERCENTILES = (2.0, 98.0)
+MIN_VALID_FRACTION = 0.01  # below 1 % finite pixels an image is no-data, not a scene
+COMPLEX_TO = (None, "amplitude")
+_CHANNEL_COUNTS = (1, 3)  # what the model takes
+_CHANNEL_LIKE = (1, 3, 4)  # what a last dimension may plausibly be (RGBA, 4-band stacks)
+# what PIL raises while decoding broken files (truncated data, corrupt chunks, bad tile descriptors)
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error,
+                  zlib.error)
 
 
 @dataclass
@@ -57,7 +81,40 @@ def _check_pixels(height: int, width: int, max_pixels: int, where: str) -> None:
         )
 
 
-def _pil_to_array(image: Image.Image) -> np.ndarray:
+def _open_file(path: str, where: str) -> Image.Image:
+    """`Image.open` with errors that name the argument and the path (the pixels are not decoded yet)."""
+    try:
+        with warnings.catch_warnings():  # our own max_pixels check follows, before any pixel is decoded
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except Image.DecompressionBombError as err:
+        raise ValueError(
+            f"{where} ({path!r}) declares more pixels than PIL's decompression-bomb limit "
+            f"(2 x PIL.Image.MAX_IMAGE_PIXELS = {2 * (Image.MAX_IMAGE_PIXELS or 0):,}): {err} Cut the scene into "
+            "tiles, or, if the file is trusted, raise PIL.Image.MAX_IMAGE_PIXELS and the image processor's max_pixels."
+        ) from None
+    except UnidentifiedImageError as err:
+        size = os.path.getsize(path)
+        detail = "it is empty (0 bytes)" if size == 0 else f"PIL cannot identify its format ({size:,} bytes)"
+        raise ValueError(f"{where} ({path!r}) is not a readable image: {detail}. Pass a PNG, JPEG, TIFF or another "
+                         "format PIL reads, or a numpy array.") from err
+    except OSError as err:
+        raise ValueError(f"{where} ({path!r}) could not be opened: {err}") from err
+
+
+def _decode(image: Image.Image, where: str) -> None:
+    """Decodes a lazily opened PIL image, naming the argument and the file when the data is broken."""
+    try:
+        image.load()
+    except _DECODE_ERRORS as err:
+        source = getattr(image, "filename", "") or ""
+        label = f"{where} ({source!r})" if source else where
+        raise ValueError(f"{label} could not be decoded: {err or type(err).__name__}. The file is damaged or "
+                         "truncated; re-download or re-export it.") from err
+
+
+def _pil_to_array(image: Image.Image, where: str = "images") -> np.ndarray:
+    _decode(image, where)
     mode = image.mode
     if mode in ("RGB", "L", "F", "I", "I;16", "I;16B", "I;16L"):
         array = np.asarray(image)
@@ -69,23 +126,43 @@ def _pil_to_array(image: Image.Image) -> np.ndarray:
     if mode in ("RGBA", "LA", "P", "PA", "CMYK", "YCbCr", "HSV", "LAB", "RGBX"):
         # colour models and alpha: the visible colours, as RGB
         return np.asarray(image.convert("RGB"))
-    raise ValueError(f"PIL image mode {mode!r} is not supported; convert it to 'RGB', 'L', 'I;16' or 'F'.")
+    raise ValueError(f"{where} is a PIL image of mode {mode!r}, which is not supported; convert it to 'RGB', 'L', "
+                     "'I;16' or 'F'.")
+
+
+def _tensor_to_array(tensor) -> np.ndarray:
+    tensor = tensor.detach().cpu()
+    if str(tensor.dtype) == "torch.bfloat16":  # numpy has no bfloat16
+        tensor = tensor.float()
+    if tensor.is_complex():
+        tensor = tensor.resolve_conj()
+    return tensor.resolve_neg().numpy()
 
 
 def _to_hwc(array: np.ndarray, where: str) -> np.ndarray:
+    """`(H, W)`, `(H, W, C)` or an unambiguous `(C, H, W)` -> `(H, W, C)` with C in {1, 3} (see the module docstring
+    for the rule)."""
+    shape = tuple(array.shape)
     if array.ndim == 2:
         return array[..., None]
     if array.ndim != 3:
         raise ValueError(
-            f"{where} must be 2-D (H, W) or 3-D (H, W, C) / (C, H, W), got an array of shape {tuple(array.shape)}."
+            f"{where} must be 2-D (H, W) or 3-D (H, W, C) / (C, H, W), got an array of shape {shape}."
         )
-    if array.shape[-1] in (1, 3):
+    first, last = shape[0], shape[-1]
+    if last in _CHANNEL_COUNTS:
         return array
-    if array.shape[0] in (1, 3):
+    if first in _CHANNEL_COUNTS and last not in _CHANNEL_LIKE:
         return np.moveaxis(array, 0, -1)
-    channels = min(array.shape[0], array.shape[-1])
+    if first in _CHANNEL_COUNTS:  # e.g. (1, 640, 4): a 1x640 strip of 4 bands, or one 640x4 band?
+        raise ValueError(
+            f"{where} has the ambiguous shape {shape}: it reads as {first}x{shape[1]} pixels of {last} bands "
+            f"(H, W, C) or as {first} band(s) of {shape[1]}x{last} pixels (C, H, W). Pass (H, W, C) with 1 or 3 "
+            f"channels, e.g. `np.moveaxis(image, 0, -1)` for channels first, or a PIL image."
+        )
+    channels = min(first, last)
     raise ValueError(
-        f"{where} has {channels} channels (shape {tuple(array.shape)}); EarthGPT-X takes 1 (SAR, infrared, "
+        f"{where} has {channels} channels (shape {shape}); EarthGPT-X takes 1 (SAR, infrared, "
         "panchromatic) or 3 (RGB) channels. Choose the bands first, e.g. `image[..., [3, 2, 1]]` for the true-colour "
         "bands of a Sentinel-2 (H, W, C) stack, or `image[0]` for one SAR polarisation of a (C, H, W) stack."
     )
@@ -97,20 +174,44 @@ def robust_stretch(array: np.ndarray, percentiles=DEFAULT_PERCENTILES) -> tuple[
     Returns:
         `(uint8 array of the same shape, fraction of non-finite values)`.
     """
-    values = array.astype(np.float32, copy=False)
-    finite = np.isfinite(values)
+    finite = np.isfinite(array)  # of the source values: a float64 beyond float32's range is bright, not no-data
+    with np.errstate(over="ignore"):
+        values = array.astype(np.float32, copy=False)
     invalid_fraction = 1.0 - float(finite.mean()) if values.size else 0.0
     if not finite.any():
         return np.zeros(values.shape, np.uint8), invalid_fraction
-    sample = values[finite]
+    sample = array[finite]
     if sample.size > 1_000_000:  # the percentiles of a strided sample are as good, and much cheaper
         sample = sample[:: sample.size // 1_000_000]
-    low, high = np.percentile(sample, percentiles)
-    scale = 255.0 / (high - low) if high > low else 0.0
-    out = (values - low) * scale
-    out = np.clip(out, 0.0, 255.0, out=out)
+    low, high = (float(v) for v in np.percentile(sample, percentiles))  # Python floats: the arithmetic stays float32
+    if high <= low:  # a constant image
+        out = np.zeros(values.shape, np.float32)
+    else:
+        if max(abs(low), abs(high)) > float(np.finfo(np.float32).max) / 4:  # float64 data beyond float32's range
+            values = array.astype(np.float64)
+        with np.errstate(over="ignore"):
+            out = (values - low) * (255.0 / (high - low))
+        out = np.clip(out, 0.0, 255.0, out=out)
     out[~finite] = 0.0
     return (out + 0.5).astype(np.uint8), invalid_fraction
+
+
+def _check_complex_to(complex_to) -> None:
+    if complex_to not in COMPLEX_TO:
+        raise ValueError(f"complex_to={complex_to!r} is not one of {list(COMPLEX_TO)} (None refuses complex images, "
+                         "'amplitude' takes their modulus).")
+
+
+def check_min_valid_fraction(min_valid_fraction) -> float:
+    """`min_valid_fraction` as a float in [0, 1], or a ValueError naming it."""
+    try:
+        value = float(min_valid_fraction)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(min_valid_fraction, bool) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"min_valid_fraction={min_valid_fraction!r} must be a number between 0 and 1 (the least "
+                         f"fraction of finite pixels an image must have; default {MIN_VALID_FRACTION}).")
+    return value
 
 
 def normalise_image(
@@ -120,25 +221,46 @@ def normalise_image(
     percentiles=DEFAULT_PERCENTILES,
     argument: str = "images",
     index: int | None = None,
+    min_valid_fraction: float = MIN_VALID_FRACTION,
+    complex_to: str | None = None,
 ) -> NormalisedImage:
-    """Converts one image of any supported kind to `(H, W, 3)` uint8 (see the module docstring)."""
+    """Converts one image of any supported kind to `(H, W, 3)` uint8 (see the module docstring for the layout and
+    pixel rules).
+
+    Args:
+        argument, index: how errors name the image (`images[2]`).
+        min_valid_fraction: the least fraction of finite values (NaN / inf are no-data) an image must have (1 %).
+        complex_to: None refuses complex (SLC) arrays; "amplitude" takes their modulus, `np.abs(image)`.
+    """
     where = _name(argument, index)
+    _check_complex_to(complex_to)
+    min_valid_fraction = check_min_valid_fraction(min_valid_fraction)
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
         if not os.path.isfile(path):
             raise ValueError(f"{where} is the path {path!r}, which is not a file.")
-        image = Image.open(path)
-    if isinstance(image, Image.Image):
+        with _open_file(path, where) as opened:
+            _check_pixels(opened.height, opened.width, max_pixels, where)
+            array = _pil_to_array(opened, where)  # decodes, then the file is closed
+    elif isinstance(image, Image.Image):
         _check_pixels(image.height, image.width, max_pixels, where)
-        array = _pil_to_array(image)
+        array = _pil_to_array(image, where)
     elif isinstance(image, np.ndarray):
         array = image
     elif type(image).__module__.startswith("torch") and hasattr(image, "detach"):
-        array = image.detach().cpu().numpy()
+        array = _tensor_to_array(image)
     else:
         raise TypeError(
             f"{where} must be a PIL image, a file path, a numpy array or a torch tensor, got {type(image).__name__}."
         )
+    if np.iscomplexobj(array):
+        if complex_to is None:
+            raise TypeError(
+                f"{where} is complex ({array.dtype}), e.g. single-look complex SAR; EarthGPT-X takes real pixels. "
+                "Pass the amplitude, `np.abs(image)` (or `image.abs()` for a tensor), or set the image processor's "
+                "complex_to='amplitude'."
+            )
+        array = np.abs(array)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         raise TypeError(f"{where} has dtype {array.dtype}; expected uint8, uint16, int, bool or float pixels.")
     array = _to_hwc(array, where)
@@ -152,9 +274,25 @@ def normalise_image(
         pixels = array.astype(np.uint8) * 255
     else:
         pixels, invalid = robust_stretch(array, percentiles)
+        valid = 1.0 - invalid
+        if valid < min_valid_fraction:
+            raise ValueError(
+                f"{where} has only {valid:.2%} finite pixels ({invalid:.2%} NaN or inf, read as no-data); at least "
+                f"min_valid_fraction={min_valid_fraction:g} ({min_valid_fraction:.0%}) must be valid. Crop the scene "
+                "to its valid area, or fill the no-data first."
+            )
     if channels == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
     return NormalisedImage(np.ascontiguousarray(pixels), source_dtype, channels, invalid)
 
 
-__all__ = ["NormalisedImage", "normalise_image", "robust_stretch", "DEFAULT_MAX_PIXELS", "DEFAULT_PERCENTILES"]
+__all__ = [
+    "NormalisedImage",
+    "normalise_image",
+    "robust_stretch",
+    "check_min_valid_fraction",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_PERCENTILES",
+    "MIN_VALID_FRACTION",
+    "COMPLEX_TO",
+]

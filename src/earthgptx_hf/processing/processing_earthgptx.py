@@ -13,7 +13,10 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import re
+
 from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
@@ -109,12 +112,49 @@ class EarthGPTXProcessor(ProcessorMixin):
         return processor_from_model_config(cls, config, tokenizer=tokenizer, **image_processor_kwargs)
 
     # -----------------------------------------------------------------------------------------------------------------
+    @property
+    def reserved_tokens(self) -> list[str]:
+        """Tokens people may not type: the processor writes `<region_feat>`, the model writes `[PIX]`, and the
+        tokenizer's own markers (BOS, EOS, padding, unknown) come from the chat template and the tokenizer."""
+        tokenizer = self.tokenizer
+        special = [tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token, tokenizer.unk_token]
+        return list(dict.fromkeys(t for t in [self.region_feature_token, self.pix_token, *special] if t))
+
+    def check_user_text(self, text: str, where: str = "text") -> str:
+        """Refuses a reserved token (`reserved_tokens`) in text a person wrote (a user turn, an instruction, an
+        annotation's question), naming the token; returns the text. A typed `<region_feat>` would otherwise take a
+        region feature slot and be reported as a missing prompt."""
+        if not isinstance(text, str):
+            raise TypeError(f"{where} must be a string, got {type(text).__name__}.")
+        for token in self.reserved_tokens:
+            if token in text:
+                raise ValueError(
+                    f"{where} contains the reserved token {token!r}, which the processor, the model or the chat "
+                    f"template writes; remove it from the text (reserved: {self.reserved_tokens})."
+                )
+        return text
+
+    def _check_tokenizer_kwargs(self, kwargs: dict) -> None:
+        """Misspelt keyword arguments (`padding_sidee=`) are refused instead of being ignored by the tokenizer."""
+        valid = [name for name, parameter in inspect.signature(self.tokenizer.__call__).parameters.items()
+                 if parameter.kind is parameter.KEYWORD_ONLY or parameter.kind is parameter.POSITIONAL_OR_KEYWORD]
+        valid = [name for name in valid if name not in ("self", "text", "text_pair", "text_target", "text_pair_target")]
+        for name in kwargs:
+            if name not in valid:
+                close = difflib.get_close_matches(name, valid + ["images", "text", "visual_prompts", "modality"], n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise TypeError(f"EarthGPTXProcessor got an unexpected keyword argument {name!r}.{hint} Valid "
+                                f"tokenizer arguments: {sorted(valid)}.")
+
     def expand_text(self, text: str, index: int, num_tokens: int, num_prompts: int, modality: str | None = None) -> str:
         """Validates the region references of `text` (image `index` has `num_prompts` prompts), rewrites `<Mark i>`,
         and expands `<image>` (prepended when missing) to `num_tokens` image tokens plus the region preamble."""
         where = f"text[{index}]"
         if not isinstance(text, str):
             raise TypeError(f"{where} must be a string, got {type(text).__name__}.")
+        if self.region_feature_token in text:  # only the processor writes it (text may hold answers, so not [PIX])
+            raise ValueError(f"{where} contains the reserved token {self.region_feature_token!r}: the processor adds "
+                             "one per visual prompt; remove it from the text.")
 
         def check_reference(match: re.Match) -> str:
             number = int(match.group(2))
@@ -171,11 +211,15 @@ class EarthGPTXProcessor(ProcessorMixin):
         images = as_batch(images, "images")
         if text is None:
             raise ValueError("text is required (e.g. the task instruction).")
+        if not isinstance(text, (str, list, tuple)):
+            raise TypeError(f"text[0] must be a string (or text a list of strings, one per image), got "
+                            f"{type(text).__name__}.")
         texts = [text] if isinstance(text, str) else list(text)
         if len(texts) != len(images):
             raise ValueError(f"text has {len(texts)} entries but there are {len(images)} images: give one text per "
                              "image.")
         modalities = self._modalities(modality, len(images))
+        self._check_tokenizer_kwargs(kwargs)
         image_inputs = self.image_processor(images, visual_prompts=visual_prompts)
         tokens_per_view = self.image_processor.tokens_per_view
         expanded = [
@@ -208,6 +252,15 @@ class EarthGPTXProcessor(ProcessorMixin):
         return_dict = kwargs.pop("return_dict", tokenize)
         add_generation_prompt = kwargs.pop("add_generation_prompt", False)
         conversations = [conversation] if conversation and isinstance(conversation[0], dict) else conversation
+        for c, messages in enumerate(conversations):
+            for m, message in enumerate(messages):
+                if message.get("role") != "user":
+                    continue
+                content = message.get("content")
+                items = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+                for i, item in enumerate(items):
+                    if item.get("type") == "text":
+                        self.check_user_text(item.get("text"), f"conversation[{c}][{m}] content[{i}] text")
         texts = [
             super(EarthGPTXProcessor, self).apply_chat_template(
                 c, chat_template=chat_template, tokenize=False, add_generation_prompt=add_generation_prompt

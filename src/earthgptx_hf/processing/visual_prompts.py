@@ -4,12 +4,22 @@ Prompt dicts (coordinates are pixels of the original image, x to the right, y do
 
     {"type": "point",    "point": [x, y]}
     {"type": "box",      "bbox": [x1, y1, x2, y2]}
-    {"type": "polygon",  "points": [[x, y], ...]}                 at least 3 vertices, non-zero area
+    {"type": "polygon",  "points": [[x, y], ...]}                 at least 3 vertices, not all on one line
     {"type": "scribble", "points": [[x, y], ...], "width": w}     a polyline at least 2 points long, w > 0 pixels
     {"type": "circle",   "center": [x, y], "radius": r}           r > 0
-    {"type": "mask",     "mask": bool (H, W) array | nested lists | {"size": [H, W], "counts": [...]}}
+    {"type": "mask",     "mask": (H, W) array | nested lists | {"size": [H, W], "counts": [...]}}
 
-Masks come out of `validate_prompts` as COCO uncompressed RLE (column-major runs, starting with a run of 0s), so every
+Numbers: Python or numpy ints and floats (or 0-d arrays), finite, at most `MAX_MAGNITUDE` (1e12) pixels in magnitude;
+bools are refused; -0.0 becomes 0.0. Coordinates are flat lists (`[x, y]`, not `[[x, y]]`); polygons and scribbles take
+at most `MAX_VERTICES` (10,000) points. Anything else raises TypeError or ValueError naming the field.
+
+Polygons are filled by the even-odd rule (PIL's and SVG's `evenodd`): a self-intersecting bow-tie fills both lobes, a
+pentagram leaves its centre empty. A polygon is refused only when all its vertices lie on one line (the shoelace sum is
+not used: a bow-tie's is 0 while it encloses area).
+
+Mask values: bool; integers 0/1 or 0/255 (any other integer value is refused); floats in [0, 1], thresholded at 0.5
+(foreground >= 0.5), so a soft mask keeps its meaning. NaN, inf and floats outside [0, 1] (logits) are refused. Masks
+come out of `validate_prompts` as COCO uncompressed RLE (column-major runs, starting with a run of 0s), so every
 validated prompt is JSON-serialisable.
 
 Outside the image (one rule for every type): a prompt must cover part of the image. A prompt entirely outside it
@@ -17,10 +27,14 @@ Outside the image (one rule for every type): a prompt must cover part of the ima
 `UserWarning` per call that counts them. Nothing is dropped silently.
 
 Rasterisation (SPEC section 2.3): prompt i becomes channel i of a map aligned with every view, made with the same
-resize, pad and crop as the image (`views.py`). Boxes are filled rectangles (every view pixel that the box overlaps),
-points a disc of `point_radius` view pixels, polygons filled, scribbles thick polylines, circles discs, masks are
-resized with area averaging (a view pixel is set when any mask pixel falls in it). Drawing uses PIL's C rasteriser and
-numpy slicing: no Python loop over pixels.
+resize, pad and crop as the image (`views.py`). Boxes are filled rectangles (every view pixel that the box overlaps).
+Points, circles, polygons and scribbles set the view pixels whose centre lies in the shape (`prompt_geometry`): points
+a disc of `point_radius` view pixels, circles discs, polygons their even-odd fill plus every pixel their outline passes
+through, scribbles round-capped strokes of `width`; discs and strokes are never narrower than sqrt(1/2) view pixel, so
+none vanishes between pixel centres. Masks are max-pooled: a view pixel is set when any mask pixel falls in it (a
+one-pixel mask on a 2000x2000 image stays visible). Shapes are clipped to the view before drawing, so no coordinate,
+radius or width costs more than the view's size (a radius of 1e9 draws as fast as a radius of 10, and exactly); the
+cost is bounded by the view size times the vertex count. No Python loop over pixels.
 """
 
 from __future__ import annotations
@@ -30,24 +44,35 @@ import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
-
+from .prompt_geometry import MIN_RADIUS, fill_disc, fill_polygon, max_pool, stroke_polyline
 from .views import ImageLayout, Placement, cut_tiles
 
 PROMPT_TYPES = ("point", "box", "polygon", "scribble", "circle", "mask")
+MAX_VERTICES = 10_000  # points of one polygon or scribble
+MAX_MAGNITUDE = 1e12  # pixels: any coordinate, radius or width (no image is a millionth of that)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # RLE (COCO uncompressed, column-major)
 def mask_to_rle(mask: np.ndarray) -> dict:
-    """Bool `(H, W)` -> `{"size": [H, W], "counts": [...]}` (runs over the column-major pixels, 0-run first)."""
-    flat = np.asarray(mask, dtype=bool).T.reshape(-1)
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    bounds = np.concatenate([[0], change, [flat.size]])
-    counts = np.diff(bounds).tolist()
-    if flat.size and flat[0]:
+    """Bool `(H, W)` -> `{"size": [H, W], "counts": [...]}` (runs over the column-major pixels, 0-run first).
+
+    The change points are found in the array's own row-major layout (a transposed copy of a 100-megapixel mask takes
+    seconds): within a column, pixel (y, x) starts a run when it differs from (y - 1, x); a column starts one when its
+    top pixel differs from the previous column's bottom pixel.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    height, width = mask.shape
+    if mask.size == 0:
+        return {"size": [int(height), int(width)], "counts": [0]}
+    ys, xs = np.nonzero(mask[1:] != mask[:-1])
+    inner = xs.astype(np.int64) * height + ys + 1
+    between = (np.flatnonzero(mask[-1, :-1] != mask[0, 1:]).astype(np.int64) + 1) * height
+    change = np.sort(np.concatenate([inner, between]))
+    counts = np.diff(np.concatenate([[0], change, [mask.size]])).tolist()
+    if mask[0, 0]:
         counts = [0] + counts
-    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": [int(c) for c in counts]}
+    return {"size": [int(height), int(width)], "counts": counts}
 
 
 def rle_to_mask(rle: Mapping) -> np.ndarray:
@@ -62,29 +87,83 @@ def rle_to_mask(rle: Mapping) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Validation
-def _numbers(value, count: int | None, where: str) -> list[float]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)) and not hasattr(value, "tolist"):
-        raise TypeError(f"{where} must be a list of numbers, got {type(value).__name__}.")
-    values = np.asarray(value.tolist() if hasattr(value, "tolist") else value, dtype=object).reshape(-1).tolist()
-    if count is not None and len(values) != count:
-        raise ValueError(f"{where} must have {count} numbers, got {len(values)}: {value!r}.")
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{where} must hold numbers, got {v!r} ({type(v).__name__}).")
-        if not math.isfinite(float(v)):
-            raise ValueError(f"{where} must hold finite numbers, got {v!r}.")
-        out.append(float(v))
-    return out
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _scalar(value, where: str) -> float:
+    """One number -> a finite float within `MAX_MAGNITUDE` (-0.0 becomes 0.0)."""
+    if hasattr(value, "ndim") and getattr(value, "ndim") == 0 and hasattr(value, "item") and not isinstance(
+        value, (bool, np.bool_)
+    ):
+        value = value.item()  # 0-d numpy arrays and torch tensors
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where} must hold numbers, got the bool {bool(value)} (a bool is not a coordinate).")
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where} must hold numbers, got {_short(value)} ({type(value).__name__}).")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf if value > 0 else -math.inf
+    if math.isnan(number) or (math.isinf(number) and isinstance(value, (float, np.floating))):
+        raise ValueError(f"{where} must hold finite numbers, got {value!r}.")
+    if not abs(number) <= MAX_MAGNITUDE:
+        raise ValueError(f"{where} holds {_short(value)}: coordinates, radii and widths must be at most "
+                         f"{MAX_MAGNITUDE:g} pixels in magnitude.")
+    return number + 0.0
+
+
+def _numbers(value, count: int, where: str) -> list[float]:
+    """A flat list (tuple, 1-D array or tensor) of exactly `count` numbers."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1:
+            raise ValueError(f"{where} must be a flat list of {count} numbers, got an array of shape {value.shape}.")
+        value = list(value)
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{where} must be a list of {count} numbers, got {type(value).__name__}.")
+    for v in value[: count + 1]:
+        if isinstance(v, (list, tuple, Mapping)) or getattr(v, "ndim", 0):
+            raise TypeError(f"{where} must be a flat list of {count} numbers, got a nested {type(v).__name__} in "
+                            f"{_short(value)}.")
+    if len(value) != count:
+        raise ValueError(f"{where} must have {count} numbers, got {len(value)}: {_short(value)}.")
+    return [_scalar(v, where) for v in value]
 
 
 def _points(value, minimum: int, where: str) -> list[list[float]]:
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__"):
         raise TypeError(f"{where} must be a list of [x, y] pairs, got {type(value).__name__}.")
-    points = [_numbers(p, 2, f"{where}[{i}]") for i, p in enumerate(value)]
+    if len(value) > MAX_VERTICES:
+        raise ValueError(f"{where} has {len(value)} points; at most {MAX_VERTICES} are accepted (simplify the shape).")
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iuf" and value.ndim == 2 and value.shape[1] == 2:
+        xy = value.astype(float)  # the common case, checked at once
+        if not np.isfinite(xy).all():
+            raise ValueError(f"{where} must hold finite numbers, got {_short(value[~np.isfinite(xy).all(1)][0])}.")
+        if not (np.abs(xy) <= MAX_MAGNITUDE).all():
+            raise ValueError(f"{where} holds {np.abs(xy).max():g}: coordinates, radii and widths must be at most "
+                             f"{MAX_MAGNITUDE:g} pixels in magnitude.")
+        points = (xy + 0.0).tolist()
+    else:
+        points = [_numbers(p, 2, f"{where}[{i}]") for i, p in enumerate(value)]
     if len(points) < minimum:
         raise ValueError(f"{where} needs at least {minimum} points, got {len(points)}.")
     return points
+
+
+def _collinear(xy: np.ndarray) -> bool:
+    """Whether all vertices lie on one line (or coincide): the only polygons that enclose no area by even-odd."""
+    rel = xy - xy[0]
+    norms = np.hypot(rel[:, 0], rel[:, 1])
+    far = int(np.argmax(norms))
+    if norms[far] == 0:
+        return True
+    cross = rel[:, 0] * rel[far, 1] - rel[:, 1] * rel[far, 0]
+    return bool(np.abs(cross).max() <= 1e-12 * norms[far] ** 2)
 
 
 def _bounds_of(prompt: dict) -> tuple[float, float, float, float]:
@@ -108,15 +187,17 @@ def validate_prompt(prompt, image_size: tuple[int, int], where: str) -> tuple[di
     if not isinstance(prompt, Mapping):
         raise TypeError(f"{where} must be a dict with a 'type' key, got {type(prompt).__name__}.")
     kind = prompt.get("type")
-    if kind not in PROMPT_TYPES:
-        raise ValueError(f"{where}['type'] is {kind!r}; valid types are {list(PROMPT_TYPES)}.")
+    if not isinstance(kind, str) or kind not in PROMPT_TYPES:
+        raise ValueError(f"{where}['type'] is {_short(kind)}; valid types are {list(PROMPT_TYPES)}.")
+    kind = str(kind)
     required = {"point": ("point",), "box": ("bbox",), "polygon": ("points",), "scribble": ("points", "width"),
                 "circle": ("center", "radius"), "mask": ("mask",)}[kind]
     for key in required:
         if key not in prompt:
             raise ValueError(f"{where} is a {kind} prompt without its {key!r} key.")
     if kind == "mask":
-        return _validate_mask(prompt["mask"], image_size, f"{where}['mask']"), False
+        array = _mask_array(prompt["mask"], image_size, f"{where}['mask']")
+        return {"type": "mask", "mask": mask_to_rle(array)}, False
     clean: dict = {"type": kind}
     if kind == "point":
         clean["point"] = _numbers(prompt["point"], 2, f"{where}['point']")
@@ -134,48 +215,92 @@ def validate_prompt(prompt, image_size: tuple[int, int], where: str) -> tuple[di
                              "and y2 > y1.")
     elif kind == "polygon":
         clean["points"] = _points(prompt["points"], 3, f"{where}['points']")
-        xy = np.asarray(clean["points"])
-        area = 0.5 * abs(np.dot(xy[:, 0], np.roll(xy[:, 1], 1)) - np.dot(xy[:, 1], np.roll(xy[:, 0], 1)))
-        if area <= 0:
+        if _collinear(np.asarray(clean["points"])):  # not the shoelace sum: a bow-tie's is 0 though it has area
             raise ValueError(f"{where}['points'] encloses no area (its vertices are collinear or repeated).")
     elif kind == "scribble":
         clean["points"] = _points(prompt["points"], 2, f"{where}['points']")
-        (clean["width"],) = _numbers([prompt["width"]], 1, f"{where}['width']")
+        clean["width"] = _scalar(prompt["width"], f"{where}['width']")
         if clean["width"] <= 0:
             raise ValueError(f"{where}['width'] must be positive, got {clean['width']}.")
     elif kind == "circle":
         clean["center"] = _numbers(prompt["center"], 2, f"{where}['center']")
-        (clean["radius"],) = _numbers([prompt["radius"]], 1, f"{where}['radius']")
+        clean["radius"] = _scalar(prompt["radius"], f"{where}['radius']")
         if clean["radius"] <= 0:
             raise ValueError(f"{where}['radius'] must be positive, got {clean['radius']}.")
     x1, y1, x2, y2 = _bounds_of(clean)
-    if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
+    outside = x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height
+    if kind == "circle" and not outside:  # the disc itself, not its bounding box, must reach the image
+        (cx, cy), r = clean["center"], clean["radius"]
+        outside = math.hypot(cx - min(max(cx, 0), width), cy - min(max(cy, 0), height)) >= r
+    if outside:
         raise ValueError(f"{where} lies entirely outside the {width}x{height} image (its extent is "
                          f"[{x1:g}, {y1:g}, {x2:g}, {y2:g}]).")
     return clean, (x1 < 0 or y1 < 0 or x2 > width or y2 > height)
 
 
-def _validate_mask(mask, image_size: tuple[int, int], where: str) -> dict:
+def _rle_array(rle: Mapping, image_size: tuple[int, int], where: str) -> np.ndarray:
+    if "size" not in rle or "counts" not in rle:
+        raise ValueError(f"{where} as a dict must be uncompressed RLE with 'size' and 'counts'.")
+    if isinstance(rle["counts"], (str, bytes)):
+        raise ValueError(f"{where} holds compressed RLE; decode it first (pycocotools.mask.decode).")
+    size = _numbers(rle["size"], 2, f"{where}['size']")
+    if [int(v) for v in size] != size or tuple(int(v) for v in size) != tuple(image_size):
+        raise ValueError(f"{where} has size {size}, but the image is {list(image_size)} (H, W).")
+    counts = np.asarray(rle["counts"])
+    if counts.ndim != 1 or (counts.size and counts.dtype.kind not in "iu"):
+        raise ValueError(f"{where}['counts'] must be a flat list of non-negative integers (run lengths).")
+    pixels = image_size[0] * image_size[1]
+    if counts.size > pixels + 1 or (counts.size and counts.min() < 0):
+        raise ValueError(f"{where}['counts'] must be at most {pixels + 1} non-negative run lengths, got {counts.size} "
+                         f"with minimum {counts.min() if counts.size else 0}.")
+    return rle_to_mask({"size": list(image_size), "counts": counts})
+
+
+def _mask_array(mask, image_size: tuple[int, int], where: str) -> np.ndarray:
+    """Any accepted mask form -> bool `(H, W)` (see the module docstring for the values accepted)."""
     if isinstance(mask, Mapping):
-        if "size" not in mask or "counts" not in mask:
-            raise ValueError(f"{where} as a dict must be uncompressed RLE with 'size' and 'counts'.")
-        if isinstance(mask["counts"], (str, bytes)):
-            raise ValueError(f"{where} holds compressed RLE; decode it first (pycocotools.mask.decode).")
-        array = rle_to_mask(mask)
+        array = _rle_array(mask, image_size, where)
     else:
         if hasattr(mask, "detach"):
             mask = mask.detach().cpu().numpy()
-        array = np.asarray(mask)
-        if array.dtype == object:
-            raise TypeError(f"{where} must be a boolean (H, W) array, got ragged or non-numeric data.")
+        try:
+            array = np.asarray(mask)
+        except ValueError:  # ragged nested lists
+            raise TypeError(f"{where} must be a boolean (H, W) array, got ragged or non-numeric data.") from None
+        if array.dtype == object or array.dtype.kind not in "biuf":
+            raise TypeError(f"{where} must be a boolean (H, W) array, got ragged or non-numeric data "
+                            f"(dtype {array.dtype}).")
         if array.ndim != 2:
             raise ValueError(f"{where} must be a 2-D (H, W) array, got shape {tuple(array.shape)}.")
-        array = array.astype(bool)
-    if tuple(array.shape) != tuple(image_size):
-        raise ValueError(f"{where} has shape {tuple(array.shape)}, but the image is {tuple(image_size)} (H, W).")
+        if tuple(array.shape) != tuple(image_size):
+            raise ValueError(f"{where} has shape {tuple(array.shape)}, but the image is {tuple(image_size)} (H, W).")
+        if array.dtype.kind in "iu":
+            array = _integer_mask(array, where)
+        elif array.dtype.kind == "f":
+            if not np.isfinite(array).all():
+                raise ValueError(f"{where} holds NaN or infinite values; a float mask must hold values in [0, 1] "
+                                 "(foreground >= 0.5).")
+            low, high = float(array.min()), float(array.max())
+            if low < 0 or high > 1:
+                raise ValueError(f"{where} holds values in [{low:g}, {high:g}]; a float mask must hold values in "
+                                 "[0, 1] (foreground >= 0.5). Threshold logits or probabilities yourself.")
+            array = array >= 0.5
     if not array.any():
         raise ValueError(f"{where} is empty: a mask prompt must select at least one pixel.")
-    return {"type": "mask", "mask": mask_to_rle(array)}
+    return array
+
+
+def _integer_mask(array: np.ndarray, where: str) -> np.ndarray:
+    high = int(array.max())
+    if int(array.min()) >= 0 and high <= 1:
+        return array == 1
+    odd = (array != 0) & (array != 255)
+    if high == 255 and not odd.any():
+        return array == 255
+    strays = array[odd & (array != 1)]
+    found = np.unique(strays[:100_000])[:5].tolist() if strays.size else [1, 255]
+    raise ValueError(f"{where} holds integer values {found}; an integer mask must hold 0/1 or 0/255 "
+                     "(or pass a bool array).")
 
 
 def validate_prompts(
@@ -231,39 +356,29 @@ def _draw_in_frame(prompt: dict, placement: Placement, point_radius: float) -> n
         r1, r2 = math.floor(max(y1, 0) * sy + oy + eps), math.ceil(min(y2, rh / sy) * sy + oy - eps)
         out[max(r1, oy) : min(r2, oy + rh), max(c1, ox) : min(c2, ox + rw)] = 1
         return out
-    if kind == "mask":
-        mask = rle_to_mask(prompt["mask"]).astype(np.uint8) * 255
-        resized = np.asarray(Image.fromarray(mask).resize((rw, rh), resample=Image.BOX))
-        out[oy : oy + rh, ox : ox + rw] = resized > 0
+    if kind == "mask":  # a view pixel is set when any mask pixel falls in it
+        out[oy : oy + rh, ox : ox + rw] = max_pool(rle_to_mask(prompt["mask"]), rh, rw)
         return out
-    canvas = Image.new("L", (frame_w, frame_h), 0)
-    draw = ImageDraw.Draw(canvas)
 
-    def to_frame(xy):  # continuous coordinates -> PIL's pixel-centre coordinates
-        return [(x * sx + ox - 0.5, y * sy + oy - 0.5) for x, y in xy]
+    def local(xy) -> np.ndarray:  # original coordinates -> coordinates in the image area of this frame
+        return np.asarray(xy, float).reshape(-1, 2) * np.array([sx, sy])
 
     if kind == "point":
-        (cx, cy), = to_frame([prompt["point"]])
-        draw.ellipse([cx - point_radius, cy - point_radius, cx + point_radius, cy + point_radius], fill=1)
+        (cx, cy), = local(prompt["point"])
+        area = fill_disc(cx, cy, max(point_radius, MIN_RADIUS),
+                                  max(point_radius, MIN_RADIUS), rh, rw)
     elif kind == "circle":
-        (cx, cy), = to_frame([prompt["center"]])
-        rx, ry = max(prompt["radius"] * sx, 0.5), max(prompt["radius"] * sy, 0.5)
-        draw.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=1)
+        (cx, cy), = local(prompt["center"])
+        r = prompt["radius"]
+        area = fill_disc(cx, cy, max(r * sx, MIN_RADIUS), max(r * sy, MIN_RADIUS), rh, rw)
     elif kind == "polygon":
-        draw.polygon(to_frame(prompt["points"]), fill=1, outline=1)
-    elif kind == "scribble":
-        points = to_frame(prompt["points"])
-        width = max(1, round(prompt["width"] * (sx + sy) / 2))
-        draw.line(points, fill=1, width=width, joint="curve")
-        r = width / 2
-        for x, y in (points[0], points[-1]):  # round caps
-            draw.ellipse([x - r, y - r, x + r, y + r], fill=1)
-    out[:] = np.asarray(canvas)
-    # clip to the image area (nothing in the padding)
-    out[:oy] = 0
-    out[oy + rh :] = 0
-    out[:, :ox] = 0
-    out[:, ox + rw :] = 0
+        ring = local(prompt["points"])
+        area = fill_polygon(ring, rh, rw) | stroke_polyline(ring, MIN_RADIUS, rh, rw,
+                                                                              closed=True)
+    else:  # scribble
+        radius = max(prompt["width"] * (sx + sy) / 4, MIN_RADIUS)
+        area = stroke_polyline(local(prompt["points"]), radius, rh, rw)
+    out[oy : oy + rh, ox : ox + rw] = area
     return out
 
 
@@ -288,4 +403,5 @@ def rasterise_prompts(prompts: list[dict], layout: ImageLayout, point_radius: fl
     return np.concatenate([global_maps[None], tiles], axis=0)
 
 
-__all__ = ["PROMPT_TYPES", "validate_prompt", "validate_prompts", "rasterise_prompts", "mask_to_rle", "rle_to_mask"]
+__all__ = ["PROMPT_TYPES", "MAX_VERTICES", "MAX_MAGNITUDE", "validate_prompt", "validate_prompts", "rasterise_prompts",
+           "mask_to_rle", "rle_to_mask"]

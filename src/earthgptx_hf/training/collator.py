@@ -49,7 +49,8 @@ class EarthGPTXDataCollator:
         ids, labels = [self.bos], [IGNORE_INDEX]
         for number, turn in enumerate(turns):
             if turn["from"] in ("user", "human"):
-                question = turn["value"]
+                question = self.processor.check_user_text(
+                    turn["value"], f"record {record.get('id')!r} conversation turn {number}")
                 if number == 0:
                     question = self.processor.expand_text(
                         question, index, num_image_tokens, len(record["prompts"]),

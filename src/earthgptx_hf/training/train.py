@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
-from ..data.annotations import read_jsonl
 from ..data.converters import CONVERTERS
 from ..data.dataset import records_to_dataset
 from ..data.procedural import generate_scenes
+from ..data.records import read_records
 from ..extras import require
 from ..data.tasks import build_records
 from ..modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
@@ -74,6 +74,9 @@ class DataArguments:
     scene_dir: str | None = field(default=None, metadata={"help": "Where procedural scenes are written "
                                                                   "(default <output_dir>/scenes)."})
     max_length: int | None = None
+    allow_outside_root: bool = field(default=False, metadata={
+        "help": "Follow image and label paths that resolve outside their dataset root (off: they are counted as "
+                "skipped, 'path outside root')."})
 
 
 def load_annotated_images(data_args: DataArguments, workdir: Path):
@@ -90,9 +93,9 @@ def load_annotated_images(data_args: DataArguments, workdir: Path):
     if data_args.data_path is None:
         raise ValueError(f"data_format={data_args.data_format!r} needs data_path.")
     converter = CONVERTERS[data_args.data_format]
-    kwargs = {}
+    kwargs = {"allow_outside_root": data_args.allow_outside_root}
     if data_args.data_format == "rs_mini":
-        kwargs = {"split": data_args.split}
+        kwargs["split"] = data_args.split
         if data_args.image_dir:
             kwargs["root"] = data_args.image_dir
         return converter(data_args.data_path, **kwargs)
@@ -110,7 +113,7 @@ def load_annotated_images(data_args: DataArguments, workdir: Path):
         names = dict(enumerate((data_args.class_names or "").split(",")))
         return converter(data_args.data_path, data_args.image_dir, names, **kwargs)
     if data_args.data_format == "scene_folders":
-        return converter(data_args.data_path, modality=data_args.modality)
+        return converter(data_args.data_path, modality=data_args.modality, **kwargs)
     return converter(data_args.data_path, data_args.image_dir, **kwargs)
 
 
@@ -119,8 +122,9 @@ def build_training_records(data_args: DataArguments, max_regions: int, workdir: 
     if data_args.data_format == "records":
         if data_args.data_path is None:
             raise ValueError("data_format='records' needs data_path (an M-RSVP .jsonl file).")
-        records = read_jsonl(data_args.data_path)
-        return records, {"source": data_args.data_path, "records": len(records)}
+        records, report = read_records(data_args.data_path, data_args.image_dir, data_args.allow_outside_root)
+        logger.info("%s", report)
+        return records, report.to_dict()
     images, report = load_annotated_images(data_args, workdir)
     tasks = [t.strip() for t in data_args.tasks.split(",") if t.strip()]
     records = build_records(images, tasks=tasks, prompt_type=data_args.prompt_type, max_regions=max_regions,

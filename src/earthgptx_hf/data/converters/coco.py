@@ -1,4 +1,17 @@
-"""COCO detection / instance-segmentation JSON (the format most SAR and infrared sets ship in)."""
+"""COCO detection / instance-segmentation JSON (the format most SAR and infrared sets ship in).
+
+Untrusted input (see `annotations.py`):
+- a malformed file raises `AnnotationFormatError` naming the file and the entry: not JSON, no `images` list, an
+  image entry without an `id`, a `file_name` string or positive `width` / `height`, a duplicate image id, a
+  category without `id` / `name`;
+- an image whose `file_name` resolves outside `image_dir` is dropped with its annotations ("path outside root");
+  so is an image whose file is missing ("missing image file"), unreadable ("unreadable image") or whose size (read
+  from the file's header) differs from the JSON's `width` / `height` ("image size differs from annotation"): the
+  boxes and masks of such an entry belong to another picture, so they are counted as skipped, not kept;
+- a malformed annotation is counted: "malformed annotation" (not an object), "image_id not in images",
+  "missing category_id", "unknown category id", "missing bbox", "malformed bbox" (not 4 finite numbers),
+  "malformed segmentation", and the mask reasons of `rle_problem` ("mask size mismatch", "mask counts mismatch").
+"""
 
 from __future__ import annotations
 
@@ -7,7 +20,25 @@ from collections import defaultdict
 from pathlib import Path
 
 from ...processing.visual_prompts import mask_to_rle
-from ..annotations import AnnotatedImage, ConversionReport, ObjectAnnotation, clip_box, normalise_category
+from ..annotations import (
+    PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, ObjectAnnotation, clip_box,
+    finite_numbers, image_size, normalise_category, polygon_problem, resolve_under_root, rle_problem,
+)
+
+
+def _segmentation_problem(segmentation, height: int, width: int) -> str | None:
+    if isinstance(segmentation, list):
+        if not segmentation or any(polygon_problem(p) for p in segmentation):
+            return "malformed segmentation"
+        return None
+    if not isinstance(segmentation, dict):
+        return "malformed segmentation"
+    if isinstance(segmentation.get("counts"), list):
+        return rle_problem(segmentation, height, width)
+    size = segmentation.get("size")
+    if not isinstance(segmentation.get("counts"), (str, bytes)) or finite_numbers(size, 2) is None:
+        return "malformed segmentation"
+    return "mask size mismatch" if [int(v) for v in size] != [height, width] else None
 
 
 def _segmentation_to_mask(segmentation, height: int, width: int):
@@ -23,46 +54,136 @@ def _segmentation_to_mask(segmentation, height: int, width: int):
     return mask_to_rle(mask_utils.decode(rle).astype(bool))
 
 
-def read_coco(annotation_file: str | Path, image_dir: str | Path, modality: str = "optical", keep_masks: bool = True):
+def _load(annotation_file: Path) -> dict:
+    try:
+        with open(annotation_file) as f:
+            coco = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise AnnotationFormatError(annotation_file, "", f"not valid JSON ({error}).") from None
+    if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
+        raise AnnotationFormatError(annotation_file, "top level", "expected a JSON object with an 'images' list "
+                                    "(and 'annotations', 'categories').")
+    for key in ("annotations", "categories"):
+        if not isinstance(coco.get(key, []), list):
+            raise AnnotationFormatError(annotation_file, key, f"expected a list, got {type(coco[key]).__name__}.")
+    return coco
+
+
+def _categories(coco: dict, annotation_file: Path) -> dict:
+    names = {}
+    for i, category in enumerate(coco.get("categories", [])):
+        if not isinstance(category, dict) or not isinstance(category.get("id"), (int, str)) or \
+                not isinstance(category.get("name"), str):
+            raise AnnotationFormatError(annotation_file, f"categories[{i}]", f"expected {{'id': ..., 'name': str}}, "
+                                        f"got {category!r}.")
+        names[category["id"]] = normalise_category(category["name"])
+    return names
+
+
+def _check_image(info, i: int, annotation_file: Path, seen: set) -> None:
+    where = f"images[{i}]" + (f" (id {info.get('id')!r})" if isinstance(info, dict) else "")
+    if not isinstance(info, dict) or isinstance(info.get("id"), bool) or not isinstance(info.get("id"), (int, str)):
+        raise AnnotationFormatError(annotation_file, where, "expected an object with an integer or string 'id'.")
+    if info["id"] in seen:
+        raise AnnotationFormatError(annotation_file, where, "duplicate image id; image ids must be unique.")
+    seen.add(info["id"])
+    if not isinstance(info.get("file_name"), str) or not info["file_name"].strip() or "\x00" in info["file_name"]:
+        raise AnnotationFormatError(annotation_file, where, f"'file_name' must be a non-empty path string, got "
+                                    f"{info.get('file_name', '<missing>')!r}.")
+    for key in ("width", "height"):
+        value = info.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value <= 0:
+            raise AnnotationFormatError(annotation_file, where, f"{key!r} must be a positive integer, got "
+                                        f"{info.get(key, '<missing>')!r}.")
+
+
+def _object(ann: dict, names: dict, width: int, height: int, keep_masks: bool) -> ObjectAnnotation | str:
+    """The object, or the reason it is skipped."""
+    if ann.get("iscrowd"):
+        return "crowd annotation"
+    if "category_id" not in ann:
+        return "missing category_id"
+    if not isinstance(ann["category_id"], (int, str)) or ann["category_id"] not in names:
+        return "unknown category id"
+    if "bbox" not in ann:
+        return "missing bbox"
+    xywh = finite_numbers(ann["bbox"], 4)
+    if xywh is None:
+        return "malformed bbox"
+    x, y, w, h = xywh
+    box = clip_box([x, y, x + w, y + h], width, height)
+    if box is None:
+        return "empty or outside box"
+    segmentation = ann.get("segmentation")
+    if segmentation:
+        problem = _segmentation_problem(segmentation, height, width)
+        if problem:
+            return problem
+    polygon = segmentation[0] if isinstance(segmentation, list) and segmentation else None
+    try:
+        mask = _segmentation_to_mask(segmentation, height, width) if keep_masks and segmentation else None
+    except (ValueError, TypeError, KeyError):  # compressed counts pycocotools cannot decode
+        return "malformed segmentation"
+    return ObjectAnnotation(category=names[ann["category_id"]], bbox=box, polygon=polygon, mask=mask)
+
+
+def read_coco(annotation_file: str | Path, image_dir: str | Path, modality: str = "optical", keep_masks: bool = True,
+              allow_outside_root: bool = False):
     """Reads a COCO JSON. Crowd annotations and boxes without area are skipped (and counted).
+
+    Args:
+        allow_outside_root: follow `file_name`s that resolve outside `image_dir`; off by default.
 
     Returns:
         `(list[AnnotatedImage], ConversionReport)`; images without annotations are kept (no objects).
     """
-    with open(annotation_file) as f:
-        coco = json.load(f)
-    names = {c["id"]: normalise_category(c["name"]) for c in coco.get("categories", [])}
+    annotation_file = Path(annotation_file)
+    coco = _load(annotation_file)
+    names = _categories(coco, annotation_file)
+    seen: set = set()
+    for i, info in enumerate(coco["images"]):
+        _check_image(info, i, annotation_file, seen)
+    report = ConversionReport(source=f"coco:{annotation_file.name}")
     by_image = defaultdict(list)
     for ann in coco.get("annotations", []):
-        by_image[ann["image_id"]].append(ann)
-    report = ConversionReport(source=f"coco:{Path(annotation_file).name}")
+        if not isinstance(ann, dict):
+            report.objects_read += 1
+            report.skip("malformed annotation")
+        elif not isinstance(ann.get("image_id"), (int, str)) or ann["image_id"] not in seen:
+            report.objects_read += 1
+            report.skip("image_id not in images")
+        else:
+            by_image[ann["image_id"]].append(ann)
     images = []
     for info in coco["images"]:
-        report.images += 1
         width, height = int(info["width"]), int(info["height"])
+        anns = by_image.get(info["id"], [])
+        path = resolve_under_root(image_dir, info["file_name"], allow_outside_root)
+        if path is None:
+            report.skip_image(PATH_OUTSIDE_ROOT, len(anns))
+            continue
+        if not path.is_file():
+            report.skip_image("missing image file", len(anns))
+            continue
+        size = image_size(path)
+        if size is None:
+            report.skip_image("unreadable image", len(anns))
+            continue
+        if size != (width, height):
+            report.skip_image("image size differs from annotation", len(anns))
+            continue
+        report.images += 1
         objects = []
-        for ann in by_image.get(info["id"], []):
+        for ann in anns:
             report.objects_read += 1
-            if ann.get("iscrowd"):
-                report.skip("crowd annotation")
-                continue
-            if ann["category_id"] not in names:
-                report.skip("unknown category id")
-                continue
-            x, y, w, h = ann["bbox"]
-            box = clip_box([x, y, x + w, y + h], width, height)
-            if box is None:
-                report.skip("empty or outside box")
-                continue
-            segmentation = ann.get("segmentation")
-            polygon = segmentation[0] if isinstance(segmentation, list) and segmentation else None
-            mask = _segmentation_to_mask(segmentation, height, width) if keep_masks and segmentation else None
-            objects.append(ObjectAnnotation(category=names[ann["category_id"]], bbox=box, polygon=polygon, mask=mask))
+            kept = _object(ann, names, width, height, keep_masks)
+            if isinstance(kept, str):
+                report.skip(kept)
+            else:
+                objects.append(kept)
         report.objects_kept += len(objects)
-        images.append(AnnotatedImage(
-            image=str(Path(image_dir) / info["file_name"]), width=width, height=height, modality=modality,
-            objects=objects, source="coco", id=str(info["id"]),
-        ))
+        images.append(AnnotatedImage(image=str(path), width=width, height=height, modality=modality,
+                                     objects=objects, source="coco", id=str(info["id"])))
     return images, report
 
 

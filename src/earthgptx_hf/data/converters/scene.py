@@ -1,57 +1,104 @@
 """Image-level sets: scene-classification folders (`root/<class>/<image>`) and caption JSON in the RSICD / UCM /
 Sydney `dataset_*.json` layout (`{"images": [{"filename", "split", "sentences": [{"raw": ...}]}]}`). The task
-builders give these the image-level prompt, the box [0, 0, W, H]."""
+builders give these the image-level prompt, the box [0, 0, W, H].
+
+Untrusted input (see `annotations.py`): a caption JSON that does not parse, has no `images` list, or an entry
+without a `filename` string, raises `AnnotationFormatError` naming the file and the entry. An image that resolves
+outside its root (`../`, an absolute path, a symlink out of it) is dropped with its label / captions ("path outside
+root"); an image PIL cannot read, as "unreadable image"; a sentence that is not `{"raw": str}`, as "malformed
+caption".
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from PIL import Image
-
-from ..annotations import IMAGE_SUFFIXES, AnnotatedImage, ConversionReport, normalise_category
-
-
-def _size(path: Path) -> tuple[int, int]:
-    with Image.open(path) as image:
-        return image.size
+from ..annotations import (
+    IMAGE_SUFFIXES, PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, image_size,
+    normalise_category, resolve_under_root,
+)
 
 
-def read_scene_folders(root: str | Path, modality: str = "optical"):
+def read_scene_folders(root: str | Path, modality: str = "optical", allow_outside_root: bool = False):
+    """Reads `root/<class>/<image>`; each image's one label is its folder's name.
+
+    Args:
+        allow_outside_root: follow class folders and images that resolve outside `root`; off by default.
+    """
     report = ConversionReport(source=f"scene_folders:{Path(root).name}")
     images = []
     for class_dir in sorted(p for p in Path(root).iterdir() if p.is_dir()):
         for image_path in sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            width, height = _size(image_path)
+            if resolve_under_root(root, image_path.relative_to(root), allow_outside_root) is None:
+                report.skip_image(PATH_OUTSIDE_ROOT, 1)  # 1: the image-level label
+                continue
+            size = image_size(image_path)
+            if size is None:
+                report.skip_image("unreadable image", 1)
+                continue
             report.images += 1
-            report.objects_read += 1  # the image-level label
+            report.objects_read += 1
             report.objects_kept += 1
-            images.append(AnnotatedImage(image=str(image_path), width=width, height=height, modality=modality,
+            images.append(AnnotatedImage(image=str(image_path), width=size[0], height=size[1], modality=modality,
                                          scene=normalise_category(class_dir.name), source="scene_folders",
                                          id=f"{class_dir.name}/{image_path.stem}"))
     return images, report
 
 
+def _load(dataset_json: Path) -> list:
+    try:
+        with open(dataset_json) as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise AnnotationFormatError(dataset_json, "", f"not valid JSON ({error}).") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise AnnotationFormatError(dataset_json, "top level", "expected a JSON object with an 'images' list.")
+    for i, item in enumerate(data["images"]):
+        where = f"images[{i}]" + (f" (imgid {item.get('imgid')!r})" if isinstance(item, dict) else "")
+        if not isinstance(item, dict) or not isinstance(item.get("filename"), str) or not item["filename"].strip() \
+                or "\x00" in item["filename"]:
+            raise AnnotationFormatError(dataset_json, where, "expected an object with a non-empty 'filename' string.")
+        if not isinstance(item.get("sentences", []), list):
+            raise AnnotationFormatError(dataset_json, where, "'sentences' must be a list of {'raw': str}.")
+    return data["images"]
+
+
 def read_caption_json(dataset_json: str | Path, image_dir: str | Path, modality: str = "optical",
-                      split: str | None = None):
-    with open(dataset_json) as f:
-        data = json.load(f)
-    report = ConversionReport(source=f"caption_json:{Path(dataset_json).name}")
+                      split: str | None = None, allow_outside_root: bool = False):
+    """Reads a caption JSON; `filename`s are relative to `image_dir`.
+
+    Args:
+        allow_outside_root: follow `filename`s that resolve outside `image_dir`; off by default.
+    """
+    dataset_json = Path(dataset_json)
+    report = ConversionReport(source=f"caption_json:{dataset_json.name}")
     images = []
-    for item in data["images"]:
+    for item in _load(dataset_json):
         if split is not None and item.get("split") != split:
             continue
-        path = Path(image_dir) / item["filename"]
-        captions = [s["raw"].strip() for s in item.get("sentences", []) if s.get("raw", "").strip()]
-        report.objects_read += len(item.get("sentences", []))
-        report.skip("empty caption", len(item.get("sentences", [])) - len(captions))
+        sentences = item.get("sentences", [])
+        path = resolve_under_root(image_dir, item["filename"], allow_outside_root)
+        if path is None:
+            report.skip_image(PATH_OUTSIDE_ROOT, len(sentences))
+            continue
+        raws = [s["raw"] for s in sentences if isinstance(s, dict) and isinstance(s.get("raw"), str)]
+        captions = [raw.strip() for raw in raws if raw.strip()]
+        report.objects_read += len(sentences)
+        report.skip("malformed caption", len(sentences) - len(raws))
+        report.skip("empty caption", len(raws) - len(captions))
         if not path.exists():
             report.skip("caption of a missing image", len(captions))
+            report.images_skipped["caption of a missing image"] += 1
             continue
-        width, height = _size(path)
+        size = image_size(path)
+        if size is None:
+            report.skip("unreadable image", len(captions))
+            report.images_skipped["unreadable image"] += 1
+            continue
         report.images += 1
         report.objects_kept += len(captions)
-        images.append(AnnotatedImage(image=str(path), width=width, height=height, modality=modality,
+        images.append(AnnotatedImage(image=str(path), width=size[0], height=size[1], modality=modality,
                                      captions=captions, source="caption_json", id=str(item.get("imgid", path.stem)),
                                      split=item.get("split")))
     return images, report

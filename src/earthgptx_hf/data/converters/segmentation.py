@@ -9,6 +9,13 @@ read from the map. Our rule for which patches give a point (the paper does not s
 - otherwise the point is sampled uniformly (seeded) among the pixels of that class, so the label read at the point is
   the class by construction.
 Every patch is counted: `objects_read` counts patches, skipped patches are counted under their reason.
+
+Label maps must hold class indices: a single-channel map ('L', 'I', ...) or a palette ('P') image, whose pixel
+values are the class ids. A 3-channel colour-coded map (channels that differ) raises `AnnotationFormatError` naming
+the file, unless `palette` maps each colour to its class (a colour not in `palette` is an error too); a 3-channel
+map whose channels are equal is read as its first channel. A map without an image, or whose size differs from its
+image's, is dropped with its patches counted ("label map without image", "label map size differs from image"); a
+label file or image that resolves outside its folder (a symlink out of it), likewise ("path outside root").
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..annotations import AnnotatedImage, ConversionReport, ObjectAnnotation, find_image
+from ..annotations import (
+    PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, ObjectAnnotation, PathOutsideRootError,
+    find_image, image_size, resolve_under_root,
+)
 
 
 def points_from_label_map(label_map: np.ndarray, class_names: dict[int, str], rng: np.random.Generator,
@@ -59,20 +69,73 @@ def points_from_label_map(label_map: np.ndarray, class_names: dict[int, str], rn
     return objects
 
 
+def _patches(shape, patch: int) -> int:
+    return -(-shape[0] // patch) * -(-shape[1] // patch)
+
+
+def _class_indices(label_file: Path, palette: dict | None) -> np.ndarray:
+    """The (H, W) class-index map of `label_file` (see the module docstring)."""
+    try:
+        with Image.open(label_file) as image:
+            label_map = np.asarray(image)
+    except (OSError, ValueError) as error:
+        raise AnnotationFormatError(label_file, "", f"not a readable image ({error}).") from None
+    if label_map.ndim == 2:
+        return label_map
+    colours = label_map[..., :3] if label_map.shape[-1] >= 3 else label_map[..., :1]
+    if (colours == colours[..., :1]).all():
+        return colours[..., 0]
+    if palette is None:
+        raise AnnotationFormatError(label_file, f"{label_map.shape[-1]} channels", "a colour-coded label map "
+                                    "(channels differ); class-index maps are required (single channel, or palette "
+                                    "'P' mode), or pass palette={(r, g, b): class_id, ...}.")
+    codes = colours.astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])
+    out = np.zeros(codes.shape, np.int64)
+    known = np.zeros(codes.shape, bool)
+    for colour, class_id in palette.items():
+        r, g, b = (int(v) for v in colour)
+        hit = codes == (r << 16 | g << 8 | b)
+        out[hit], known[hit] = int(class_id), True
+    if not known.all():
+        y, x = (int(v) for v in np.argwhere(~known)[0])
+        raise AnnotationFormatError(label_file, f"pixel (x={x}, y={y})", f"colour {tuple(colours[y, x].tolist())} is "
+                                    "not in palette; palette must map every colour of the map to a class.")
+    return out
+
+
 def read_segmentation_maps(label_dir: str | Path, image_dir: str | Path, class_names: dict[int, str],
                            modality: str = "optical", patch: int = 32, background: int | None = 0,
-                           ignore_index: int | None = 255, min_fraction: float = 0.5, seed: int = 0):
-    """Reads `label_dir/<stem>.png` label maps next to `image_dir/<stem>.*` images."""
+                           ignore_index: int | None = 255, min_fraction: float = 0.5, seed: int = 0,
+                           palette: dict | None = None, allow_outside_root: bool = False):
+    """Reads `label_dir/<stem>.png` label maps next to `image_dir/<stem>.*` images.
+
+    Args:
+        palette: `{(r, g, b): class_id}` for colour-coded (RGB) label maps; None requires class-index maps.
+        allow_outside_root: follow label maps and images that resolve outside their folder; off by default.
+    """
     report = ConversionReport(source=f"segmentation:{Path(label_dir).name}")
     rng = np.random.default_rng(seed)
     images = []
     for label_file in sorted(Path(label_dir).glob("*.png")):
-        image_path = find_image(image_dir, label_file.stem)
-        label_map = np.asarray(Image.open(label_file))
-        if label_map.ndim == 3:
-            label_map = label_map[..., 0]
+        if resolve_under_root(label_dir, label_file.name, allow_outside_root) is None:
+            report.skip_image(PATH_OUTSIDE_ROOT)  # not read: its patches are unknown
+            continue
+        label_map = _class_indices(label_file, palette)
+        patches = _patches(label_map.shape, patch)
+        try:
+            image_path = find_image(image_dir, label_file.stem, allow_outside_root=allow_outside_root)
+        except PathOutsideRootError:
+            report.skip_image(PATH_OUTSIDE_ROOT, patches)
+            continue
         if image_path is None:
-            report.skip("label map without image")
+            report.skip_image("label map without image", patches)
+            continue
+        size = image_size(image_path)
+        if size is None:
+            report.skip_image("unreadable image", patches)
+            continue
+        if size != (label_map.shape[1], label_map.shape[0]):
+            report.skip_image("label map size differs from image", patches)
             continue
         objects = points_from_label_map(label_map, class_names, rng, patch, background, ignore_index, min_fraction,
                                         report)
