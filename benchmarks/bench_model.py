@@ -50,7 +50,8 @@ def main() -> None:
         t_ref_forward = median_seconds(lambda: reference(input_ids=ids, attention_mask=mask), args.repeats)
         gen_kwargs = dict(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=False,
                           pad_token_id=0)
-        t_generate = median_seconds(lambda: model.generate(input_ids=ids, attention_mask=mask, return_dict_in_generate=True,
+        t_generate = median_seconds(lambda: model.generate(input_ids=ids, attention_mask=mask,
+                                                           return_dict_in_generate=True,
                                                   logits_processor=[force_pix], **vis, **gen_kwargs), args.repeats)
         t_ref_generate = median_seconds(lambda: reference.generate(input_ids=ids, attention_mask=mask, **gen_kwargs),
                                args.repeats)

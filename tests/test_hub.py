@@ -96,8 +96,8 @@ FRESH = """
     # a random tiny model never says [PIX] by itself: a stock generation bias makes it, so masks are compared too
     bias = {(model.config.pix_token_id,): 50.0}
     segment = pipe(image, boxes=[[4, 4, 30, 30]], task="segment", max_new_tokens=2, sequence_bias=bias)[0]
-    inputs = processor(images=image, text="<image>\\n<Region 1>", visual_prompts=[[{"type": "box", "bbox": [4, 4, 30, 30]}]],
-                       return_tensors="pt")
+    box = [[{"type": "box", "bbox": [4, 4, 30, 30]}]]
+    inputs = processor(images=image, text="<image>\\n<Region 1>", visual_prompts=box, return_tensors="pt")
     generated = model.generate(**inputs, max_new_tokens=2, return_dict_in_generate=True, sequence_bias=bias)
     direct = processor.post_process_generation(generated, inputs)[0]
     digest = lambda masks: [hashlib.sha1(np.ascontiguousarray(np.asarray(m, dtype=bool)).tobytes()).hexdigest()
@@ -132,8 +132,8 @@ def test_fresh_process_without_the_package_loads_model_processor_and_pipeline(sa
     assert segment["generated_text"].count("[PIX]") == 2 and len(segment["masks"]) == 2
     assert loaded["segment_text"] == segment["generated_text"]
     assert loaded["segment_masks"] == _mask_digests(segment["masks"])
-    inputs = processor(images=image, text="<image>\n<Region 1>", visual_prompts=[[{"type": "box", "bbox": [4, 4, 30, 30]}]],
-                       return_tensors="pt")
+    box = [[{"type": "box", "bbox": [4, 4, 30, 30]}]]
+    inputs = processor(images=image, text="<image>\n<Region 1>", visual_prompts=box, return_tensors="pt")
     generated = model.generate(**inputs, max_new_tokens=2, return_dict_in_generate=True, sequence_bias=bias)
     direct = processor.post_process_generation(generated, inputs)[0]
     assert len(direct["masks"]) == 2 and any(np.asarray(m).any() for m in direct["masks"])

@@ -72,8 +72,8 @@ def test_every_import_of_the_runtime_is_declared(declared):
     everything = set().union(*declared.values())
     for module in sorted(imported):
         distribution = _distribution(module)
-        assert distribution in declared["install"] or any(
-            distribution in declared[extra] for extra in extras.EXTRAS), f"import {module} ({distribution}) is undeclared"
+        groups = ["install", *extras.EXTRAS]
+        assert any(distribution in declared[group] for group in groups), f"{module} ({distribution}) is undeclared"
     assert {_canonical(name) for name in USED_THROUGH_OTHERS} <= everything
 
 
@@ -103,7 +103,8 @@ def test_missing_extras_raise_errors_that_name_them(monkeypatch, tmp_path):
     from earthgptx_hf.training.callbacks import plot_loss_curve
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
-    with pytest.raises(extras.MissingExtraError, match=r"Plotting the loss curve.*`plots` extra.*earthgptx-hf\[plots\]"):
+    plots = r"Plotting the loss curve.*`plots` extra.*earthgptx-hf\[plots\]"
+    with pytest.raises(extras.MissingExtraError, match=plots):
         plot_loss_curve([], tmp_path / "loss.png")
     monkeypatch.setitem(sys.modules, "pycocoevalcap", None)
     with pytest.raises(extras.MissingExtraError, match=r"Caption metrics.*pycocoevalcap.*`metrics` extra"):

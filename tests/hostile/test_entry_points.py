@@ -145,7 +145,7 @@ CASES = [
                                                                              "image": str(tmp / "secret.png")}),
             check=_records_counted(1)),
     Hostile("train records: line that is not JSON", lambda tmp: train_records(tmp, raw="{oops"),
-            raises=AnnotationFormatError, match=r"records\.jsonl, line 2: not JSON"),
+            raises=AnnotationFormatError, match=r"records\.jsonl, line 2: not valid JSON"),
     Hostile("train records: record without conversations",
             lambda tmp: train_records(tmp, raw=json.dumps({"image": "images/a.png", "prompts": []})),
             raises=AnnotationFormatError, match=r"records\.jsonl, line 2: the record has no \['conversations'\]"),

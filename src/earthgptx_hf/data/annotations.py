@@ -96,6 +96,14 @@ class ConversionReport:
         self.objects_read += objects
         self.skip(reason, objects)
 
+    def image_size(self, path, objects: int = 0) -> tuple[int, int] | None:
+        """(width, height) from `path`'s header, or None with the image and its `objects` counted as skipped
+        ("unreadable image")."""
+        size = image_size(path)
+        if size is None:
+            self.skip_image("unreadable image", objects)
+        return size
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["skipped"] = dict(self.skipped)
@@ -219,6 +227,27 @@ def image_size(path) -> tuple[int, int] | None:
             return image.size
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
         return None
+
+
+def read_json(path):
+    """The content of a JSON annotation file; `AnnotationFormatError` naming the file when it is not JSON."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise AnnotationFormatError(path, "", f"not valid JSON ({error}).") from None
+
+
+def parse_json_line(line: str, file, where: str) -> dict:
+    """One JSON-lines record (an object); `AnnotationFormatError` naming the file and `where` (the line) otherwise."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise AnnotationFormatError(file, where, f"not valid JSON ({error.msg}); expected one JSON object per "
+                                    "line.") from None
+    if not isinstance(record, dict):
+        raise AnnotationFormatError(file, where, f"expected a JSON object, got {type(record).__name__}.")
+    return record
 
 
 def read_text_lines(path) -> list[str]:

@@ -4,10 +4,15 @@ kept is counted with its reason."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from .annotations import PATH_OUTSIDE_ROOT, AnnotationFormatError, ConversionReport, resolve_under_root
+from .annotations import (
+    PATH_OUTSIDE_ROOT,
+    AnnotationFormatError,
+    ConversionReport,
+    parse_json_line,
+    resolve_under_root,
+)
 
 REQUIRED_KEYS = ("image", "prompts", "conversations")
 
@@ -15,9 +20,9 @@ REQUIRED_KEYS = ("image", "prompts", "conversations")
 def read_records(path, root=None, allow_outside_root: bool = False) -> tuple[list[dict], ConversionReport]:
     """Records of an M-RSVP `.jsonl` file, with `image` resolved under `root` (default: the file's folder).
 
-    A record whose image path escapes the root (`../`, an absolute path elsewhere, a symlink out) is dropped and counted
-    under "path outside root", with its prompts; `allow_outside_root=True` keeps it. A line that is not a JSON record
-    with `image`, `prompts` and `conversations` is one `AnnotationFormatError` naming the file and the line.
+    A record whose image path escapes the root (`../`, an absolute path elsewhere, a symlink out) is dropped and
+    counted under "path outside root", with its prompts; `allow_outside_root=True` keeps it. A line that is not a JSON
+    record with `image`, `prompts` and `conversations` is one `AnnotationFormatError` naming the file and the line.
 
     Returns:
         `(records, ConversionReport)`; `report.records` counts the records kept.
@@ -30,12 +35,8 @@ def read_records(path, root=None, allow_outside_root: bool = False) -> tuple[lis
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise AnnotationFormatError(path, f"line {number}", f"not JSON ({error.msg}); expected one M-RSVP "
-                                                                    "record per line.") from None
-            missing = [key for key in REQUIRED_KEYS if not isinstance(record, dict) or key not in record]
+            record = parse_json_line(line, path, f"line {number}")
+            missing = [key for key in REQUIRED_KEYS if key not in record]
             if missing:
                 raise AnnotationFormatError(path, f"line {number}", f"the record has no {missing}; M-RSVP records "
                                                                     f"need {list(REQUIRED_KEYS)}.")

@@ -640,7 +640,8 @@ class EarthGPTXForConditionalGeneration(EarthGPTXPreTrainedModel, GenerationMixi
         max_new_tokens = kwargs.get("max_new_tokens", generation_config.max_new_tokens)
         prompt = input_ids if input_ids is not None else kwargs.get("inputs_embeds")
         if prompt is not None and max_new_tokens is not None:
-            check_sequence_length(self.config, prompt.shape[1] + int(max_new_tokens), where="input_ids + max_new_tokens")
+            check_sequence_length(self.config, prompt.shape[1] + int(max_new_tokens),
+                                  where="input_ids + max_new_tokens")
         self._pix_hidden_states = [] if want_masks else None
         try:
             output = super().generate(inputs, **kwargs)

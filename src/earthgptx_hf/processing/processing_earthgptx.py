@@ -138,7 +138,8 @@ class EarthGPTXProcessor(ProcessorMixin):
         """Misspelt keyword arguments (`padding_sidee=`) are refused instead of being ignored by the tokenizer."""
         valid = [name for name, parameter in inspect.signature(self.tokenizer.__call__).parameters.items()
                  if parameter.kind is parameter.KEYWORD_ONLY or parameter.kind is parameter.POSITIONAL_OR_KEYWORD]
-        valid = [name for name in valid if name not in ("self", "text", "text_pair", "text_target", "text_pair_target")]
+        texts = ("self", "text", "text_pair", "text_target", "text_pair_target")
+        valid = [name for name in valid if name not in texts]
         for name in kwargs:
             if name not in valid:
                 close = difflib.get_close_matches(name, valid + ["images", "text", "visual_prompts", "modality"], n=1)

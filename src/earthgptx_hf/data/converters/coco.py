@@ -15,14 +15,13 @@ Untrusted input (see `annotations.py`):
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
 from ...processing.visual_prompts import mask_to_rle
 from ..annotations import (
-    PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, ObjectAnnotation, clip_box,
-    finite_numbers, image_size, normalise_category, polygon_problem, resolve_under_root, rle_problem,
+    PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, clip_box, ConversionReport, finite_numbers,
+    normalise_category, ObjectAnnotation, polygon_problem, read_json, resolve_under_root, rle_problem,
 )
 
 
@@ -55,11 +54,7 @@ def _segmentation_to_mask(segmentation, height: int, width: int):
 
 
 def _load(annotation_file: Path) -> dict:
-    try:
-        with open(annotation_file) as f:
-            coco = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise AnnotationFormatError(annotation_file, "", f"not valid JSON ({error}).") from None
+    coco = read_json(annotation_file)
     if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
         raise AnnotationFormatError(annotation_file, "top level", "expected a JSON object with an 'images' list "
                                     "(and 'annotations', 'categories').")
@@ -165,9 +160,8 @@ def read_coco(annotation_file: str | Path, image_dir: str | Path, modality: str 
         if not path.is_file():
             report.skip_image("missing image file", len(anns))
             continue
-        size = image_size(path)
+        size = report.image_size(path, len(anns))
         if size is None:
-            report.skip_image("unreadable image", len(anns))
             continue
         if size != (width, height):
             report.skip_image("image size differs from annotation", len(anns))

@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..annotations import (
-    PATH_OUTSIDE_ROOT, AnnotatedImage, ConversionReport, ObjectAnnotation, PathOutsideRootError, clip_box, find_image,
-    image_size, normalise_category, parse_numbers, read_text_lines, resolve_under_root,
+    PATH_OUTSIDE_ROOT, AnnotatedImage, clip_box, ConversionReport, find_image, normalise_category, ObjectAnnotation,
+    parse_numbers, PathOutsideRootError, read_text_lines, resolve_under_root,
 )
 
 HEADERS = ("imagesource:", "gsd:")
@@ -66,9 +66,8 @@ def read_dota(label_dir: str | Path, image_dir: str | Path, modality: str = "opt
             report.objects_read += len(lines)
             report.skip("label file without image", len(lines))
             continue
-        size = image_size(image_path)
+        size = report.image_size(image_path, len(lines))
         if size is None:
-            report.skip_image("unreadable image", len(lines))
             continue
         width, height = size
         objects = []

@@ -11,24 +11,12 @@ resolves outside `root` is dropped with its objects ("path outside root"). A mal
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..annotations import (
-    PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, ObjectAnnotation, clip_box,
-    finite_numbers, normalise_category, polygon_problem, resolve_under_root, rle_problem,
+    PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, clip_box, ConversionReport, finite_numbers,
+    normalise_category, ObjectAnnotation, parse_json_line, polygon_problem, resolve_under_root, rle_problem,
 )
-
-
-def _record(line: str, where: str, annotations: Path) -> dict:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise AnnotationFormatError(annotations, where, f"not valid JSON ({error.msg}); expected one JSON object "
-                                    "per line.") from None
-    if not isinstance(record, dict):
-        raise AnnotationFormatError(annotations, where, f"expected a JSON object, got {type(record).__name__}.")
-    return record
 
 
 def _check_record(record: dict, where: str, annotations: Path) -> None:
@@ -87,7 +75,7 @@ def read_rs_mini(annotations: str | Path, root: str | Path | None = None, split:
             if not line.strip():
                 continue
             where = f"line {number}"
-            record = _record(line, where, annotations)
+            record = parse_json_line(line, annotations, where)
             if split is not None and record.get("split") != split:
                 continue
             _check_record(record, where, annotations)

@@ -11,12 +11,11 @@ caption".
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..annotations import (
-    IMAGE_SUFFIXES, PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, image_size,
-    normalise_category, resolve_under_root,
+    IMAGE_SUFFIXES, PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, normalise_category,
+    read_json, resolve_under_root,
 )
 
 
@@ -33,9 +32,8 @@ def read_scene_folders(root: str | Path, modality: str = "optical", allow_outsid
             if resolve_under_root(root, image_path.relative_to(root), allow_outside_root) is None:
                 report.skip_image(PATH_OUTSIDE_ROOT, 1)  # 1: the image-level label
                 continue
-            size = image_size(image_path)
+            size = report.image_size(image_path, 1)
             if size is None:
-                report.skip_image("unreadable image", 1)
                 continue
             report.images += 1
             report.objects_read += 1
@@ -47,11 +45,7 @@ def read_scene_folders(root: str | Path, modality: str = "optical", allow_outsid
 
 
 def _load(dataset_json: Path) -> list:
-    try:
-        with open(dataset_json) as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise AnnotationFormatError(dataset_json, "", f"not valid JSON ({error}).") from None
+    data = read_json(dataset_json)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise AnnotationFormatError(dataset_json, "top level", "expected a JSON object with an 'images' list.")
     for i, item in enumerate(data["images"]):
@@ -91,10 +85,9 @@ def read_caption_json(dataset_json: str | Path, image_dir: str | Path, modality:
             report.skip("caption of a missing image", len(captions))
             report.images_skipped["caption of a missing image"] += 1
             continue
-        size = image_size(path)
+        size = report.image_size(path, 0)
         if size is None:
             report.skip("unreadable image", len(captions))
-            report.images_skipped["unreadable image"] += 1
             continue
         report.images += 1
         report.objects_kept += len(captions)

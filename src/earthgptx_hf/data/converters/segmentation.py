@@ -26,8 +26,8 @@ import numpy as np
 from PIL import Image
 
 from ..annotations import (
-    PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, ObjectAnnotation, PathOutsideRootError,
-    find_image, image_size, resolve_under_root,
+    PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, find_image, ObjectAnnotation,
+    PathOutsideRootError, resolve_under_root,
 )
 
 
@@ -130,9 +130,8 @@ def read_segmentation_maps(label_dir: str | Path, image_dir: str | Path, class_n
         if image_path is None:
             report.skip_image("label map without image", patches)
             continue
-        size = image_size(image_path)
+        size = report.image_size(image_path, patches)
         if size is None:
-            report.skip_image("unreadable image", patches)
             continue
         if size != (label_map.shape[1], label_map.shape[0]):
             report.skip_image("label map size differs from image", patches)

@@ -17,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..annotations import (
-    IMAGE_SUFFIXES, PATH_OUTSIDE_ROOT, AnnotatedImage, ConversionReport, ObjectAnnotation, clip_box, image_size,
-    normalise_category, parse_numbers, read_text_lines, resolve_under_root,
+    IMAGE_SUFFIXES, PATH_OUTSIDE_ROOT, AnnotatedImage, clip_box, ConversionReport, normalise_category,
+    ObjectAnnotation, parse_numbers, read_text_lines, resolve_under_root,
 )
 
 CLASS_LIST_FILES = ("classes.txt",)
@@ -78,9 +78,8 @@ def read_yolo(label_dir: str | Path, image_dir: str | Path, class_names: list[st
         if resolve_under_root(image_dir, image_path.name, allow_outside_root) is None:
             report.skip_image(PATH_OUTSIDE_ROOT, len(lines))
             continue
-        size = image_size(image_path)
+        size = report.image_size(image_path, len(lines))
         if size is None:
-            report.skip_image("unreadable image", len(lines))
             continue
         width, height = size
         objects = []
