@@ -229,6 +229,36 @@ def palette_read(result):
     assert sorted(o.category for o in images[0].objects) == ["road", "water"]
 
 
+def segmentation_float(tmp, value=float("nan")):
+    """A float label map (TIFF data under a .png name: PIL reads files by content)."""
+    root = tmp / "ds"
+    (root / "labels").mkdir(parents=True)
+    Image.fromarray(np.full((32, 32), value, np.float32), "F").save(root / "labels" / "t1.png", format="TIFF")
+    _image(root / "images" / "t1.jpg", 32, 32)
+    return read_segmentation_maps(root / "labels", root / "images", {1: "water"})
+
+
+def segmentation_bomb(tmp):
+    """A 1-bit label map past PIL's decompression-bomb limit (2 x MAX_IMAGE_PIXELS)."""
+    root = tmp / "ds"
+    (root / "labels").mkdir(parents=True)
+    Image.new("1", (15000, 13000)).save(root / "labels" / "t1.png")
+    _image(root / "images" / "t1.jpg", 32, 32)
+    return read_segmentation_maps(root / "labels", root / "images", {1: "water"})
+
+
+def voc_with_a_folder_named_xml(tmp):
+    result = voc(tmp)  # builds the dataset; then a folder that only looks like an annotation file
+    (tmp / "ds" / "Annotations" / "zz.xml").mkdir()
+    return read_voc(tmp / "ds" / "Annotations", tmp / "ds" / "JPEGImages") if result else None
+
+
+def only_the_real_file(result):
+    """A folder is not an annotation file: the one real XML is read, nothing fails."""
+    images, report = result
+    assert [im.id for im in images] == ["00001"] and report.images == 1 and report.objects_kept == 1, report
+
+
 def error(*parts):
     """A regex: the message names each part (escaped), in order."""
     return ".*".join(re.escape(p) for p in parts)
@@ -356,6 +386,28 @@ CASES = [
             match=error("captions.json, top level", "'images' list")),
     Hostile("caption entry without filename", lambda t: captions(t, data={"images": [{"imgid": 5}]}), raises=E,
             match=error("captions.json, images[0] (imgid 5)", "'filename'")),
+    # numbers beyond float range, non-finite sizes, non-integer label maps (found by probing)
+    Hostile("rs_mini bbox 10**400", lambda t: rs_mini(t, _obj(bbox=[0, 0, 10**400, 5])),
+            check=counted("malformed bbox", 1)),
+    Hostile("rs_mini polygon 10**400", lambda t: rs_mini(t, _obj(polygon=[0, 0, 10**400, 0, 0, 5])),
+            check=counted("malformed polygon", 1)),
+    Hostile("rs_mini mask size 10**400", lambda t: rs_mini(t, _obj(mask_rle={"size": [10**400, W], "counts": [W * H]})),
+            check=counted("malformed mask", 1)),
+    Hostile("coco bbox 10**400", lambda t: coco(t, annotation={"bbox": [0, 0, 10**400, 5]}),
+            check=counted("malformed bbox", 1)),
+    Hostile("coco segmentation polygon 10**400", lambda t: coco(t, annotation={"segmentation": [[0, 0, 10**400, 0, 0, 5]]}),
+            check=counted("malformed segmentation", 1)),
+    Hostile("coco image width NaN", lambda t: coco(t, image={"width": float("nan")}), raises=E,
+            match=error("ann.json, images[0]", "'width' must be a positive integer")),
+    Hostile("coco image height Infinity", lambda t: coco(t, image={"height": float("inf")}), raises=E,
+            match=error("ann.json, images[0]", "'height' must be a positive integer")),
+    Hostile("segmentation float map (NaN)", segmentation_float, raises=E,
+            match=error("t1.png, dtype float32", "class-index maps are required")),
+    Hostile("segmentation float map (1.5)", lambda t: segmentation_float(t, 1.5), raises=E,
+            match=error("t1.png, dtype float32", "integer class indices")),
+    Hostile("segmentation decompression bomb", segmentation_bomb, raises=E,
+            match=error("t1.png", "not a readable image")),
+    Hostile("voc folder named like an annotation file", voc_with_a_folder_named_xml, check=only_the_real_file),
     # records_to_dataset
     Hostile("records_to_dataset image outside root", dataset_outside_root, raises=ValueError,
             match=error("records[0] (id 'x')", "secret.png", "outside root")),

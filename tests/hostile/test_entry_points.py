@@ -96,12 +96,13 @@ def _demo_counted(result):
     assert [im.id for im in images] == ["ok"] and report.images_skipped == {PATH_OUTSIDE_ROOT: 3}
 
 
-def _records_counted(count):
-    """One record kept (the good one), `count` dropped as outside the root, none of them pointing at the secret."""
+def _records_counted(count, reason=PATH_OUTSIDE_ROOT):
+    """One record kept (the good one), one dropped for `reason` with its `count` prompts (or `count` records, one prompt
+    each, for paths), none of them pointing at the secret."""
     def check(result):
         records, report = result
-        assert len(records) == 1 and report["images_skipped"] == {PATH_OUTSIDE_ROOT: count}
-        assert report["skipped"][PATH_OUTSIDE_ROOT] == count
+        assert len(records) == 1 and report["skipped"][reason] == count, report
+        assert report["images_skipped"] == {reason: count if reason == PATH_OUTSIDE_ROOT else 1}, report
         assert not any(os.path.realpath(r["image"]).endswith("secret.png") for r in records)
     return check
 
@@ -151,6 +152,13 @@ CASES = [
             raises=AnnotationFormatError, match=r"records\.jsonl, line 2: the record has no \['conversations'\]"),
     Hostile("train records: image is not a path", lambda tmp: train_records(tmp, {"id": "n", "image": 5}),
             raises=AnnotationFormatError, match=r"records\.jsonl, line 2 \(id 'n'\): image: relative must be"),
+    Hostile("train records: malformed prompt", lambda tmp: train_records(
+        tmp, {"id": "bad", "prompts": [{"type": "box", "bbox": [0, 0, 5]}, None, 7]}),
+            check=_records_counted(3, "malformed prompt")),
+    Hostile("train records: prompts not a list", lambda tmp: train_records(tmp, {"id": "s", "prompts": "abc"}),
+            raises=AnnotationFormatError, match=r"records\.jsonl, line 2 \(id 's'\): 'prompts' must be a list"),
+    Hostile("train records: conversations not turns", lambda tmp: train_records(tmp, {"id": "c", "conversations": 5}),
+            raises=AnnotationFormatError, match=r"line 2 \(id 'c'\): 'conversations' must be a non-empty list"),
     Hostile("eval records: ../ image", lambda tmp: eval_records(tmp, {"id": "up", "image": "../secret.png"}),
             check=_eval_kept_inside),
 ]

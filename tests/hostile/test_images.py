@@ -114,7 +114,9 @@ CASES = [
                                                                    complex_to="amplitude"), check=processed(32, 24)),
     # --- layouts ---
     Hostile("ambiguous (1, 640, 4)", lambda t: process(np.zeros((1, 640, 4), np.uint8)), ValueError,
-            r"images has the ambiguous shape \(1, 640, 4\).*Pass \(H, W, C\) with 1 or 3 channels.*or a PIL image"),
+            r"images has the ambiguous shape \(1, 640, 4\).*Pass a 2-D \(H, W\) band, a PIL image"),
+    Hostile("ambiguous (3, 20, 3)", lambda t: process(np.zeros((3, 20, 3), np.uint8)), ValueError,
+            r"images has the ambiguous shape \(3, 20, 3\): it reads as 3x20 pixels of 3 bands"),
     Hostile("5-D array", lambda t: process(np.zeros((1, 1, 3, 16, 16), np.float32)), ValueError,
             r"images must be 2-D \(H, W\) or 3-D .* shape \(1, 1, 3, 16, 16\)"),
     Hostile("zero-size (0, 10)", lambda t: process(np.zeros((0, 10), np.float32)), ValueError,

@@ -62,6 +62,21 @@ ZIGZAG = np.stack([np.linspace(0, W, 10_000), np.tile([0.0, H], 5_000)], axis=1)
 P = "visual_prompts"
 
 CASES = [
+    # found by probing: RLE runs that overflow int64 (crashed the process), 0-d points, shapes that miss the image
+    Hostile("mask RLE runs overflowing int64", run({"type": "mask", "mask": {
+        "size": [H, W], "counts": [2**62, 2**62, 2**62, 2**62 + H * W]}}), raises=ValueError,
+            match=r"visual_prompts\[0\]\['mask'\]\['counts'\] holds a run of 4611686018427399904 pixels"),
+    Hostile("mask RLE uint64 counts", run({"type": "mask", "mask": {
+        "size": [H, W], "counts": np.array([2**64 - 1, H * W + 1], np.uint64)}}), raises=ValueError,
+            match=r"\['counts'\] holds a run of 18446744073709551615 pixels"),
+    Hostile("polygon points a 0-d array", run({"type": "polygon", "points": np.array(5)}), raises=TypeError,
+            match=r"visual_prompts\[0\]\['points'\] must be a list of \[x, y\] pairs"),
+    Hostile("polygon outside whose bounding box overlaps", run(
+        {"type": "polygon", "points": [[-100, 50], [50, -100], [-100, -100]]}), raises=ValueError,
+            match=r"visual_prompts\[0\] \(polygon\) lies entirely outside the 120x100 image"),
+    Hostile("scribble outside whose bounding box overlaps", run(
+        {"type": "scribble", "points": [[-100, 50], [50, -100]], "width": 2}), raises=ValueError,
+            match=r"visual_prompts\[0\] \(scribble\) lies entirely outside"),
     # circles
     Hostile("circle radius 1e9 covers the image", run({"type": "circle", "center": [60, 50], "radius": 1e9}),
             check=covers),

@@ -122,6 +122,16 @@ CASES = [
             r"modality='lidar' is not one of"),
     Hostile("processor: a real keyword still works", lambda _: processor(text="a", padding_side="right"),
             check=lambda out: out["input_ids"].__len__() == 1),
+    Hostile("processor: typed <pad>", lambda _: processor(text="a <pad> b"), ValueError,
+            r"text\[0\] contains the reserved token '<pad>'"),
+    Hostile("processor: typed <s>", lambda _: processor(text="<s> a"), ValueError,
+            r"text\[0\] contains the reserved token '<s>'"),
+    Hostile("chat: <region_feat> in a system turn", lambda _: tiny()[1].apply_chat_template(
+        [{"role": "system", "content": "<region_feat>"}, {"role": "user", "content": "hi"}]), ValueError,
+            r"conversation\[0\]\[0\] \(system\) content\[0\] text contains the reserved token '<region_feat>'"),
+    Hostile("chat: a reserved token split across two items", lambda _: tiny()[1].apply_chat_template(
+        [{"role": "user", "content": [{"type": "text", "text": "<region"}, {"type": "text", "text": "_feat>"}]}]),
+            ValueError, r"conversation\[0\]\[0\] \(user\) text contains the reserved token '<region_feat>'"),
     # chat template (pipeline, eval and apply_chat_template users)
     Hostile("chat: typed [PIX]", lambda _: chat("Segment [PIX] now"), ValueError,
             r"content\[1\] text contains the reserved token '\[PIX\]'"),

@@ -129,14 +129,16 @@ def test_bfloat16_tensors_are_read():
 
 
 # --- layouts -------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("shape", [(1, 640, 4), (3, 640, 4), (1, 20, 4)])
+@pytest.mark.parametrize("shape", [(1, 640, 4), (3, 640, 4), (1, 20, 4), (1, 640, 3), (3, 20, 1), (3, 20, 3),
+                                   (1, 20, 1), (3, 3, 3)])
 def test_ambiguous_channel_layouts_are_refused(shape):
-    with pytest.raises(ValueError, match=r"images has the ambiguous shape .*Pass \(H, W, C\) with 1 or 3 channels"):
+    """Both readings fit: (H, W, C) and (C, H, W)."""
+    with pytest.raises(ValueError, match=r"images has the ambiguous shape .*Pass a 2-D \(H, W\) band, a PIL image"):
         normalise_image(np.zeros(shape, np.uint8))
 
 
-@pytest.mark.parametrize("shape, size", [((4, 20, 3), (4, 20)), ((1, 640, 3), (1, 640)), ((3, 20, 30), (20, 30)),
-                                         ((1, 20, 640), (20, 640)), ((3, 20, 1), (3, 20))])
+@pytest.mark.parametrize("shape, size", [((4, 20, 3), (4, 20)), ((640, 3, 1), (640, 3)), ((3, 20, 30), (20, 30)),
+                                         ((1, 20, 640), (20, 640)), ((20, 3, 3), (20, 3))])
 def test_unambiguous_layouts_keep_working(shape, size):
     assert normalise_image(np.zeros(shape, np.uint8)).size == size
 

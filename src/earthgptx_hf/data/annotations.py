@@ -146,9 +146,15 @@ def finite_numbers(values, count: int | None = None) -> list[float] | None:
         return None
     out = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
             return None
-        out.append(float(v))
+        try:
+            value = float(v)  # an int beyond float range (10**400) is no coordinate either
+        except OverflowError:
+            return None
+        if not math.isfinite(value):
+            return None
+        out.append(value)
     return out
 
 
@@ -156,7 +162,7 @@ def parse_numbers(tokens) -> list[float] | None:
     """Text tokens as finite floats, None when one is not a finite number."""
     try:
         values = [float(t) for t in tokens]
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return values if all(math.isfinite(v) for v in values) else None
 
@@ -174,7 +180,8 @@ def rle_problem(rle, height: int, width: int) -> str | None:
     if not isinstance(rle, dict) or not isinstance(rle.get("counts"), list):
         return "malformed mask"
     size = rle.get("size")
-    if not isinstance(size, (list, tuple)) or len(size) != 2 or finite_numbers(size) is None:
+    if not isinstance(size, (list, tuple)) or len(size) != 2 or finite_numbers(size) is None or \
+            not all(isinstance(v, int) and not isinstance(v, bool) for v in size):
         return "malformed mask"
     if [int(size[0]), int(size[1])] != [int(height), int(width)]:
         return "mask size mismatch"

@@ -186,7 +186,7 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
             clean = validate_prompts(image_prompts, (height, width), self.max_regions, argument=name)
             layout = self.layout(height, width)
             views = render_views(normalised.pixels, layout, fill)
-            maps = rasterise_prompts(clean, layout, self.point_radius)
+            maps = rasterise_prompts(clean, layout, self.point_radius, argument=name)
             sam_view = render_sam_view(normalised.pixels, layout) if do_sam_view else None
             items.append((views, maps, sam_view, layout, clean))
         return self._collate(items, return_tensors)

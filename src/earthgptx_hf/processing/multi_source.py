@@ -4,10 +4,12 @@ Accepted inputs: PIL images, file paths, numpy arrays and torch tensors, in uint
 bool, float16/32/64 (torch bfloat16 too).
 
 Layout rule for arrays and tensors:
-- `(H, W)` is one band; `(H, W, C)` with C = 1 or 3 is read as channels last whenever the last dimension is 1 or 3.
-- `(C, H, W)` with C = 1 or 3 is read as channels first only when that is unambiguous: the first dimension is 1 or 3
-  and the last is not 1, 3 or 4 (a plausible channel count). A `(1, 640, 4)` array (a 1x640 strip of 4 bands, or one
-  640x4 band?) is refused as ambiguous: pass `(H, W, C)` with 1 or 3 channels, or a PIL image.
+- `(H, W)` is one band; `(H, W, C)` with C = 1 or 3 is read as channels last when the first dimension is not 1 or 3.
+- `(C, H, W)` with C = 1 or 3 is read as channels first when the last dimension is not 1, 3 or 4 (a plausible channel
+  count).
+- Anything else with a first dimension of 1 or 3 fits both and is refused as ambiguous: `(1, 640, 4)` (a 1x640 strip
+  of 4 bands, or one 640x4 band?), `(3, 20, 3)` (3x20 RGB, or 3 bands of 20x3?). Pass a 2-D band, an array that only
+  one reading fits, or a PIL image.
 - Any other number of dimensions (1-D, 4-D, 5-D, ...) and empty arrays are refused.
 
 Pixel rules:
@@ -150,15 +152,17 @@ def _to_hwc(array: np.ndarray, where: str) -> np.ndarray:
             f"{where} must be 2-D (H, W) or 3-D (H, W, C) / (C, H, W), got an array of shape {shape}."
         )
     first, last = shape[0], shape[-1]
-    if last in _CHANNEL_COUNTS:
+    if last in _CHANNEL_COUNTS and first not in _CHANNEL_COUNTS:
         return array
     if first in _CHANNEL_COUNTS and last not in _CHANNEL_LIKE:
         return np.moveaxis(array, 0, -1)
-    if first in _CHANNEL_COUNTS:  # e.g. (1, 640, 4): a 1x640 strip of 4 bands, or one 640x4 band?
+    # e.g. (1, 640, 4): a 1x640 strip of 4 bands, or one 640x4 band? (3, 20, 3): 3x20 RGB, or 3 bands of 20x3?
+    if first in _CHANNEL_COUNTS:
         raise ValueError(
             f"{where} has the ambiguous shape {shape}: it reads as {first}x{shape[1]} pixels of {last} bands "
-            f"(H, W, C) or as {first} band(s) of {shape[1]}x{last} pixels (C, H, W). Pass (H, W, C) with 1 or 3 "
-            f"channels, e.g. `np.moveaxis(image, 0, -1)` for channels first, or a PIL image."
+            f"(H, W, C) or as {first} band(s) of {shape[1]}x{last} pixels (C, H, W). Pass a 2-D (H, W) band, a PIL "
+            f"image, or an array only one reading fits (e.g. `np.moveaxis(image, 0, -1)` of a channels-first stack "
+            f"whose height is not 1 or 3)."
         )
     channels = min(first, last)
     raise ValueError(

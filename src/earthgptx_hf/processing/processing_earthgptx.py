@@ -153,9 +153,13 @@ class EarthGPTXProcessor(ProcessorMixin):
         where = f"text[{index}]"
         if not isinstance(text, str):
             raise TypeError(f"{where} must be a string, got {type(text).__name__}.")
-        if self.region_feature_token in text:  # only the processor writes it (text may hold answers, so not [PIX])
-            raise ValueError(f"{where} contains the reserved token {self.region_feature_token!r}: the processor adds "
-                             "one per visual prompt; remove it from the text.")
+        # `text` is the rendered prompt: the chat template's `</s>` and answers' `[PIX]` may stand in it (training),
+        # the tokens no template or answer writes may not
+        tokenizer = self.tokenizer
+        for token in (self.region_feature_token, tokenizer.bos_token, tokenizer.pad_token, tokenizer.unk_token):
+            if token and token in text:
+                raise ValueError(f"{where} contains the reserved token {token!r}, which only the processor or the "
+                                 "tokenizer writes; remove it from the text.")
 
         def check_reference(match: re.Match) -> str:
             number = int(match.group(2))
@@ -255,13 +259,17 @@ class EarthGPTXProcessor(ProcessorMixin):
         conversations = [conversation] if conversation and isinstance(conversation[0], dict) else conversation
         for c, messages in enumerate(conversations):
             for m, message in enumerate(messages):
-                if message.get("role") != "user":
+                if message.get("role") == "assistant":  # answers may hold [PIX]; people write every other turn
                     continue
                 content = message.get("content")
                 items = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+                where = f"conversation[{c}][{m}] ({message.get('role')})"
+                texts = []
                 for i, item in enumerate(items):
                     if item.get("type") == "text":
-                        self.check_user_text(item.get("text"), f"conversation[{c}][{m}] content[{i}] text")
+                        texts.append(self.check_user_text(item.get("text"), f"{where} content[{i}] text"))
+                # the template joins the items: a token split across two of them is still that token
+                self.check_user_text("".join(texts), f"{where} text")
         texts = [
             super(EarthGPTXProcessor, self).apply_chat_template(
                 c, chat_template=chat_template, tokenize=False, add_generation_prompt=add_generation_prompt

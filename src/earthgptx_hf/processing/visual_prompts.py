@@ -78,9 +78,18 @@ def mask_to_rle(mask: np.ndarray) -> dict:
 def rle_to_mask(rle: Mapping) -> np.ndarray:
     """`{"size": [H, W], "counts": [...]}` (uncompressed) -> bool `(H, W)`."""
     height, width = (int(v) for v in rle["size"])
-    counts = np.asarray(rle["counts"], dtype=np.int64)
-    if counts.sum() != height * width:
-        raise ValueError(f"RLE counts sum to {int(counts.sum())}, but size {height}x{width} has {height * width} pixels.")
+    pixels = height * width
+    counts = np.asarray(rle["counts"])
+    if counts.ndim != 1 or (counts.size and counts.dtype.kind not in "iu"):
+        raise ValueError("RLE counts must be a flat list of non-negative integers (run lengths).")
+    # bounds before the sum: huge runs wrap around in int64 (4 x 2**62 + H * W sums to H * W) and np.repeat crashes
+    if counts.size > pixels + 1 or (counts.size and (counts.min() < 0 or counts.max() > pixels)):
+        raise ValueError(f"RLE counts must be at most {pixels + 1} run lengths between 0 and {pixels} for size "
+                         f"{height}x{width}, got {counts.size} runs in [{counts.min() if counts.size else 0}, "
+                         f"{counts.max() if counts.size else 0}].")
+    counts = counts.astype(np.int64)
+    if counts.sum() != pixels:
+        raise ValueError(f"RLE counts sum to {int(counts.sum())}, but size {height}x{width} has {pixels} pixels.")
     values = np.arange(counts.size) % 2 == 1
     return np.repeat(values, counts).reshape(width, height).T
 
@@ -136,8 +145,8 @@ def _numbers(value, count: int, where: str) -> list[float]:
 def _points(value, minimum: int, where: str) -> list[list[float]]:
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
-    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__"):
-        raise TypeError(f"{where} must be a list of [x, y] pairs, got {type(value).__name__}.")
+    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__") or getattr(value, "ndim", 1) == 0:
+        raise TypeError(f"{where} must be a list of [x, y] pairs, got {type(value).__name__} {_short(value)}.")
     if len(value) > MAX_VERTICES:
         raise ValueError(f"{where} has {len(value)} points; at most {MAX_VERTICES} are accepted (simplify the shape).")
     if isinstance(value, np.ndarray) and value.dtype.kind in "iuf" and value.ndim == 2 and value.shape[1] == 2:
@@ -253,7 +262,13 @@ def _rle_array(rle: Mapping, image_size: tuple[int, int], where: str) -> np.ndar
     if counts.size > pixels + 1 or (counts.size and counts.min() < 0):
         raise ValueError(f"{where}['counts'] must be at most {pixels + 1} non-negative run lengths, got {counts.size} "
                          f"with minimum {counts.min() if counts.size else 0}.")
-    return rle_to_mask({"size": list(image_size), "counts": counts})
+    if counts.size and counts.max() > pixels:
+        raise ValueError(f"{where}['counts'] holds a run of {counts.max()} pixels, longer than the {pixels} pixels "
+                         "of the image.")
+    try:
+        return rle_to_mask({"size": list(image_size), "counts": counts})
+    except ValueError as error:
+        raise ValueError(f"{where}['counts']: {error}") from None
 
 
 def _mask_array(mask, image_size: tuple[int, int], where: str) -> np.ndarray:
@@ -382,8 +397,12 @@ def _draw_in_frame(prompt: dict, placement: Placement, point_radius: float) -> n
     return out
 
 
-def rasterise_prompts(prompts: list[dict], layout: ImageLayout, point_radius: float) -> np.ndarray:
-    """Validated prompts of one image -> `(V, K, T, T)` uint8 maps (view order as `render_views`)."""
+def rasterise_prompts(prompts: list[dict], layout: ImageLayout, point_radius: float,
+                      argument: str = "visual_prompts") -> np.ndarray:
+    """Validated prompts of one image -> `(V, K, T, T)` uint8 maps (view order as `render_views`).
+
+    A prompt that marks no view pixel lies outside the image (a polygon or stroke whose bounding box overlaps the image
+    while the shape misses it; inside, every shape marks at least one pixel): ValueError naming `argument[k]`."""
     tile = layout.tile
     count = len(prompts)
     canvas = np.zeros(layout.canvas.frame + (count,), np.uint8)
@@ -400,7 +419,11 @@ def rasterise_prompts(prompts: list[dict], layout: ImageLayout, point_radius: fl
                 reduced |= canvas[dy::factor, dx::factor]
         global_maps = reduced.transpose(2, 0, 1)
     tiles = cut_tiles(canvas, layout).transpose(0, 3, 1, 2)  # (n_tiles, K, T, T)
-    return np.concatenate([global_maps[None], tiles], axis=0)
+    maps = np.concatenate([global_maps[None], tiles], axis=0)
+    for k in np.flatnonzero(~maps.any(axis=(0, 2, 3))):
+        raise ValueError(f"{argument}[{k}] ({prompts[k]['type']}) lies entirely outside the "
+                         f"{layout.width}x{layout.height} image: it covers none of its pixels.")
+    return maps
 
 
 __all__ = ["PROMPT_TYPES", "MAX_VERTICES", "MAX_MAGNITUDE", "validate_prompt", "validate_prompts", "rasterise_prompts",

@@ -15,6 +15,7 @@ Untrusted input (see `annotations.py`):
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -87,7 +88,8 @@ def _check_image(info, i: int, annotation_file: Path, seen: set) -> None:
                                     f"{info.get('file_name', '<missing>')!r}.")
     for key in ("width", "height"):
         value = info.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value <= 0:
+        whole = isinstance(value, int) or isinstance(value, float) and math.isfinite(value) and value.is_integer()
+        if isinstance(value, bool) or not whole or value <= 0:
             raise AnnotationFormatError(annotation_file, where, f"{key!r} must be a positive integer, got "
                                         f"{info.get(key, '<missing>')!r}.")
 

@@ -52,7 +52,7 @@ def read_dota(label_dir: str | Path, image_dir: str | Path, modality: str = "opt
     """
     report = ConversionReport(source=f"dota:{Path(label_dir).name}")
     images = []
-    for label_file in sorted(Path(label_dir).glob("*.txt")):
+    for label_file in sorted(p for p in Path(label_dir).glob("*.txt") if p.is_file()):
         if resolve_under_root(label_dir, label_file.name, allow_outside_root) is None:
             report.skip_image(PATH_OUTSIDE_ROOT)  # not read: its objects are unknown
             continue

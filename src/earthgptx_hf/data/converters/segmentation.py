@@ -78,8 +78,11 @@ def _class_indices(label_file: Path, palette: dict | None) -> np.ndarray:
     try:
         with Image.open(label_file) as image:
             label_map = np.asarray(image)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise AnnotationFormatError(label_file, "", f"not a readable image ({error}).") from None
+    if not (np.issubdtype(label_map.dtype, np.integer) or label_map.dtype == bool):
+        raise AnnotationFormatError(label_file, f"dtype {label_map.dtype}", "a label map holds integer class indices; "
+                                    "class-index maps are required (single channel, or palette 'P' mode).")
     if label_map.ndim == 2:
         return label_map
     colours = label_map[..., :3] if label_map.shape[-1] >= 3 else label_map[..., :1]
@@ -116,7 +119,7 @@ def read_segmentation_maps(label_dir: str | Path, image_dir: str | Path, class_n
     report = ConversionReport(source=f"segmentation:{Path(label_dir).name}")
     rng = np.random.default_rng(seed)
     images = []
-    for label_file in sorted(Path(label_dir).glob("*.png")):
+    for label_file in sorted(p for p in Path(label_dir).glob("*.png") if p.is_file()):
         if resolve_under_root(label_dir, label_file.name, allow_outside_root) is None:
             report.skip_image(PATH_OUTSIDE_ROOT)  # not read: its patches are unknown
             continue

@@ -81,7 +81,7 @@ def read_voc(annotation_dir: str | Path, image_dir: str | Path, split_file: str 
     wanted = _split_indices(Path(split_file)) if split_file is not None else None
     report = ConversionReport(source=f"voc:{Path(annotation_dir).name}")
     images, index = [], 0
-    for xml_file in sorted(Path(annotation_dir).glob("*.xml")):
+    for xml_file in sorted(p for p in Path(annotation_dir).glob("*.xml") if p.is_file()):
         if resolve_under_root(annotation_dir, xml_file.name, allow_outside_root) is None:
             if wanted is not None:  # its objects' global indices are unknown: every later index would be wrong
                 raise AnnotationFormatError(xml_file, "", f"resolves outside annotation_dir {str(annotation_dir)!r} "

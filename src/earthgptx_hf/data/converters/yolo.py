@@ -94,7 +94,7 @@ def read_yolo(label_dir: str | Path, image_dir: str | Path, class_names: list[st
         report.objects_kept += len(objects)
         images.append(AnnotatedImage(image=str(image_path), width=width, height=height, modality=modality,
                                      objects=objects, source="yolo", id=image_path.stem))
-    for label_file in sorted(Path(label_dir).glob("*.txt")):
+    for label_file in sorted(p for p in Path(label_dir).glob("*.txt") if p.is_file()):
         if label_file.stem in stems or label_file.name in CLASS_LIST_FILES:
             continue
         if resolve_under_root(label_dir, label_file.name, allow_outside_root) is None:
