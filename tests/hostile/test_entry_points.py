@@ -97,8 +97,8 @@ def _demo_counted(result):
 
 
 def _records_counted(count, reason=PATH_OUTSIDE_ROOT):
-    """One record kept (the good one), one dropped for `reason` with its `count` prompts (or `count` records, one prompt
-    each, for paths), none of them pointing at the secret."""
+    """One record kept (the good one); dropped for `reason`: one record with its `count` prompts, or for paths `count`
+    records of one prompt each; none kept points at the secret."""
     def check(result):
         records, report = result
         assert len(records) == 1 and report["skipped"][reason] == count, report

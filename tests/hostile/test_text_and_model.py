@@ -124,8 +124,11 @@ CASES = [
             check=lambda out: out["input_ids"].__len__() == 1),
     Hostile("processor: typed <pad>", lambda _: processor(text="a <pad> b"), ValueError,
             r"text\[0\] contains the reserved token '<pad>'"),
-    Hostile("processor: typed <s>", lambda _: processor(text="<s> a"), ValueError,
+    Hostile("processor: typed <s>", lambda _: processor(text="a <s> b"), ValueError,
             r"text\[0\] contains the reserved token '<s>'"),
+    Hostile("processor: a template's leading <s> is the tokenizer's BOS, once",
+            lambda _: processor(text="<s>USER: <image>\nWhat is <Region 1>?\nASSISTANT:", return_tensors="pt"),
+            check=lambda out: (out["input_ids"][0] == tiny()[1].tokenizer.bos_token_id).sum().item() == 1),
     Hostile("chat: <region_feat> in a system turn", lambda _: tiny()[1].apply_chat_template(
         [{"role": "system", "content": "<region_feat>"}, {"role": "user", "content": "hi"}]), ValueError,
             r"conversation\[0\]\[0\] \(system\) content\[0\] text contains the reserved token '<region_feat>'"),

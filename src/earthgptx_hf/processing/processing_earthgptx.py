@@ -154,8 +154,11 @@ class EarthGPTXProcessor(ProcessorMixin):
         if not isinstance(text, str):
             raise TypeError(f"{where} must be a string, got {type(text).__name__}.")
         # `text` is the rendered prompt: the chat template's `</s>` and answers' `[PIX]` may stand in it (training),
-        # the tokens no template or answer writes may not
+        # and a template may open with BOS (the tokenizer adds it itself); the tokens no template or answer writes
+        # may not
         tokenizer = self.tokenizer
+        if tokenizer.bos_token and text.startswith(tokenizer.bos_token):
+            text = text[len(tokenizer.bos_token):]
         for token in (self.region_feature_token, tokenizer.bos_token, tokenizer.pad_token, tokenizer.unk_token):
             if token and token in text:
                 raise ValueError(f"{where} contains the reserved token {token!r}, which only the processor or the "
