@@ -4,6 +4,7 @@ package (model, processor and pipeline through remote code)."""
 import hashlib
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -138,3 +139,21 @@ def test_fresh_process_without_the_package_loads_model_processor_and_pipeline(sa
     direct = processor.post_process_generation(generated, inputs)[0]
     assert len(direct["masks"]) == 2 and any(np.asarray(m).any() for m in direct["masks"])
     assert loaded["generate_text"] == direct["text"] and loaded["generate_masks"] == _mask_digests(direct["masks"])
+
+
+def test_the_readme_re_save_recipe_rewrites_the_remote_code(saved, tmp_path):
+    """README "What changed": a folder is loaded with the package's classes (not its own remote code) and saved again;
+    the new folder carries today's remote code and the same weights."""
+    import torch
+
+    from earthgptx_hf import EarthGPTXForConditionalGeneration
+
+    folder, model, _ = saved
+    old = tmp_path / "old"
+    shutil.copytree(folder, old)
+    (old / "modeling_earthgptx.py").write_text("raise ImportError('the remote code of an older release')\n")
+    reloaded = EarthGPTXForConditionalGeneration.from_pretrained(old)
+    new = save_hub_ready(tmp_path / "new", reloaded, EarthGPTXProcessor.from_pretrained(old))
+    assert "pop_cache" in (new / "modeling_earthgptx.py").read_text() and (new / "kv_cache.py").exists()
+    for (name, a), (_, b) in zip(model.state_dict().items(), reloaded.state_dict().items()):
+        assert torch.equal(a, b), name
