@@ -96,6 +96,22 @@ class ConversionReport:
         self.objects_read += objects
         self.skip(reason, objects)
 
+    def count_object(self, kept, objects: list) -> None:
+        """One object read: appended to `objects`, or counted as skipped when `kept` is the reason (a str)."""
+        self.objects_read += 1
+        if isinstance(kept, str):
+            self.skip(kept)
+        else:
+            objects.append(kept)
+
+    def path_under_root(self, root, relative, allow_outside_root: bool = False, objects: int = 0) -> Path | None:
+        """`resolve_under_root(root, relative)`, or None with the image and its `objects` counted as skipped
+        ("path outside root"): the one place a converter's path rule and its count live together."""
+        path = resolve_under_root(root, relative, allow_outside_root)
+        if path is None:
+            self.skip_image(PATH_OUTSIDE_ROOT, objects)
+        return path
+
     def image_size(self, path, objects: int = 0) -> tuple[int, int] | None:
         """(width, height) from `path`'s header, or None with the image and its `objects` counted as skipped
         ("unreadable image")."""

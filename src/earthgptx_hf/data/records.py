@@ -7,11 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .annotations import (
-    PATH_OUTSIDE_ROOT,
     AnnotationFormatError,
     ConversionReport,
     parse_json_line,
-    resolve_under_root,
 )
 
 REQUIRED_KEYS = ("image", "prompts", "conversations")
@@ -78,12 +76,11 @@ def read_records(path, root=None, allow_outside_root: bool = False) -> tuple[lis
             _check_record(record, path, f"line {number} (id {record.get('id')!r})")
             prompts = len(record["prompts"])
             try:
-                image = resolve_under_root(root, record["image"], allow_outside_root)
+                image = report.path_under_root(root, record["image"], allow_outside_root, prompts)
             except ValueError as error:
                 raise AnnotationFormatError(path, f"line {number} (id {record.get('id')!r})", f"image: {error}") \
                     from None
             if image is None:
-                report.skip_image(PATH_OUTSIDE_ROOT, prompts)
                 continue
             if _malformed_prompt(record):
                 # the conversation refers to prompts by position (<Region i>): the record cannot lose one of them

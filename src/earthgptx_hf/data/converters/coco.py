@@ -21,8 +21,8 @@ from pathlib import Path
 
 from ...processing.visual_prompts import mask_to_rle
 from ..annotations import (
-    PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, clip_box, ConversionReport, finite_numbers,
-    normalise_category, ObjectAnnotation, polygon_problem, read_json, resolve_under_root, rle_problem,
+    AnnotatedImage, AnnotationFormatError, clip_box, ConversionReport, finite_numbers,
+    normalise_category, ObjectAnnotation, polygon_problem, read_json, rle_problem,
 )
 
 
@@ -155,9 +155,8 @@ def read_coco(annotation_file: str | Path, image_dir: str | Path, modality: str 
     for info in coco["images"]:
         width, height = int(info["width"]), int(info["height"])
         anns = by_image.get(info["id"], [])
-        path = resolve_under_root(image_dir, info["file_name"], allow_outside_root)
+        path = report.path_under_root(image_dir, info["file_name"], allow_outside_root, len(anns))
         if path is None:
-            report.skip_image(PATH_OUTSIDE_ROOT, len(anns))
             continue
         if not path.is_file():
             report.skip_image("missing image file", len(anns))
@@ -171,12 +170,7 @@ def read_coco(annotation_file: str | Path, image_dir: str | Path, modality: str 
         report.images += 1
         objects = []
         for ann in anns:
-            report.objects_read += 1
-            kept = _object(ann, names, width, height, keep_masks)
-            if isinstance(kept, str):
-                report.skip(kept)
-            else:
-                objects.append(kept)
+            report.count_object(_object(ann, names, width, height, keep_masks), objects)
         report.objects_kept += len(objects)
         images.append(AnnotatedImage(image=str(path), width=width, height=height, modality=modality,
                                      objects=objects, source="coco", id=str(info["id"])))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..annotations import (
     PATH_OUTSIDE_ROOT, AnnotatedImage, clip_box, ConversionReport, find_image, normalise_category, ObjectAnnotation,
-    parse_numbers, PathOutsideRootError, read_text_lines, resolve_under_root,
+    parse_numbers, PathOutsideRootError, read_text_lines,
 )
 
 HEADERS = ("imagesource:", "gsd:")
@@ -53,8 +53,8 @@ def read_dota(label_dir: str | Path, image_dir: str | Path, modality: str = "opt
     report = ConversionReport(source=f"dota:{Path(label_dir).name}")
     images = []
     for label_file in sorted(p for p in Path(label_dir).glob("*.txt") if p.is_file()):
-        if resolve_under_root(label_dir, label_file.name, allow_outside_root) is None:
-            report.skip_image(PATH_OUTSIDE_ROOT)  # not read: its objects are unknown
+        # not read: its objects are unknown
+        if report.path_under_root(label_dir, label_file.name, allow_outside_root) is None:
             continue
         lines = _object_lines(label_file)
         try:
@@ -72,12 +72,7 @@ def read_dota(label_dir: str | Path, image_dir: str | Path, modality: str = "opt
         width, height = size
         objects = []
         for line in lines:
-            report.objects_read += 1
-            kept = _object(line.split(), width, height, keep_difficult)
-            if isinstance(kept, str):
-                report.skip(kept)
-            else:
-                objects.append(kept)
+            report.count_object(_object(line.split(), width, height, keep_difficult), objects)
         report.images += 1
         report.objects_kept += len(objects)
         images.append(AnnotatedImage(image=str(image_path), width=width, height=height, modality=modality,

@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..annotations import (
-    PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, clip_box, ConversionReport, finite_numbers,
-    normalise_category, ObjectAnnotation, parse_json_line, polygon_problem, resolve_under_root, rle_problem,
+    AnnotatedImage, AnnotationFormatError, clip_box, ConversionReport, finite_numbers,
+    normalise_category, ObjectAnnotation, parse_json_line, polygon_problem, rle_problem,
 )
 
 
@@ -81,22 +81,16 @@ def read_rs_mini(annotations: str | Path, root: str | Path | None = None, split:
             _check_record(record, where, annotations)
             width, height = record["width"], record["height"]
             try:
-                path = resolve_under_root(root, record["file"], allow_outside_root)
+                path = report.path_under_root(root, record["file"], allow_outside_root, len(record["objects"]))
             except ValueError as error:
                 raise AnnotationFormatError(annotations, f"{where} (id {record['id']!r})", f"'file': {error}") \
                     from None
             if path is None:
-                report.skip_image(PATH_OUTSIDE_ROOT, len(record["objects"]))
                 continue
             report.images += 1
             objects = []
             for obj in record["objects"]:
-                report.objects_read += 1
-                kept = _object(obj, width, height)
-                if isinstance(kept, str):
-                    report.skip(kept)
-                else:
-                    objects.append(kept)
+                report.count_object(_object(obj, width, height), objects)
             report.objects_kept += len(objects)
             images.append(AnnotatedImage(
                 image=str(path), width=width, height=height, modality=record["modality"], objects=objects,

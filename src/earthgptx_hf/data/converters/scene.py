@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..annotations import (
-    IMAGE_SUFFIXES, PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, normalise_category,
-    read_json, resolve_under_root,
+    IMAGE_SUFFIXES, AnnotatedImage, AnnotationFormatError, ConversionReport, normalise_category,
+    read_json,
 )
 
 
@@ -29,8 +29,8 @@ def read_scene_folders(root: str | Path, modality: str = "optical", allow_outsid
     images = []
     for class_dir in sorted(p for p in Path(root).iterdir() if p.is_dir()):
         for image_path in sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            if resolve_under_root(root, image_path.relative_to(root), allow_outside_root) is None:
-                report.skip_image(PATH_OUTSIDE_ROOT, 1)  # 1: the image-level label
+            # 1: the image-level label
+            if report.path_under_root(root, image_path.relative_to(root), allow_outside_root, 1) is None:
                 continue
             size = report.image_size(image_path, 1)
             if size is None:
@@ -72,9 +72,8 @@ def read_caption_json(dataset_json: str | Path, image_dir: str | Path, modality:
         if split is not None and item.get("split") != split:
             continue
         sentences = item.get("sentences", [])
-        path = resolve_under_root(image_dir, item["filename"], allow_outside_root)
+        path = report.path_under_root(image_dir, item["filename"], allow_outside_root, len(sentences))
         if path is None:
-            report.skip_image(PATH_OUTSIDE_ROOT, len(sentences))
             continue
         raws = [s["raw"] for s in sentences if isinstance(s, dict) and isinstance(s.get("raw"), str)]
         captions = [raw.strip() for raw in raws if raw.strip()]

@@ -27,7 +27,7 @@ from PIL import Image
 
 from ..annotations import (
     PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, find_image, ObjectAnnotation,
-    PathOutsideRootError, resolve_under_root,
+    PathOutsideRootError,
 )
 
 
@@ -120,8 +120,8 @@ def read_segmentation_maps(label_dir: str | Path, image_dir: str | Path, class_n
     rng = np.random.default_rng(seed)
     images = []
     for label_file in sorted(p for p in Path(label_dir).glob("*.png") if p.is_file()):
-        if resolve_under_root(label_dir, label_file.name, allow_outside_root) is None:
-            report.skip_image(PATH_OUTSIDE_ROOT)  # not read: its patches are unknown
+        # not read: its patches are unknown
+        if report.path_under_root(label_dir, label_file.name, allow_outside_root) is None:
             continue
         label_map = _class_indices(label_file, palette)
         patches = _patches(label_map.shape, patch)

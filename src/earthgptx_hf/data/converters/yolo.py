@@ -17,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..annotations import (
-    IMAGE_SUFFIXES, PATH_OUTSIDE_ROOT, AnnotatedImage, clip_box, ConversionReport, normalise_category,
-    ObjectAnnotation, parse_numbers, read_text_lines, resolve_under_root,
+    IMAGE_SUFFIXES, AnnotatedImage, clip_box, ConversionReport, normalise_category,
+    ObjectAnnotation, parse_numbers, read_text_lines,
 )
 
 CLASS_LIST_FILES = ("classes.txt",)
@@ -71,12 +71,11 @@ def read_yolo(label_dir: str | Path, image_dir: str | Path, class_names: list[st
     for image_path in sorted(p for p in Path(image_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
         stems.add(image_path.stem)
         label_file = Path(label_dir) / f"{image_path.stem}.txt"
-        if resolve_under_root(label_dir, label_file.name, allow_outside_root) is None:
-            report.skip_image(PATH_OUTSIDE_ROOT)  # not read: its objects are unknown
+        # not read: its objects are unknown
+        if report.path_under_root(label_dir, label_file.name, allow_outside_root) is None:
             continue
         lines = _lines(label_file)
-        if resolve_under_root(image_dir, image_path.name, allow_outside_root) is None:
-            report.skip_image(PATH_OUTSIDE_ROOT, len(lines))
+        if report.path_under_root(image_dir, image_path.name, allow_outside_root, len(lines)) is None:
             continue
         size = report.image_size(image_path, len(lines))
         if size is None:
@@ -84,12 +83,7 @@ def read_yolo(label_dir: str | Path, image_dir: str | Path, class_names: list[st
         width, height = size
         objects = []
         for line in lines:
-            report.objects_read += 1
-            kept = _object(line.split(), names, width, height)
-            if isinstance(kept, str):
-                report.skip(kept)
-            else:
-                objects.append(kept)
+            report.count_object(_object(line.split(), names, width, height), objects)
         report.images += 1
         report.objects_kept += len(objects)
         images.append(AnnotatedImage(image=str(image_path), width=width, height=height, modality=modality,
@@ -97,8 +91,8 @@ def read_yolo(label_dir: str | Path, image_dir: str | Path, class_names: list[st
     for label_file in sorted(p for p in Path(label_dir).glob("*.txt") if p.is_file()):
         if label_file.stem in stems or label_file.name in CLASS_LIST_FILES:
             continue
-        if resolve_under_root(label_dir, label_file.name, allow_outside_root) is None:
-            report.skip_image(PATH_OUTSIDE_ROOT)  # not read (and there is no image)
+        # not read (and there is no image)
+        if report.path_under_root(label_dir, label_file.name, allow_outside_root) is None:
             continue
         lines = _lines(label_file)
         report.objects_read += len(lines)
