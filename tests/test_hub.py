@@ -1,5 +1,5 @@
-"""Hub-ready checkpoints: files, model card metadata, push_to_hub, and loading in a fresh process without the
-package (model, processor and pipeline through remote code)."""
+"""Hub-ready checkpoints: files, model card metadata, push_to_hub, the caller's model and config left as they were, and
+loading in a fresh process without the package (model, processor and pipeline through remote code)."""
 
 import hashlib
 import json
@@ -60,25 +60,84 @@ def test_model_card_metadata_parses(saved):
     assert "Procedural scenes (synthetic)." in card.text and "| Box | 10 | 91.5 | 88.0 | 87.5 |" in card.text
 
 
-def test_push_uploads_the_same_folder(monkeypatch):
+def test_push_goes_through_transformers_push_to_hub_then_pushes_the_card(monkeypatch):
+    """No network: the Hub's side (repository creation, commits, the card) is mocked where huggingface_hub meets it."""
+    from huggingface_hub import RepoUrl
+    from huggingface_hub.errors import EntryNotFoundError
+
     calls = {}
 
     def create_repo(self, repo_id, **kwargs):
-        calls["create"] = (repo_id, kwargs)
+        calls["create"] = (repo_id, kwargs.get("private"), kwargs.get("exist_ok"))
+        return RepoUrl(f"https://huggingface.co/{repo_id}")
 
-    def upload_folder(self, repo_id, folder_path, **kwargs):
-        calls["files"] = sorted(os.listdir(folder_path))
-        calls["card"] = ModelCard.load(os.path.join(folder_path, "README.md")).data.library_name
+    def create_commit(self, repo_id, operations, **kwargs):
+        files = {op.path_in_repo: op.path_or_fileobj for op in operations}
+        calls["files"] = sorted(files)
+        calls["config"] = json.loads(open(files["config.json"]).read())
+        calls["message"] = kwargs["commit_message"]
         return "commit"
 
+    def no_card_yet(cls, repo_id_or_path, **kwargs):
+        raise EntryNotFoundError(f"{repo_id_or_path} has no README.md")
+
+    def push_card(self, repo_id, **kwargs):
+        calls["card"] = (repo_id, self)
+
     monkeypatch.setattr("huggingface_hub.HfApi.create_repo", create_repo)
-    monkeypatch.setattr("huggingface_hub.HfApi.upload_folder", upload_folder)
+    monkeypatch.setattr("huggingface_hub.HfApi.create_commit", create_commit)
+    monkeypatch.setattr("huggingface_hub.ModelCard.load", classmethod(no_card_yet))
+    monkeypatch.setattr("huggingface_hub.ModelCard.push_to_hub", push_card)
     model = tiny_model()
     processor = EarthGPTXProcessor.from_model_config(model.config)
-    assert push_hub_ready("me/demo", model, processor, private=True) == "commit"
-    assert calls["create"] == ("me/demo", {"private": True, "exist_ok": True, "repo_type": "model"})
+    assert push_hub_ready("me/demo", model, processor, private=True, evaluation=RESULTS,
+                          training_data="Procedural scenes (synthetic).") == "commit"
+    assert calls["create"] == ("me/demo", True, True) and calls["message"] == "Upload EarthGPT-X checkpoint"
     assert {"README.md", "config.json", "model.safetensors", "visual_prompting.py", "processor_config.json"} <= set(
-        calls["files"]) and calls["card"] == "transformers"
+        calls["files"])
+    assert "visual-prompting" in calls["config"]["custom_pipelines"]
+    repo_id, card = calls["card"]  # transformers uploads a template card; ours follows
+    assert repo_id == "me/demo" and card.data.pipeline_tag == "image-text-to-text"
+    assert 'model="me/demo"' in card.text and "Procedural scenes (synthetic)." in card.text
+    assert {r.metric_name: r.metric_value for r in card.data.eval_results}["grounding gIoU (point prompts)"] == 61.2
+
+
+def test_saving_leaves_the_callers_config_as_it_was(tmp_path):
+    model = tiny_model()
+    processor = EarthGPTXProcessor.from_model_config(model.config)
+    model.save_pretrained(tmp_path / "plain")  # what any save writes into the config (auto_map, architectures)
+    before = model.config.to_dict()
+    save_hub_ready(tmp_path / "hub", model, processor)
+    assert model.config.to_dict() == before and "custom_pipelines" not in before
+    saved = json.loads((tmp_path / "hub" / "config.json").read_text())
+    assert saved["custom_pipelines"]["visual-prompting"]["impl"] == "visual_prompting.VisualPromptingPipeline"
+
+
+def test_a_peft_model_is_merged_in_a_copy(tmp_path):
+    import torch
+
+    from earthgptx_hf import EarthGPTXForConditionalGeneration
+
+    model = tiny_model().set_trainable("lora").eval()
+    with torch.no_grad():  # LoRA's B starts at zero: give the adapters an effect to merge
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0.0, 0.2, generator=torch.Generator().manual_seed(0))
+    processor = EarthGPTXProcessor.from_model_config(model.config)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    save_hub_ready(tmp_path, model, processor)
+    assert type(model).__name__ == "PeftModel" and model.state_dict().keys() == state.keys()
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert any("lora_A" in k for k in state) and "custom_pipelines" not in model.config.to_dict()
+    loaded = EarthGPTXForConditionalGeneration.from_pretrained(tmp_path).eval()
+    assert not any("lora" in k for k in loaded.state_dict())
+    image = np.arange(48 * 64, dtype=np.uint16).reshape(48, 64) * 17
+    box = [[{"type": "box", "bbox": [4, 4, 30, 30]}]]
+    inputs = processor(images=image, text="<image>\n<Region 1>", visual_prompts=box, return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**inputs).logits, model(**inputs).logits, rtol=1e-4, atol=1e-4)
+        with model.disable_adapter():  # the adapters matter: the merge is not the base model
+            assert not torch.allclose(model(**inputs).logits, loaded(**inputs).logits, atol=1e-3)
 
 
 FRESH = """
@@ -100,7 +159,7 @@ FRESH = """
     box = [[{"type": "box", "bbox": [4, 4, 30, 30]}]]
     inputs = processor(images=image, text="<image>\\n<Region 1>", visual_prompts=box, return_tensors="pt")
     generated = model.generate(**inputs, max_new_tokens=2, return_dict_in_generate=True, sequence_bias=bias)
-    direct = processor.post_process_generation(generated, inputs)[0]
+    direct = processor.post_process_generation(generated, inputs, target_sizes=[(48, 64)])[0]
     digest = lambda masks: [hashlib.sha1(np.ascontiguousarray(np.asarray(m, dtype=bool)).tobytes()).hexdigest()
                             for m in masks]
     assert not any(m.startswith("earthgptx_hf") for m in sys.modules)
@@ -136,7 +195,7 @@ def test_fresh_process_without_the_package_loads_model_processor_and_pipeline(sa
     box = [[{"type": "box", "bbox": [4, 4, 30, 30]}]]
     inputs = processor(images=image, text="<image>\n<Region 1>", visual_prompts=box, return_tensors="pt")
     generated = model.generate(**inputs, max_new_tokens=2, return_dict_in_generate=True, sequence_bias=bias)
-    direct = processor.post_process_generation(generated, inputs)[0]
+    direct = processor.post_process_generation(generated, inputs, target_sizes=[(48, 64)])[0]
     assert len(direct["masks"]) == 2 and any(np.asarray(m).any() for m in direct["masks"])
     assert loaded["generate_text"] == direct["text"] and loaded["generate_masks"] == _mask_digests(direct["masks"])
 

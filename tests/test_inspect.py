@@ -32,6 +32,26 @@ def test_inspect_command_prints_the_table(capsys):
     assert "visual tokens per image: 1280 (5 views x 256)" in text
 
 
+def test_the_command_line_is_an_hf_argument_parser(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0 and "--preset {paper,small,tiny}" in capsys.readouterr().out
+    assert main(["--preset", "tiny"]) == 0
+    text = capsys.readouterr().out
+    assert "# EarthGPT-X `tiny` preset" in text and "| SAM |" in text
+    with pytest.raises(SystemExit):
+        main(["--preset", "huge"])
+
+
+def test_the_mask_head_is_counted_on_the_generation_model():
+    model = build_meta_model("tiny")
+    counts = component_counts(model)
+    assert counts["SAM"] == sum(p.numel() for p in model.pixel_perception.grounding_model.parameters()) > 0
+    assert counts["language-to-pixel projection R_lp (Eq. 13)"] > 0
+
+
 def test_meta_model_forward_shapes_without_memory():
     model = build_meta_model("paper")
     config = model.config

@@ -23,10 +23,15 @@ import json
 import logging
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import HfArgumentParser
+
+from .data.annotated_images import DataArguments, load_annotated_images
+from .data.converters import CONVERTERS
 
 logger = logging.getLogger("earthgptx_hf.demo")
 
@@ -35,7 +40,7 @@ logger = logging.getLogger("earthgptx_hf.demo")
 DEMO_TILE = 56
 DEMO_SAM = 128
 DEMO_OVERRIDES = {
-    "tile_size": DEMO_TILE, "image_size": 2 * DEMO_TILE, "dino_config": {"image_size": DEMO_TILE},
+    "tile_size": DEMO_TILE, "dino_config": {"image_size": DEMO_TILE},
     "spatial_config": {"image_size": DEMO_TILE}, "convnext_config": {"image_size": DEMO_TILE},
     "grounding_config": {"vision_config": {"image_size": DEMO_SAM}, "prompt_encoder_config": {"image_size": DEMO_SAM}},
     "max_regions": 4,
@@ -80,25 +85,46 @@ def smollm2_model_and_processor():
     return model.set_trainable("paper"), processor
 
 
-def _arguments(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", default="runs/demo")
-    parser.add_argument("--data", default=None, help="a dataset folder or file instead of procedural scenes")
-    parser.add_argument("--data_format", default="rs_mini", help="converter of --data (rs_mini, coco, voc, ...)")
-    parser.add_argument("--image_dir", default=None, help="images of --data where the format needs it")
-    parser.add_argument("--llm", default="tiny", choices=["tiny", "smollm2"],
-                        help="tiny: the tiny preset's language model (default); smollm2: SmolLM2-135M-Instruct")
-    parser.add_argument("--num_scenes", type=int, default=4000, help="procedural scenes (80 %% train, 20 %% test)")
-    parser.add_argument("--max_steps", type=int, default=3000)
-    parser.add_argument("--minutes", type=float, default=12.0, help="training time budget (wall clock)")
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--learning_rate", type=float, default=None,
-                        help="default 2e-3 (tiny), 1e-3 (smollm2: the paper's trainable preset)")
-    parser.add_argument("--eval_samples", type=int, default=None,
-                        help="records per task and prompt type (0: every held-out record; default: all for tiny, "
-                             "48 for smollm2, whose generation is slow on a CPU)")
-    parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+@dataclass
+class DemoArguments:
+    output_dir: str = "runs/demo"
+    data: str | None = field(default=None, metadata={"help": "a dataset folder or file instead of procedural scenes"})
+    data_format: str = field(default="rs_mini", metadata={"help": "converter of --data", "choices": list(CONVERTERS)})
+    image_dir: str | None = field(default=None, metadata={"help": "images of --data where the format needs it"})
+    llm: str = field(default="tiny", metadata={
+        "help": "tiny: the tiny preset's language model; smollm2: SmolLM2-135M-Instruct",
+        "choices": ["tiny", "smollm2"]})
+    num_scenes: int = field(default=4000, metadata={"help": "procedural scenes (80 %% train, 20 %% test)"})
+    max_steps: int = 3000
+    minutes: float = field(default=12.0, metadata={"help": "training time budget (wall clock)"})
+    batch_size: int = 16
+    learning_rate: float | None = field(default=None, metadata={
+        "help": "default 2e-3 (tiny), 1e-3 (smollm2: the paper's trainable preset)"})
+    eval_samples: int | None = field(default=None, metadata={
+        "help": "records per task and prompt type (0: every held-out record; default: all for tiny, 48 for smollm2, "
+                "whose generation is slow on a CPU)"})
+    seed: int = 0
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """The defaults after each flag (HfArgumentParser's choice), the module docstring as it is written."""
+
+
+def parse_arguments(argv: list[str] | None = None) -> DemoArguments:
+    parser = HfArgumentParser(DemoArguments, description=__doc__, formatter_class=_HelpFormatter)
+    (args,) = parser.parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def load_checked(folder):
+    """The model and processor saved in `folder`, after the processor checked that it agrees with the model."""
+    from .modeling import EarthGPTXForConditionalGeneration
+    from .processing import EarthGPTXProcessor
+
+    model = EarthGPTXForConditionalGeneration.from_pretrained(folder)
+    processor = EarthGPTXProcessor.from_pretrained(folder)
+    processor.check_model_config(model.config)
+    return model, processor
 
 
 def _eval_samples(args) -> int | None:
@@ -107,23 +133,20 @@ def _eval_samples(args) -> int | None:
     return args.eval_samples or None
 
 
-def _data_arguments(args, split: str, scene_dir: Path):
-    from .training.train import DataArguments
-
+def _data_arguments(args, split: str, scene_dir: Path, cls=DataArguments):
+    """`cls` (DataArguments or a command's subclass of it) for the demo's data and `split`."""
     if args.data is None:
-        return DataArguments(data_format="procedural", num_scenes=args.num_scenes, scene_size=64, scene_objects="2,3",
-                             object_scale=1.0, scene_dir=str(scene_dir), split=split,
-                             tasks="classification,grounding", prompt_type="mixed")
+        return cls(data_format="procedural", num_scenes=args.num_scenes, scene_size=64, scene_objects="2,3",
+                   object_scale=1.0, scene_dir=str(scene_dir), split=split, tasks="classification,grounding",
+                   prompt_type="mixed")
     data_path = Path(args.data)
     if args.data_format == "rs_mini" and data_path.is_dir():
         data_path = data_path / "annotations" / f"{split}.jsonl"
-    return DataArguments(data_format=args.data_format, data_path=str(data_path), image_dir=args.image_dir,
-                         split=split, tasks="classification,grounding", prompt_type="mixed")
+    return cls(data_format=args.data_format, data_path=str(data_path), image_dir=args.image_dir, split=split,
+               tasks="classification,grounding", prompt_type="mixed")
 
 
 def _example_images(data_args, count: int = 3):
-    from .training.train import load_annotated_images
-
     images, _ = load_annotated_images(data_args, Path(data_args.scene_dir or "."))
     chosen, seen = [], set()
     for image in images:  # one per source first
@@ -201,13 +224,11 @@ def write_report(out: Path, summary: dict) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    args = _arguments(sys.argv[1:] if argv is None else argv)
+    args = parse_arguments(argv)
     from transformers import TrainingArguments
 
     from .evaluation.evaluate_model import EvalArguments, EvalDataArguments, run_evaluation
     from .hub import save_hub_ready
-    from .modeling import EarthGPTXForConditionalGeneration
-    from .processing import EarthGPTXProcessor
     from .training.callbacks import TimeBudgetCallback
     from .training.train import ModelArguments, train
 
@@ -234,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logger.info("[2/5] evaluation of the held-out split with earthgptx-eval")
     t = time.monotonic()
-    eval_data = EvalDataArguments(**vars(_data_arguments(args, "test", scene_dir)))
+    eval_data = _data_arguments(args, "test", scene_dir, EvalDataArguments)
     summary_eval = run_evaluation(
         EvalArguments(model=str(model_dir), output_dir=str(out / "eval"), max_samples=_eval_samples(args),
                       batch_size=16,
@@ -243,8 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logger.info("[3/5] Hub-ready checkpoint")
     t = time.monotonic()
-    model = EarthGPTXForConditionalGeneration.from_pretrained(model_dir)
-    processor = EarthGPTXProcessor.from_pretrained(model_dir)
+    model, processor = load_checked(model_dir)
     report = json.loads((model_dir / "data_report.json").read_text())
     data_description = (
         f"procedural multi-source scenes (synthetic: optical, SAR, infrared; {args.num_scenes} scenes of 64x64, "

@@ -2,7 +2,7 @@
 
     save_hub_ready("runs/demo/hub", model, processor, evaluation="runs/demo/eval/results.json",
                    training_data="procedural multi-source scenes (synthetic), 1,200 train images")
-    push_hub_ready("me/earthgptx-demo", model, processor, ...)   # the same folder, uploaded
+    push_hub_ready("me/earthgptx-demo", model, processor, ...)   # the same folder, through transformers' push_to_hub
 
 The folder holds safetensors weights (sharded above `max_shard_size`), `config.json` with `auto_map` and
 `custom_pipelines`, the generation config, the processor files (tokenizer, image processor, chat template), the remote
@@ -16,12 +16,13 @@ metadata the Hub reads. Where `earthgptx_hf` is not installed:
 
 from __future__ import annotations
 
+import copy
 import json
-import tempfile
 from pathlib import Path
 
-from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers.dynamic_module_utils import custom_object_save
+from transformers.utils import PushToHubMixin
 
 from .pipelines.visual_prompting import TASK, VisualPromptingPipeline
 
@@ -36,10 +37,11 @@ CARD_METRICS = {"classification": ("SS", "S-IoU", "accuracy"), "region_caption":
                 "grounding": ("gIoU", "cIoU")}
 
 
-def _unwrap(model):
-    """A PEFT-wrapped model is merged into plain weights (a Hub checkpoint needs no adapter)."""
+def _plain_model(model):
+    """A PEFT model's adapters merged into plain weights (a Hub checkpoint needs no adapter), in a copy: the caller's
+    model keeps its adapters (the copy costs the model's memory once more while saving). Other models as given."""
     if hasattr(model, "merge_and_unload"):
-        return model.merge_and_unload()
+        return copy.deepcopy(model).merge_and_unload()
     return model
 
 
@@ -88,23 +90,26 @@ from transformers import pipeline
 
 pipe = pipeline("visual-prompting", model="{where}", trust_remote_code=True)
 pipe("scene.png", boxes=[[40, 60, 120, 140]], task="classify")       # "<Region 1>: ship"
-pipe("sar.tif", points=[[88, 42]], task="segment")                    # masks: PIL "L" images at the image size
+pipe("sar.tif", points=[[88, 42]], task="segment")                    # masks: bool arrays at the image size
 pipe("ir.png", text="What is the relationship between <Region 1> and <Region 2>?", boxes=[[...], [...]])
 ```
 
 With the processor and `generate()`:
 
 ```python
+from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
+image = Image.open("scene.png")
 model = AutoModelForImageTextToText.from_pretrained("{where}", trust_remote_code=True)
 processor = AutoProcessor.from_pretrained("{where}", trust_remote_code=True)
 messages = [{{"role": "user", "content": [
-    {{"type": "image", "image": "scene.png", "visual_prompts": [{{"type": "box", "bbox": [40, 60, 120, 140]}}]}},
+    {{"type": "image", "image": image, "visual_prompts": [{{"type": "box", "bbox": [40, 60, 120, 140]}}]}},
     {{"type": "text", "text": "Please identify the object category of each marked region in the image."}}]}}]
 inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_tensors="pt")
 outputs = model.generate(**inputs, max_new_tokens=64, return_dict_in_generate=True)
-print(processor.post_process_generation(outputs, inputs)[0])   # text, regions, masks
+# text, regions, masks (at the image size: one (height, width) per image)
+print(processor.post_process_generation(outputs, inputs, target_sizes=[(image.height, image.width)])[0])
 ```'''
     sections = [
         f"# {name}",
@@ -136,30 +141,54 @@ print(processor.post_process_generation(outputs, inputs)[0])   # text, regions, 
 def save_hub_ready(save_directory, model, processor, *, max_shard_size: str | int = "2GB", repo_id: str | None = None,
                    **card_kwargs) -> Path:
     """Writes a Hub-ready checkpoint to `save_directory` (see the module docstring); `card_kwargs` go to
-    `build_model_card`. Returns the folder."""
+    `build_model_card`. Returns the folder. Neither the model (a PEFT model is merged in a copy) nor its config (the
+    pipeline entry goes into a copy) is changed."""
     folder = Path(save_directory)
     folder.mkdir(parents=True, exist_ok=True)
-    model = _unwrap(model)
-    model.config.custom_pipelines = {
+    model = _plain_model(model)
+    model.save_pretrained(folder, max_shard_size=max_shard_size)
+    # `custom_pipelines` (what `pipeline(model=folder)` reads) goes into the saved config.json only; the copy is taken
+    # after `save_pretrained`, so it holds what that wrote (auto_map, architectures, dtype)
+    config = copy.deepcopy(model.config)
+    config.custom_pipelines = {
         TASK: {"impl": f"{VisualPromptingPipeline.__module__.rsplit('.', 1)[-1]}.{VisualPromptingPipeline.__name__}",
                "pt": ["AutoModelForImageTextToText"], "type": "multimodal"}
     }
+    config.save_pretrained(folder)
     custom_object_save(VisualPromptingPipeline, folder)
-    model.save_pretrained(folder, max_shard_size=max_shard_size)
     processor.save_pretrained(folder)
     build_model_card(model, repo_id, **card_kwargs).save(folder / "README.md")
     return folder
 
 
+class _HubReadyFolder(PushToHubMixin):
+    """The Hub-ready folder for transformers' `PushToHubMixin.push_to_hub`, which creates the repository, calls
+    `save_pretrained` into a temporary folder and uploads what it wrote in one commit."""
+
+    def __init__(self, model, processor, repo_id: str, card_kwargs: dict):
+        self.model, self.processor = _plain_model(model), processor
+        self.repo_id, self.card_kwargs = repo_id, card_kwargs
+
+    def save_pretrained(self, save_directory, max_shard_size: str | int = "2GB", **kwargs):
+        return save_hub_ready(save_directory, self.model, self.processor, max_shard_size=max_shard_size,
+                              repo_id=self.repo_id, **self.card_kwargs)
+
+    def model_card(self) -> ModelCard:
+        return build_model_card(self.model, self.repo_id, **self.card_kwargs)
+
+
 def push_hub_ready(repo_id: str, model, processor, *, private: bool | None = None, token: str | None = None,
-                   commit_message: str = "Upload EarthGPT-X checkpoint", **save_kwargs):
-    """`save_hub_ready` into a temporary folder, then creates the repository (if needed) and uploads the folder.
-    Returns the `CommitInfo` of the upload."""
-    api = HfApi(token=token)
-    with tempfile.TemporaryDirectory() as tmp:
-        save_hub_ready(tmp, model, processor, repo_id=repo_id, **save_kwargs)
-        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        return api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message, repo_type="model")
+                   commit_message: str = "Upload EarthGPT-X checkpoint", max_shard_size: str | int = "2GB",
+                   **card_kwargs):
+    """Uploads the `save_hub_ready` folder with transformers' `push_to_hub` (which creates the repository if needed),
+    then the model card with huggingface_hub's `ModelCard.push_to_hub`: transformers' upload writes the repository's
+    existing card (or its template) as README.md, so ours follows in a second commit. `card_kwargs` go to
+    `build_model_card`. Returns the `CommitInfo` of the folder's upload."""
+    folder = _HubReadyFolder(model, processor, repo_id, card_kwargs)
+    commit = folder.push_to_hub(repo_id, commit_message=commit_message, private=private, token=token,
+                                max_shard_size=max_shard_size)
+    folder.model_card().push_to_hub(repo_id, token=token, commit_message="Model card (EarthGPT-X)")
+    return commit
 
 
 __all__ = ["save_hub_ready", "push_hub_ready", "build_model_card", "CARD_TAGS"]

@@ -7,12 +7,12 @@ The towers are checked against the reference architectures as transformers build
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
+from dataclasses import dataclass, field
 
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, HfArgumentParser
 
 from .modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
 from .modeling.trainable import LORA_MODULES_TO_SAVE, LORA_TARGET_MODULES, trainable_parameter_names
@@ -26,7 +26,7 @@ REFERENCE_TOWERS = {
 }
 
 COMPONENTS = (
-    # (row name, module path under the model)
+    # (row name, module path under the model: the mask head is the generation model's, not EarthGPTXModel's)
     ("language model", ("model.language_model", "lm_head")),
     ("DINOv2", ("model.vision_tower.dino",)),
     ("ConvNeXt", ("model.vision_tower.convnext",)),
@@ -37,10 +37,10 @@ COMPONENTS = (
     ("vision-to-language projector (Eq. 8)", ("model.multi_modal_projector",)),
     ("region projector", ("model.region_projector",)),
     ("region position embedding", ("model.region_position_projector",)),
-    ("language-to-pixel projection R_lp (Eq. 13)", ("model.pixel_perception.text_to_pixel",)),
-    ("SAM", ("model.pixel_perception.grounding_model",)),
-    ("  of which grounding encoder G", ("model.pixel_perception.grounding_model.vision_encoder",)),
-    ("  of which pixel decoder P", ("model.pixel_perception.grounding_model.mask_decoder",)),
+    ("language-to-pixel projection R_lp (Eq. 13)", ("pixel_perception.text_to_pixel",)),
+    ("SAM", ("pixel_perception.grounding_model",)),
+    ("  of which grounding encoder G", ("pixel_perception.grounding_model.vision_encoder",)),
+    ("  of which pixel decoder P", ("pixel_perception.grounding_model.mask_decoder",)),
 )
 
 
@@ -126,10 +126,15 @@ def report(preset: str) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class InspectArguments:
+    preset: str = field(default="paper", metadata={"help": "The model preset to count.",
+                                                   "choices": ["paper", "small", "tiny"]})
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="paper", choices=["paper", "small", "tiny"])
-    args = parser.parse_args(argv)
+    parser = HfArgumentParser(InspectArguments, description=__doc__)
+    (args,) = parser.parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
     print(report(args.preset))
     return 0
 

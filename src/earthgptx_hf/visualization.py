@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .processing.multi_source import normalise_image
-from .processing.visual_prompts import rle_to_mask, validate_prompts
+from .processing.visual_prompts import validate_prompts
 
 # Distinct colours (Tableau 10) for regions 1, 2, ... (cycled).
 REGION_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
@@ -53,7 +53,7 @@ def _prompt_anchor(prompt: dict) -> tuple[float, float]:
     if kind == "circle":
         (x, y), r = prompt["center"], prompt["radius"]
         return x - r, y - r
-    ys, xs = np.nonzero(rle_to_mask(prompt["mask"]))
+    ys, xs = np.nonzero(np.asarray(prompt["mask"], bool))
     return (float(xs.min()), float(ys.min())) if len(xs) else (0.0, 0.0)
 
 
@@ -98,7 +98,7 @@ def draw_visual_prompts(
         image: anything the processor reads (PIL, path, numpy array incl. 16-bit and single-channel, torch).
         prompts: SPEC prompt dicts, in region order (prompt i is `<Region i+1>`).
         answers: `{region index: answer}` written next to the labels (e.g. `EarthGPTXProcessor.parse_regions(text)`).
-        masks: binary masks (H, W) at the image size (numpy, or PIL "L" as the pipeline returns them), drawn in
+        masks: binary masks (H, W) at the image size (bool numpy as the pipeline returns them, or PIL "L"), drawn in
             region colours.
         caption: text written under the image (wrapped), e.g. the question and the answer.
         min_size, max_size: the longer side of the drawing is enlarged to at least `min_size` and reduced to at most
@@ -119,7 +119,7 @@ def draw_visual_prompts(
                         np.float32).copy()
     for index, prompt in enumerate(prompts, start=1):
         if prompt["type"] == "mask":
-            _overlay(canvas, rle_to_mask(prompt["mask"]).astype(bool), region_colour(index), 0.3)
+            _overlay(canvas, np.asarray(prompt["mask"], bool), region_colour(index), 0.3)
     for index, mask in enumerate(masks if masks is not None else [], start=1):
         mask = np.asarray(mask, bool)
         if mask.shape != (height, width):

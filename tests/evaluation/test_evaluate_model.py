@@ -18,6 +18,7 @@ from earthgptx_hf.evaluation.evaluate_model import (
     main,
     record_prompt_type,
     results_markdown,
+    run_evaluation,
     score_task,
 )
 from earthgptx_hf.processing.visual_prompts import rle_to_mask
@@ -65,6 +66,28 @@ def test_scores_of_perfect_and_wrong_answers(scenes):
                       [_output("dense residential.")])["accuracy"] == 100
     with pytest.raises(ValueError, match="task='segmentation'"):
         score_task("segmentation", [], [])
+
+
+def test_scores_are_computed_by_the_shipped_evaluate_modules(scenes, monkeypatch):
+    """`score_task` goes through the `evaluate` modules (loaded from their folders), so they are what is tested."""
+    from earthgptx_hf.evaluation import EVALUATE_MODULES, evaluate_base
+
+    used, compute = [], evaluate_base.EarthGPTXMetric._compute
+
+    def spy(self, predictions, references, **options):
+        used.append(type(self).__module__.rsplit(".", 1)[-1])
+        return compute(self, predictions, references, **options)
+
+    monkeypatch.setattr(evaluate_base.EarthGPTXMetric, "_compute", spy)
+    records = build_records(scenes, tasks=("classification",), prompt_type="box", seed=0)
+    scores = score_task("classification", records, [_output(r["conversations"][1]["value"]) for r in records],
+                        semantic_similarity=False)
+    assert scores["SS"] is None and scores["S-IoU"] == 100  # the option reached the module's function
+    grounding = build_records(scenes, tasks=("grounding",), prompt_type="box", seed=0)
+    score_task("grounding", grounding, [_output("[PIX]", [rle_to_mask(r["masks"][0]) > 0]) for r in grounding])
+    score_task("scene", [{"conversations": [{}, {"value": "harbor"}]}], [_output("Harbor")])
+    score_task("region_caption", [{"conversations": [{}, {"value": "<Region 1>: a ship"}]}], [_output("a ship")])
+    assert sorted(set(used)) == sorted(EVALUATE_MODULES)
 
 
 def test_records_are_grouped_by_task_and_prompt_type(scenes, tmp_path):
@@ -117,6 +140,17 @@ def test_eval_cli_end_to_end_on_procedural_scenes(tmp_path):
     assert gallery.width > 256 and gallery.height > 256
     with pytest.raises(ValueError, match="prompt_types='box,lasso'"):
         main(["--model", str(tmp_path / "model"), "--output_dir", str(out), "--prompt_types", "box,lasso"])
+
+
+def test_eval_refuses_a_processor_that_disagrees_with_its_model(tmp_path, monkeypatch):
+    model = EarthGPTXForConditionalGeneration(EarthGPTXConfig.from_preset("tiny"))
+    processor = EarthGPTXProcessor.from_model_config(EarthGPTXConfig.from_preset("tiny", max_regions=4))
+    monkeypatch.setattr(model, "generate", lambda *a, **k: pytest.fail("generated before the check"))
+    data = EvalDataArguments(num_scenes=2, scene_size=64, scene_dir=str(tmp_path / "scenes"))
+    with pytest.raises(ValueError, match="max_regions"):
+        run_evaluation(EvalArguments(model="given", output_dir=str(tmp_path / "eval")), data, model=model,
+                       processor=processor, progress=False)
+    assert not (tmp_path / "scenes").exists() and not (tmp_path / "eval" / "results.json").exists()
 
 
 def test_eval_arguments_defaults():

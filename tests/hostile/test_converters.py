@@ -19,7 +19,6 @@ from earthgptx_hf.data.converters import (
     read_yolo,
 )
 from earthgptx_hf.data.dataset import records_to_dataset
-from earthgptx_hf.processing import mask_to_rle
 
 from .harness import Hostile, parametrize, run_case
 
@@ -45,9 +44,10 @@ def _link(tmp, link):
 
 
 def _mask(height=H, width=W):
-    mask = np.zeros((height, width), bool)
-    mask[5:10, 5:10] = True
-    return mask_to_rle(mask)
+    """The uncompressed COCO RLE of a 5x5 square at (5, 5), the form rs_mini files hold (`mask_to_rle` writes the
+    compressed one)."""
+    runs = [5 * height + 5] + [5, height - 5] * 4 + [5, height - 10 + (width - 10) * height]  # column-major
+    return {"size": [height, width], "counts": runs}
 
 
 # ---------------------------------------------------------------------------------------------------------- rs_mini

@@ -4,6 +4,7 @@ pipeline arguments, against the image processor and `pipeline("visual-prompting"
 from __future__ import annotations
 
 import functools
+import io
 
 import numpy as np
 import torch
@@ -32,7 +33,7 @@ def _pipe():
 
 
 def process(image, **kwargs):
-    return _image_processor(**kwargs)(image, return_tensors="np")
+    return _image_processor(**kwargs)(image, return_tensors="np", return_metadata=True)  # with original_sizes
 
 
 def run_pipe(images, **kwargs):
@@ -60,7 +61,8 @@ def nan_with_valid(fraction: float) -> np.ndarray:
 
 def served(path: str, **kwargs):
     """Starts a hostile local server, fetches `path` through the pipeline, stops the server whatever happens."""
-    with hostile_server({"scene.png": png_bytes(RGB)}) as url:
+    scene = png_bytes(RGB)
+    with hostile_server({"scene.png": scene, "cut.png": scene[: len(scene) // 2], "notes.png": b"text"}) as url:
         return run_pipe(url + path, **kwargs)
 
 
@@ -103,7 +105,8 @@ CASES = [
     Hostile("all-inf", lambda t: process(np.full((32, 32, 3), np.inf)), ValueError, NO_DATA.format("0.00%")),
     Hostile("0.5 % valid", lambda t: process(nan_with_valid(0.005)), ValueError, NO_DATA.format("0.50%")),
     Hostile("1 % valid is enough", lambda t: process(nan_with_valid(0.01)), check=processed(100, 200)),
-    Hostile("half NaN keeps working", lambda t: _image_processor().preprocess(nan_with_valid(0.5)),
+    Hostile("half NaN keeps working",
+            lambda t: _image_processor().preprocess(nan_with_valid(0.5), return_metadata=True),
             check=processed(100, 200)),
     # --- complex SAR ---
     Hostile("complex64 SLC", lambda t: process(np.ones((32, 32), np.complex64)), TypeError,
@@ -164,6 +167,28 @@ CASES = [
             ValueError, r"declares more pixels than PIL's decompression-bomb limit"),
     Hostile("pipeline complex tensor", lambda t: run_pipe(torch.ones(32, 32, dtype=torch.complex64)), TypeError,
             r"images is complex"),
+    Hostile("pipeline truncated download", lambda t: served("/files/cut.png"), ValueError,
+            r"images \('http://127.0.0.1:\d+/files/cut.png'\) could not be decoded: .*truncated", seconds=10),
+    Hostile("pipeline download that is not an image", lambda t: served("/files/notes.png"), ValueError,
+            r"\('.*/notes.png'\) is not a readable image: PIL cannot identify its format", seconds=10),
+    Hostile("pipeline file object", lambda t: run_pipe(io.BytesIO(png_bytes(RGB))), TypeError,
+            r"images must be a PIL image, a path, a URL, a numpy array or a torch tensor, got BytesIO"),
+    Hostile("pipeline ambiguous array third in a batch",
+            lambda t: run_pipe([RGB, RGB, np.zeros((3, 20, 3), np.uint8)], batch_size=2), ValueError,
+            r"images\[2\] has the ambiguous shape \(3, 20, 3\)"),
+    Hostile("pipeline num_workers=-1", lambda t: run_pipe([RGB, RGB], num_workers=-1), ValueError,
+            r"num_workers=-1 must be a whole number at least 0"),
+    Hostile("pipeline dict item without an image", lambda t: run_pipe([{"img": RGB}]), ValueError,
+            r"images\[0\] is a dict with keys \['img'\]: it needs 'image'"),
+    Hostile("pipeline chat without an image",
+            lambda t: run_pipe([{"role": "user", "content": [{"type": "text", "text": "hi"}]}]), ValueError,
+            r"must hold exactly one \{'type': 'image'.*found 0"),
+    Hostile("pipeline chat with two images",
+            lambda t: run_pipe([{"role": "user", "content": [{"type": "image", "image": RGB}] * 2}]), ValueError,
+            r"must hold exactly one \{'type': 'image'.*found 2"),
+    Hostile("pipeline generator with too few boxes",
+            lambda t: list(_pipe()((x for x in [RGB, RGB]), boxes=[[[0, 0, 4, 4]]], max_new_tokens=1)), ValueError,
+            r"boxes must give one entry per image \(at least 2 images\)"),
 ]
 
 

@@ -142,7 +142,7 @@ CASES = [
     Hostile("chat: typed <region_feat>", lambda _: chat("<region_feat>"), ValueError,
             RESERVED.format("<region_feat>")),
     Hostile("chat: typed <pad>", lambda _: chat("a<pad>b"), ValueError, RESERVED.format("<pad>")),
-    Hostile("chat: plain text works", lambda _: chat("What is in <Region 1>?", return_tensors="pt"),
+    Hostile("chat: plain text works", lambda _: chat("What is in <Region 1>?", return_tensors="pt", return_dict=True),
             check=lambda out: out["input_ids"].shape[0] == 1),
     # the model's forward and generate
     Hostile("forward: NaN pixel_values", lambda _: forward(pixel_values=nan_at(5)), ValueError,

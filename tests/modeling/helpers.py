@@ -39,7 +39,7 @@ def visual_inputs(config: EarthGPTXConfig, num_prompts: list[int], seed: int = 0
     g = torch.Generator().manual_seed(seed)
     batch, views, tile = len(num_prompts), config.num_views, config.tile_size
     pixel_values = torch.randn(batch, views, 3, tile, tile, generator=g)
-    prompt_maps = torch.zeros(batch, views, max(max(num_prompts), 1), tile, tile)
+    prompt_maps = torch.zeros(batch, views, config.max_regions, tile, tile)  # the processor's layout
     for b, n in enumerate(num_prompts):
         for k in range(n):
             x0 = (3 + 5 * k) % (tile - 6)

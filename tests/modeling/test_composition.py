@@ -45,7 +45,7 @@ def test_composition_keeps_pretrained_weights_and_initialises_new_parts(parts, t
     assert config.image_token_id == 256 and config.text_config.vocab_size == 256 + 3 + config.max_regions
     _assert_same_weights(model.model.vision_tower.dino, originals["dino"])
     _assert_same_weights(model.model.vision_tower.convnext, originals["convnext"])
-    _assert_same_weights(model.model.pixel_perception.grounding_model, originals["sam"])
+    _assert_same_weights(model.pixel_perception.grounding_model, originals["sam"])
     lm = originals["language_model"]
     for name, tensor in lm.model.state_dict().items():
         ours = model.model.language_model.state_dict()[name]

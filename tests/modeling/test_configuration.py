@@ -24,7 +24,7 @@ def test_presets_build_and_round_trip(name, tmp_path):
 
 def test_paper_preset_matches_spec():
     config = EarthGPTXConfig.from_preset("paper")
-    assert (config.image_size, config.tile_size, config.tile_grid) == (448, 224, [2, 2])
+    assert (config.canvas_size, config.tile_size, config.tile_grid) == ((448, 448), 224, [2, 2])
     assert config.text_config.hidden_size == 5120 and config.text_config.num_hidden_layers == 40
     assert config.dino_config.hidden_size == 1024 and config.dino_config.patch_size == 14
     assert list(config.convnext_config.depths) == [3, 3, 27, 3]

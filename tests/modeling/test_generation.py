@@ -56,7 +56,7 @@ def test_generated_pix_masks_equal_a_full_forward_pass():
     ids, mask, vis = _batch(model.config, PROMPTS)
     out = _generate(model, ids, mask, vis, schedule={(0, 1): pix, (0, 3): pix, (2, 0): pix})
     assert [m.shape[0] for m in out.pred_masks] == [2, 0, 1]
-    size = model.model.pixel_perception.low_res_mask_size
+    size = model.pixel_perception.low_res_mask_size
     assert out.pred_masks[0].shape == (2, size, size)
     # the same masks from one forward pass over the generated sequences (positions before each generated [PIX])
     full_mask = torch.cat([mask, (out.sequences[:, ids.shape[1]:] != -1).long()], dim=1)
@@ -74,7 +74,7 @@ def test_visual_inputs_are_used_only_at_prefill_and_the_cache_is_used():
     ids, mask, vis = _batch(model.config, PROMPTS[:2])
     calls = {"vision": 0, "sam": 0, "lengths": []}
     h1 = model.model.vision_tower.register_forward_hook(lambda *a: calls.__setitem__("vision", calls["vision"] + 1))
-    h2 = model.model.pixel_perception.grounding_model.vision_encoder.register_forward_hook(
+    h2 = model.pixel_perception.grounding_model.vision_encoder.register_forward_hook(
         lambda *a: calls.__setitem__("sam", calls["sam"] + 1))
     h3 = model.model.language_model.register_forward_pre_hook(
         lambda mod, args, kwargs: calls["lengths"].append(kwargs["inputs_embeds"].shape[1]), with_kwargs=True)
@@ -98,7 +98,6 @@ def test_batched_left_padded_generation_equals_one_by_one():
     for row, (n, text) in enumerate(PROMPTS):
         one_ids, one_mask, _ = _batch(model.config, [(n, text)])
         one_vis = {k: v[row : row + 1] for k, v in vis.items()}
-        one_vis["prompt_maps"] = one_vis["prompt_maps"][:, :, :n]
         single = _generate(model, one_ids, one_mask, one_vis,
                            schedule={(0, step): tok for step, tok in schedule[row].items()})
         new_batched = batched.sequences[row, ids.shape[1]:]

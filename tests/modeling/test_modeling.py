@@ -75,7 +75,7 @@ def test_pix_hidden_state_comes_from_the_position_before_each_pix():
     with torch.no_grad():
         out = model(**{k: v for k, v in batch.items() if k not in ("labels", "gt_masks")}, output_hidden_states=True)
         hidden = out.hidden_states[-1]
-        expected = model.predict_masks(hidden, positions, batch["sam_pixel_values"])
+        expected = model.pixel_perception.predict_masks(hidden, positions, batch["sam_pixel_values"])
     for got, want in zip(out.pred_masks, expected):
         torch.testing.assert_close(got, want)
     # the two [PIX] of sample 1 give two different masks (different hidden states)
@@ -91,7 +91,7 @@ def test_padding_does_not_change_masks_or_losses_of_a_sample():
         single = {
             "input_ids": batch["input_ids"][:1, :length], "attention_mask": batch["attention_mask"][:1, :length],
             **{k: batch[k][:1] for k in ("pixel_values", "convnext_pixel_values", "sam_pixel_values")},
-            "prompt_maps": batch["prompt_maps"][:1, :, :2],
+            "prompt_maps": batch["prompt_maps"][:1],
         }
         alone = model(**single)
     torch.testing.assert_close(both.pred_masks[0], alone.pred_masks[0], atol=1e-4, rtol=1e-4)
@@ -122,7 +122,7 @@ def test_region_features_carry_the_prompt_position():
     config = model.config
     tile = config.tile_size
     pixel_values = torch.zeros(1, config.num_views, 3, tile, tile)
-    maps = torch.zeros(1, config.num_views, 2, tile, tile)
+    maps = torch.zeros(1, config.num_views, config.max_regions, tile, tile)
     maps[0, :, 0, :4, :4] = 1
     maps[0, :, 1, -4:, -4:] = 1
     with torch.no_grad():
@@ -138,7 +138,7 @@ def test_the_pix_state_is_both_the_sparse_and_the_dense_prompt_of_sams_decoder(m
     """R_lp's output reaches SAM's mask decoder as one sparse prompt per [PIX] and, added to SAM's no-mask embedding,
     as the dense prompt at every position (a decoder trained from scratch ignores the sparse token alone)."""
     model = tiny_model()
-    perception = model.model.pixel_perception
+    perception = model.pixel_perception
     decoder = perception.grounding_model.mask_decoder
     seen = {}
     original = decoder.forward
@@ -172,7 +172,7 @@ def test_mismatched_image_tokens_raise():
     batch = _inference_kwargs(training_batch(model.config))
     ids = batch["input_ids"].clone()
     ids[0, 1] = 50  # one <image> token fewer in sample 0
-    with pytest.raises(ValueError, match=r"Image features and image tokens do not match.*\[19, 20\].*\[20, 20\]"):
+    with pytest.raises(ValueError, match=r"Image features and image tokens do not match.*39 <image> tokens.*40 visual tokens"):
         model(**dict(batch, input_ids=ids))
 
 
@@ -187,9 +187,10 @@ def test_too_many_prompt_maps_raise():
     model = tiny_model()
     batch = _inference_kwargs(training_batch(model.config))
     maps = batch["prompt_maps"]
-    too_many = torch.cat([maps] * 5, dim=2)  # 10 > max_regions=8
-    with pytest.raises(ValueError, match=r"10 prompt channels.*max_regions=8"):
-        model(**dict(batch, prompt_maps=too_many))
+    for channels in (2, 10):  # one channel per region, max_regions=8: the processor builds them, the model never pads
+        wrong = torch.zeros(*maps.shape[:2], channels, *maps.shape[3:])
+        with pytest.raises(ValueError, match=rf"prompt_maps must have shape \(2, 5, 8, 28, 28\).*\(2, 5, {channels}, 28, 28\)"):
+            model(**dict(batch, prompt_maps=wrong))
 
 
 def test_pixel_values_of_the_wrong_shape_raise():

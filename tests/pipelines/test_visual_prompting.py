@@ -159,23 +159,26 @@ def test_url_size_cap_with_and_without_content_length():
         assert time.monotonic() - start < 3.0
 
 
-def test_url_errors_name_the_url():
+def test_url_errors_name_the_url(pipe):
     image = np.random.default_rng(7).integers(0, 255, (20, 24, 3), dtype=np.uint8)
     good = png_bytes(image)
     with hostile_server({"good.png": good, "cut.png": good[: len(good) // 2], "text.png": b"hello"}) as url:
-        assert np.array_equal(np.asarray(load_pipeline_image(f"{url}/files/good.png", timeout=5)), image)
-        assert load_pipeline_image(f"{url}/files/good.png", max_download_bytes=len(good)).size == (24, 20)
+        fetched = load_pipeline_image(f"{url}/files/good.png", timeout=5)  # fetched, not decoded: the processor decodes
+        assert fetched.name == f"{url}/files/good.png" and fetched.getvalue() == good
+        assert np.array_equal(np.asarray(pipe.image_processor.open_image(fetched)), image)
+        assert load_pipeline_image(f"{url}/files/good.png", max_download_bytes=len(good)).getvalue() == good
         with pytest.raises(ValueError, match=r"images \('.*/missing'\) could not be downloaded: the server answered "
                                              r"HTTP 404"):
             load_pipeline_image(url + "/missing")
         with pytest.raises(ConnectionError, match=r"images \('.*/to-ftp'\) could not be downloaded: the server "
                                                   r"redirected it to a URL that is not http\(s\)"):
             load_pipeline_image(url + "/to-ftp")  # redirects never leave http(s)
-        with pytest.raises(ValueError, match=r"images \('.*/cut.png'\) could not be decoded: .*truncated"):
-            load_pipeline_image(f"{url}/files/cut.png")
+        # the image processor's file rule names the download by its URL and the image by its index
+        with pytest.raises(ValueError, match=r"images\[1\] \('.*/cut.png'\) could not be decoded: .*truncated"):
+            pipe([image, f"{url}/files/cut.png"], max_new_tokens=1)
         with pytest.raises(ValueError, match=r"images \('.*/text.png'\) is not a readable image: PIL cannot "
                                              r"identify"):
-            load_pipeline_image(f"{url}/files/text.png")
+            pipe(f"{url}/files/text.png", max_new_tokens=1)
     with pytest.raises(ValueError, match=r"images is the URL 'ftp://example.org/a.png', whose scheme 'ftp' is not "
                                          r"supported: only http:// and https://"):
         load_pipeline_image("ftp://example.org/a.png")
@@ -208,11 +211,14 @@ def test_download_limits_are_pipeline_parameters(pipe):
     ({"timeout": float("inf")}, r"timeout=inf must be a finite number"),
     ({"max_download_bytes": 0}, r"max_download_bytes=0 must be a whole number at least 1"),
     ({"max_download_bytes": 1e6}, r"max_download_bytes=1000000.0 must be a whole number"),
+    ({"num_workers": -1}, r"num_workers=-1 must be a whole number at least 0"),
+    ({"mask_format": "png"}, r"mask_format='png' is not one of \['numpy', 'pil'\]"),
+    ({"return_full_text": "yes"}, r"return_full_text='yes' must be True or False"),
 ])
 def test_bad_pipeline_parameters_name_the_argument(pipe, kwargs, match):
     image = np.zeros((32, 32, 3), np.uint8)
-    with pytest.raises(ValueError, match=match):
-        pipe(image, max_new_tokens=1, **kwargs)
+    with pytest.raises(ValueError, match=match):  # a list: transformers ignores batch_size for a single input
+        pipe([image, image], max_new_tokens=1, **kwargs)
     with pytest.raises(ValueError, match=match):  # the same at construction
         VisualPromptingPipeline(model=pipe.model, processor=pipe.processor, **kwargs)
 
@@ -331,10 +337,15 @@ def test_segment_returns_masks_at_the_original_size(pipe, pix_bias):
     out = pipe(image, boxes=[[5, 5, 30, 30]], task="segment", max_new_tokens=2, **pix_bias)[0]
     assert out["generated_text"] == "[PIX][PIX]" and len(out["masks"]) == 2
     assert out["regions"][0]["mask"] is None  # no "<Region 1>: " before them
-    assert all(m.mode == "L" and m.size == (70, 50) for m in out["masks"])
-    assert set(np.unique(np.asarray(out["masks"][0]))) <= {0, 255}
+    # the mask-generation convention: boolean arrays at the original size
+    assert all(isinstance(m, np.ndarray) and m.dtype == bool and m.shape == (50, 70) for m in out["masks"])
+    assert "scores" not in out  # none invented: the processor's post-processing will add them
+    pil = pipe(image, boxes=[[5, 5, 30, 30]], task="segment", max_new_tokens=2, mask_format="pil", **pix_bias)[0]
+    assert all(m.mode == "L" and m.size == (70, 50) for m in pil["masks"])
+    assert set(np.unique(np.asarray(pil["masks"][0]))) <= {0, 255}
+    assert np.array_equal(np.asarray(pil["masks"][1]) > 0, out["masks"][1])
     strict = pipe(image, boxes=[[5, 5, 30, 30]], task="segment", max_new_tokens=1, mask_threshold=1e9, **pix_bias)[0]
-    assert np.asarray(strict["masks"][0]).max() == 0  # the threshold reaches the post-processing
+    assert not strict["masks"][0].any()  # the threshold reaches the post-processing
 
 
 def test_masks_are_bound_to_the_regions_named_before_them():
@@ -365,13 +376,13 @@ def test_quantised_and_bf16_models(mode, tmp_path, pix_bias):
     if mode == "bfloat16":
         assert linear.weight.dtype == torch.bfloat16
     else:  # only the language model is quantised
-        assert type(loaded.model.pixel_perception.text_to_pixel[0]).__name__ == "Linear"
+        assert type(loaded.pixel_perception.text_to_pixel[0]).__name__ == "Linear"
     quantised = pipeline("visual-prompting", model=loaded, processor=processor)
     image = np.random.default_rng(4).integers(0, 255, (40, 40, 3), dtype=np.uint8)
     text = quantised(image, boxes=[[4, 4, 20, 20]], max_new_tokens=4)[0]["generated_text"]
     assert isinstance(text, str) and text
     out = quantised(image, boxes=[[4, 4, 20, 20]], task="segment", max_new_tokens=1, **pix_bias)[0]
-    assert out["generated_text"] == "[PIX]" and out["masks"][0].size == (40, 40)
+    assert out["generated_text"] == "[PIX]" and out["masks"][0].shape == (40, 40)
 
 
 def test_pipeline_from_a_saved_folder_in_process(tmp_path):

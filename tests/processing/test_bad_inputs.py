@@ -80,8 +80,12 @@ BAD_INPUTS = [
      r"visual_prompts\[0\]\['mask'\] has shape \(10, 10\), but the image is \(100, 120\)"),
     ("empty mask", call(visual_prompts=[{"type": "mask", "mask": np.zeros((100, 120), bool)}]), ValueError,
      r"visual_prompts\[0\]\['mask'\] is empty"),
-    ("compressed RLE", call(visual_prompts=[{"type": "mask", "mask": {"size": [100, 120], "counts": "abc"}}]),
-     ValueError, r"visual_prompts\[0\]\['mask'\] holds compressed RLE"),
+    ("compressed RLE that stops short", call(visual_prompts=[{"type": "mask", "mask": {"size": [100, 120],
+                                                                                         "counts": "30"}}]),
+     ValueError, r"visual_prompts\[0\]\['mask'\]\['counts'\] is not the COCO RLE of a 100x120 mask"),
+    ("compressed RLE with a dangling run", call(visual_prompts=[{"type": "mask", "mask": {"size": [100, 120],
+                                                                                           "counts": "abc"}}]),
+     ValueError, r"visual_prompts\[0\]\['mask'\]\['counts'\] is not a compressed COCO RLE string"),
 ]
 
 

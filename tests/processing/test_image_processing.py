@@ -16,15 +16,20 @@ def test_outputs_and_normalisation_per_encoder():
     torch.testing.assert_close(out["pixel_values"][0, 1, :, 10, 10], white_dino)
     torch.testing.assert_close(out["convnext_pixel_values"][0, 1, :, 10, 10], white_clip)
     assert tuple(out["sam_pixel_values"].shape) == (1, 3, 64, 64)
-    assert out["reshaped_input_sizes"].tolist() == [[64, 64]] and out["original_sizes"].tolist() == [[40, 40]]
-    assert "view_mask" not in out
+    assert processor.reshaped_input_size((40, 40)) == (64, 64)
+    # the model's inputs only (point 7 / I3); prompt maps have exactly max_regions channels, as the model takes them
+    assert set(out) == {"pixel_values", "convnext_pixel_values", "prompt_maps", "sam_pixel_values"}
+    assert tuple(out["prompt_maps"].shape) == (1, 5, 4, 28, 28) and not out["prompt_maps"][:, :, 1:].any()
+    meta = processor(image, visual_prompts=[{"type": "point", "point": [5, 5]}], return_metadata=True)
+    assert meta["original_sizes"].tolist() == [[40, 40]]
+    assert meta["num_views"].tolist() == [5] and meta["num_prompts"].tolist() == [1]
 
 
 def test_sam_view_pads_bottom_right_with_zeros():
     processor = EarthGPTXImageProcessor(tile_size=28, patch_size=14, sam_image_size=64)
     out = processor(np.full((20, 40, 3), 200, np.uint8), return_tensors="pt")
     sam = out["sam_pixel_values"][0]
-    assert out["reshaped_input_sizes"].tolist() == [[32, 64]]
+    assert processor.reshaped_input_size((20, 40)) == (32, 64)
     assert (sam[:, 32:] == 0).all() and (sam[:, :32] != 0).all()
 
 
@@ -35,7 +40,7 @@ def test_grid_pinpoints_choose_the_grid_per_aspect_ratio_and_the_model_masks_pad
     prompts = [[{"type": "box", "bbox": [1, 1, 30, 30]}], [{"type": "box", "bbox": [1, 1, 30, 30]}]]
     out = processor(images=[wide, square], text=["<Region 1>?", "<Region 1>?"], visual_prompts=prompts,
                     return_tensors="pt")
-    assert out["num_views"].tolist() == [3, 5]  # 1x2 grid for the wide image, 2x2 for the square one
+    assert out["pixel_values"].shape[1] == 5 and "num_views" not in out
     assert out["view_mask"].tolist() == [[True] * 3 + [False] * 2, [True] * 5]
     tokens = (out["input_ids"] == config.image_token_id).sum(1).tolist()
     assert tokens == [3 * config.tokens_per_view, 5 * config.tokens_per_view]
@@ -67,14 +72,37 @@ def test_gt_masks_go_to_the_sam_view_and_predictions_come_back():
     processor = EarthGPTXImageProcessor(tile_size=28, patch_size=14, sam_image_size=64)
     mask = np.zeros((30, 60), bool)
     mask[10:20, 30:50] = True
-    sam_mask = processor.resize_mask_to_sam_view(mask)
+    sam_mask = processor.resize_mask_to_sam_view(mask)  # the frame of sam_pixel_values, at its full size
     assert sam_mask.shape == (64, 64) and not sam_mask[32:].any()
     scale = 64 / 60
     assert sam_mask[12:20, 33:52].all()  # rows 10..20 and columns 30..50, times 64/60
     assert abs(sam_mask.sum() - mask.sum() * scale**2) < 0.1 * mask.sum() * scale**2
-    low_res = processor.resize_mask_to_sam_view(mask, out_size=16)
-    assert low_res.shape == (16, 16)
-    back = processor.post_process_masks(torch.from_numpy(sam_mask[None]).float() * 10 - 5, (30, 60), (32, 64))
-    assert back.shape == (1, 30, 60)
-    iou = (back[0].numpy() & mask).sum() / (back[0].numpy() | mask).sum()
+    logits = torch.from_numpy(sam_mask[None]).float() * 10 - 5
+    back = processor.post_process_masks([logits], [(30, 60)])
+    assert len(back) == 1 and back[0].shape == (1, 30, 60) and back[0].dtype == torch.bool
+    iou = (back[0][0].numpy() & mask).sum() / (back[0][0].numpy() | mask).sum()
     assert iou > 0.85
+
+
+def test_post_process_masks_is_sams(monkeypatch):
+    """Point 10: the post-processing is `SamImageProcessorPil.post_process_masks` for this SAM view, not a copy."""
+    from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
+
+    processor = EarthGPTXImageProcessor(tile_size=28, patch_size=14, sam_image_size=64)
+    torch.manual_seed(0)
+    logits = [torch.randn(2, 16, 16), torch.randn(1, 16, 16)]
+    sizes = [(30, 60), (50, 20)]
+    sam = SamImageProcessorPil(pad_size={"height": 64, "width": 64}).post_process_masks(
+        [m[:, None] for m in logits], sizes, [processor.reshaped_input_size(s) for s in sizes], mask_threshold=0.3)
+    ours = processor.post_process_masks(logits, sizes, mask_threshold=0.3)
+    for a, b in zip(ours, sam):
+        assert torch.equal(a, b[:, 0])
+    calls = []
+    original = SamImageProcessorPil.post_process_masks
+    monkeypatch.setattr(SamImageProcessorPil, "post_process_masks",
+                        lambda self, *a, **k: calls.append(a) or original(self, *a, **k))
+    processor.post_process_masks(logits, sizes)
+    assert len(calls) == 1
+    assert processor.post_process_masks([torch.zeros(0, 16, 16)], [(5, 7)])[0].shape == (0, 5, 7)
+    with pytest.raises(ValueError, match=r"masks has 1 entries but original_sizes has 2"):
+        processor.post_process_masks(logits[:1], sizes)

@@ -1,3 +1,5 @@
+import io
+import re
 import struct
 import zlib
 
@@ -7,7 +9,7 @@ import torch
 from PIL import Image
 
 from earthgptx_hf.processing import EarthGPTXImageProcessor, normalise_image, robust_stretch
-from earthgptx_hf.processing.multi_source import MIN_VALID_FRACTION
+from earthgptx_hf.processing.multi_source import MIN_VALID_FRACTION, image_size, open_image
 
 
 @pytest.mark.parametrize(
@@ -191,3 +193,57 @@ def test_decompression_bombs_and_oversized_files_are_refused_before_decoding(tmp
     (tmp_path / "big.png").write_bytes(png_header_only(9_000, 9_000))  # above max_pixels, below PIL's limit
     with pytest.raises(ValueError, match=r"images has 9000x9000 = 81,000,000 pixels, more than max_pixels=1,000,000"):
         normalise_image(tmp_path / "big.png", max_pixels=1_000_000)
+
+
+# --- the rules others call: image_size (layout) and open_image (files) ------------------------------------------------
+@pytest.mark.parametrize("image", [
+    np.zeros((20, 30), np.uint8), np.zeros((20, 30, 1), np.uint16), np.zeros((20, 30, 3), np.float32),
+    np.zeros((3, 20, 30), np.uint8), np.zeros((1, 20, 640), np.uint8), np.zeros((4, 20, 3), np.uint8),
+    np.zeros((640, 3, 1), np.uint8), torch.zeros(3, 20, 30), torch.zeros(20, 30, dtype=torch.bfloat16),
+    Image.new("I;16", (30, 20)),
+], ids=lambda image: f"{type(image).__name__}{tuple(getattr(image, 'shape', ()))}")
+def test_image_size_is_the_size_normalise_image_reads(image):
+    assert image_size(image) == normalise_image(image).size
+
+
+@pytest.mark.parametrize("shape", [(5,), (1, 640, 4), (3, 20, 3), (20, 30, 4), (1, 1, 3, 16, 16), (0, 10)])
+def test_image_size_refuses_what_normalise_image_refuses_with_its_message(shape):
+    with pytest.raises(ValueError) as refused:
+        normalise_image(np.zeros(shape, np.uint8), index=2)
+    with pytest.raises(ValueError, match=re.escape(str(refused.value))):
+        image_size(np.zeros(shape, np.uint8), index=2)
+
+
+def test_image_size_of_a_file_reads_only_its_header(tmp_path):
+    (tmp_path / "big.png").write_bytes(png_header_only(9_000, 7_000))  # no pixel data: decoding would fail
+    assert image_size(tmp_path / "big.png") == (7_000, 9_000)
+
+
+def test_open_image_decodes_paths_and_named_downloads(tmp_path):
+    rgb = np.random.default_rng(8).integers(0, 255, (10, 12, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    data = (tmp_path / "a.png").read_bytes()
+    assert np.array_equal(np.asarray(open_image(tmp_path / "a.png")), rgb)
+    download = io.BytesIO(data)
+    download.name = "https://example.org/a.png"
+    assert np.array_equal(normalise_image(download).pixels, rgb)
+    cut = io.BytesIO(data[: len(data) // 2])
+    cut.name = "https://example.org/a.png"
+    with pytest.raises(ValueError, match=r"images\[1\] \('https://example.org/a.png'\) could not be decoded: "
+                                         r".*truncated"):
+        open_image(cut, index=1)
+    with pytest.raises(ValueError, match=r"images \('https://example.org/b.png'\) is not a readable image: PIL "
+                                         r"cannot identify its format \(5 bytes\)"):
+        open_image(_named(b"hello", "https://example.org/b.png"))
+    with pytest.raises(ValueError, match=r"images is not a readable image: it is empty"):
+        open_image(io.BytesIO(b""))  # unnamed: the argument alone
+    with pytest.raises(ValueError, match=r"images has 7000x9000 = 63,000,000 pixels, more than max_pixels=1,000"):
+        open_image(_named(png_header_only(9_000, 7_000), "big.png"), max_pixels=1_000)
+    with pytest.raises(TypeError, match=r"images\[3\] must be a path or a binary file object, got int"):
+        open_image(5, index=3)
+
+
+def _named(data: bytes, name: str) -> io.BytesIO:
+    buffer = io.BytesIO(data)
+    buffer.name = name
+    return buffer

@@ -24,22 +24,63 @@ def _six(height=100, width=120):
     return ALL_SIX + [{"type": "mask", "mask": mask}]
 
 
-def test_validated_prompts_are_plain_json():
+def test_validated_prompts_are_plain_json_but_masks_stay_arrays():
+    """A validated mask is the bool array the rasteriser pools (no RLE round trip inside one call); every other prompt
+    is plain JSON; validated output is valid input."""
     clean = validate_prompts(_six(), (100, 120), max_regions=8)
     assert [p["type"] for p in clean] == ["point", "box", "polygon", "scribble", "circle", "mask"]
-    assert json.loads(json.dumps(clean)) == clean
-    assert validate_prompts(clean, (100, 120), max_regions=8) == clean  # validated output is valid input
+    assert json.loads(json.dumps(clean[:5])) == clean[:5]
+    mask = clean[5]["mask"]
+    assert isinstance(mask, np.ndarray) and mask.dtype == bool and np.array_equal(mask, _six()[5]["mask"])
+    again = validate_prompts(clean, (100, 120), max_regions=8)
+    assert again[:5] == clean[:5] and np.array_equal(again[5]["mask"], mask)
 
 
-def test_rle_round_trip_matches_the_rs_mini_convention():
+def test_mask_prompts_are_not_encoded_to_rle_and_back(monkeypatch):
+    """Point 10: an array mask prompt reaches the maps without `mask_to_rle` / `rle_to_mask`."""
+    import earthgptx_hf.processing.visual_prompts as module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("RLE round trip")
+
+    monkeypatch.setattr(module, "mask_to_rle", refuse)
+    monkeypatch.setattr(module, "rle_to_mask", refuse)
+    layout = plan_layout(100, 120, TILE, GRID, SAM)
+    maps = rasterise_prompts(validate_prompts(_six()[5:], (100, 120), 1), layout, point_radius=1)
+    assert maps[0, 0].any()
+
+
+def test_rle_is_pycocotools_coco_rle_and_reads_the_rs_mini_convention():
+    from pycocotools import mask as coco
+
     mask = np.zeros((5, 4), bool)
     mask[1:3, 2] = True
     mask[4, 3] = True
     rle = mask_to_rle(mask)
-    assert rle == {"size": [5, 4], "counts": [11, 2, 6, 1]}  # column-major runs, 0-run first
+    assert rle == {"size": [5, 4], "counts": coco.encode(np.asfortranarray(mask, np.uint8))["counts"].decode()}
+    json.dumps(rle)  # a record stays JSON
     assert np.array_equal(rle_to_mask(rle), mask)
-    full = np.ones((2, 2), bool)
-    assert mask_to_rle(full)["counts"] == [0, 4]
+    # the uncompressed form (column-major runs, 0-run first), as the rs_mini files hold it
+    assert np.array_equal(rle_to_mask({"size": [5, 4], "counts": [11, 2, 6, 1]}), mask)
+    assert np.array_equal(rle_to_mask({"size": [5, 4], "counts": rle["counts"].encode()}), mask)  # bytes too
+    assert rle_to_mask(mask_to_rle(np.ones((2, 2), bool))).all()
+
+
+@pytest.mark.parametrize("rle, message", [
+    ({"size": [5, 4], "counts": "3"}, r"is not the COCO RLE of a 5x4 mask"),  # stops short: pixels left unwritten
+    ({"size": [5, 4], "counts": "i0"}, r"runs past the 5x4 mask"),  # one run of 25
+    ({"size": [5, 4], "counts": "1a"}, r"is not a compressed COCO RLE string"),  # a dangling continuation
+    ({"size": [5, 4], "counts": "PPPPPPP0"}, r"is not a compressed COCO RLE string"),  # beyond 32 bits
+    ({"size": [5, 4], "counts": "x\x00"}, r"is not a compressed COCO RLE string"),
+    ({"size": [5, 4], "counts": [11, 2, 6]}, r"sum to 19, but the mask has 20 pixels"),
+    ({"size": [5, 4], "counts": [2**62] * 3 + [2**62 + 20]}, r"holds a run of 4611686018427387924 pixels"),
+    ({"size": [5, 4], "counts": [25, -5]}, r"must be at most 21 non-negative run lengths"),
+    ({"size": [70000, 70000], "counts": [4_900_000_000]}, r"holds at most 4294967295 pixels"),
+    ({"size": [5.0, 4], "counts": [20]}, r"\['size'\] must be \[H, W\], two non-negative integers"),
+])
+def test_malformed_rle_is_refused_before_pycocotools_reads_it(rle, message):
+    with pytest.raises(ValueError, match=r"masks\[0\].*" + message):
+        rle_to_mask(rle, where="masks[0]")
 
 
 def test_every_type_rasterises_into_every_view_it_touches():
@@ -339,11 +380,11 @@ def test_mask_values_bool_01_0255_and_floats_thresholded_at_one_half():
     base[10:20, 30:50] = True
     expected = validate_prompts([{"type": "mask", "mask": base}], (H, W), 1)
     soft = np.where(base, 0.99, 0.01)
+    uncompressed = {"size": [H, W], "counts": [30 * H + 10] + [10, H - 10] * 19 + [10, H - 20 + 70 * H]}
     for form in (base.astype(np.uint8), base.astype(np.int64) * 255, soft, soft.astype(np.float32), base.tolist(),
-                 mask_to_rle(base)):
-        assert validate_prompts([{"type": "mask", "mask": form}], (H, W), 1) == expected
-    half = np.where(base, 0.5, 0.49)
-    assert validate_prompts([{"type": "mask", "mask": half}], (H, W), 1) == expected  # foreground is >= 0.5
+                 mask_to_rle(base), uncompressed, np.where(base, 0.5, 0.49)):  # foreground is >= 0.5
+        assert np.array_equal(validate_prompts([{"type": "mask", "mask": form}], (H, W), 1)[0]["mask"],
+                              expected[0]["mask"])
 
 
 @pytest.mark.parametrize("values, message", [
@@ -393,5 +434,6 @@ def test_mask_rle_round_trip_matches_the_column_major_definition():
         mask = rng.random(tuple(rng.integers(1, 20, 2))) < rng.random()
         flat = mask.T.reshape(-1)
         runs = np.diff(np.concatenate([[0], np.flatnonzero(flat[1:] != flat[:-1]) + 1, [flat.size]])).tolist()
-        assert mask_to_rle(mask)["counts"] == ([0] + runs if flat[0] else runs)
+        uncompressed = {"size": list(mask.shape), "counts": [0] + runs if flat[0] else runs}
+        assert np.array_equal(rle_to_mask(uncompressed), mask)
         assert np.array_equal(rle_to_mask(mask_to_rle(mask)), mask)

@@ -1,5 +1,7 @@
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from earthgptx_hf import EarthGPTXProcessor
 from earthgptx_hf.data import build_records, generate_scenes, records_to_dataset
@@ -41,8 +43,9 @@ def test_right_padding_and_pix_ground_truth(processor, records):
     assert (batch["labels"][padded] == IGNORE_INDEX).all()
     pix = processor.pix_token_id
     assert int((batch["labels"] == pix).sum()) == 1
-    assert tuple(batch["gt_masks"].shape) == (1, 16, 16)  # tiny SAM view 64 -> decoder masks 16x16
-    assert batch["gt_masks"].sum() > 0 and "sam_pixel_values" in batch
+    # the SAM view's frame at its full size (the frame of sam_pixel_values); the model resizes its logits to it
+    assert tuple(batch["gt_masks"].shape) == (1, 64, 64) and batch["sam_pixel_values"].shape[-2:] == (64, 64)
+    assert batch["gt_masks"].sum() > 0
 
 
 def test_works_on_dataset_rows_and_multi_turn(processor, records):
@@ -69,3 +72,77 @@ def test_inconsistent_records_are_refused(processor, records):
     bad = dict(grounding, conversations=[{"from": "robot", "value": "hi"}])
     with pytest.raises(ValueError, match="from 'robot'"):
         EarthGPTXDataCollator(processor)([bad])
+
+
+def _old_layout(processor, record, num_tokens, modality=None):
+    """The hand-made layout the collator used before it went through the chat template (the reference for the demo's
+    training: the same ids must come out for the default template)."""
+    tokenizer = processor.tokenizer
+    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    ids, labels = [tokenizer.bos_token_id], [IGNORE_INDEX]
+    for number, turn in enumerate(record["conversations"]):
+        if turn["from"] == "user":
+            question = turn["value"]
+            if number == 0:
+                question = processor.expand_text(question, 0, num_tokens, len(record["prompts"]), modality)
+            piece = encode(("\n" if number else "") + f"USER: {question}\nASSISTANT: ")
+            labels += [IGNORE_INDEX] * len(piece)
+        else:
+            piece = encode(turn["value"]) + [tokenizer.eos_token_id]
+            labels += piece
+        ids += piece
+    return ids, labels
+
+
+@pytest.mark.parametrize("state_modality", [False, True])
+def test_the_default_template_gives_the_ids_and_labels_of_the_old_layout(processor, tmp_path, state_modality):
+    images, _ = generate_scenes(tmp_path, 3, size=64, seed=1)
+    records = build_records(images, tasks=("classification", "grounding", "region_caption", "relation"), seed=1)
+    multi = dict(records[0], conversations=records[0]["conversations"] + [
+        {"from": "user", "value": "And <Region 1>?"}, {"from": "model", "value": "a ship"}])
+    collator = EarthGPTXDataCollator(processor, state_modality=state_modality)
+    for record in records + [multi]:
+        batch = collator([record])
+        modality = record.get("modality") if state_modality else None
+        ids, labels = _old_layout(processor, record, 20, modality)
+        assert batch["input_ids"][0].tolist() == ids, record["task"]
+        assert batch["labels"][0].tolist() == labels, record["task"]
+
+
+CUSTOM = ("{%- for m in messages -%}<|{{ m['role'] }}|>"
+          "{%- if m['role'] == 'assistant' -%}{% generation %}{{ m['content'][0]['text'] }}{{ eos_token }}"
+          "{% endgeneration %}"
+          "{%- else -%}{%- for item in m['content'] -%}{{ '<image> ' if item['type'] == 'image' else item['text'] }}"
+          "{%- endfor -%}{{ '\\n' }}{%- endif -%}{%- endfor -%}"
+          "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}")
+
+
+@pytest.mark.parametrize("template", [None, CUSTOM], ids=["default", "custom"])
+def test_training_text_is_the_inference_text_plus_the_answer(records, template):
+    """Point 9: the collator lays out the text with the processor's chat template; with a custom template too, the
+    training sequence is the inference prompt (apply_chat_template + the processor) followed by the answer."""
+    processor = EarthGPTXProcessor.from_preset("tiny")
+    if template is not None:
+        processor.chat_template = template
+    record = next(r for r in records if r["task"] == "classification")
+    batch = EarthGPTXDataCollator(processor)([record])
+    question, answer = (turn["value"] for turn in record["conversations"])
+    image = np.asarray(Image.open(record["image"]))
+    conversation = [{"role": "user", "content": [{"type": "image", "image": image},
+                                                 {"type": "text", "text": question}]}]
+    prompt = processor.apply_chat_template(conversation, add_generation_prompt=True)
+    inference = processor(images=image, text=prompt, visual_prompts=record["prompts"])["input_ids"][0]
+    answer_ids = processor.tokenizer(answer, add_special_tokens=False)["input_ids"] + [processor.tokenizer.eos_token_id]
+    assert batch["input_ids"][0].tolist() == inference + answer_ids
+    assert batch["labels"][0].tolist() == [IGNORE_INDEX] * len(inference) + answer_ids
+    text = processor.tokenizer.decode(batch["input_ids"][0], skip_special_tokens=False)
+    assert text == processor.tokenizer.decode(inference, skip_special_tokens=False) + answer + "</s>"
+    if template is not None:
+        assert text.startswith("<s><|user|><image>") and "\n<|assistant|>" + answer in text
+
+
+def test_a_template_that_marks_no_assistant_turn_is_refused(records):
+    processor = EarthGPTXProcessor.from_preset("tiny")
+    processor.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'][-1]['text'] }}{% endfor %}"
+    with pytest.raises(ValueError, match=r"marks no assistant turn with \{% generation %\}"):
+        EarthGPTXDataCollator(processor)([records[0]])

@@ -17,7 +17,7 @@ TILE = 56  # the tiny model with 56-pixel views: objects span a few patches
 def test_short_training_learns_classes_and_binds_regions(tmp_path):
     set_seed(0)
     config = EarthGPTXConfig.from_preset(
-        "tiny", tile_size=TILE, image_size=2 * TILE, dino_config={"image_size": TILE},
+        "tiny", tile_size=TILE, dino_config={"image_size": TILE},
         spatial_config={"image_size": TILE}, convnext_config={"image_size": TILE},
     )
     processor = EarthGPTXProcessor.from_model_config(config)

@@ -1,4 +1,5 @@
-"""The stock Trainer on the tiny model: every trainable preset, QLoRA, logging, resume, the CLI, and DDP."""
+"""The stock Trainer on the tiny model: every trainable preset, QLoRA, logging, resume, the CLI (with the presets'
+training defaults, and a LoRA run whose folder loads and evaluates), and DDP."""
 
 import json
 import os
@@ -14,7 +15,8 @@ from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from earthgptx_hf.data import build_records, generate_scenes, records_to_dataset
 from earthgptx_hf.modeling.activation_checkpointing import is_activation_checkpointing
 from earthgptx_hf.training import EarthGPTXDataCollator, LossPartsCallback
-from earthgptx_hf.training.train import DataArguments, ModelArguments, build_model
+from earthgptx_hf.data import DataArguments
+from earthgptx_hf.training.train import ModelArguments, TrainDataArguments, build_model, parse_arguments, train
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +141,71 @@ def test_cli_trains_from_a_yaml_file_and_writes_its_outputs(tmp_path):
     assert report["source"].startswith("procedural") and report["prompts_emitted"] > 0
     history = json.loads((run / "log_history.json").read_text())
     assert [e["step"] for e in history if "loss" in e] == [1, 2, 3] and "lm_loss" in history[0]
+
+
+def test_lora_training_writes_a_folder_that_loads_and_evaluates(tmp_path):
+    """`--trainable lora` saves the adapters merged into the weights: the folder is a plain checkpoint that
+    `from_pretrained` and the Auto class load, and that `earthgptx-eval` evaluates."""
+    from transformers import AutoModelForImageTextToText
+
+    from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration
+    from earthgptx_hf.evaluation.evaluate_model import EvalArguments, EvalDataArguments, run_evaluation
+
+    config = tmp_path / "lora.yaml"
+    config.write_text(CONFIG.format(out=tmp_path / "run", batch=2).replace("trainable: full", "trainable: lora"))
+    trainer = train(*parse_arguments([str(config)]))
+    run = tmp_path / "run"
+    assert not (run / "adapter_config.json").exists() and (run / "model.safetensors").exists()
+    loaded = EarthGPTXForConditionalGeneration.from_pretrained(run)
+    auto = AutoModelForImageTextToText.from_pretrained(run)
+    assert type(auto) is EarthGPTXForConditionalGeneration and not any("lora" in k for k in loaded.state_dict())
+    trained = trainer.model.state_dict()
+    for name, value in loaded.state_dict().items():
+        torch.testing.assert_close(value, trained[name], msg=name)
+        torch.testing.assert_close(auto.state_dict()[name], value, msg=name)
+    set_seed(0)  # the weights train() started from
+    start = EarthGPTXForConditionalGeneration(EarthGPTXConfig.from_preset("tiny")).state_dict()
+    changed = {name for name, value in loaded.state_dict().items() if not torch.equal(value, start[name])}
+    assert any("self_attn.q_proj" in name for name in changed)  # a merged adapter
+    assert not any("vision_tower.dino" in name for name in changed)  # frozen
+    summary = run_evaluation(
+        EvalArguments(model=str(run), output_dir=str(tmp_path / "eval"), max_samples=2, max_new_tokens=3,
+                      gallery_size=0, semantic_similarity=False),
+        EvalDataArguments(num_scenes=4, scene_size=64, scene_dir=str(tmp_path / "eval_scenes"),
+                          tasks="classification"), progress=False)
+    assert all(row["samples"] >= 1 for row in summary["results"]["classification"].values())
+
+
+def test_training_defaults_follow_the_model_preset(tmp_path):
+    """`paper`: the paper's AdamW, weight decay 0.01, learning rate 2e-5, for the fields the input leaves unset."""
+    out = ["--output_dir", str(tmp_path)]
+    _, _, args = parse_arguments(["--preset", "paper", *out])
+    assert (args.learning_rate, args.weight_decay) == (2e-5, 0.01)
+    assert Trainer.get_optimizer_cls_and_kwargs(args)[0] is torch.optim.AdamW
+    _, _, args = parse_arguments(["--preset=paper", "--learning_rate", "1e-4", *out])
+    assert (args.learning_rate, args.weight_decay) == (1e-4, 0.01)  # what the input sets wins
+    _, _, args = parse_arguments(out)
+    assert (args.learning_rate, args.weight_decay) == (1e-3, 0.01)  # tiny, the default preset: from random weights
+    for name, text in (("paper.yaml", f"preset: paper\noutput_dir: {tmp_path}\nweight_decay: 0.1\n"),
+                       ("paper.json", json.dumps({"preset": "paper", "output_dir": str(tmp_path),
+                                                  "weight_decay": 0.1}))):
+        (tmp_path / name).write_text(text)
+        _, _, args = parse_arguments([str(tmp_path / name)])
+        assert (args.learning_rate, args.weight_decay) == (2e-5, 0.1), name
+    (tmp_path / "bad.yaml").write_text(f"preset: huge\noutput_dir: {tmp_path}\n")
+    with pytest.raises(ValueError, match=r"preset='huge' has no training defaults; valid: \['paper', 'small',"):
+        parse_arguments([str(tmp_path / "bad.yaml")])
+
+
+def test_train_refuses_a_processor_that_disagrees_with_its_model(tmp_path):
+    from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXProcessor
+
+    model = EarthGPTXForConditionalGeneration(EarthGPTXConfig.from_preset("tiny"))
+    processor = EarthGPTXProcessor.from_model_config(EarthGPTXConfig.from_preset("tiny", max_regions=4))
+    data = TrainDataArguments(num_scenes=2, scene_size=64, scene_dir=str(tmp_path / "scenes"))
+    with pytest.raises(ValueError, match="max_regions"):
+        train(ModelArguments(), data, _args(tmp_path / "run"), model_and_processor=(model, processor))
+    assert not (tmp_path / "scenes").exists()
 
 
 @pytest.mark.skipif(shutil.which("accelerate") is None and not (Path(sys.executable).parent / "accelerate").exists(),

@@ -1,5 +1,6 @@
 """M-RSVP data construction: converters, task builders, free-form augmentation, procedural scenes, datasets."""
 
+from .annotated_images import DataArguments, load_annotated_images
 from .annotations import (
     AnnotatedImage,
     AnnotationFormatError,
@@ -17,6 +18,8 @@ from .records import read_records
 from .tasks import TASKS, RecordBuilder, build_records
 
 __all__ = [
+    "DataArguments",
+    "load_annotated_images",
     "AnnotatedImage",
     "ObjectAnnotation",
     "ConversionReport",

@@ -12,7 +12,7 @@ them), so each rule has one owner here:
   an image dropped as a whole is counted in `images_skipped` too (`ConversionReport.skip_image`);
 - files: a malformed file (one that does not have the format's structure) raises one `AnnotationFormatError`
   naming the file, the record / line, and what was expected;
-- masks: `rle_problem` checks an uncompressed RLE against the image it belongs to.
+- masks: `rle_problem` checks a COCO RLE against the image it belongs to.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from ..processing.rle import rle_to_mask
 
 PATH_OUTSIDE_ROOT = "path outside root"
 
@@ -190,10 +192,11 @@ def polygon_problem(polygon) -> str | None:
 
 
 def rle_problem(rle, height: int, width: int) -> str | None:
-    """None when `rle` is an uncompressed RLE of an `height` x `width` image, else the skip reason: "mask size
-    mismatch" (its `size` is not [height, width]: another image's mask, or [W, H] transposed), "malformed mask" (not
-    {"size": [H, W], "counts": [non-negative ints]}), or "mask counts mismatch" (counts do not sum to H * W)."""
-    if not isinstance(rle, dict) or not isinstance(rle.get("counts"), list):
+    """None when `rle` is a COCO RLE (uncompressed, or compressed as pycocotools writes it) of an `height` x `width`
+    image, else the skip reason: "mask size mismatch" (its `size` is not [height, width]: another image's mask, or
+    [W, H] transposed), "malformed mask" (not {"size": [H, W], "counts": [non-negative ints] or an RLE string} that
+    decodes), or "mask counts mismatch" (counts do not sum to H * W)."""
+    if not isinstance(rle, dict) or not isinstance(rle.get("counts"), (list, str)):
         return "malformed mask"
     size = rle.get("size")
     if not isinstance(size, (list, tuple)) or len(size) != 2 or finite_numbers(size) is None or \
@@ -202,6 +205,12 @@ def rle_problem(rle, height: int, width: int) -> str | None:
     if [int(size[0]), int(size[1])] != [int(height), int(width)]:
         return "mask size mismatch"
     counts = rle["counts"]
+    if isinstance(counts, str):  # compressed: the decoder owns its checks
+        try:
+            rle_to_mask(rle)
+        except ValueError:
+            return "malformed mask"
+        return None
     if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
         return "malformed mask"
     if sum(counts) != int(height) * int(width):

@@ -1,5 +1,7 @@
-"""Evaluation: the papers' metrics as plain functions, and referring object classification with generation."""
+"""Evaluation: the papers' metrics as `evaluate` modules (their bodies are plain functions in `metrics`), and
+referring object classification with generation."""
 
+from functools import lru_cache
 from pathlib import Path
 
 from .metrics import box_scores, caption_scores, classification_accuracy, mask_scores, roc_scores
@@ -16,9 +18,20 @@ def metric_path(name: str) -> str:
     return str(Path(__file__).with_name("modules") / name)
 
 
+@lru_cache(maxsize=None)
+def load_metric(name: str):
+    """One of the package's metric modules, loaded by `evaluate` from its folder (kept in memory, no cache files):
+    `load_metric("earthgptx_masks").compute(predictions=..., references=...)`. `earthgptx-eval` computes through
+    these."""
+    import evaluate
+
+    return evaluate.load(metric_path(name), keep_in_memory=True)
+
+
 __all__ = [
     "EVALUATE_MODULES",
     "metric_path",
+    "load_metric",
     "roc_scores",
     "caption_scores",
     "classification_accuracy",

@@ -30,6 +30,7 @@ class EarthGPTXMetric(evaluate.Metric):
             features=datasets.Features(self.input_features),
         )
 
-    def _compute(self, predictions, references):
+    def _compute(self, predictions, references, **options):
+        # `options`: the keywords of `compute()` that are not inputs (e.g. `semantic_similarity=False` for SS)
         references = [list(r) if isinstance(r, (list, tuple)) else r for r in references]
-        return self.compute_fn(list(predictions), references)
+        return self.compute_fn(list(predictions), references, **options)

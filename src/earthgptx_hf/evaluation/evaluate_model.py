@@ -5,7 +5,8 @@
 
 Data: procedural scenes, M-RSVP records (`--data_format records`, prompt type read from each record's prompts) or any
 converter's input (the same arguments as `earthgptx-train`; the split defaults to `test`). For every task and prompt
-type the records are built with that prompt type, the answers generated in batches (greedy, chat template) and scored:
+type the records are built with that prompt type, the answers generated in batches (greedy, chat template) and scored
+by the package's `evaluate` modules (`earthgptx_hf.evaluation.load_metric`, one folder each under `modules/`):
 
 | task | metrics (SPEC section 5) |
 |---|---|
@@ -34,13 +35,13 @@ import numpy as np
 import torch
 from transformers import HfArgumentParser
 
+from ..data.annotated_images import DataArguments, load_annotated_images
 from ..data.records import read_records
 from ..data.tasks import TASKS, build_records
 from ..processing.visual_prompts import rle_to_mask
-from ..training.train import DataArguments, load_annotated_images
 from ..visualization import draw_visual_prompts, save_gallery
+from . import load_metric
 from .generation import generate_for_records
-from .metrics import box_scores, caption_scores, classification_accuracy, mask_scores, roc_scores
 from .region_classification import region_classification_report, swap_consistency
 
 logger = logging.getLogger(__name__)
@@ -121,11 +122,13 @@ def _bbox(mask: np.ndarray):
 
 
 def score_task(task: str, records: list[dict], outputs: list[dict], semantic_similarity: bool = True) -> dict:
-    """The figures of one task on one group of records (see the module docstring's table)."""
+    """The figures of one task on one group of records (see the module docstring's table), computed by the package's
+    `evaluate` modules (`load_metric`)."""
     answers = [o["text"] for o in outputs]
     references = [r["conversations"][1]["value"] for r in records]
     if task == "classification":
-        scores = roc_scores(answers, references, semantic_similarity=semantic_similarity)
+        scores = load_metric("earthgptx_roc").compute(predictions=answers, references=references,
+                                                      semantic_similarity=semantic_similarity)
         scores.pop("per_region")
         report = region_classification_report(records, [o["regions"] for o in outputs])
         scores["accuracy"] = 100 * report["all"]["accuracy"]
@@ -137,18 +140,20 @@ def score_task(task: str, records: list[dict], outputs: list[dict], semantic_sim
         }
         return scores
     if task in ("region_caption", "relation", "caption"):
-        return caption_scores([_region_free(a) for a in answers], [[_region_free(r)] for r in references])
+        return load_metric("earthgptx_caption").compute(predictions=[_region_free(a) for a in answers],
+                                                        references=[[_region_free(r)] for r in references])
     if task == "scene":
-        return classification_accuracy(answers, references)
+        return load_metric("earthgptx_scene_accuracy").compute(predictions=answers, references=references)
     if task == "grounding":
         predicted, truth = [], []
         for record, output in zip(records, outputs):
-            gt = rle_to_mask(record["masks"][0]).astype(bool)
+            gt = rle_to_mask(record["masks"][0]).astype(np.uint8)
             truth.append(gt)
-            predicted.append(output["masks"][0] if output["masks"] else np.zeros_like(gt))
-        scores = mask_scores(predicted, truth)
+            predicted.append(np.asarray(output["masks"][0], np.uint8) if output["masks"] else np.zeros_like(gt))
+        scores = load_metric("earthgptx_masks").compute(predictions=predicted, references=truth)
         scores["no_mask"] = sum(not o["masks"] for o in outputs)
-        boxes = box_scores([_bbox(p) for p in predicted], [_bbox(g) or [0.0, 0.0, 0.0, 0.0] for g in truth])
+        boxes = load_metric("earthgptx_boxes").compute(predictions=[_bbox(p) for p in predicted],
+                                                       references=[_bbox(g) or [0.0, 0.0, 0.0, 0.0] for g in truth])
         return {**scores, **boxes}
     raise ValueError(f"task={task!r} is not one of {list(TASKS)}.")
 
@@ -300,6 +305,7 @@ def run_evaluation(eval_args: EvalArguments, data_args: DataArguments, model=Non
         model.to(eval_args.device)
     if processor is None:
         processor = EarthGPTXProcessor.from_pretrained(eval_args.model)
+    processor.check_model_config(model.config)  # token ids, max_regions, tiling: one clear error, not wrong figures
     groups = load_evaluation_records(data_args, prompt_types, model.config.max_regions, eval_args.seed,
                                      eval_args.max_samples, workdir=Path(data_args.scene_dir or output_dir))
     results, predictions = evaluate_records(model, processor, groups, eval_args.batch_size, eval_args.max_new_tokens,

@@ -1,13 +1,11 @@
 """Batched greedy generation for M-RSVP records, as every evaluation needs it: the record's first question through
 the chat template, the image and its prompts through the processor, `generate()`, and the processor's
-post-processing (text, `<Region i>` answers, `[PIX]` masks at the original image size)."""
+post-processing (text, `<Region i>` answers, `[PIX]` masks at the size of the record's image)."""
 
 from __future__ import annotations
 
 import torch
 from tqdm.auto import tqdm
-
-from ..pipelines.visual_prompting import model_input_dtype
 
 
 def chat_prompt(processor, question: str) -> str:
@@ -32,19 +30,17 @@ def generate_for_records(model, processor, records: list[dict], batch_size: int 
     with tqdm(total=len(records), desc=desc, unit="sample", disable=not progress) as bar:
         for start in range(0, len(records), batch_size):
             chunk = records[start : start + batch_size]
+            sizes = [processor.image_processor.get_image_size(r["image"], argument=f"records[{start + i}]['image']")
+                     for i, r in enumerate(chunk)]  # the masks come back at each image's own size
             inputs = processor(
                 images=[r["image"] for r in chunk],
                 text=[chat_prompt(processor, r["conversations"][0]["value"]) for r in chunk],
                 visual_prompts=[r["prompts"] for r in chunk],
                 return_tensors="pt",
-            ).to(model.device)
-            dtype = model_input_dtype(model)
-            for key, value in inputs.items():  # image inputs follow the model's dtype (bf16 inference)
-                if torch.is_floating_point(value):
-                    inputs[key] = value.to(dtype)
+            ).to(model.device)  # float inputs stay float32: the model casts them to its towers' dtypes
             generated = model.generate(**inputs, max_new_tokens=max_new_tokens, return_dict_in_generate=True,
                                        **generate_kwargs)
-            outputs += processor.post_process_generation(generated, inputs)
+            outputs += processor.post_process_generation(generated, inputs, target_sizes=sizes)
             bar.update(len(chunk))
     return outputs
 

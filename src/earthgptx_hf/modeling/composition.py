@@ -63,9 +63,7 @@ def compose_from_pretrained_parts(
     max_regions = config_overrides.get("max_regions", EarthGPTXConfig.from_preset(preset).max_regions)
     text_config = _part_config(lm)
     text_config.pop("vocab_size", None)
-    dino_patch = dino_model.config.patch_size
-    spatial_override = dict(config_overrides.pop("spatial_config", {}) or {})
-    spatial_override.setdefault("patch_size", dino_patch)
+    spatial_override = dict(config_overrides.pop("spatial_config", {}) or {})  # its patch grid follows DINOv2's
     config = EarthGPTXConfig.from_preset(
         preset,
         base_vocab_size=base_vocab,
@@ -86,7 +84,7 @@ def compose_from_pretrained_parts(
     model.lm_head = lm.get_output_embeddings()
     inner.vision_tower.dino = dino_model
     inner.vision_tower.convnext = convnext_model
-    inner.pixel_perception.grounding_model = sam_model
+    model.pixel_perception.grounding_model = sam_model
 
     device = lm.get_input_embeddings().weight.device
     loaded = [lm, dino_model, convnext_model, sam_model]

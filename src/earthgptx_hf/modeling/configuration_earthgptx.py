@@ -58,7 +58,8 @@ class EarthGPTXFusionConfig(PreTrainedConfig):
     hidden_act (`str`): activation of the feed-forward networks.
     attention_dropout (`float`): dropout on attention probabilities during training.
     layer_norm_eps (`float`): epsilon of the pre-norm LayerNorms.
-    initializer_range (`float`): std of the normal initialisation of the Linear layers.
+
+    The Linear layers are initialised with the composite config's `initializer_range` (`EarthGPTXConfig`).
     """
 
     model_type = "earthgptx_fusion"
@@ -70,9 +71,10 @@ class EarthGPTXFusionConfig(PreTrainedConfig):
     hidden_act: str = "gelu"
     attention_dropout: float | int = 0.0
     layer_norm_eps: float = 1e-6
-    initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
+        # configs saved before this field was removed carry it; the composite config's value was always the one used
+        kwargs.pop("initializer_range", None)
         super().__post_init__(**kwargs)
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
@@ -89,37 +91,44 @@ def _deep_update(target: dict, update: dict) -> None:
             target[key] = value
 
 
+# The language model's own vocabulary in the paper configuration (Llama-2's tokenizer): the special-token ids of a
+# default `EarthGPTXConfig()` follow it.
+PAPER_BASE_VOCAB_SIZE = 32000
+
+
 @strict
 class EarthGPTXConfig(PreTrainedConfig):
     r"""
-    Configuration of [`EarthGPTXForConditionalGeneration`].
+    Configuration of [`EarthGPTXForConditionalGeneration`]. `EarthGPTXConfig()` is the paper configuration.
 
-    Sub-configs (each a dict or a config object; `None` gives the `paper`-scale default of that tower):
-        text_config: the language model, any causal-LM config (`model_type` picks the class; Llama by default).
-        dino_config: DINOv2 tower of the mixed visual encoder (`Dinov2Config`).
-        convnext_config: CLIP-ConvNeXt tower of the mixed visual encoder (`ConvNextConfig`).
-        spatial_config: spatial-aware encoder, a ViT (`ViTConfig`) whose `num_channels` equals `max_regions`
-            (channel i is the rasterised map of prompt i) and whose patch grid equals the DINOv2 one.
+    Sub-configs (each a dict or a config object; `None` gives that tower in the `paper` preset):
+        text_config: the language model, any causal-LM config (`model_type` picks the class; Llama-2-13B by default).
+        dino_config: DINOv2 tower of the mixed visual encoder (`Dinov2Config`; DINOv2-L/14 by default).
+        convnext_config: CLIP-ConvNeXt tower of the mixed visual encoder (`ConvNextConfig`; ConvNeXt-L by default).
+        spatial_config: spatial-aware encoder, a ViT (`ViTConfig`). Three of its fields are derived, not chosen:
+            `num_channels = max_regions` (channel i is the rasterised map of prompt i), `patch_size =
+            dino_config.patch_size` (prompt token j and image token j cover the same pixels, Eq. 7 adds them) and
+            `image_size = tile_size` (it reads the prompt maps of one view). A dict that sets one of them to another
+            value is refused.
         hybrid_fusion_config: hybrid fusion block (`EarthGPTXFusionConfig`).
-        grounding_config: SAM (`SamConfig`): grounding encoder G (vision encoder), prompt encoder, pixel decoder P.
+        grounding_config: SAM (`SamConfig`; ViT-H by default): grounding encoder G, prompt encoder, pixel decoder P.
 
-    Image geometry (our decision, SPEC section 2.1): an image is padded to a square and resized to `image_size`;
-    views are one global view resized to `tile_size` plus a `tile_grid` of `tile_size` crops. Every view gives
-    `(tile_size // patch_size) ** 2` visual tokens.
+    Image geometry (our decision, SPEC section 2.1): an image is fitted into a canvas of `tile_grid` x `tile_size`
+    pixels (`canvas_size`); the views are one global view of the canvas resized to `tile_size` plus the `tile_grid`
+    crops. Every view gives `(tile_size // patch_size) ** 2` visual tokens.
 
-    Token ids: `image_token_id` (the `<image>` placeholder, one per visual token), `pix_token_id` (`[PIX]`),
-    `region_feature_token_id` (`<region_feat>`, filled with the mask-pooled feature of a region when
-    `use_region_features`), `region_token_ids` (`<Region 1>` ... `<Region max_regions>`). With `use_region_features`,
-    every `<Region i>` token also carries prompt i's region feature (added to its embedding, in the prompt and in
-    generated text), which is what lets the model bind answers to prompts (docs/training.md). The region feature is
-    the projected mask-pooled visual feature plus, when `region_position_size > 0`, a linear embedding of the prompt's
-    map on the global view reduced to `region_position_size` x `region_position_size` (Osprey's spatial token: where
-    the region is and its shape, which pooled features carry only weakly; `[PIX]` masks need it, docs/model.md). The
-    presets use 16; the default 0 keeps checkpoints saved before this field existed loading as they were trained.
+    Token ids (explicit, as in `LlavaConfig`; the defaults are the paper layout, appended after Llama-2's 32,000
+    ids): `image_token_id` (the `<image>` placeholder, one per visual token), `pix_token_id` (`[PIX]`),
+    `region_feature_token_id` (`<region_feat>`), `region_token_ids` (`<Region 1>` ... `<Region max_regions>`; by
+    default the `max_regions` ids that follow `region_feature_token_id`). A processor's tokenizer must give the same
+    ids: `EarthGPTXProcessor.check_model_config` says where they differ.
 
-    When the token ids are not given, the special tokens are taken to be the last `3 + max_regions` ids of the
-    vocabulary in the order `<image>`, `[PIX]`, `<region_feat>`, `<Region 1>`, ... (the layout that
-    `from_preset` and the processor's tokenizer create).
+    With `use_region_features`, every `<Region i>` token also carries prompt i's region feature (added to its
+    embedding, in the prompt and in generated text), which is what lets the model bind answers to prompts
+    (docs/training.md). The region feature is the projected mask-pooled visual feature plus, when
+    `region_position_size > 0`, a linear embedding of the prompt's map on the global view reduced to
+    `region_position_size` x `region_position_size` (Osprey's spatial token; docs/model.md). The presets use 16; the
+    default 0 keeps checkpoints saved before this field existed loading as they were trained.
 
     Loss weights (SPEC section 2.5, LISA defaults): `ce_loss_weight`, `bce_loss_weight`, `dice_loss_weight`.
     """
@@ -141,7 +150,6 @@ class EarthGPTXConfig(PreTrainedConfig):
     hybrid_fusion_config: dict | PreTrainedConfig | None = None
     grounding_config: dict | PreTrainedConfig | None = None
 
-    image_size: int = 448
     tile_size: int = 224
     tile_grid: list[int] | tuple[int, int] = (2, 2)
     max_regions: int = 16
@@ -149,9 +157,9 @@ class EarthGPTXConfig(PreTrainedConfig):
     use_region_features: bool = True
     region_position_size: int = 0
 
-    image_token_id: int | None = None
-    pix_token_id: int | None = None
-    region_feature_token_id: int | None = None
+    image_token_id: int = PAPER_BASE_VOCAB_SIZE
+    pix_token_id: int = PAPER_BASE_VOCAB_SIZE + 1
+    region_feature_token_id: int = PAPER_BASE_VOCAB_SIZE + 2
     region_token_ids: list[int] | tuple[int, ...] | None = None
 
     ce_loss_weight: float | int = 1.0
@@ -161,52 +169,64 @@ class EarthGPTXConfig(PreTrainedConfig):
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
+        self.tile_grid = [int(v) for v in self.tile_grid]
+        legacy_image_size = kwargs.pop("image_size", None)
+        if legacy_image_size is not None and [int(legacy_image_size)] * 2 != list(self.canvas_size):
+            raise ValueError(
+                f"image_size={legacy_image_size} is not a field of EarthGPTXConfig: the canvas is tile_grid x "
+                f"tile_size = {list(self.canvas_size)} pixels (rows, cols). Set tile_size or tile_grid instead "
+                "(a saved config whose image_size equals its canvas still loads)."
+            )
+        paper = _PRESET_SPECS["paper"]
+        for key in self.sub_configs_defaults:
+            if getattr(self, key) is None:  # the paper's tower, sized for this config's special tokens
+                setattr(self, key, copy.deepcopy(paper[key]))
+        if isinstance(self.text_config, dict) and "vocab_size" not in self.text_config:
+            self.text_config["vocab_size"] = PAPER_BASE_VOCAB_SIZE + len(SPECIAL_TOKENS) + self.max_regions
+        self._derive_spatial_config(before_conversion=True)
         super().__post_init__(**kwargs)
+        self._derive_spatial_config(before_conversion=False)
         # As in LlavaConfig: a language model with tied embeddings (e.g. SmolLM2) keeps them tied here.
         if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
             self.tie_word_embeddings = True
-        self.tile_grid = [int(v) for v in self.tile_grid]
-        if self.region_token_ids is not None:
-            self.region_token_ids = [int(v) for v in self.region_token_ids]
-        if self.image_token_id is None:
-            # Default layout: special tokens appended after the language model's vocabulary as the preset made it.
-            layout = special_token_layout(self.text_config.vocab_size - len(SPECIAL_TOKENS) - self.max_regions,
-                                          self.max_regions)
-            for key in ("image_token_id", "pix_token_id", "region_feature_token_id", "region_token_ids"):
-                if getattr(self, key) is None:
-                    setattr(self, key, layout[key])
+        if self.region_token_ids is None:
+            first = int(self.region_feature_token_id) + 1
+            self.region_token_ids = list(range(first, first + self.max_regions))
+        self.region_token_ids = [int(v) for v in self.region_token_ids]
         self._check_towers_fit()
 
+    def _derive_spatial_config(self, before_conversion: bool) -> None:
+        """Sets the spatial-aware encoder's derived fields (see the class docstring); before the sub-configs are
+        built, refuses a dict that gives one of them another value."""
+        spatial, dino = self.spatial_config, self.dino_config
+        dino_patch = dino.get("patch_size", 14) if isinstance(dino, dict) else dino.patch_size
+        derived = {"num_channels": self.max_regions, "patch_size": _as_int(dino_patch), "image_size": self.tile_size}
+        if before_conversion:
+            if isinstance(spatial, dict):
+                for key, value in derived.items():
+                    if key in spatial and _as_int(spatial[key]) != value:
+                        raise ValueError(
+                            f"spatial_config.{key}={spatial[key]!r} disagrees with the value it is derived from "
+                            f"({value}: num_channels = max_regions, patch_size = dino_config.patch_size, image_size "
+                            "= tile_size). Leave it out."
+                        )
+            return
+        for key, value in derived.items():
+            setattr(spatial, key, value)
+
     def _check_towers_fit(self):
-        """Checks that the towers fit together; raises ValueError naming the field at fault."""
+        """Checks the fields that cannot be derived; raises ValueError naming the field at fault."""
         patch = _as_int(self.dino_config.patch_size)
         if self.tile_size % patch != 0:
             raise ValueError(
                 f"tile_size ({self.tile_size}) must be a multiple of dino_config.patch_size ({patch}): each view is "
                 "cut into DINOv2 patches."
             )
-        if _as_int(self.spatial_config.patch_size) != patch:
-            raise ValueError(
-                f"spatial_config.patch_size ({self.spatial_config.patch_size}) must equal dino_config.patch_size "
-                f"({patch}) so that prompt tokens and image tokens line up one-to-one (Eq. 7 adds them)."
-            )
-        if _as_int(self.spatial_config.image_size) != self.tile_size:
-            raise ValueError(
-                f"spatial_config.image_size ({self.spatial_config.image_size}) must equal tile_size "
-                f"({self.tile_size}): the spatial-aware encoder reads the prompt maps of one view."
-            )
-        if self.spatial_config.num_channels != self.max_regions:
-            raise ValueError(
-                f"spatial_config.num_channels ({self.spatial_config.num_channels}) must equal max_regions "
-                f"({self.max_regions}): channel i of the spatial-aware encoder's input is the map of prompt i."
-            )
         if len(self.tile_grid) != 2 or min(self.tile_grid) < 1:
             raise ValueError(f"tile_grid must be two positive integers [rows, cols], got {self.tile_grid}.")
-        if self.image_size < self.tile_size:
-            raise ValueError(f"image_size ({self.image_size}) must be at least tile_size ({self.tile_size}).")
         if self.max_regions < 1:
             raise ValueError(f"max_regions must be at least 1, got {self.max_regions}.")
-        if self.region_token_ids is not None and len(self.region_token_ids) != self.max_regions:
+        if len(self.region_token_ids) != self.max_regions:
             raise ValueError(
                 f"region_token_ids has {len(self.region_token_ids)} ids but max_regions is {self.max_regions}."
             )
@@ -229,19 +249,29 @@ class EarthGPTXConfig(PreTrainedConfig):
                 f"equal grounding_config.vision_config.image_size ({sam.vision_config.image_size})."
             )
         vocab = self.text_config.vocab_size
-        for key in ("image_token_id", "pix_token_id", "region_feature_token_id"):
-            value = getattr(self, key)
-            if value is not None and not 0 <= value < vocab:
-                raise ValueError(f"{key} ({value}) is outside the language model's vocabulary [0, {vocab}).")
-        for value in self.region_token_ids or []:
+        ids = {"image_token_id": self.image_token_id, "pix_token_id": self.pix_token_id,
+               "region_feature_token_id": self.region_feature_token_id}
+        ids.update({f"region_token_ids[{i}]": value for i, value in enumerate(self.region_token_ids)})
+        for key, value in ids.items():
             if not 0 <= value < vocab:
-                raise ValueError(f"region_token_ids contains {value}, outside the vocabulary [0, {vocab}).")
+                raise ValueError(
+                    f"{key} ({value}) is outside the language model's vocabulary [0, {vocab}) "
+                    f"(text_config.vocab_size). Give the ids your tokenizer assigned to the EarthGPT-X special tokens "
+                    "(EarthGPTXProcessor.from_model_config adds them), or build the config with from_preset."
+                )
+        if len(set(ids.values())) != len(ids):
+            raise ValueError(f"The special-token ids must all differ, got {ids}.")
 
     # ----------------------------------------------------------------------------------------------------------
     @property
     def num_views(self) -> int:
         """Views per image: one global view plus the tile grid."""
         return 1 + self.tile_grid[0] * self.tile_grid[1]
+
+    @property
+    def canvas_size(self) -> tuple[int, int]:
+        """(height, width) of the canvas the tiles are cut from: `tile_grid` x `tile_size`."""
+        return self.tile_grid[0] * self.tile_size, self.tile_grid[1] * self.tile_size
 
     @property
     def patches_per_side(self) -> int:
@@ -263,32 +293,34 @@ class EarthGPTXConfig(PreTrainedConfig):
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> EarthGPTXConfig:
-        """Builds a named configuration.
+        """Builds a named configuration. Nothing given is modified (dicts and configs are copied).
 
         Args:
             name: `"paper"` (the paper's towers: Llama-2-13B, DINOv2-L/14, CLIP-ConvNeXt-L, SAM ViT-H at 448x448),
                 `"small"` (CPU-trainable, same structure) or `"tiny"` (tests; the whole model runs in milliseconds).
-            **overrides: top-level fields to replace (e.g. `max_regions=8`). A sub-config given as a dict without
+            **overrides: fields to replace (e.g. `max_regions=8`). A sub-config given as a dict without
                 `model_type` updates the preset's fields, nested dicts too (`grounding_config={"vision_config":
                 {"image_size": 128}}` changes that one field); one with `model_type` (or a config object) replaces it.
                 `base_vocab_size` sets the language model's own vocabulary; the text config's `vocab_size` is
-                always `base_vocab_size + 3 + max_regions` (the special tokens are appended after it).
+                always `base_vocab_size + 3 + max_regions` and the special-token ids follow it, unless given.
         """
         if name not in PRESETS:
             raise ValueError(f"Unknown preset name={name!r}; valid presets are {list(PRESETS)}.")
+        unknown = sorted(set(overrides) - set(cls.__dataclass_fields__) - {"base_vocab_size"})
+        if unknown:
+            hint = " (the canvas is tile_grid x tile_size)" if "image_size" in unknown else ""
+            raise ValueError(f"from_preset got unknown field(s) {unknown}{hint}; valid are the fields of "
+                             "EarthGPTXConfig (see its docstring) and base_vocab_size.")
         spec = copy.deepcopy(_PRESET_SPECS[name])
         for key, value in overrides.items():
-            if isinstance(value, PreTrainedConfig):
-                value = value.to_dict()
+            value = value.to_dict() if isinstance(value, PreTrainedConfig) else copy.deepcopy(value)
             if key.endswith("_config") and isinstance(value, dict) and "model_type" not in value:
                 _deep_update(spec[key], value)  # partial update of the preset's sub-config
             else:
                 spec[key] = value  # a whole sub-config (it names its model_type) or a top-level field
         max_regions = spec.get("max_regions", 16)
-        base_vocab = spec.pop("base_vocab_size")
-        layout = special_token_layout(base_vocab, max_regions)
+        layout = special_token_layout(spec.pop("base_vocab_size"), max_regions)
         spec["text_config"]["vocab_size"] = layout.pop("vocab_size")
-        spec["spatial_config"]["num_channels"] = max_regions
         for key, value in layout.items():
             spec.setdefault(key, value)
         return cls(**spec)
@@ -308,7 +340,7 @@ def _as_int(value) -> int:
 # them (checked by `python -m earthgptx_hf.inspect --preset paper`).
 _PRESET_SPECS: dict[str, dict[str, Any]] = {
     "paper": {
-        "base_vocab_size": 32000,  # Llama-2 tokenizer
+        "base_vocab_size": PAPER_BASE_VOCAB_SIZE,  # Llama-2 tokenizer
         "text_config": {  # Llama-2-13B
             "model_type": "llama", "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
             "num_attention_heads": 40, "num_key_value_heads": 40, "max_position_embeddings": 4096,
@@ -324,7 +356,7 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
         },
         "spatial_config": {  # randomly initialised ViT over the prompt maps, patch grid of DINOv2
             "model_type": "vit", "hidden_size": 1024, "num_hidden_layers": 6, "num_attention_heads": 16,
-            "intermediate_size": 4096, "image_size": 224, "patch_size": 14,
+            "intermediate_size": 4096,
         },
         "hybrid_fusion_config": {"hidden_size": 1024, "num_attention_heads": 16, "intermediate_size": 4096},
         "grounding_config": {  # facebook/sam-vit-huge
@@ -334,7 +366,7 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
                 "global_attn_indexes": [7, 15, 23, 31], "output_channels": 256, "image_size": 1024,
             },
         },
-        "image_size": 448, "tile_size": 224, "tile_grid": [2, 2], "max_regions": 16, "region_position_size": 16,
+        "tile_size": 224, "tile_grid": [2, 2], "max_regions": 16, "region_position_size": 16,
     },
     "small": {
         "base_vocab_size": SHIPPED_BASE_VOCAB_SIZE,
@@ -353,7 +385,7 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
         },
         "spatial_config": {
             "model_type": "vit", "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-            "intermediate_size": 256, "image_size": 112, "patch_size": 14,
+            "intermediate_size": 256,
         },
         "hybrid_fusion_config": {"hidden_size": 192, "num_attention_heads": 4, "intermediate_size": 384},
         "grounding_config": {
@@ -368,7 +400,7 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
                 "hidden_size": 64, "mlp_dim": 128, "num_attention_heads": 4, "iou_head_hidden_dim": 64,
             },
         },
-        "image_size": 224, "tile_size": 112, "tile_grid": [2, 2], "max_regions": 8, "region_position_size": 16,
+        "tile_size": 112, "tile_grid": [2, 2], "max_regions": 8, "region_position_size": 16,
     },
     "tiny": {
         "base_vocab_size": SHIPPED_BASE_VOCAB_SIZE,
@@ -387,7 +419,7 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
         },
         "spatial_config": {
             "model_type": "vit", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-            "intermediate_size": 64, "image_size": 28, "patch_size": 14,
+            "intermediate_size": 64,
         },
         "hybrid_fusion_config": {"hidden_size": 48, "num_attention_heads": 2, "intermediate_size": 96},
         "grounding_config": {
@@ -402,12 +434,12 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
                 "hidden_size": 32, "mlp_dim": 64, "num_attention_heads": 2, "iou_head_hidden_dim": 32,
             },
         },
-        "image_size": 56, "tile_size": 28, "tile_grid": [2, 2], "max_regions": 8, "region_position_size": 16,
+        "tile_size": 28, "tile_grid": [2, 2], "max_regions": 8, "region_position_size": 16,
         # 32-64-wide layers start too close to zero with the usual 0.02 (training stalls for hundreds of steps)
         "initializer_range": 0.1,
     },
 }
 
 
-__all__ = ["EarthGPTXConfig", "EarthGPTXFusionConfig", "SPECIAL_TOKENS", "REGION_TOKEN_TEMPLATE", "SHIPPED_BASE_VOCAB_SIZE",
+__all__ = ["EarthGPTXConfig", "EarthGPTXFusionConfig", "PAPER_BASE_VOCAB_SIZE", "SPECIAL_TOKENS", "REGION_TOKEN_TEMPLATE", "SHIPPED_BASE_VOCAB_SIZE",
            "special_token_layout"]

@@ -7,16 +7,20 @@
 
 SA and CA are pre-norm transformer blocks (attention + feed-forward, residual connections) over all the visual
 tokens of one image (every view); CA takes its queries from V_sa and its keys and values from E_ff. Attention runs
-through `torch.nn.functional.scaled_dot_product_attention`. The `cross_attention` block is the "cross-attention
+through transformers' attention interface (`ALL_ATTENTION_FUNCTIONS`, chosen by `config._attn_implementation`:
+"sdpa", "eager" or a registered kernel), as in transformers' own models. The `cross_attention` block is the "cross-attention
 fusion module" that the paper trains together with the LLM's q/k/v projections.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers.activations import ACT2FN
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .configuration_earthgptx import EarthGPTXFusionConfig
 
@@ -32,13 +36,39 @@ class EarthGPTXFeedForward(nn.Module):
         return self.fc2(self.act(self.fc1(hidden_states)))
 
 
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain softmax attention in the attention-interface signature (each transformers model keeps its own).
+
+    `query` `(B, heads, L, d)`, `key`/`value` `(B, heads, S, d)`, `attention_mask` additive `(B, 1, 1, S)`.
+    Returns `(B, L, heads, d)` and the attention weights."""
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = F.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = F.dropout(weights, p=dropout, training=module.training)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
 class EarthGPTXAttention(nn.Module):
     """Multi-head attention with separate query and key/value inputs (self-attention when they are the same)."""
 
+    is_causal = False  # read by the attention interface
+
     def __init__(self, config: EarthGPTXFusionConfig):
         super().__init__()
+        self.config = config
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scaling = self.head_dim**-0.5
         self.dropout = config.attention_dropout
         self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
@@ -57,11 +87,20 @@ class EarthGPTXAttention(nn.Module):
         q, k, v = self._split(self.q_proj(queries)), self._split(self.k_proj(keys_values)), self._split(
             self.v_proj(keys_values)
         )
-        attn_mask = None if key_padding_mask is None else key_padding_mask[:, None, None, :]
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        attention_mask = None
+        if key_padding_mask is not None:  # additive form: what every attention implementation takes
+            blocked = torch.finfo(q.dtype).min
+            attention_mask = torch.zeros(key_padding_mask.shape, dtype=q.dtype, device=q.device)
+            attention_mask = attention_mask.masked_fill(~key_padding_mask.to(torch.bool), blocked)[:, None, None, :]
+        attention_interface: Callable = eager_attention_forward
+        if self.config._attn_implementation is not None:  # None: the block is used on its own (eager)
+            attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
+                self.config._attn_implementation, eager_attention_forward
+            )
+        out, _ = attention_interface(
+            self, q, k, v, attention_mask, scaling=self.scaling, dropout=self.dropout if self.training else 0.0
         )
-        return self.o_proj(out.transpose(1, 2).reshape(queries.shape))
+        return self.o_proj(out.reshape(queries.shape))
 
 
 class EarthGPTXFusionBlock(nn.Module):
@@ -113,4 +152,5 @@ class EarthGPTXHybridFusion(nn.Module):
         return self.hybrid_self_attention(h_ca + e_ff, key_padding_mask=token_mask)  # Eq. (7)
 
 
-__all__ = ["EarthGPTXHybridFusion", "EarthGPTXFusionBlock", "EarthGPTXAttention", "EarthGPTXFeedForward"]
+__all__ = ["EarthGPTXHybridFusion", "EarthGPTXFusionBlock", "EarthGPTXAttention", "EarthGPTXFeedForward",
+           "eager_attention_forward"]

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from transformers import AutoModel
 
 from .configuration_earthgptx import EarthGPTXConfig
-from .pretrained_earthgptx import EarthGPTXPreTrainedModel
+from .pretrained_earthgptx import EarthGPTXTowerBlock
 
 
 def resize_feature_map_to_grid(feature_map: torch.Tensor, grid: int) -> torch.Tensor:
@@ -30,11 +30,11 @@ def resize_feature_map_to_grid(feature_map: torch.Tensor, grid: int) -> torch.Te
     return feature_map.flatten(2).transpose(1, 2)
 
 
-class EarthGPTXMixedVisualEncoder(EarthGPTXPreTrainedModel):
+class EarthGPTXMixedVisualEncoder(EarthGPTXTowerBlock):
     """DINOv2 + CLIP-ConvNeXt, both transformers' own classes, followed by the channel mix of Eq. (1)."""
 
     def __init__(self, config: EarthGPTXConfig):
-        super().__init__(config)
+        super().__init__()
         self.dino = AutoModel.from_config(config.dino_config)
         # ConvNeXt has no attention layer: it always runs "eager", whatever the rest of the model uses (e.g. sdpa).
         self.convnext = AutoModel.from_config(config.convnext_config, attn_implementation="eager")
@@ -42,7 +42,7 @@ class EarthGPTXMixedVisualEncoder(EarthGPTXPreTrainedModel):
         in_features = config.dino_config.hidden_size + config.convnext_config.hidden_sizes[-1]
         self.channel_mix = nn.Linear(in_features, config.hybrid_fusion_config.hidden_size)
         self.mix_norm = nn.LayerNorm(config.hybrid_fusion_config.hidden_size, eps=config.hybrid_fusion_config.layer_norm_eps)
-        self.post_init()
+        self.expose_tower_properties()
 
     def forward(self, pixel_values: torch.Tensor, convnext_pixel_values: torch.Tensor | None = None) -> torch.Tensor:
         """

@@ -6,7 +6,8 @@
           SAM's no-mask embedding, as the dense prompt (a decoder trained from scratch ignores the sparse token alone;
           docs/model.md).
 
-The grounding model is transformers' `SamModel`, so SAM checkpoints load into it unchanged.
+The grounding model is transformers' `SamModel`, so SAM checkpoints load into it unchanged. The block belongs to
+`EarthGPTXForConditionalGeneration` (the mask head), not to `EarthGPTXModel`.
 """
 
 from __future__ import annotations
@@ -17,19 +18,19 @@ from torch.nn import functional as F
 from transformers import SamModel
 
 from .configuration_earthgptx import EarthGPTXConfig
-from .pretrained_earthgptx import EarthGPTXPreTrainedModel
+from .pretrained_earthgptx import EarthGPTXTowerBlock
 
 
-class EarthGPTXPixelPerception(EarthGPTXPreTrainedModel):
+class EarthGPTXPixelPerception(EarthGPTXTowerBlock):
     def __init__(self, config: EarthGPTXConfig):
-        super().__init__(config)
+        super().__init__()
         hidden = config.text_config.hidden_size
         prompt_width = config.grounding_config.prompt_encoder_config.hidden_size
         self.text_to_pixel = nn.Sequential(
             nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, prompt_width)
         )
         self.grounding_model = SamModel(config.grounding_config)
-        self.post_init()
+        self.expose_tower_properties()
 
     @property
     def low_res_mask_size(self) -> int:
@@ -40,6 +41,43 @@ class EarthGPTXPixelPerception(EarthGPTXPreTrainedModel):
         """G: `(B, 3, S, S)` -> image embeddings `(B, C_sam, S/16, S/16)`."""
         dtype = self.grounding_model.vision_encoder.get_input_embeddings().projection.weight.dtype
         return self.grounding_model.vision_encoder(sam_pixel_values.to(dtype))[0]
+
+    def predict_masks(
+        self,
+        hidden_states: torch.Tensor,
+        positions: list[torch.Tensor],
+        sam_pixel_values: torch.Tensor,
+        image_index: torch.Tensor | list[int] | None = None,
+    ) -> list[torch.Tensor]:
+        """Eq. (13) for the given positions.
+
+        Args:
+            hidden_states: `(N, S, H)` final hidden states of N sequences.
+            positions: per sequence, the positions whose hidden state predicts a [PIX].
+            sam_pixel_values: `(B, 3, S_sam, S_sam)` SAM views of the B images.
+            image_index: `(N,)` the image of each sequence (default: sequence i shows image i). The grounding
+                encoder runs once per image that some sequence needs, however many sequences share it.
+
+        Returns:
+            per sequence, `(n_pix, h, w)` mask logits in the SAM view's frame.
+        """
+        size = self.low_res_mask_size
+        masks = [hidden_states.new_zeros((0, size, size)) for _ in positions]
+        with_pix = [i for i, pos in enumerate(positions) if pos.numel() > 0]
+        if not with_pix:
+            return masks
+        index = list(range(len(positions))) if image_index is None else [int(i) for i in image_index]
+        if len(index) != len(positions):
+            raise ValueError(f"image_index has {len(index)} entries for {len(positions)} sequences.")
+        images = sorted({index[i] for i in with_pix})
+        embeddings = self.encode_image(sam_pixel_values[images])
+        slot = {image: k for k, image in enumerate(images)}
+        decoded = self.decode_masks(
+            [hidden_states[i, positions[i]] for i in with_pix], embeddings[[slot[index[i]] for i in with_pix]]
+        )
+        for i, mask in zip(with_pix, decoded):
+            masks[i] = mask
+        return masks
 
     def decode_masks(self, pix_hidden_states: list[torch.Tensor], image_embeddings: torch.Tensor) -> list[torch.Tensor]:
         """R_lp and P.

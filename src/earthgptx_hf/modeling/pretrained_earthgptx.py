@@ -1,8 +1,11 @@
-"""`EarthGPTXPreTrainedModel`: the base class of the EarthGPT-X model classes and of the paper-named blocks.
+"""`EarthGPTXPreTrainedModel`, the base class of the EarthGPT-X model classes, and `EarthGPTXTowerBlock`, the base
+of the paper-named blocks that hold transformers towers (mixed visual encoder, spatial-aware encoder, pixel
+perception).
 
-The blocks that hold transformers towers (mixed visual encoder, spatial-aware encoder, pixel perception) derive
-from it too, so that transformers gathers the towers' properties (tied weights, `_no_split_modules`, ...) through
-them: `PreTrainedModel.post_init` collects those from direct `PreTrainedModel` children only.
+The blocks are plain `nn.Module`s (the `DeepseekVLHybrid` layout), not `PreTrainedModel`s holding the composite
+config. `PreTrainedModel.post_init` gathers the towers' properties (tied weights, `_no_split_modules`, fp32 modules,
+keys to ignore) from its direct children only, reading them as attributes, so each block exposes its towers' under
+the same attribute names.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.conversion_mapping import register_checkpoint_conversion_mapping
+from transformers.core_model_loading import WeightRenaming
 
 from .configuration_earthgptx import EarthGPTXConfig
 from .kv_cache import CACHE_KEY
@@ -21,7 +26,29 @@ from .trainable import apply_trainable_preset
 # take their narrow layers). transformers matches these from the start of the module names.
 QUANTIZATION_SKIP_MODULES = ["model.vision_tower", "model.spatial_aware_encoder", "model.hybrid_fusion",
                              "model.multi_modal_projector", "model.region_projector", "model.region_position_projector",
-                             "model.pixel_perception", "lm_head"]
+                             "pixel_perception", "lm_head"]
+
+# Checkpoints saved before the mask head moved out of `EarthGPTXModel` hold it under `model.pixel_perception.`:
+# transformers' own checkpoint conversion renames those keys when they load.
+LEGACY_KEY_RENAMES = {r"^model\.pixel_perception\.": "pixel_perception."}
+_TOWER_SETS = ("_no_split_modules", "_skip_keys_device_placement", "_keep_in_fp32_modules",
+               "_keep_in_fp32_modules_strict", "_keys_to_ignore_on_load_unexpected", "_keys_to_ignore_on_load_missing")
+
+
+class EarthGPTXTowerBlock(nn.Module):
+    """An `nn.Module` block holding transformers towers; call `expose_tower_properties()` at the end of `__init__`."""
+
+    def expose_tower_properties(self) -> None:
+        self.all_tied_weights_keys = {}
+        for attribute in _TOWER_SETS:
+            setattr(self, attribute, set())
+        for name, module in self.named_children():
+            if not isinstance(module, PreTrainedModel):
+                continue
+            tied = getattr(module, "all_tied_weights_keys", None) or {}
+            self.all_tied_weights_keys.update({f"{name}.{k}": f"{name}.{v}" for k, v in tied.items()})
+            for attribute in _TOWER_SETS:
+                getattr(self, attribute).update(getattr(module, attribute, None) or ())
 
 
 class EarthGPTXPreTrainedModel(PreTrainedModel):
@@ -32,7 +59,10 @@ class EarthGPTXPreTrainedModel(PreTrainedModel):
     input_modalities = ("image", "text")
     supports_gradient_checkpointing = True
     _skip_keys_device_placement = [CACHE_KEY]  # the cache stays where it is under device_map (installed name)
-    _supports_flash_attn = True
+    # device_map="auto" never splits a residual block of the hybrid fusion (the towers add their own blocks)
+    _no_split_modules = ["EarthGPTXFusionBlock"]
+    # FlashAttention is claimed only where every part has it: SAM (the grounding encoder) does not.
+    _supports_flash_attn = False
     _supports_sdpa = True
     _supports_attention_backend = True
 
@@ -91,4 +121,11 @@ class EarthGPTXPreTrainedModel(PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=std)
 
 
-__all__ = ["EarthGPTXPreTrainedModel", "QUANTIZATION_SKIP_MODULES"]
+for _class_name in ("EarthGPTXForConditionalGeneration",):
+    register_checkpoint_conversion_mapping(
+        _class_name, [WeightRenaming(source_patterns=source, target_patterns=target)
+                     for source, target in LEGACY_KEY_RENAMES.items()], overwrite=True
+    )
+
+
+__all__ = ["EarthGPTXPreTrainedModel", "EarthGPTXTowerBlock", "LEGACY_KEY_RENAMES", "QUANTIZATION_SKIP_MODULES"]

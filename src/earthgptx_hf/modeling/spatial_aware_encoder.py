@@ -11,14 +11,14 @@ import torch
 from transformers import ViTModel
 
 from .configuration_earthgptx import EarthGPTXConfig
-from .pretrained_earthgptx import EarthGPTXPreTrainedModel
+from .pretrained_earthgptx import EarthGPTXTowerBlock
 
 
-class EarthGPTXSpatialAwareEncoder(EarthGPTXPreTrainedModel):
+class EarthGPTXSpatialAwareEncoder(EarthGPTXTowerBlock):
     def __init__(self, config: EarthGPTXConfig):
-        super().__init__(config)
+        super().__init__()
         self.vit = ViTModel(config.spatial_config, add_pooling_layer=False)
-        self.post_init()
+        self.expose_tower_properties()
 
     def forward(self, prompt_maps: torch.Tensor) -> torch.Tensor:
         """

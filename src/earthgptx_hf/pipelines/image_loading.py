@@ -1,5 +1,8 @@
-"""Images of `pipeline("visual-prompting")` from paths and http(s) URLs: a total download deadline, a size cap, and
-decoding errors that name the argument, its index and the source.
+"""Images of `pipeline("visual-prompting")` from paths and http(s) URLs: a total download deadline and a size cap.
+
+This module fetches; it does not decode. A download comes back as an `io.BytesIO` named by its URL, which the image
+processor opens and decodes (`multi_source.open_image`, the one owner of the file rule: the errors name the argument,
+its index and the source, here the URL).
 
 Part of the pipeline's remote code in saved checkpoints (copied next to `visual_prompting.py`): it imports nothing
 from `earthgptx_hf`. The HTTP client is urllib's, with a watchdog: the clients at hand (urllib, httpx) bound each read
@@ -15,25 +18,23 @@ import numbers
 import os
 import re
 import socket
-import struct
 import threading
 import time
 import urllib.error
 import urllib.request
-import warnings
-import zlib
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 DEFAULT_TIMEOUT = 30.0  # seconds: a total deadline for one URL image (connection, headers and body)
 DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 2**20  # 64 MiB
-DEFAULT_MAX_PIXELS = 100_000_000  # the image processor's default; images up to this size are decoded on load
 _CHUNK = 64 * 1024
 _URL_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
-# what PIL raises while decoding broken files (truncated data, corrupt chunks, bad tile descriptors)
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error,
-                  zlib.error)
+
+
+def is_tensor(value) -> bool:
+    """A torch tensor (checked by module: io.BytesIO has a `detach` method too)."""
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
 
 
 def _positive_number(value, name: str, default: str) -> float:
@@ -160,58 +161,32 @@ def download(url: str, timeout: float | None = None, max_download_bytes: int | N
         watchdog.cancel()
 
 
-def _open_image(source, label: str, max_pixels: int | None):
-    """`Image.open` of a path or bytes, decoded at once when at most `max_pixels` (larger images are left to the
-    image processor, which refuses them with its max_pixels message); errors name the argument and the source."""
-    try:
-        with warnings.catch_warnings():  # the image processor's max_pixels check governs, before any decoding
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-    except Image.DecompressionBombError as err:
-        raise ValueError(f"{label} declares more pixels than PIL's decompression-bomb limit (2 x "
-                         f"PIL.Image.MAX_IMAGE_PIXELS = {2 * (Image.MAX_IMAGE_PIXELS or 0):,}): {err} Cut the scene "
-                         "into tiles, or, if the file is trusted, raise PIL.Image.MAX_IMAGE_PIXELS.") from None
-    except UnidentifiedImageError as err:
-        size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
-        detail = "it is empty (0 bytes)" if size == 0 else f"PIL cannot identify its format ({size:,} bytes)"
-        raise ValueError(f"{label} is not a readable image: {detail}.") from err
-    except OSError as err:
-        raise ValueError(f"{label} could not be opened: {err}") from err
-    if image.width * image.height <= (DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels):
-        try:
-            image.load()
-        except _DECODE_ERRORS as err:
-            image.close()
-            raise ValueError(f"{label} could not be decoded: {err or type(err).__name__}. The file is damaged or "
-                             "truncated; re-download or re-export it.") from err
-    return image  # PIL closes a single-frame file once it is decoded
-
-
 def load_pipeline_image(image, timeout: float | None = None, where: str = "images", *,
-                        max_download_bytes: int | None = None, max_pixels: int | None = None):
-    """PIL / numpy / torch pass through unchanged (16-bit and single-channel kept); paths are opened; http(s) URLs are
-    downloaded (see `download`: `timeout` is a total deadline in seconds, 30 by default; `max_download_bytes` caps the
-    body, 64 MiB by default) and opened without any colour conversion. Files and downloads of at most `max_pixels`
-    pixels are decoded here, so that a broken file is reported as `images[i] ('path') could not be decoded: ...`."""
+                        max_download_bytes: int | None = None):
+    """Fetches one image argument: PIL / numpy / torch pass through unchanged; a path is returned as it is once it
+    names a file; an http(s) URL is downloaded (see `download`: `timeout` is a total deadline in seconds, 30 by
+    default; `max_download_bytes` caps the body, 64 MiB by default) into an `io.BytesIO` whose `name` is the URL.
+    Paths and downloads are opened and decoded by the image processor."""
     if isinstance(image, os.PathLike):
         image = os.fspath(image)
     if isinstance(image, str):
         scheme = _URL_SCHEME.match(image)
         if scheme and scheme.group(1).lower() in ("http", "https"):
-            data = download(image, timeout, max_download_bytes, where)
-            return _open_image(data, f"{where} ({image!r})", max_pixels)
+            data = io.BytesIO(download(image, timeout, max_download_bytes, where))
+            data.name = image  # how the image processor's errors name the download
+            return data
         if scheme:
             hint = " (pass the local path itself)" if scheme.group(1).lower() == "file" else ""
             raise ValueError(f"{where} is the URL {image!r}, whose scheme {scheme.group(1)!r} is not supported: only "
                              f"http:// and https:// images are downloaded{hint}.")
         if not os.path.isfile(image):
             raise ValueError(f"{where} is {image!r}, which is neither a file nor an http(s) URL.")
-        return _open_image(image, f"{where} ({image!r})", max_pixels)
-    if isinstance(image, (Image.Image, np.ndarray)) or hasattr(image, "detach"):
+        return image
+    if isinstance(image, (Image.Image, np.ndarray)) or is_tensor(image):
         return image
     raise TypeError(f"{where} must be a PIL image, a path, a URL, a numpy array or a torch tensor, got "
                     f"{type(image).__name__}.")
 
 
-__all__ = ["DEFAULT_TIMEOUT", "DEFAULT_MAX_DOWNLOAD_BYTES", "DEFAULT_MAX_PIXELS", "check_timeout",
-           "check_max_download_bytes", "download", "load_pipeline_image"]
+__all__ = ["DEFAULT_TIMEOUT", "DEFAULT_MAX_DOWNLOAD_BYTES", "check_timeout",
+           "check_max_download_bytes", "download", "load_pipeline_image", "is_tensor"]

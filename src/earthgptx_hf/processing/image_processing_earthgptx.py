@@ -7,25 +7,30 @@ Steps per image (numpy / PIL backend):
 4. Normalisation for each encoder (DINOv2: ImageNet statistics; CLIP-ConvNeXt: CLIP statistics) and the SAM view
    (longest side `sam_image_size`, padded bottom-right, SAM statistics).
 
-Outputs (`BatchFeature`):
+Outputs (`BatchFeature`, the model's inputs only):
     pixel_values           (B, V, 3, T, T)  DINOv2-normalised views (V = the batch's largest view count)
     convnext_pixel_values  (B, V, 3, T, T)  CLIP-normalised views
-    prompt_maps            (B, V, K, T, T)  uint8 {0, 1}; K = the batch's largest prompt count (at least 1); empty
-                                            maps pad
+    prompt_maps            (B, V, K, T, T)  uint8 {0, 1}; K = `max_regions` (what the model takes): channel i is prompt
+                                            i, the channels after the image's last prompt are zeros
     view_mask              (B, V)           only when images in the batch have different view counts
     sam_pixel_values       (B, 3, S, S)     unless `do_sam_view=False`
+With `return_metadata=True` (for the processor and the training collator, not for the model):
     original_sizes         (B, 2)           (height, width) of each original image
-    reshaped_input_sizes   (B, 2)           (height, width) of the image inside the SAM view
     num_views, num_prompts (B,)
+Post-processing takes the original sizes (`post_process_masks`); the size of the image inside the SAM view follows from
+them (`reshaped_input_size`).
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 import torch
 from PIL import Image
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
 
 from .multi_source import (
     COMPLEX_TO,
@@ -33,13 +38,23 @@ from .multi_source import (
     DEFAULT_PERCENTILES,
     MIN_VALID_FRACTION,
     check_min_valid_fraction,
+    image_size,
     normalise_image,
+    open_image,
 )
 from .views import ImageLayout, plan_layout, render_sam_view, render_views
 from .visual_prompts import rasterise_prompts, validate_prompts
 
 SAM_MEAN = IMAGENET_DEFAULT_MEAN
 SAM_STD = IMAGENET_DEFAULT_STD
+METADATA = ("original_sizes", "num_views", "num_prompts")
+
+
+@lru_cache(maxsize=8)
+def _sam_post_processor(size: int) -> SamImageProcessorPil:
+    """SAM's image processor for a `size` x `size` SAM view: its `post_process_masks` is the one used here (kept out
+    of the processor's attributes, which `save_pretrained` writes)."""
+    return SamImageProcessorPil(pad_size={"height": size, "width": size})
 
 
 def _normalise(views: np.ndarray, mean, std) -> np.ndarray:
@@ -152,6 +167,16 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         return plan_layout(height, width, self.tile_size, tuple(self.tile_grid), self.sam_image_size,
                            self.grid_pinpoints)
 
+    def get_image_size(self, image, argument: str = "images", index: int | None = None) -> tuple[int, int]:
+        """(height, width) of an image as this processor reads it, without converting pixels (`multi_source`'s
+        layout rule, for callers such as the pipeline whose saved code cannot import the package)."""
+        return image_size(image, argument=argument, index=index)
+
+    def open_image(self, source, argument: str = "images", index: int | None = None):
+        """A path or binary file object -> a decoded PIL image, within this processor's `max_pixels`
+        (`multi_source.open_image`, the one owner of the file rule)."""
+        return open_image(source, max_pixels=self.max_pixels, argument=argument, index=index)
+
     def num_image_tokens(self, height: int, width: int) -> int:
         """How many `<image>` tokens an image of this size expands to."""
         return self.layout(height, width).num_views * self.tokens_per_view
@@ -161,7 +186,7 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         return self.preprocess(images, visual_prompts=visual_prompts, return_tensors=return_tensors, **kwargs)
 
     def preprocess(self, images, visual_prompts=None, return_tensors=None, do_sam_view: bool | None = None,
-                   **kwargs) -> BatchFeature:
+                   return_metadata: bool = False, **kwargs) -> BatchFeature:
         """
         Args:
             images: one image or a list (PIL, path, numpy, torch; see `multi_source`).
@@ -169,6 +194,7 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
                 list. None means no prompt.
             return_tensors: "pt", "np" or None (lists of numpy arrays).
             do_sam_view: overrides the processor's `do_sam_view` for this call.
+            return_metadata: also return `original_sizes`, `num_views` and `num_prompts` (not model inputs).
         """
         do_sam_view = self.do_sam_view if do_sam_view is None else do_sam_view
         if kwargs:
@@ -189,7 +215,7 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
             maps = rasterise_prompts(clean, layout, self.point_radius, argument=name)
             sam_view = render_sam_view(normalised.pixels, layout) if do_sam_view else None
             items.append((views, maps, sam_view, layout, clean))
-        return self._collate(items, return_tensors)
+        return self._collate(items, return_tensors, return_metadata)
 
     @staticmethod
     def _batch_prompts(visual_prompts, batch: int) -> list:
@@ -205,13 +231,12 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
                              "list of prompts per image.")
         return list(visual_prompts)
 
-    def _collate(self, items, return_tensors) -> BatchFeature:
+    def _collate(self, items, return_tensors, return_metadata: bool) -> BatchFeature:
         batch = len(items)
         max_views = max(views.shape[0] for views, *_ in items)
-        max_prompts = max(1, max(maps.shape[1] for _, maps, *_ in items))
         tile = self.tile_size
         views_all = np.zeros((batch, max_views, tile, tile, 3), np.uint8)
-        maps_all = np.zeros((batch, max_views, max_prompts, tile, tile), np.uint8)
+        maps_all = np.zeros((batch, max_views, self.max_regions, tile, tile), np.uint8)
         view_mask = np.zeros((batch, max_views), bool)
         for b, (views, maps, _, _, _) in enumerate(items):
             views_all[b, : views.shape[0]] = views
@@ -221,11 +246,11 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
             "pixel_values": _normalise(views_all, self.image_mean, self.image_std),
             "convnext_pixel_values": _normalise(views_all, self.convnext_image_mean, self.convnext_image_std),
             "prompt_maps": maps_all,
-            "original_sizes": np.array([[it[3].height, it[3].width] for it in items], np.int64),
-            "reshaped_input_sizes": np.array([it[3].sam.resized for it in items], np.int64),
-            "num_views": np.array([it[0].shape[0] for it in items], np.int64),
-            "num_prompts": np.array([len(it[4]) for it in items], np.int64),
         }
+        if return_metadata:
+            data["original_sizes"] = np.array([[it[3].height, it[3].width] for it in items], np.int64)
+            data["num_views"] = np.array([it[0].shape[0] for it in items], np.int64)
+            data["num_prompts"] = np.array([len(it[4]) for it in items], np.int64)
         if items[0][2] is not None:
             sam_pixels = _normalise(np.stack([it[2] for it in items]), self.sam_image_mean, self.sam_image_std)
             for b, (_, _, _, layout, _) in enumerate(items):  # SAM pads with zeros after normalisation
@@ -238,46 +263,50 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         return BatchFeature(data=data, tensor_type=return_tensors)
 
     # -----------------------------------------------------------------------------------------------------------------
-    def resize_mask_to_sam_view(self, mask: np.ndarray, out_size: int | None = None) -> np.ndarray:
-        """A ground-truth `(H, W)` mask in the SAM view's frame (resize like the image, pad bottom-right).
+    def reshaped_input_size(self, original_size) -> tuple[int, int]:
+        """(height, width) of an image of `original_size` (height, width) inside the SAM view (SAM's
+        `reshaped_input_sizes`: the longest side resized to `sam_image_size`)."""
+        height, width = (int(v) for v in original_size)
+        return self.layout(height, width).sam.resized
 
-        Args:
-            mask: bool `(H, W)` at the original image size.
-            out_size: side of the output (the SAM view side by default; the model's 4x-downsampled mask size is
-                enough for the loss).
-        """
+    def resize_mask_to_sam_view(self, mask: np.ndarray) -> np.ndarray:
+        """A ground-truth bool `(H, W)` mask at the original image size -> bool `(S, S)` in the SAM view's frame
+        (resized like the image, padded bottom-right), the frame of `sam_pixel_values`."""
         mask = np.asarray(mask, bool)
-        layout = self.layout(*mask.shape)
-        frame = self.sam_image_size if out_size is None else int(out_size)
-        factor = frame / self.sam_image_size
-        rh, rw = (max(1, round(v * factor)) for v in layout.sam.resized)
+        rh, rw = self.reshaped_input_size(mask.shape)
         resized = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((rw, rh), Image.BILINEAR)) >= 128
-        out = np.zeros((frame, frame), bool)
+        out = np.zeros((self.sam_image_size, self.sam_image_size), bool)
         out[:rh, :rw] = resized
         return out
 
-    def post_process_masks(self, masks, original_size, reshaped_input_size, threshold: float = 0.0):
-        """Mask logits in the SAM view's frame -> bool masks at the original image size (SAM's post-processing).
+    def post_process_masks(self, masks, original_sizes, reshaped_input_sizes=None, mask_threshold: float = 0.0,
+                           binarize: bool = True) -> list[torch.Tensor]:
+        """SAM's `post_process_masks` for this processor's SAM view: per image, `(N, h, w)` mask logits in the SAM
+        view's frame -> `(N, H, W)` at the original size (bool when `binarize`, thresholded at `mask_threshold`).
 
         Args:
-            masks: `(N, h, w)` logits (any h = w, e.g. the 256x256 decoder output).
-            original_size: (height, width) of the original image.
-            reshaped_input_size: (height, width) of the image inside the SAM view.
+            masks: one `(N, h, w)` tensor or array per image (any square h = w, e.g. the decoder's 256 x 256 output).
+            original_sizes: (height, width) of each original image.
+            reshaped_input_sizes: (height, width) of each image inside the SAM view; by default derived from
+                `original_sizes` (`reshaped_input_size`).
         """
-        import torch
-        import torch.nn.functional as F
-
-        masks = torch.as_tensor(masks).float()
-        if masks.ndim != 3:
-            raise ValueError(f"masks must be (N, h, w), got shape {tuple(masks.shape)}.")
-        if masks.shape[0] == 0:
-            return torch.zeros((0, *[int(v) for v in original_size]), dtype=torch.bool)
-        size = self.sam_image_size
-        full = F.interpolate(masks[:, None], size=(size, size), mode="bilinear", align_corners=False)
-        rh, rw = (int(v) for v in reshaped_input_size)
-        full = full[..., :rh, :rw]
-        full = F.interpolate(full, size=tuple(int(v) for v in original_size), mode="bilinear", align_corners=False)
-        return full[:, 0] > threshold
+        if len(masks) != len(original_sizes):
+            raise ValueError(f"masks has {len(masks)} entries but original_sizes has {len(original_sizes)}: give one "
+                             "(height, width) per image.")
+        original_sizes = [tuple(int(v) for v in size) for size in original_sizes]
+        if reshaped_input_sizes is None:
+            reshaped_input_sizes = [self.reshaped_input_size(size) for size in original_sizes]
+        batched = []
+        for i, image_masks in enumerate(masks):
+            image_masks = torch.as_tensor(image_masks).float()
+            if image_masks.ndim != 3:
+                raise ValueError(f"masks[{i}] must be (N, h, w) logits, got shape {tuple(image_masks.shape)}.")
+            batched.append(image_masks[:, None])  # SAM's layout: (N, channels, h, w)
+        out = _sam_post_processor(self.sam_image_size).post_process_masks(
+            batched, original_sizes, [tuple(int(v) for v in size) for size in reshaped_input_sizes],
+            mask_threshold=mask_threshold, binarize=binarize,
+        )
+        return [image_masks[:, 0] for image_masks in out]
 
 
 __all__ = ["EarthGPTXImageProcessor"]

@@ -1,7 +1,7 @@
 """Multi-source image normalisation (SPEC section 2.6): any optical, SAR or infrared raster to 8-bit RGB.
 
-Accepted inputs: PIL images, file paths, numpy arrays and torch tensors, in uint8, uint16 (and other integer types),
-bool, float16/32/64 (torch bfloat16 too).
+Accepted inputs: PIL images, file paths, binary file objects, numpy arrays and torch tensors, in uint8, uint16 (and
+other integer types), bool, float16/32/64 (torch bfloat16 too).
 
 Layout rule for arrays and tensors:
 - `(H, W)` is one band; `(H, W, C)` with C = 1 or 3 is read as channels last when the first dimension is not 1 or 3.
@@ -27,6 +27,11 @@ Pixel rules:
 - Images larger than `max_pixels` are rejected before their pixels are decoded (a clear error, not an out-of-memory);
   files that PIL cannot identify, that are truncated or that declare more pixels than PIL's decompression-bomb limit
   raise a `ValueError` naming the argument, the index in the batch and the path.
+
+This module owns two rules that others call rather than copy: the layout rule (`image_size` gives the (height, width)
+`normalise_image` will read, without converting any pixel) and the file rule (`open_image`: open, check `max_pixels`,
+decode, with the errors above, for a path or a binary file object such as a download in an `io.BytesIO` whose `name`
+is its URL). The image processor exposes both to the pipeline, whose saved remote code cannot import this package.
 
 The result is 8-bit: the encoders are pretrained on 8-bit imagery, and the percentile stretch followed by 8-bit
 quantisation is the usual display transform for 16-bit and float remote-sensing data.
@@ -83,36 +88,83 @@ def _check_pixels(height: int, width: int, max_pixels: int, where: str) -> None:
         )
 
 
-def _open_file(path: str, where: str) -> Image.Image:
-    """`Image.open` with errors that name the argument and the path (the pixels are not decoded yet)."""
+def _source_label(source) -> str:
+    """How errors name a file: its path, or the `name` of a file object (a URL for a download), repr'd."""
+    name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", None)
+    return f" ({name!r})" if isinstance(name, (str, bytes)) and name else ""
+
+
+def _open_file(source, where: str) -> Image.Image:
+    """`Image.open` of a path or a binary file object, with errors that name the argument and the source (the pixels
+    are not decoded yet)."""
+    label = where + _source_label(source)
     try:
         with warnings.catch_warnings():  # our own max_pixels check follows, before any pixel is decoded
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(path)
+            return Image.open(source)
     except Image.DecompressionBombError as err:
         raise ValueError(
-            f"{where} ({path!r}) declares more pixels than PIL's decompression-bomb limit "
+            f"{label} declares more pixels than PIL's decompression-bomb limit "
             f"(2 x PIL.Image.MAX_IMAGE_PIXELS = {2 * (Image.MAX_IMAGE_PIXELS or 0):,}): {err} Cut the scene into "
             "tiles, or, if the file is trusted, raise PIL.Image.MAX_IMAGE_PIXELS and the image processor's max_pixels."
         ) from None
     except UnidentifiedImageError as err:
-        size = os.path.getsize(path)
+        size = _byte_count(source)
         detail = "it is empty (0 bytes)" if size == 0 else f"PIL cannot identify its format ({size:,} bytes)"
-        raise ValueError(f"{where} ({path!r}) is not a readable image: {detail}. Pass a PNG, JPEG, TIFF or another "
+        raise ValueError(f"{label} is not a readable image: {detail}. Pass a PNG, JPEG, TIFF or another "
                          "format PIL reads, or a numpy array.") from err
     except OSError as err:
-        raise ValueError(f"{where} ({path!r}) could not be opened: {err}") from err
+        raise ValueError(f"{label} could not be opened: {err}") from err
 
 
-def _decode(image: Image.Image, where: str) -> None:
+def _byte_count(source) -> int:
+    if isinstance(source, (str, os.PathLike)):
+        return os.path.getsize(source)
+    position = source.tell()
+    size = source.seek(0, os.SEEK_END)
+    source.seek(position)
+    return size
+
+
+def _decode(image: Image.Image, where: str, label: str | None = None) -> None:
     """Decodes a lazily opened PIL image, naming the argument and the file when the data is broken."""
     try:
         image.load()
     except _DECODE_ERRORS as err:
-        source = getattr(image, "filename", "") or ""
-        label = f"{where} ({source!r})" if source else where
+        if label is None:
+            source = getattr(image, "filename", "") or ""
+            label = f"{where} ({source!r})" if source else where
         raise ValueError(f"{label} could not be decoded: {err or type(err).__name__}. The file is damaged or "
                          "truncated; re-download or re-export it.") from err
+
+
+def _is_file_object(value) -> bool:
+    return hasattr(value, "read") and hasattr(value, "seek")
+
+
+def open_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, argument: str = "images",
+               index: int | None = None) -> Image.Image:
+    """A path or a binary file object (an open file, an `io.BytesIO`; its `name`, when set, labels errors, e.g. the
+    URL of a download) -> a decoded PIL image, its mode kept (16-bit and single-channel stay as they are).
+
+    The declared size is checked against `max_pixels` before any pixel is decoded. Raises ValueError naming the
+    argument, the index and the source when the file is missing, empty, not an image, a decompression bomb, too large
+    or damaged.
+    """
+    where = _name(argument, index)
+    if isinstance(source, (str, os.PathLike)):
+        if not os.path.isfile(source):
+            raise ValueError(f"{where} is the path {os.fspath(source)!r}, which is not a file.")
+    elif not _is_file_object(source):
+        raise TypeError(f"{where} must be a path or a binary file object, got {type(source).__name__}.")
+    image = _open_file(source, where)
+    try:
+        _check_pixels(image.height, image.width, max_pixels, where)
+        _decode(image, where, where + _source_label(source))
+    except BaseException:
+        image.close()
+        raise
+    return image  # PIL closes a file it opened itself once a single-frame image is decoded
 
 
 def _pil_to_array(image: Image.Image, where: str = "images") -> np.ndarray:
@@ -141,21 +193,20 @@ def _tensor_to_array(tensor) -> np.ndarray:
     return tensor.resolve_neg().numpy()
 
 
-def _to_hwc(array: np.ndarray, where: str) -> np.ndarray:
-    """`(H, W)`, `(H, W, C)` or an unambiguous `(C, H, W)` -> `(H, W, C)` with C in {1, 3} (see the module docstring
-    for the rule)."""
-    shape = tuple(array.shape)
-    if array.ndim == 2:
-        return array[..., None]
-    if array.ndim != 3:
+def _channels_first(shape: tuple, where: str) -> bool:
+    """The layout rule (see the module docstring): whether a 2-D or 3-D shape is `(C, H, W)`; raises ValueError for
+    the shapes it refuses (other dimension counts, ambiguous layouts, channel counts other than 1 or 3)."""
+    if len(shape) == 2:
+        return False
+    if len(shape) != 3:
         raise ValueError(
             f"{where} must be 2-D (H, W) or 3-D (H, W, C) / (C, H, W), got an array of shape {shape}."
         )
     first, last = shape[0], shape[-1]
     if last in _CHANNEL_COUNTS and first not in _CHANNEL_COUNTS:
-        return array
+        return False
     if first in _CHANNEL_COUNTS and last not in _CHANNEL_LIKE:
-        return np.moveaxis(array, 0, -1)
+        return True
     # e.g. (1, 640, 4): a 1x640 strip of 4 bands, or one 640x4 band? (3, 20, 3): 3x20 RGB, or 3 bands of 20x3?
     if first in _CHANNEL_COUNTS:
         raise ValueError(
@@ -170,6 +221,45 @@ def _to_hwc(array: np.ndarray, where: str) -> np.ndarray:
         "panchromatic) or 3 (RGB) channels. Choose the bands first, e.g. `image[..., [3, 2, 1]]` for the true-colour "
         "bands of a Sentinel-2 (H, W, C) stack, or `image[0]` for one SAR polarisation of a (C, H, W) stack."
     )
+
+
+def _to_hwc(array: np.ndarray, where: str) -> np.ndarray:
+    """`(H, W)`, `(H, W, C)` or an unambiguous `(C, H, W)` -> `(H, W, C)` with C in {1, 3}."""
+    if _channels_first(tuple(array.shape), where):
+        return np.moveaxis(array, 0, -1)
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _is_tensor(value) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+
+
+def image_size(image, *, argument: str = "images", index: int | None = None) -> tuple[int, int]:
+    """`(height, width)` of an image as `normalise_image` reads it, without converting any pixel: a PIL image's size,
+    a file's declared size (its header only), the layout rule for numpy arrays and torch tensors.
+
+    Raises the ValueError `normalise_image` raises for a layout it refuses (1-D or 4-D arrays, ambiguous or
+    unsupported channel layouts, empty images) and for files it cannot open.
+    """
+    where = _name(argument, index)
+    if isinstance(image, (str, os.PathLike)):
+        if not os.path.isfile(image):
+            raise ValueError(f"{where} is the path {os.fspath(image)!r}, which is not a file.")
+        with _open_file(image, where) as opened:
+            height, width = opened.height, opened.width
+    elif isinstance(image, Image.Image):
+        height, width = image.height, image.width
+    elif isinstance(image, np.ndarray) or _is_tensor(image):
+        shape = tuple(int(v) for v in image.shape)
+        channels_first = _channels_first(shape, where)
+        height, width = shape[1:3] if channels_first else shape[:2]
+    else:
+        raise TypeError(
+            f"{where} must be a PIL image, a file path, a numpy array or a torch tensor, got {type(image).__name__}."
+        )
+    if height < 1 or width < 1:
+        raise ValueError(f"{where} is empty (height {height}, width {width}).")
+    return height, width
 
 
 def robust_stretch(array: np.ndarray, percentiles=DEFAULT_PERCENTILES) -> tuple[np.ndarray, float]:
@@ -239,23 +329,20 @@ def normalise_image(
     where = _name(argument, index)
     _check_complex_to(complex_to)
     min_valid_fraction = check_min_valid_fraction(min_valid_fraction)
-    if isinstance(image, (str, os.PathLike)):
-        path = os.fspath(image)
-        if not os.path.isfile(path):
-            raise ValueError(f"{where} is the path {path!r}, which is not a file.")
-        with _open_file(path, where) as opened:
-            _check_pixels(opened.height, opened.width, max_pixels, where)
-            array = _pil_to_array(opened, where)  # decodes, then the file is closed
+    if isinstance(image, (str, os.PathLike)) or _is_file_object(image):
+        with open_image(image, max_pixels=max_pixels, argument=argument, index=index) as opened:
+            array = _pil_to_array(opened, where)
     elif isinstance(image, Image.Image):
         _check_pixels(image.height, image.width, max_pixels, where)
         array = _pil_to_array(image, where)
     elif isinstance(image, np.ndarray):
         array = image
-    elif type(image).__module__.startswith("torch") and hasattr(image, "detach"):
+    elif _is_tensor(image):
         array = _tensor_to_array(image)
     else:
         raise TypeError(
-            f"{where} must be a PIL image, a file path, a numpy array or a torch tensor, got {type(image).__name__}."
+            f"{where} must be a PIL image, a file path, a binary file object, a numpy array or a torch tensor, got "
+            f"{type(image).__name__}."
         )
     if np.iscomplexobj(array):
         if complex_to is None:
@@ -293,6 +380,8 @@ def normalise_image(
 __all__ = [
     "NormalisedImage",
     "normalise_image",
+    "image_size",
+    "open_image",
     "robust_stretch",
     "check_min_valid_fraction",
     "DEFAULT_MAX_PIXELS",

@@ -16,21 +16,8 @@ def processor_from_model_config(processor_class, config: EarthGPTXConfig, tokeni
     elif isinstance(tokenizer, (str, os.PathLike)):
         tokenizer = load_llama_tokenizer(tokenizer)
     add_earthgptx_tokens(tokenizer, config.max_regions)
-    expected = {
-        SPECIAL_TOKENS[0]: config.image_token_id,
-        SPECIAL_TOKENS[1]: config.pix_token_id,
-        SPECIAL_TOKENS[2]: config.region_feature_token_id,
-        **{REGION_TOKEN_TEMPLATE.format(i + 1): token for i, token in enumerate(config.region_token_ids)},
-    }
-    found = {token: tokenizer.convert_tokens_to_ids(token) for token in expected}
-    if found != expected or len(tokenizer) != config.text_config.vocab_size:
-        raise ValueError(
-            f"The tokenizer does not match the model config: token ids {found} vs {expected}, vocabulary "
-            f"{len(tokenizer)} vs {config.text_config.vocab_size}. Use the tokenizer the config was built for."
-        )
-    image_processor = EarthGPTXImageProcessor.from_model_config(config, **image_processor_kwargs)
-    return processor_class(
-        image_processor=image_processor,
+    processor = processor_class(
+        image_processor=EarthGPTXImageProcessor.from_model_config(config, **image_processor_kwargs),
         tokenizer=tokenizer,
         use_region_features=config.use_region_features,
         image_token=SPECIAL_TOKENS[0],
@@ -38,6 +25,8 @@ def processor_from_model_config(processor_class, config: EarthGPTXConfig, tokeni
         region_feature_token=SPECIAL_TOKENS[2],
         region_token_template=REGION_TOKEN_TEMPLATE,
     )
+    processor.check_model_config(config)  # e.g. a tokenizer whose ids are not the ones the config was built for
+    return processor
 
 
 def processor_from_preset(processor_class, name: str, tokenizer=None, **image_processor_kwargs):

@@ -9,6 +9,9 @@
   mask-pooled feature of that prompt.
 - `[PIX]` is a special token; the model decodes a mask for every `[PIX]` it generates.
 - Batches are padded on the left by default (generation); pass `padding_side="right"` for training.
+- The output holds the model's inputs only; post-processing takes the original image sizes (`target_sizes`), as
+  transformers' post-processors do.
+- `check_model_config` is the one check that a processor and a model agree (token ids, view and prompt geometry).
 """
 
 from __future__ import annotations
@@ -19,31 +22,23 @@ import re
 
 from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
+from transformers.utils.chat_template_utils import _get_template_variables, render_jinja_template
 
-from .image_processing_earthgptx import as_batch
+from .chat import (
+    CHAT_TEMPLATE,
+    apply_edits,
+    check_conversation_text,
+    conversation_prompts,
+    cut,
+    is_batched,
+    resolve_template,
+)
+from .image_processing_earthgptx import METADATA, as_batch
 
 MODALITIES = ("optical", "sar", "infrared")
 REGION_REFERENCE = re.compile(r"<(Region|Mark)\s*(\d+)>")
 REGION_ANSWER = re.compile(r"<Region\s*(\d+)>\s*:\s*(.*?)\s*$")
-
-CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'system' -%}"
-    "{%- if message['content'] is string -%}{{ message['content'] }}{%- else -%}"
-    "{%- for item in message['content'] if item['type'] == 'text' -%}{{ item['text'] }}{%- endfor -%}{%- endif -%}"
-    "{{ '\\n' }}"
-    "{%- else -%}"
-    "{{ 'USER: ' if message['role'] == 'user' else 'ASSISTANT: ' }}"
-    "{%- if message['content'] is string -%}{{ message['content'] }}{%- else -%}"
-    "{%- for item in message['content'] -%}"
-    "{%- if item['type'] == 'image' -%}{{ '<image>\\n' }}{%- elif item['type'] == 'text' -%}{{ item['text'] }}"
-    "{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "{{ '</s>\\n' if message['role'] == 'assistant' else '\\n' }}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ 'ASSISTANT: ' }}{%- endif -%}"
-)
+URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
 class EarthGPTXProcessor(ProcessorMixin):
@@ -56,8 +51,6 @@ class EarthGPTXProcessor(ProcessorMixin):
         image_token, pix_token, region_feature_token, region_token_template: the special token strings (the
             defaults are the ones `EarthGPTXConfig` lays out).
     """
-
-    attributes = ["image_processor", "tokenizer"]
 
     def __init__(
         self,
@@ -111,6 +104,50 @@ class EarthGPTXProcessor(ProcessorMixin):
             raise ImportError("EarthGPTXProcessor.from_model_config needs the earthgptx_hf package installed.") from error
         return processor_from_model_config(cls, config, tokenizer=tokenizer, **image_processor_kwargs)
 
+    def check_model_config(self, config) -> None:
+        """Raises one ValueError that lists every disagreement between this processor and a model's
+        `EarthGPTXConfig`; call it where a processor and a model meet (pipeline, evaluation, demo).
+
+        Compared: the tokenizer's ids of `<image>`, `[PIX]`, `<region_feat>` and `<Region 1>` ... `<Region K>` with
+        `image_token_id`, `pix_token_id`, `region_feature_token_id` and `region_token_ids`; the tokenizer's size with
+        `text_config.vocab_size` (no id beyond the embedding); `use_region_features`; and the image processor's
+        `max_regions`, `tile_size`, `tile_grid` (unless it picks grids from `grid_pinpoints`), `patch_size` and
+        `sam_image_size` with `max_regions`, `tile_size`, `tile_grid`, `dino_config.patch_size` and
+        `grounding_image_size`.
+        """
+        tokenizer, images = self.tokenizer, self.image_processor
+        patch = config.dino_config.patch_size
+        regions = [self.region_token_template.format(i + 1) for i in range(len(config.region_token_ids))]
+        compared = [  # (field, what this processor has, what the config has, where this processor's value comes from)
+            ("image_token_id", tokenizer.convert_tokens_to_ids(self.image_token), config.image_token_id,
+             f"the tokenizer's id of {self.image_token!r}"),
+            ("pix_token_id", tokenizer.convert_tokens_to_ids(self.pix_token), config.pix_token_id,
+             f"the tokenizer's id of {self.pix_token!r}"),
+            ("region_feature_token_id", tokenizer.convert_tokens_to_ids(self.region_feature_token),
+             config.region_feature_token_id, f"the tokenizer's id of {self.region_feature_token!r}"),
+            ("region_token_ids", tokenizer.convert_tokens_to_ids(regions), list(config.region_token_ids),
+             f"the tokenizer's ids of {regions[0]!r} ... {regions[-1]!r}"),
+            ("use_region_features", self.use_region_features, config.use_region_features,
+             "the processor's use_region_features"),
+            ("max_regions", images.max_regions, config.max_regions, "the image processor's max_regions"),
+            ("tile_size", images.tile_size, config.tile_size, "the image processor's tile_size"),
+            ("dino_config.patch_size", images.patch_size, patch if isinstance(patch, int) else patch[0],
+             "the image processor's patch_size"),
+            ("grounding_image_size", images.sam_image_size, config.grounding_image_size,
+             "the image processor's sam_image_size (the SAM view)"),
+        ]
+        if not images.grid_pinpoints:
+            compared.append(("tile_grid", list(images.tile_grid), list(config.tile_grid),
+                             "the image processor's tile_grid"))
+        problems = [f"{field}: the config has {theirs!r}, {where} is {ours!r}"
+                    for field, ours, theirs, where in compared if ours != theirs]
+        if len(tokenizer) > config.text_config.vocab_size:
+            problems.append(f"text_config.vocab_size: the config has {config.text_config.vocab_size}, the tokenizer "
+                            f"has {len(tokenizer)} ids (ids beyond the language model's embedding)")
+        if problems:
+            raise ValueError("The processor does not match the model config:\n- " + "\n- ".join(problems) + "\nUse "
+                             "the processor saved with the model, or EarthGPTXProcessor.from_model_config(config).")
+
     # -----------------------------------------------------------------------------------------------------------------
     @property
     def reserved_tokens(self) -> list[str]:
@@ -150,21 +187,25 @@ class EarthGPTXProcessor(ProcessorMixin):
     def expand_text(self, text: str, index: int, num_tokens: int, num_prompts: int, modality: str | None = None) -> str:
         """Validates the region references of `text` (image `index` has `num_prompts` prompts), rewrites `<Mark i>`,
         and expands `<image>` (prepended when missing) to `num_tokens` image tokens plus the region preamble."""
+        return self._expand(text, index, num_tokens, num_prompts, modality)[0]
+
+    def _expand(self, text: str, index: int, num_tokens: int, num_prompts: int, modality: str | None = None,
+                strip_bos: bool = True) -> tuple[str, list[dict]]:
+        """`expand_text`, with the edits it made (transformers' `text_replacement_offsets`). A leading BOS is the
+        tokenizer's: removed when the tokenizer adds it (`strip_bos`), kept as the BOS token otherwise."""
         where = f"text[{index}]"
         if not isinstance(text, str):
             raise TypeError(f"{where} must be a string, got {type(text).__name__}.")
-        # `text` is the rendered prompt: the chat template's `</s>` and answers' `[PIX]` may stand in it (training),
-        # and a template may open with BOS (the tokenizer adds it itself); the tokens no template or answer writes
-        # may not
+        # `text` is the rendered prompt: the chat template's EOS and answers' `[PIX]` may stand in it (training), and a
+        # template may open with BOS; the tokens no template or answer writes may not
         tokenizer = self.tokenizer
-        if tokenizer.bos_token and text.startswith(tokenizer.bos_token):
-            text = text[len(tokenizer.bos_token):]
+        lead = len(tokenizer.bos_token) if tokenizer.bos_token and text.startswith(tokenizer.bos_token) else 0
         for token in (self.region_feature_token, tokenizer.bos_token, tokenizer.pad_token, tokenizer.unk_token):
-            if token and token in text:
+            if token and token in text[lead:]:
                 raise ValueError(f"{where} contains the reserved token {token!r}, which only the processor or the "
                                  "tokenizer writes; remove it from the text.")
-
-        def check_reference(match: re.Match) -> str:
+        edits = [(0, lead, "", "text")] if lead and strip_bos else []
+        for match in REGION_REFERENCE.finditer(text, lead):
             number = int(match.group(2))
             if not 1 <= number <= num_prompts:
                 raise ValueError(
@@ -172,14 +213,11 @@ class EarthGPTXProcessor(ProcessorMixin):
                     f"valid references are <Region 1> ... <Region {num_prompts}>." if num_prompts else
                     f"{where} refers to {match.group(0)}, but image {index} has no visual prompt."
                 )
-            return self.region_token_template.format(number)
-
-        text = REGION_REFERENCE.sub(check_reference, text)
-        count = text.count(self.image_token)
-        if count > 1:
-            raise ValueError(f"{where} holds {count} <image> tokens; EarthGPT-X takes one image per text.")
-        if count == 0:
-            text = f"{self.image_token}\n{text}"
+            if match.group(0) != self.region_token_template.format(number):
+                edits.append((match.start(), match.end(), self.region_token_template.format(number), "text"))
+        places = [match.start() for match in re.finditer(re.escape(self.image_token), text)]
+        if len(places) > 1:
+            raise ValueError(f"{where} holds {len(places)} <image> tokens; EarthGPT-X takes one image per text.")
         block = self.image_token * num_tokens
         if self.use_region_features and num_prompts:
             block += " " + " ".join(
@@ -187,7 +225,11 @@ class EarthGPTXProcessor(ProcessorMixin):
             )
         if modality is not None:
             block += f" (modality: {modality})"
-        return text.replace(self.image_token, block, 1)
+        if places:
+            edits.append((places[0], places[0] + len(self.image_token), block, "image"))
+        else:
+            edits.append((lead, lead, block + "\n", "image"))
+        return apply_edits(text, sorted(edits, key=lambda edit: edit[:2]))
 
     def __call__(
         self,
@@ -198,25 +240,32 @@ class EarthGPTXProcessor(ProcessorMixin):
         return_tensors: str | None = None,
         padding: bool | str = True,
         padding_side: str = "left",
+        videos=None,
+        audio=None,
         **kwargs,
     ) -> BatchFeature:
         """
         Args:
-            images: one image or a list (PIL, path, numpy, torch; optical, SAR or infrared).
+            images: one image or a list (PIL, path, http(s) URL, numpy, torch; optical, SAR or infrared). A URL is
+                fetched by transformers' `load_image` (as `ProcessorMixin` does), which converts it to RGB.
             text: one text per image (a single string for a single image).
             visual_prompts: per image, a list of prompt dicts (a flat list for a single image).
             modality: "optical" | "sar" | "infrared" (one for all, or one per image); stated in the text when given.
             return_tensors: "pt", "np" or None.
             padding, padding_side: tokenizer padding (left by default, for generation).
-            **kwargs: passed to the tokenizer (e.g. `truncation`, `max_length`).
+            **kwargs: passed to the tokenizer (e.g. `truncation`, `max_length`, `return_offsets_mapping`);
+                `return_text_replacement_offsets=True` adds the edits made to each text (transformers'
+                `text_replacement_offsets`, read by `apply_chat_template(return_assistant_tokens_mask=True)`).
 
         Returns:
-            `BatchFeature` with `input_ids`, `attention_mask` and the image processor's outputs; the model consumes it
-            directly.
+            `BatchFeature` with `input_ids`, `attention_mask` and the image processor's model inputs; the model
+            consumes it directly.
         """
+        if videos is not None or audio is not None:
+            raise ValueError("EarthGPT-X takes images and text; videos and audio are not supported.")
         if images is None:
             raise ValueError("images is required: EarthGPT-X answers about an image.")
-        images = as_batch(images, "images")
+        images = [self._fetch(image) for image in as_batch(images, "images")]
         if text is None:
             raise ValueError("text is required (e.g. the task instruction).")
         if not isinstance(text, (str, list, tuple)):
@@ -227,16 +276,31 @@ class EarthGPTXProcessor(ProcessorMixin):
             raise ValueError(f"text has {len(texts)} entries but there are {len(images)} images: give one text per "
                              "image.")
         modalities = self._modalities(modality, len(images))
+        return_offsets = kwargs.pop("return_text_replacement_offsets", False)
+        add_special_tokens = kwargs.pop("add_special_tokens", True)
         self._check_tokenizer_kwargs(kwargs)
-        image_inputs = self.image_processor(images, visual_prompts=visual_prompts)
+        image_inputs = self.image_processor(images, visual_prompts=visual_prompts, return_metadata=True)
+        metadata = {key: image_inputs.pop(key) for key in METADATA}  # for the text, not for the model
         tokens_per_view = self.image_processor.tokens_per_view
         expanded = [
-            self.expand_text(t, i, int(image_inputs["num_views"][i]) * tokens_per_view,
-                              int(image_inputs["num_prompts"][i]), modalities[i])
+            self._expand(t, i, int(metadata["num_views"][i]) * tokens_per_view, int(metadata["num_prompts"][i]),
+                         modalities[i], strip_bos=add_special_tokens)
             for i, t in enumerate(texts)
         ]
-        text_inputs = self.tokenizer(expanded, padding=padding, padding_side=padding_side, **kwargs)
-        return BatchFeature(data={**text_inputs, **image_inputs}, tensor_type=return_tensors)
+        text_inputs = self.tokenizer([t for t, _ in expanded], padding=padding, padding_side=padding_side,
+                                     add_special_tokens=add_special_tokens, **kwargs)
+        data = {**text_inputs, **image_inputs}
+        if return_offsets:
+            data["text_replacement_offsets"] = [offsets for _, offsets in expanded]
+        return BatchFeature(data=data, tensor_type=return_tensors, skip_tensor_conversion=["text_replacement_offsets"])
+
+    def _fetch(self, image):
+        # `ProcessorMixin.apply_chat_template` gives each conversation's images as a list (one image here)
+        if isinstance(image, (list, tuple)) and len(image) == 1:
+            image = image[0]
+        if isinstance(image, str) and URL.match(image):
+            return self.image_processor.fetch_images(image)
+        return image
 
     @staticmethod
     def _modalities(modality, batch: int) -> list:
@@ -249,58 +313,48 @@ class EarthGPTXProcessor(ProcessorMixin):
         return values
 
     # -----------------------------------------------------------------------------------------------------------------
-    def apply_chat_template(self, conversation, chat_template=None, **kwargs):
-        """transformers' message format, with images and visual prompts in the user turns.
-
-        A content item `{"type": "image", "image": ...}` gives the image (`"url"`/`"path"` also work),
-        `{"type": "visual_prompts", "visual_prompts": [...]}` (or a `"visual_prompts"` key on the image item) gives its
-        prompts. With `tokenize=True` the result is this processor's output for the rendered text.
+    def apply_chat_template(self, conversation, chat_template=None, tools=None, documents=None, **kwargs):
+        """`ProcessorMixin.apply_chat_template`, with its arguments and defaults (`tokenize=False`,
+        `return_dict=False`, `add_generation_prompt`, `continue_final_message`, `return_assistant_tokens_mask`,
+        `processor_kwargs`, ...), for EarthGPT-X conversations (module `chat`): each conversation has one image item
+        (`"image"`, `"url"` or `"path"`) and its visual prompts (`"visual_prompts"`). Text a person wrote may not
+        hold reserved tokens (`check_user_text`). `tools` and `documents` are refused unless the template reads them
+        (the default template has no tool or document turns). With `tokenize=True` the result is this processor's
+        output for the rendered text (`input_ids` only, unless `return_dict=True`).
         """
-        tokenize = kwargs.pop("tokenize", False)
-        return_dict = kwargs.pop("return_dict", tokenize)
-        add_generation_prompt = kwargs.pop("add_generation_prompt", False)
-        conversations = [conversation] if conversation and isinstance(conversation[0], dict) else conversation
-        for c, messages in enumerate(conversations):
-            for m, message in enumerate(messages):
-                if message.get("role") == "assistant":  # answers may hold [PIX]; people write every other turn
-                    continue
-                content = message.get("content")
-                items = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
-                where = f"conversation[{c}][{m}] ({message.get('role')})"
-                texts = []
-                for i, item in enumerate(items):
-                    if item.get("type") == "text":
-                        texts.append(self.check_user_text(item.get("text"), f"{where} content[{i}] text"))
-                # the template joins the items: a token split across two of them is still that token
-                self.check_user_text("".join(texts), f"{where} text")
-        texts = [
-            super(EarthGPTXProcessor, self).apply_chat_template(
-                c, chat_template=chat_template, tokenize=False, add_generation_prompt=add_generation_prompt
-            )
-            for c in conversations
-        ]
-        if not tokenize:
-            return texts[0] if len(texts) == 1 and conversation and isinstance(conversation[0], dict) else texts
-        images, prompts = [], []
-        for c in conversations:
-            image, image_prompts = None, []
-            for message in c:
-                content = message.get("content")
-                if isinstance(content, str):
-                    continue
-                for item in content:
-                    if item.get("type") == "image":
-                        image = item.get("image", item.get("path", item.get("url")))
-                        image_prompts = item.get("visual_prompts", image_prompts)
-                    elif item.get("type") == "visual_prompts":
-                        image_prompts = item["visual_prompts"]
-            if image is None:
-                raise ValueError("Each conversation needs one {'type': 'image'} content item.")
-            images.append(image)
-            prompts.append(image_prompts)
-        text = [t.removeprefix(self.tokenizer.bos_token or "") for t in texts]
-        out = self(images=images, text=text, visual_prompts=prompts, **kwargs)
-        return out if return_dict else out["input_ids"]
+        variables = _get_template_variables(resolve_template(self.chat_template, chat_template))
+        for name, value in (("tools", tools), ("documents", documents)):
+            if value is not None and name not in variables:
+                raise ValueError(f"{name}= is not supported: the chat template never reads {name!r} (EarthGPT-X's "
+                                 f"default template has no tool or document turns). Leave {name} out, or pass a "
+                                 f"chat_template that renders them.")
+        conversations = conversation if is_batched(conversation) else [conversation]
+        check_conversation_text(self, conversations)
+        if kwargs.get("tokenize"):
+            processor_kwargs = dict(kwargs.pop("processor_kwargs", None) or {})
+            processor_kwargs.setdefault("visual_prompts", conversation_prompts(conversations))
+            kwargs["processor_kwargs"] = processor_kwargs
+        return super().apply_chat_template(conversation, chat_template=chat_template, tools=tools, documents=documents,
+                                           **kwargs)
+
+    def assistant_segments(self, conversation, num_tokens: int, num_prompts: int, modality: str | None = None,
+                           chat_template=None, index: int = 0) -> list[tuple[str, bool]]:
+        """One conversation's training text, cut where the model is supervised: `[(text, is_assistant), ...]`.
+
+        The pieces join into what `apply_chat_template(conversation)` renders, expanded as `__call__` expands it
+        (`num_tokens` image tokens, the preamble of `num_prompts` prompts, `modality`; image `index` in errors). The
+        assistant pieces are what the template marks with `{% generation %}` ... `{% endgeneration %}`, found by
+        transformers' `render_jinja_template(return_assistant_tokens_mask=True)`, as `apply_chat_template` finds them.
+        Tokenising the pieces one by one keeps each prompt's tokens those of inference.
+        """
+        template = resolve_template(self.chat_template, chat_template)
+        check_conversation_text(self, [conversation])
+        rendered, spans = render_jinja_template(conversations=[conversation], chat_template=template,
+                                                return_assistant_tokens_mask=True, **self.tokenizer.special_tokens_map)
+        if not spans[0] and any(message.get("role") == "assistant" for message in conversation):
+            raise ValueError("The chat template marks no assistant turn with {% generation %} ... {% endgeneration %}, so "
+                             "nothing would be supervised: mark the assistant's text and EOS as CHAT_TEMPLATE does.")
+        return cut(*self._expand(rendered[0], index, num_tokens, num_prompts, modality), spans[0])
 
     # -----------------------------------------------------------------------------------------------------------------
     def decode_answer(self, token_ids) -> str:
@@ -324,30 +378,45 @@ class EarthGPTXProcessor(ProcessorMixin):
                 regions[int(match.group(1))] = match.group(2).strip().rstrip(".").strip()
         return regions
 
-    def post_process_generation(self, outputs, inputs, mask_threshold: float = 0.0) -> list[dict]:
-        """Per image: `{"text": str, "regions": {index: answer}, "masks": [bool (H, W) numpy at the original size]}`.
+    def post_process_generation(self, outputs, inputs, target_sizes=None, mask_threshold: float = 0.0) -> list[dict]:
+        """Per returned sequence: `{"text": str, "regions": {index: answer}, "masks": [bool (H, W) numpy]}`.
 
         Args:
-            outputs: what `model.generate(**inputs, return_dict_in_generate=True)` returned (or plain sequences).
-            inputs: this processor's output that went into `generate`.
+            outputs: what `model.generate(**inputs, return_dict_in_generate=True)` returned (or plain sequences);
+                its `input_index` tells which input each sequence answers.
+            inputs: this processor's output that went into `generate` (for the prompt length).
+            target_sizes: one (height, width) per input image, its original size (`image.shape[:2]`,
+                `(image.height, image.width)`); required when `outputs` hold masks, which come back at that size.
+            mask_threshold: mask logits above it are foreground.
         """
         sequences = getattr(outputs, "sequences", outputs)
         pred_masks = getattr(outputs, "pred_masks", None)
-        prompt_length = inputs["input_ids"].shape[1]
-        expand = sequences.shape[0] // inputs["input_ids"].shape[0]
+        batch, prompt_length = inputs["input_ids"].shape[:2]
+        with_masks = [row for row in range(sequences.shape[0]) if pred_masks is not None and len(pred_masks[row])]
+        if target_sizes is not None:
+            if isinstance(target_sizes, (str, bytes)) or not hasattr(target_sizes, "__len__") or \
+                    len(target_sizes) != batch or any(len(size) != 2 for size in target_sizes):
+                raise ValueError(f"target_sizes must hold one (height, width) per input image ({batch}), got "
+                                 f"{target_sizes!r}.")
+            target_sizes = [tuple(int(v) for v in size) for size in target_sizes]
+        masks = {}
+        if with_masks:
+            if target_sizes is None:
+                raise ValueError("outputs hold masks: pass target_sizes, one (height, width) per input image (its "
+                                 "original size), to bring them back to the images.")
+            input_index = getattr(outputs, "input_index", None)
+            if input_index is None and sequences.shape[0] != batch:
+                raise ValueError(f"outputs hold {sequences.shape[0]} sequences for {batch} inputs but no input_index: "
+                                 "pass what generate(..., return_dict_in_generate=True) returned.")
+            image_of = [int(i) for i in input_index] if input_index is not None else list(range(batch))
+            processed = self.image_processor.post_process_masks(
+                [pred_masks[row] for row in with_masks], [target_sizes[image_of[row]] for row in with_masks],
+                mask_threshold=mask_threshold)
+            masks = {row: list(m.cpu().numpy()) for row, m in zip(with_masks, processed)}
         results = []
         for row in range(sequences.shape[0]):
-            image = row // expand
             text = self.decode_answer(sequences[row, prompt_length:])
-            masks = []
-            if pred_masks is not None and pred_masks[row].shape[0]:
-                masks = list(
-                    self.image_processor.post_process_masks(
-                        pred_masks[row], inputs["original_sizes"][image], inputs["reshaped_input_sizes"][image],
-                        threshold=mask_threshold,
-                    ).cpu().numpy()
-                )
-            results.append({"text": text, "regions": self.parse_regions(text), "masks": masks})
+            results.append({"text": text, "regions": self.parse_regions(text), "masks": masks.get(row, [])})
         return results
 
     @property

@@ -1,4 +1,4 @@
-"""Visual prompts: validation into plain JSON-serialisable dicts, and rasterisation into per-view maps.
+"""Visual prompts: validation into plain dicts, and rasterisation into per-view maps.
 
 Prompt dicts (coordinates are pixels of the original image, x to the right, y down, boxes `[x1, y1, x2, y2]`):
 
@@ -7,7 +7,7 @@ Prompt dicts (coordinates are pixels of the original image, x to the right, y do
     {"type": "polygon",  "points": [[x, y], ...]}                 at least 3 vertices, not all on one line
     {"type": "scribble", "points": [[x, y], ...], "width": w}     a polyline at least 2 points long, w > 0 pixels
     {"type": "circle",   "center": [x, y], "radius": r}           r > 0
-    {"type": "mask",     "mask": (H, W) array | nested lists | {"size": [H, W], "counts": [...]}}
+    {"type": "mask",     "mask": (H, W) array | nested lists | COCO RLE {"size": [H, W], "counts": str | [...]}}
 
 Numbers: Python or numpy ints and floats (or 0-d arrays), finite, at most `MAX_MAGNITUDE` (1e12) pixels in magnitude;
 bools are refused; -0.0 becomes 0.0. Coordinates are flat lists (`[x, y]`, not `[[x, y]]`); polygons and scribbles take
@@ -18,9 +18,10 @@ pentagram leaves its centre empty. A polygon is refused only when all its vertic
 not used: a bow-tie's is 0 while it encloses area).
 
 Mask values: bool; integers 0/1 or 0/255 (any other integer value is refused); floats in [0, 1], thresholded at 0.5
-(foreground >= 0.5), so a soft mask keeps its meaning. NaN, inf and floats outside [0, 1] (logits) are refused. Masks
-come out of `validate_prompts` as COCO uncompressed RLE (column-major runs, starting with a run of 0s), so every
-validated prompt is JSON-serialisable.
+(foreground >= 0.5), so a soft mask keeps its meaning. NaN, inf and floats outside [0, 1] (logits) are refused. COCO RLE
+(compressed or not) is decoded by `rle.rle_to_mask`, which checks it first. Masks come out of `validate_prompts` as bool
+`(H, W)` arrays, which the rasteriser pools directly (`mask_to_rle` makes one JSON-serialisable); every other validated
+prompt is plain JSON.
 
 Outside the image (one rule for every type): a prompt must cover part of the image. A prompt entirely outside it
 (or a point outside it) raises ValueError; the parts of a prompt that lie outside are clipped away, with one
@@ -44,54 +45,14 @@ import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
 from .prompt_geometry import MIN_RADIUS, fill_disc, fill_polygon, max_pool, stroke_polyline
+from .rle import mask_to_rle, rle_to_mask
 from .views import ImageLayout, Placement, cut_tiles
 
 PROMPT_TYPES = ("point", "box", "polygon", "scribble", "circle", "mask")
 MAX_VERTICES = 10_000  # points of one polygon or scribble
 MAX_MAGNITUDE = 1e12  # pixels: any coordinate, radius or width (no image is a millionth of that)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# RLE (COCO uncompressed, column-major)
-def mask_to_rle(mask: np.ndarray) -> dict:
-    """Bool `(H, W)` -> `{"size": [H, W], "counts": [...]}` (runs over the column-major pixels, 0-run first).
-
-    The change points are found in the array's own row-major layout (a transposed copy of a 100-megapixel mask takes
-    seconds): within a column, pixel (y, x) starts a run when it differs from (y - 1, x); a column starts one when its
-    top pixel differs from the previous column's bottom pixel.
-    """
-    mask = np.asarray(mask, dtype=bool)
-    height, width = mask.shape
-    if mask.size == 0:
-        return {"size": [int(height), int(width)], "counts": [0]}
-    ys, xs = np.nonzero(mask[1:] != mask[:-1])
-    inner = xs.astype(np.int64) * height + ys + 1
-    between = (np.flatnonzero(mask[-1, :-1] != mask[0, 1:]).astype(np.int64) + 1) * height
-    change = np.sort(np.concatenate([inner, between]))
-    counts = np.diff(np.concatenate([[0], change, [mask.size]])).tolist()
-    if mask[0, 0]:
-        counts = [0] + counts
-    return {"size": [int(height), int(width)], "counts": counts}
-
-
-def rle_to_mask(rle: Mapping) -> np.ndarray:
-    """`{"size": [H, W], "counts": [...]}` (uncompressed) -> bool `(H, W)`."""
-    height, width = (int(v) for v in rle["size"])
-    pixels = height * width
-    counts = np.asarray(rle["counts"])
-    if counts.ndim != 1 or (counts.size and counts.dtype.kind not in "iu"):
-        raise ValueError("RLE counts must be a flat list of non-negative integers (run lengths).")
-    # bounds before the sum: huge runs wrap around in int64 (4 x 2**62 + H * W sums to H * W) and np.repeat crashes
-    if counts.size > pixels + 1 or (counts.size and (counts.min() < 0 or counts.max() > pixels)):
-        raise ValueError(f"RLE counts must be at most {pixels + 1} run lengths between 0 and {pixels} for size "
-                         f"{height}x{width}, got {counts.size} runs in [{counts.min() if counts.size else 0}, "
-                         f"{counts.max() if counts.size else 0}].")
-    counts = counts.astype(np.int64)
-    if counts.sum() != pixels:
-        raise ValueError(f"RLE counts sum to {int(counts.sum())}, but size {height}x{width} has {pixels} pixels.")
-    values = np.arange(counts.size) % 2 == 1
-    return np.repeat(values, counts).reshape(width, height).T
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -204,9 +165,8 @@ def validate_prompt(prompt, image_size: tuple[int, int], where: str) -> tuple[di
     for key in required:
         if key not in prompt:
             raise ValueError(f"{where} is a {kind} prompt without its {key!r} key.")
-    if kind == "mask":
-        array = _mask_array(prompt["mask"], image_size, f"{where}['mask']")
-        return {"type": "mask", "mask": mask_to_rle(array)}, False
+    if kind == "mask":  # kept as the array: the maps are drawn from it in the same call
+        return {"type": "mask", "mask": _mask_array(prompt["mask"], image_size, f"{where}['mask']")}, False
     clean: dict = {"type": kind}
     if kind == "point":
         clean["point"] = _numbers(prompt["point"], 2, f"{where}['point']")
@@ -249,26 +209,11 @@ def validate_prompt(prompt, image_size: tuple[int, int], where: str) -> tuple[di
 
 def _rle_array(rle: Mapping, image_size: tuple[int, int], where: str) -> np.ndarray:
     if "size" not in rle or "counts" not in rle:
-        raise ValueError(f"{where} as a dict must be uncompressed RLE with 'size' and 'counts'.")
-    if isinstance(rle["counts"], (str, bytes)):
-        raise ValueError(f"{where} holds compressed RLE; decode it first (pycocotools.mask.decode).")
+        raise ValueError(f"{where} as a dict must be COCO RLE with 'size' and 'counts'.")
     size = _numbers(rle["size"], 2, f"{where}['size']")
     if [int(v) for v in size] != size or tuple(int(v) for v in size) != tuple(image_size):
         raise ValueError(f"{where} has size {size}, but the image is {list(image_size)} (H, W).")
-    counts = np.asarray(rle["counts"])
-    if counts.ndim != 1 or (counts.size and counts.dtype.kind not in "iu"):
-        raise ValueError(f"{where}['counts'] must be a flat list of non-negative integers (run lengths).")
-    pixels = image_size[0] * image_size[1]
-    if counts.size > pixels + 1 or (counts.size and counts.min() < 0):
-        raise ValueError(f"{where}['counts'] must be at most {pixels + 1} non-negative run lengths, got {counts.size} "
-                         f"with minimum {counts.min() if counts.size else 0}.")
-    if counts.size and counts.max() > pixels:
-        raise ValueError(f"{where}['counts'] holds a run of {counts.max()} pixels, longer than the {pixels} pixels "
-                         "of the image.")
-    try:
-        return rle_to_mask({"size": list(image_size), "counts": counts})
-    except ValueError as error:
-        raise ValueError(f"{where}['counts']: {error}") from None
+    return rle_to_mask({"size": list(image_size), "counts": rle["counts"]}, where=where)
 
 
 def _mask_array(mask, image_size: tuple[int, int], where: str) -> np.ndarray:
@@ -372,7 +317,7 @@ def _draw_in_frame(prompt: dict, placement: Placement, point_radius: float) -> n
         out[max(r1, oy) : min(r2, oy + rh), max(c1, ox) : min(c2, ox + rw)] = 1
         return out
     if kind == "mask":  # a view pixel is set when any mask pixel falls in it
-        out[oy : oy + rh, ox : ox + rw] = max_pool(rle_to_mask(prompt["mask"]), rh, rw)
+        out[oy : oy + rh, ox : ox + rw] = max_pool(prompt["mask"], rh, rw)
         return out
 
     def local(xy) -> np.ndarray:  # original coordinates -> coordinates in the image area of this frame

@@ -1,9 +1,11 @@
 """Data collator: M-RSVP examples -> one batch the model trains on.
 
-Text layout (the processor's chat template): `<s>USER: {question}\\nASSISTANT: {answer}</s>` per turn, the image
-and region preamble expanded in the first question. Labels are -100 everywhere except the model's answers (and their
-`</s>`). For every `[PIX]` in the answers, `gt_masks` holds the mask of the region named by `pix_targets`, resized
-into the SAM view's frame at the pixel decoder's resolution.
+The text of a record is its conversation rendered by the processor's chat template, as inference renders it
+(`EarthGPTXProcessor.assistant_segments`): the image item in the first user turn, the image and region preamble
+expanded as the processor expands them. Labels are -100 everywhere except what the template marks as the assistant's
+(`{% generation %}`: the answers and their EOS). Each piece is tokenised on its own, so a prompt's tokens are the ones
+the model sees at inference. For every `[PIX]` in the answers, `gt_masks` holds the mask of the region named by
+`pix_targets` in the SAM view's frame (`sam_image_size` square, like `sam_pixel_values`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from ..data.dataset import example_to_record
 from ..processing.visual_prompts import rle_to_mask
 
 IGNORE_INDEX = -100
+ROLES = {"user": "user", "human": "user", "model": "assistant", "gpt": "assistant", "assistant": "assistant"}
 
 
 @dataclass
 class EarthGPTXDataCollator:
     """
     Args:
-        processor: an `EarthGPTXProcessor`.
+        processor: an `EarthGPTXProcessor` (its chat template lays out the text; it must mark the assistant turns with
+            `{% generation %}`, as the default one does).
         max_length: refuse (with the record's id) sequences longer than this; image tokens cannot be truncated.
         state_modality: state the modality in the text ("(modality: sar)"), as the processor's `modality=` does.
         pad_to_multiple_of: pad the sequence length to a multiple of this.
@@ -35,37 +39,39 @@ class EarthGPTXDataCollator:
     pad_to_multiple_of: int | None = None
 
     def __post_init__(self):
-        tokenizer = self.processor.tokenizer
-        self.bos, self.eos, self.pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+        self.pad = self.processor.tokenizer.pad_token_id
         self.pix = self.processor.pix_token_id
-        self.mask_size = self.processor.image_processor.sam_image_size // 4  # the pixel decoder's output size
 
-    def _encode(self, text: str) -> list[int]:
-        return self.processor.tokenizer(text, add_special_tokens=False)["input_ids"]
+    def messages(self, record: dict) -> list[dict]:
+        """The record's conversation in transformers' message format (the image item opens the first user turn
+        unless the question places `<image>` itself); user turns are checked for reserved tokens."""
+        messages = []
+        for number, turn in enumerate(record["conversations"]):
+            role = ROLES.get(turn["from"])
+            if role is None:
+                raise ValueError(f"Record {record.get('id')!r}: conversation turn {number} is from {turn['from']!r}; "
+                                 "expected 'user' or 'model'.")
+            text = turn["value"]
+            if role == "user":
+                text = self.processor.check_user_text(text, f"record {record.get('id')!r} conversation turn {number}")
+            content = [{"type": "text", "text": text}]
+            if number == 0 and self.processor.image_token not in text:
+                content.insert(0, {"type": "image"})
+            messages.append({"role": role, "content": content})
+        return messages
 
     def tokenize(self, record: dict, index: int, num_image_tokens: int) -> tuple[list[int], list[int]]:
         """Token ids and labels of one record's conversation."""
-        turns = record["conversations"]
-        ids, labels = [self.bos], [IGNORE_INDEX]
-        for number, turn in enumerate(turns):
-            if turn["from"] in ("user", "human"):
-                question = self.processor.check_user_text(
-                    turn["value"], f"record {record.get('id')!r} conversation turn {number}")
-                if number == 0:
-                    question = self.processor.expand_text(
-                        question, index, num_image_tokens, len(record["prompts"]),
-                        record.get("modality") if self.state_modality else None,
-                    )
-                piece = self._encode(("\n" if number else "") + f"USER: {question}\nASSISTANT: ")
-                ids += piece
-                labels += [IGNORE_INDEX] * len(piece)
-            elif turn["from"] in ("model", "gpt", "assistant"):
-                piece = self._encode(turn["value"]) + [self.eos]
-                ids += piece
-                labels += piece
-            else:
-                raise ValueError(f"Record {record.get('id')!r}: conversation turn {number} is from {turn['from']!r}; "
-                                 "expected 'user' or 'model'.")
+        segments = self.processor.assistant_segments(
+            self.messages(record), num_image_tokens, len(record["prompts"]),
+            record.get("modality") if self.state_modality else None, index=index,
+        )
+        ids, labels = [], []
+        for number, (text, assistant) in enumerate(segments):
+            # the first piece opens the sequence: the tokenizer adds its own start (BOS), as at inference
+            piece = self.processor.tokenizer(text, add_special_tokens=number == 0)["input_ids"]
+            ids += piece
+            labels += piece if assistant else [IGNORE_INDEX] * len(piece)
         if self.max_length is not None and len(ids) > self.max_length:
             raise ValueError(f"Record {record.get('id')!r} has {len(ids)} tokens, more than max_length="
                              f"{self.max_length}; its image tokens cannot be truncated.")
@@ -82,14 +88,16 @@ class EarthGPTXDataCollator:
             rle = (record.get("masks") or [None] * len(record["prompts"]))[region - 1]
             if rle is None:
                 raise ValueError(f"Record {record.get('id')!r}: [PIX] refers to region {region}, which has no mask.")
-            masks.append(self.processor.image_processor.resize_mask_to_sam_view(rle_to_mask(rle), self.mask_size))
+            mask = rle_to_mask(rle, where=f"record {record.get('id')!r} masks[{region - 1}]")
+            masks.append(self.processor.image_processor.resize_mask_to_sam_view(mask))
         return masks
 
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
         records = [example_to_record(e) if isinstance(e.get("prompts"), str) else e for e in examples]
         needs_masks = any(r.get("pix_targets") for r in records)
         image_inputs = self.processor.image_processor(
-            [r["image"] for r in records], visual_prompts=[r["prompts"] for r in records], do_sam_view=needs_masks
+            [r["image"] for r in records], visual_prompts=[r["prompts"] for r in records], do_sam_view=needs_masks,
+            return_metadata=True,
         )
         per_view = self.processor.image_processor.tokens_per_view
         sequences, gt_masks = [], []
@@ -108,10 +116,10 @@ class EarthGPTXDataCollator:
             labels[row, : len(lab)] = torch.tensor(lab)
             attention_mask[row, : len(ids)] = 1
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
-        for key in ("pixel_values", "convnext_pixel_values", "prompt_maps", "view_mask", "sam_pixel_values"):
+        for key in self.processor.image_processor.model_input_names:
             if key in image_inputs:
                 batch[key] = torch.as_tensor(np.asarray(image_inputs[key]))
-        if gt_masks:
+        if gt_masks:  # (n_pix, S, S) in the SAM view's frame; the model resizes its mask logits to them
             batch["gt_masks"] = torch.from_numpy(np.stack(gt_masks)).float()
         return batch
 

@@ -3,7 +3,8 @@
     earthgptx-train config.yaml                  # or config.json, or command-line flags
     accelerate launch --multi_gpu --num_processes 2 -m earthgptx_hf.training.train config.yaml   # DDP (gloo on CPU)
 
-The config file holds the fields of `ModelArguments`, `DataArguments` and transformers' `TrainingArguments`. The
+The config file holds the fields of `ModelArguments`, `TrainDataArguments` and transformers' `TrainingArguments`; the
+training fields it leaves unset take the model preset's defaults (`paper`: AdamW, weight decay 0.01, lr 2e-5). The
 model returns its loss (1.0 CE + 2.0 BCE + 0.5 Dice); the CE, BCE and Dice parts are logged separately; the loss
 curve is written to `<output_dir>/loss_curve.png` and the conversion counts to `<output_dir>/data_report.json`.
 """
@@ -17,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import yaml
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
-from ..data.converters import CONVERTERS
+from ..data.annotated_images import DataArguments, load_annotated_images
 from ..data.dataset import records_to_dataset
-from ..data.procedural import generate_scenes
 from ..data.records import read_records
-from ..extras import require
 from ..data.tasks import build_records
+from ..extras import require
 from ..modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
 from ..modeling.activation_checkpointing import enable_activation_checkpointing
 from ..modeling.pretrained_earthgptx import QUANTIZATION_SKIP_MODULES
@@ -36,15 +37,17 @@ from .collator import EarthGPTXDataCollator
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass
 class ModelArguments:
-    preset: str = field(default="tiny", metadata={"help": "Model preset when no checkpoint is given.",
-                                                  "choices": ["paper", "small", "tiny"]})
+    preset: str = field(default="tiny", metadata={
+        "help": "Model preset when no checkpoint is given; it also gives the training defaults (paper: lr 2e-5, "
+                "weight decay 0.01) for the fields the config leaves unset.", "choices": ["paper", "small", "tiny"]})
     model_name_or_path: str | None = field(default=None, metadata={"help": "An EarthGPT-X checkpoint to start from."})
     tokenizer: str | None = field(default=None, metadata={"help": "Tokenizer folder/file (needed by the paper preset)."})
     config_overrides: str | None = field(default=None, metadata={"help": "JSON of EarthGPTXConfig.from_preset overrides."})
-    trainable: str = field(default="paper", metadata={"help": "Trainable preset.", "choices": list(TRAINABLE_PRESETS)})
+    trainable: str = field(default="paper", metadata={
+        "help": "Trainable preset (lora: the adapters are merged into the saved weights).",
+        "choices": list(TRAINABLE_PRESETS)})
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -54,67 +57,28 @@ class ModelArguments:
 
 
 @dataclass
-class DataArguments:
-    data_format: str = field(default="procedural", metadata={
-        "help": "procedural (synthetic scenes), records (M-RSVP .jsonl) or a converter name.",
-        "choices": ["procedural", "records", *CONVERTERS]})
-    data_path: str | None = field(default=None, metadata={"help": "The converter's input (file or folder)."})
-    image_dir: str | None = None
-    split: str | None = field(default="train", metadata={"help": "Split to read where the format has splits."})
-    split_file: str | None = None
-    modality: str = "optical"
-    class_names: str | None = field(default=None, metadata={"help": "Comma-separated class names (YOLO)."})
-    tasks: str = "classification,grounding"
-    prompt_type: str = field(default="mixed", metadata={"choices": ["box", "point", "freeform", "mixed"]})
-    num_scenes: int = 600
-    scene_size: int = 128
-    scene_objects: str = field(default="2,4", metadata={"help": "Objects per procedural scene: 'min,max'."})
-    object_scale: float | None = field(default=None, metadata={
-        "help": "Procedural object size factor (a ship is 16-26 px long at 1.0); default scene_size / 128."})
-    scene_dir: str | None = field(default=None, metadata={"help": "Where procedural scenes are written "
-                                                                  "(default <output_dir>/scenes)."})
-    max_length: int | None = None
-    allow_outside_root: bool = field(default=False, metadata={
-        "help": "Follow image and label paths that resolve outside their dataset root (off: they are counted as "
-                "skipped, 'path outside root')."})
+class TrainDataArguments(DataArguments):
+    """`DataArguments` (the data source and how records are built) and what only training needs."""
+
+    max_length: int | None = field(default=None, metadata={"help": "Truncate training sequences to this many tokens."})
 
 
-def load_annotated_images(data_args: DataArguments, workdir: Path):
-    """The annotated images and the conversion report for `data_args` (not for `records`)."""
-    if data_args.data_format == "procedural":
-        scene_dir = Path(data_args.scene_dir or workdir / "scenes")
-        try:
-            low, high = (int(v) for v in data_args.scene_objects.split(","))
-        except ValueError:
-            raise ValueError(f"scene_objects={data_args.scene_objects!r} must be 'min,max' (e.g. '2,4').") from None
-        images, report = generate_scenes(scene_dir, data_args.num_scenes, size=data_args.scene_size, seed=0,
-                                         num_objects=(low, high), object_scale=data_args.object_scale)
-        return [im for im in images if data_args.split is None or im.split == data_args.split], report
-    if data_args.data_path is None:
-        raise ValueError(f"data_format={data_args.data_format!r} needs data_path.")
-    converter = CONVERTERS[data_args.data_format]
-    kwargs = {"allow_outside_root": data_args.allow_outside_root}
-    if data_args.data_format == "rs_mini":
-        kwargs["split"] = data_args.split
-        if data_args.image_dir:
-            kwargs["root"] = data_args.image_dir
-        return converter(data_args.data_path, **kwargs)
-    if data_args.data_format in ("coco", "yolo", "dota", "voc", "segmentation", "caption_json"):
-        if data_args.image_dir is None:
-            raise ValueError(f"data_format={data_args.data_format!r} needs image_dir.")
-        kwargs["modality"] = data_args.modality
-    if data_args.data_format == "yolo":
-        if not data_args.class_names:
-            raise ValueError("data_format='yolo' needs class_names (comma-separated).")
-        return converter(data_args.data_path, data_args.image_dir, data_args.class_names.split(","), **kwargs)
-    if data_args.data_format == "voc":
-        return converter(data_args.data_path, data_args.image_dir, split_file=data_args.split_file, **kwargs)
-    if data_args.data_format == "segmentation":
-        names = dict(enumerate((data_args.class_names or "").split(",")))
-        return converter(data_args.data_path, data_args.image_dir, names, **kwargs)
-    if data_args.data_format == "scene_folders":
-        return converter(data_args.data_path, modality=data_args.modality, **kwargs)
-    return converter(data_args.data_path, data_args.image_dir, **kwargs)
+# Training defaults by model preset, for the fields a config does not set. `paper`: the paper's one-stage recipe
+# (AdamW, weight decay 0.01, learning rate 2e-5). `small` and `tiny` start from random weights and keep the paper's
+# AdamW and weight decay, with the learning rate of our measured runs (docs/training.md). AdamW is transformers'
+# default `optim` already (`adamw_torch_fused` on torch >= 2.8, `adamw_torch` before).
+PRESET_TRAINING_DEFAULTS = {
+    "paper": {"learning_rate": 2e-5, "weight_decay": 0.01},
+    "small": {"learning_rate": 1e-3, "weight_decay": 0.01},
+    "tiny": {"learning_rate": 1e-3, "weight_decay": 0.01},
+}
+
+
+def training_defaults(preset: str) -> dict:
+    """The `TrainingArguments` defaults of a model preset (`PRESET_TRAINING_DEFAULTS`)."""
+    if preset not in PRESET_TRAINING_DEFAULTS:
+        raise ValueError(f"preset={preset!r} has no training defaults; valid: {list(PRESET_TRAINING_DEFAULTS)}.")
+    return dict(PRESET_TRAINING_DEFAULTS[preset])
 
 
 def build_training_records(data_args: DataArguments, max_regions: int, workdir: Path, seed: int = 0):
@@ -184,7 +148,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     """Builds data and model, trains with the stock Trainer, saves model, processor, loss curve and data report.
 
     `callbacks` are added to the Trainer's; `model_and_processor` replaces the model built from `model_args` (e.g. a
-    model composed from pretrained parts)."""
+    model composed from pretrained parts). A PEFT model (`trainable="lora"`) has its adapters merged into its weights
+    after training (in place: `trainer.model` is then the plain model), so that `output_dir` is a checkpoint that
+    `from_pretrained` loads on its own; the adapters alone would name no base model (a preset has no checkpoint)."""
     output_dir = Path(training_args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(training_args.seed)
@@ -192,18 +158,25 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         model, processor = build_model(model_args, output_dir, training_args.gradient_checkpointing)
     else:
         model, processor = model_and_processor
-    base_config = model.config if hasattr(model, "config") else model.base_model.model.config
+    processor.check_model_config(model.config)  # a PeftModel hands `config` on from the model it wraps
     with training_args.main_process_first(desc="building the training data"):  # one process writes scene files
-        records, report = build_training_records(data_args, base_config.max_regions, output_dir, training_args.seed)
+        records, report = build_training_records(data_args, model.config.max_regions, output_dir, training_args.seed)
     if training_args.process_index == 0:
         (output_dir / "data_report.json").write_text(json.dumps(report, indent=2))
     dataset = records_to_dataset(records)
-    collator = EarthGPTXDataCollator(processor, max_length=data_args.max_length)
+    collator = EarthGPTXDataCollator(processor, max_length=getattr(data_args, "max_length", None))
     trainer = Trainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
                       callbacks=callbacks)
     # first in line, so that the progress bar and the loggers see the parts it adds
     trainer.callback_handler.callbacks.insert(0, LossPartsCallback(model))
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    if hasattr(trainer.model, "merge_and_unload"):
+        if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:
+            # sharded parameters cannot be merged where they lie: the Trainer saves the adapters
+            logger.warning("trainable=lora under FSDP / DeepSpeed: %s holds the LoRA adapters, not a merged "
+                           "checkpoint; merge them with peft's merge_and_unload on the base model.", output_dir)
+        else:
+            trainer.model = trainer.model.merge_and_unload()
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
         processor.save_pretrained(str(output_dir))
@@ -213,13 +186,23 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
 
 def parse_arguments(argv: list[str] | None = None):
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    """`ModelArguments`, `TrainDataArguments` and `TrainingArguments` from a YAML or JSON file or from flags. The
+    training fields the input leaves unset take the model preset's defaults (`PRESET_TRAINING_DEFAULTS`)."""
+    parser = HfArgumentParser((ModelArguments, TrainDataArguments, TrainingArguments))
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        model_args, data_args, training_args = parser.parse_yaml_file(argv[0])
-    elif len(argv) == 1 and argv[0].endswith(".json"):
-        model_args, data_args, training_args = parser.parse_json_file(argv[0])
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
+        text = Path(argv[0]).read_text(encoding="utf-8")
+        values = json.loads(text) if argv[0].endswith(".json") else yaml.safe_load(text)
+        if not isinstance(values, dict):
+            raise ValueError(f"{argv[0]} must hold a mapping of argument names to values, not "
+                             f"{type(values).__name__}.")
+        defaults = training_defaults(values.get("preset", ModelArguments.preset))
+        model_args, data_args, training_args = parser.parse_dict({**defaults, **values})
     else:
+        # the preset decides the defaults: read it first (without --help, which the full parser answers)
+        preset_parser = HfArgumentParser(ModelArguments, add_help=False)
+        preset = preset_parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)[0].preset
+        parser.set_defaults(**training_defaults(preset))
         model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
     # The collator reads the dataset's own columns (image, prompts, ...), which are not forward() arguments.
     training_args.remove_unused_columns = False

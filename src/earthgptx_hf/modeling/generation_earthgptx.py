@@ -1,0 +1,117 @@
+"""Generation for EarthGPT-X: `GenerationMixin` plus the masks of generated [PIX] tokens.
+
+Every piece of per-call state lives in the call: the visual inputs go through generation's own multimodal mechanism
+(`get_image_features` runs once before the prefill, its output travels as `mm_encoder_outputs` and is dropped after
+the prefill by `prepare_inputs_for_generation`), the region features of the prefill are handed to the decoding steps
+in `model_kwargs`, and the hidden states that predict the generated tokens are collected in a list passed as a
+generation kwarg. Two threads generating with one model never share any of it.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import GenerationMixin
+from transformers.utils import logging
+
+from .input_checks import check_finite, check_sequence_length
+from .outputs import EarthGPTXGenerateOutput
+
+logger = logging.get_logger(__name__)
+
+# Fields of `EarthGPTXImageFeatures` with one row per image; `pooler_output` is expanded by GenerationMixin itself.
+_PER_IMAGE_FEATURES = ("image_embeds", "hybrid_features", "token_mask", "region_embeds", "region_weights")
+
+
+class EarthGPTXGenerationMixin(GenerationMixin):
+    def _update_model_kwargs_for_generation(self, outputs, model_kwargs, *args, **kwargs):
+        model_kwargs = super()._update_model_kwargs_for_generation(outputs, model_kwargs, *args, **kwargs)
+        # the decoding steps see no visual input: they reuse the prefill's region features for `<Region i>` tokens
+        if getattr(outputs, "region_embeds", None) is not None:
+            model_kwargs["region_embeds"] = outputs.region_embeds
+        return model_kwargs
+
+    def _expand_multimodal_outputs(self, input_ids, mm_encoder_output, expand_size=1, inputs_embeds=None):
+        """GenerationMixin expands `pooler_output` for `num_return_sequences`; the per-image fields go the same way
+        (one image per sequence, so each row is repeated `expand_size` times in place)."""
+        mm_encoder_output = super()._expand_multimodal_outputs(
+            input_ids, mm_encoder_output, expand_size=expand_size, inputs_embeds=inputs_embeds
+        )
+        features = mm_encoder_output.get("image")
+        if features is not None and expand_size > 1:
+            for key in _PER_IMAGE_FEATURES:
+                value = getattr(features, key, None)
+                if value is not None:
+                    setattr(features, key, value.repeat_interleave(expand_size, dim=0))
+        return mm_encoder_output
+
+    @torch.no_grad()
+    def generate(self, inputs: torch.Tensor | None = None, sam_pixel_values: torch.Tensor | None = None, **kwargs):
+        """`GenerationMixin.generate` plus masks.
+
+        With `return_dict_in_generate=True` the output is an `EarthGPTXGenerateOutput`, whose `input_index[i]` is
+        the input row (image) of sequence i. With `sam_pixel_values` too, `pred_masks[i]` holds `(n_pix, h, w)`
+        mask logits (SAM view frame) for every [PIX] generated in sequence i. The hidden state that predicted each
+        token is kept while generating (the KV cache stays on); the grounding encoder then runs once per image whose
+        sequences produced [PIX], however many sequences an image has. Works with `input_ids` or `inputs_embeds`.
+        Masks need greedy or sampling decoding (`num_beams=1`) without an assistant model.
+        """
+        generation_config = kwargs.get("generation_config") or self.generation_config
+        return_dict = kwargs.get("return_dict_in_generate", generation_config.return_dict_in_generate)
+        want_masks = sam_pixel_values is not None and return_dict
+        if sam_pixel_values is not None and not return_dict:
+            logger.warning_once(
+                "sam_pixel_values were given but masks are only returned with return_dict_in_generate=True."
+            )
+        if want_masks:
+            num_beams = kwargs.get("num_beams", generation_config.num_beams) or 1
+            if num_beams != 1 or kwargs.get("assistant_model") is not None:
+                raise ValueError(
+                    f"Masks for [PIX] need num_beams=1 and no assistant_model (got num_beams={num_beams}); "
+                    "drop sam_pixel_values to use beam search for text only."
+                )
+        check_finite(sam_pixel_values=sam_pixel_values)  # refused before the first token, not after generation
+        input_ids = inputs if inputs is not None else kwargs.get("input_ids")
+        prompt = input_ids if input_ids is not None else kwargs.get("inputs_embeds")
+        max_new_tokens = kwargs.get("max_new_tokens", generation_config.max_new_tokens)
+        if prompt is not None and max_new_tokens is not None:
+            check_sequence_length(self.config, prompt.shape[1] + int(max_new_tokens),
+                                  where="input_ids + max_new_tokens")
+        per_image = kwargs.get("num_return_sequences", generation_config.num_return_sequences) or 1
+        if not want_masks:
+            output = super().generate(inputs, **kwargs)
+            if not return_dict:
+                return output
+            # the input row of every sequence, the one owner of that mapping (post-processing reads it)
+            index = torch.arange(output.sequences.shape[0] // per_image, device=output.sequences.device)
+            return EarthGPTXGenerateOutput(**output, input_index=index.repeat_interleave(per_image))
+        collected: list[torch.Tensor] = []  # this call's own: forward appends each step's last hidden state
+        output = super().generate(inputs, pix_hidden_states=collected, **kwargs)
+        prompt_length = input_ids.shape[1] if input_ids is not None else 0  # with inputs_embeds: new tokens only
+        return self._attach_masks(output, collected, prompt_length, sam_pixel_values, per_image)
+
+    def _attach_masks(self, output, collected, prompt_length: int, sam_pixel_values, per_image: int):
+        new_tokens = output.sequences[:, prompt_length:]
+        if len(collected) != new_tokens.shape[1]:
+            raise RuntimeError(
+                f"generate() collected {len(collected)} hidden states for {new_tokens.shape[1]} generated tokens: "
+                "each decoding step must run one forward (chunked prefill and assisted decoding do not give masks)."
+            )
+        images = sam_pixel_values.shape[0]
+        if new_tokens.shape[0] != images * per_image:
+            raise RuntimeError(
+                f"generate() returned {new_tokens.shape[0]} sequences for {images} SAM views and "
+                f"num_return_sequences={per_image}."
+            )
+        input_index = torch.arange(images, device=new_tokens.device).repeat_interleave(per_image)
+        if not collected:
+            hidden = new_tokens.new_zeros((new_tokens.shape[0], 0, self.config.text_config.hidden_size)).float()
+        else:
+            hidden = torch.stack(collected, dim=1)  # hidden[:, s] predicted new_tokens[:, s]
+        positions = [torch.nonzero(row == self.config.pix_token_id).flatten() for row in new_tokens]
+        pred_masks = self.pixel_perception.predict_masks(
+            hidden, positions, sam_pixel_values.to(self.device), image_index=input_index.tolist()
+        )
+        return EarthGPTXGenerateOutput(**output, pred_masks=pred_masks, input_index=input_index)
+
+
+__all__ = ["EarthGPTXGenerationMixin"]

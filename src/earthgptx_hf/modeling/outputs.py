@@ -1,0 +1,76 @@
+"""Output classes of the EarthGPT-X model, each extending transformers' own output class with our fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers.generation.utils import GenerateDecoderOnlyOutput
+from transformers.modeling_outputs import BaseModelOutputWithPast, BaseModelOutputWithPooling, CausalLMOutputWithPast
+
+
+@dataclass
+class EarthGPTXImageFeatures(BaseModelOutputWithPooling):
+    """What `get_image_features` returns; `generate()` keeps it for the prefill as `mm_encoder_outputs["image"]`.
+
+    pooler_output: per image, `(n_i, H)` the projected visual tokens (Eq. 8) of its real views, in placeholder order:
+        what the `<image>` tokens receive (transformers' multimodal convention, as in Llava).
+    image_embeds: `(B, L, H)` the same tokens for every view, padding views included (L = views * tokens per view).
+    hybrid_features: `(B, L, D_v)` [V-P]_hybrid tokens of every view, before the projector.
+    token_mask: `(B, L)` bool, False for tokens of padding views.
+    region_embeds: `(B, K, H)` projected mask-pooled feature of every prompt (None without region features).
+    region_weights: `(B, K)` prompt coverage used for pooling (0 for prompts that cover nothing).
+    """
+
+    image_embeds: torch.Tensor | None = None
+    hybrid_features: torch.Tensor | None = None
+    token_mask: torch.Tensor | None = None
+    region_embeds: torch.Tensor | None = None
+    region_weights: torch.Tensor | None = None
+
+
+@dataclass
+class EarthGPTXModelOutputWithPast(BaseModelOutputWithPast):
+    """`image_hidden_states`: per image, `(n_i, H)` projected visual tokens, when images were given;
+    `region_embeds`: `(B, K, H)` the region features added to the `<Region i>` tokens."""
+
+    image_hidden_states: list[torch.Tensor] | None = None
+    region_embeds: torch.Tensor | None = None
+
+
+@dataclass
+class EarthGPTXCausalLMOutputWithPast(CausalLMOutputWithPast):
+    """transformers' causal-LM output (loss, logits, KV cache, hidden states, attentions) plus:
+
+    loss: weighted sum `ce_loss_weight * lm_loss + bce_loss_weight * mask_bce_loss + dice_loss_weight *
+        mask_dice_loss` (mask terms only when `gt_masks` are given).
+    lm_loss, mask_bce_loss, mask_dice_loss: the unweighted parts, reported separately.
+    image_hidden_states: per image, `(n_i, H)` projected visual tokens, when images were given.
+    region_embeds: `(B, K, H)` the region features added to the `<Region i>` tokens.
+    pred_masks: per sample, `(n_pix, h, w)` mask logits in the SAM view's frame for every [PIX] in `input_ids`
+        (when `sam_pixel_values` are given).
+    """
+
+    lm_loss: torch.Tensor | None = None
+    mask_bce_loss: torch.Tensor | None = None
+    mask_dice_loss: torch.Tensor | None = None
+    image_hidden_states: list[torch.Tensor] | None = None
+    region_embeds: torch.Tensor | None = None
+    pred_masks: list[torch.Tensor] | None = None
+
+
+@dataclass
+class EarthGPTXGenerateOutput(GenerateDecoderOnlyOutput):
+    """`generate()` output with masks.
+
+    pred_masks: per returned sequence, `(n_pix, h, w)` mask logits (SAM view frame) for every generated [PIX].
+    input_index: `(num_sequences,)` the row of the input batch each returned sequence belongs to (with
+        `num_return_sequences > 1` several sequences share an image).
+    """
+
+    pred_masks: list[torch.Tensor] | None = None
+    input_index: torch.LongTensor | None = None
+
+
+__all__ = ["EarthGPTXImageFeatures", "EarthGPTXModelOutputWithPast", "EarthGPTXCausalLMOutputWithPast",
+           "EarthGPTXGenerateOutput"]
