@@ -22,16 +22,6 @@ BOXES = [[[2, 2, 20, 20]], [[1, 1, 10, 10], [20, 20, 40, 40], [5, 30, 25, 60]], 
 BOX = {"type": "box", "bbox": [2, 2, 20, 20]}
 
 
-@pytest.fixture(scope="module")
-def pipe():
-    model = tiny_model()
-    return pipeline("visual-prompting", model=model, processor=EarthGPTXProcessor.from_model_config(model.config))
-
-
-@pytest.fixture(scope="module")
-def pix_bias(pipe):
-    return {"sequence_bias": {(pipe.processor.tokenizer.convert_tokens_to_ids("[PIX]"),): 100.0}}
-
 
 def texts(results) -> list[list[str]]:
     return [[sequence["generated_text"] for sequence in item] for item in results]

@@ -21,17 +21,6 @@ from earthgptx_hf.pipelines.visual_prompting import download
 from tests.modeling.helpers import tiny_model
 
 
-@pytest.fixture(scope="module")
-def pipe():
-    model = tiny_model()
-    return pipeline("visual-prompting", model=model, processor=EarthGPTXProcessor.from_model_config(model.config))
-
-
-@pytest.fixture(scope="module")
-def pix_bias(pipe):
-    """Generation kwargs that make the untrained model answer [PIX] (so that it returns masks)."""
-    return {"sequence_bias": {(pipe.processor.tokenizer.convert_tokens_to_ids("[PIX]"),): 100.0}}
-
 
 def _check(result, num_prompts):
     assert isinstance(result, list) and len(result) == 1

@@ -146,3 +146,17 @@ def test_a_template_that_marks_no_assistant_turn_is_refused(records):
     processor.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'][-1]['text'] }}{% endfor %}"
     with pytest.raises(ValueError, match=r"marks no assistant turn with \{% generation %\}"):
         EarthGPTXDataCollator(processor)([records[0]])
+
+
+def test_a_processor_saved_with_the_unmarked_default_template_trains_as_before(records, tmp_path):
+    from earthgptx_hf.processing.chat import CHAT_TEMPLATE, LEGACY_CHAT_TEMPLATES
+
+    processor = EarthGPTXProcessor.from_preset("tiny")
+    processor.chat_template = LEGACY_CHAT_TEMPLATES[0]  # what a processor saved before this release holds
+    processor.save_pretrained(tmp_path)
+    assert LEGACY_CHAT_TEMPLATES[0] in (tmp_path / "chat_template.jinja").read_text()
+    loaded = EarthGPTXProcessor.from_pretrained(tmp_path)
+    assert loaded.chat_template == CHAT_TEMPLATE
+    batch = EarthGPTXDataCollator(loaded)([records[0]])
+    reference = EarthGPTXDataCollator(EarthGPTXProcessor.from_preset("tiny"))([records[0]])
+    assert torch.equal(batch["input_ids"], reference["input_ids"]) and torch.equal(batch["labels"], reference["labels"])

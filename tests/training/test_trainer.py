@@ -186,6 +186,8 @@ def test_training_defaults_follow_the_model_preset(tmp_path):
     assert (args.learning_rate, args.weight_decay) == (1e-4, 0.01)  # what the input sets wins
     _, _, args = parse_arguments(out)
     assert (args.learning_rate, args.weight_decay) == (1e-3, 0.01)  # tiny, the default preset: from random weights
+    _, _, args = parse_arguments(["--model_name_or_path", "runs/some-checkpoint", *out])
+    assert (args.learning_rate, args.weight_decay) == (2e-5, 0.01)  # fine-tuning trained weights: the paper's recipe
     for name, text in (("paper.yaml", f"preset: paper\noutput_dir: {tmp_path}\nweight_decay: 0.1\n"),
                        ("paper.json", json.dumps({"preset": "paper", "output_dir": str(tmp_path),
                                                   "weight_decay": 0.1}))):

@@ -38,6 +38,29 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{ '\\nASSISTANT: ' if messages else 'ASSISTANT: ' }}{%- endif -%}"
 )
 
+# The default template before it marked the answers with {% generation %} (processors saved with it hold it in
+# chat_template.jinja): it renders the same text for the shipped tokenizer (EOS "</s>"), so such a processor takes the
+# current default when it loads, instead of a training error on a template that marks nothing.
+_LEGACY_TEMPLATE_1 = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'system' -%}"
+    "{%- if message['content'] is string -%}{{ message['content'] }}{%- else -%}"
+    "{%- for item in message['content'] if item['type'] == 'text' -%}{{ item['text'] }}{%- endfor -%}{%- endif -%}"
+    "{{ '\\n' }}"
+    "{%- else -%}"
+    "{{ 'USER: ' if message['role'] == 'user' else 'ASSISTANT: ' }}"
+    "{%- if message['content'] is string -%}{{ message['content'] }}{%- else -%}"
+    "{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'image' -%}{{ '<image>\\n' }}{%- elif item['type'] == 'text' -%}{{ item['text'] }}"
+    "{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{ '</s>\\n' if message['role'] == 'assistant' else '\\n' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ 'ASSISTANT: ' }}{%- endif -%}"
+)
+LEGACY_CHAT_TEMPLATES = (_LEGACY_TEMPLATE_1,)
+
 IMAGE_KEYS = ("image", "url", "path")  # transformers' keys of an image item (a URL is fetched by the processor)
 
 
@@ -128,5 +151,5 @@ def apply_edits(text: str, edits: list[tuple[int, int, str, str]]) -> tuple[str,
     return "".join(pieces), offsets
 
 
-__all__ = ["CHAT_TEMPLATE", "IMAGE_KEYS", "resolve_template", "is_batched", "check_conversation_text",
+__all__ = ["CHAT_TEMPLATE", "LEGACY_CHAT_TEMPLATES", "IMAGE_KEYS", "resolve_template", "is_batched", "check_conversation_text",
            "conversation_prompts", "shift", "cut", "apply_edits"]

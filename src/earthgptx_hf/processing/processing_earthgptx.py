@@ -26,6 +26,7 @@ from transformers.utils.chat_template_utils import _get_template_variables, rend
 
 from .chat import (
     CHAT_TEMPLATE,
+    LEGACY_CHAT_TEMPLATES,
     apply_edits,
     check_conversation_text,
     conversation_prompts,
@@ -69,7 +70,9 @@ class EarthGPTXProcessor(ProcessorMixin):
         self.pix_token = pix_token
         self.region_feature_token = region_feature_token
         self.region_token_template = region_token_template
-        super().__init__(image_processor, tokenizer, chat_template=chat_template or CHAT_TEMPLATE, **kwargs)
+        if chat_template is None or chat_template in LEGACY_CHAT_TEMPLATES:  # see chat.LEGACY_CHAT_TEMPLATES
+            chat_template = CHAT_TEMPLATE
+        super().__init__(image_processor, tokenizer, chat_template=chat_template, **kwargs)
         self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
         self.pix_token_id = tokenizer.convert_tokens_to_ids(self.pix_token)
         if self.image_token_id is None or self.image_token_id == tokenizer.unk_token_id:

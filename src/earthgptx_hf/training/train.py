@@ -74,8 +74,11 @@ PRESET_TRAINING_DEFAULTS = {
 }
 
 
-def training_defaults(preset: str) -> dict:
-    """The `TrainingArguments` defaults of a model preset (`PRESET_TRAINING_DEFAULTS`)."""
+def training_defaults(preset: str, model_name_or_path: str | None = None) -> dict:
+    """The `TrainingArguments` defaults of a model preset (`PRESET_TRAINING_DEFAULTS`). Fine-tuning a saved checkpoint
+    (`model_name_or_path`) takes the paper's recipe: its weights are trained already, whatever its size."""
+    if model_name_or_path:
+        preset = "paper"
     if preset not in PRESET_TRAINING_DEFAULTS:
         raise ValueError(f"preset={preset!r} has no training defaults; valid: {list(PRESET_TRAINING_DEFAULTS)}.")
     return dict(PRESET_TRAINING_DEFAULTS[preset])
@@ -196,13 +199,13 @@ def parse_arguments(argv: list[str] | None = None):
         if not isinstance(values, dict):
             raise ValueError(f"{argv[0]} must hold a mapping of argument names to values, not "
                              f"{type(values).__name__}.")
-        defaults = training_defaults(values.get("preset", ModelArguments.preset))
+        defaults = training_defaults(values.get("preset", ModelArguments.preset), values.get("model_name_or_path"))
         model_args, data_args, training_args = parser.parse_dict({**defaults, **values})
     else:
         # the preset decides the defaults: read it first (without --help, which the full parser answers)
         preset_parser = HfArgumentParser(ModelArguments, add_help=False)
-        preset = preset_parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)[0].preset
-        parser.set_defaults(**training_defaults(preset))
+        given = preset_parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)[0]
+        parser.set_defaults(**training_defaults(given.preset, given.model_name_or_path))
         model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
     # The collator reads the dataset's own columns (image, prompts, ...), which are not forward() arguments.
     training_args.remove_unused_columns = False
