@@ -3,17 +3,29 @@ training; the SmolLM2 option finds its GGUF (and composes a model where the llm-
 
 import importlib.util
 import json
+import re
 
 import pytest
 
 from earthgptx_hf import demo
 
 
-def test_demo_end_to_end_at_toy_size(tmp_path):
+def test_demo_end_to_end_at_toy_size(tmp_path, capsys):
     out = tmp_path / "demo"
     assert demo.main(["--output_dir", str(out), "--max_steps", "6", "--num_scenes", "30", "--eval_samples", "4",
                       "--batch_size", "4"]) == 0
+    printed = capsys.readouterr().out
     report = (out / "REPORT.md").read_text()
+    # multi-region grounding: trained on 1-3 regions per question, gIoU per question size, the score calibration
+    assert "## Multi-region grounding and mask scores" in report and "![mask score calibration]" in report
+    assert "Per number of regions per question" in report and "Mask-score calibration" in report
+    assert re.search(r"^\| Point \| [123] \| \d+ \| \d+ \|", report, re.M) and "| All |" in report
+    for text in (report, printed):
+        assert re.search(r"prompts: mask gIoU per question size: 1 region \d\.\d\d", text)
+        assert "mask scores: Spearman (score, true IoU)" in text and "kept at min_score 0.5" in text
+    records = [json.loads(line) for line in (out / "eval" / "predictions.jsonl").read_text().splitlines()]
+    assert {r["regions_asked"] for r in records if r["task"] == "grounding"} <= {1, 2, 3}
+    assert (out / "eval" / "calibration.png").exists()
     assert "Referring object classification" in report and "Pixel grounding" in report
     assert "![loss curve](model/loss_curve.png)" in report and (out / "model" / "loss_curve.png").exists()
     assert "| Point |" in report and "| Free-form |" in report

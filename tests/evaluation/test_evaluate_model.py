@@ -30,10 +30,14 @@ def scenes(tmp_path_factory):
     return images
 
 
-def _output(text, masks=()):
+def _output(text, masks=(), mask_regions=None, scores=None):
+    """An output of `post_process_generation` (S2 keys): each mask bound to region 1, 2, ... unless told."""
     from earthgptx_hf.processing.processing_earthgptx import EarthGPTXProcessor as P
 
-    return {"text": text, "regions": P.parse_regions(text), "masks": list(masks)}
+    masks = list(masks)
+    return {"text": text, "regions": P.parse_regions(text), "masks": masks,
+            "mask_regions": list(range(1, len(masks) + 1)) if mask_regions is None else mask_regions,
+            "scores": [1.0] * len(masks) if scores is None else scores, "dropped_masks": 0}
 
 
 def test_scores_of_perfect_and_wrong_answers(scenes):
@@ -130,14 +134,26 @@ def test_eval_cli_end_to_end_on_procedural_scenes(tmp_path):
     assert set(summary["results"]) == {"classification", "grounding"}
     for task in ("classification", "grounding"):
         assert set(summary["results"][task]) == {"point", "box", "freeform"}
+    # grounding questions about 1-3 regions (grounding_regions defaults to "1,2,3"), counted per region count
+    for row in summary["results"]["grounding"].values():
+        assert set(row["by_regions"]) <= {"1", "2", "3"} and row["by_regions"]
+        assert sum(v["questions"] for v in row["by_regions"].values()) == row["samples"]
+    assert summary["data"]["grounding_regions"] == "1,2,3"
+    assert set(summary["calibration"]) >= {"spearman", "min_score", "gIoU_kept_masks", "kept", "dropped"}
+    assert summary["settings"]["min_score"] == 0.5 and (out / "calibration.png").is_file()
     assert summary["results"]["classification"]["box"]["SS"] is not None
     table = (out / "results.md").read_text()
-    assert len(re.findall(r"^\| Point \| \d+ \|", table, re.M)) == 2 and "## Pixel grounding" in table
+    # Point rows: one per task table, one per region count and one of the calibration
+    point_rows = 2 + len(summary["results"]["grounding"]["point"]["by_regions"]) + 1
+    assert len(re.findall(r"^\| Point \| \d+ \|", table, re.M)) == point_rows and "## Pixel grounding" in table
+    assert re.search(r"^\| Free-form \| [123] \| \d+ \| \d+ \|", table, re.M) and "| All |" in table
     assert re.search(r"^\| Box \| (optical|sar|infrared) \|", table, re.M)  # accuracy per source, with the baseline
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == sum(v["samples"] for rows in summary["results"].values() for v in rows.values())
     gallery = Image.open(out / "gallery.png")
     assert gallery.width > 256 and gallery.height > 256
+    with pytest.raises(ValueError, match="min_score=2.0 must be"):
+        main(["--model", str(tmp_path / "model"), "--output_dir", str(out), "--min_score", "2"])
     with pytest.raises(ValueError, match="prompt_types='box,lasso'"):
         main(["--model", str(tmp_path / "model"), "--output_dir", str(out), "--prompt_types", "box,lasso"])
 

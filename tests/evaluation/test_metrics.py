@@ -108,3 +108,16 @@ def test_evaluate_modules_load_offline_from_their_local_folders(monkeypatch):
     assert boxes["Pr@0.5"] == 100 and boxes["Pr@0.6"] == 50 and boxes["meanIoU"] == pytest.approx(75)
     with pytest.raises(ValueError, match="Unknown metric module 'bleu'"):
         metric_path("bleu")
+
+
+def test_spearman_correlation_averages_ties():
+    from earthgptx_hf.evaluation.metrics import average_ranks, spearman_correlation
+
+    assert average_ranks([3, 1, 3, 2]).tolist() == [3.5, 1.0, 3.5, 2.0]
+    assert spearman_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ties: scipy.stats.spearmanr([1, 2, 2, 3], [1, 3, 2, 4]) = 0.9486832980505138
+    assert spearman_correlation([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(0.9486832980505138)
+    assert spearman_correlation([1], [2]) is None and spearman_correlation([1, 1, 1], [1, 2, 3]) is None
+    with pytest.raises(ValueError, match="same length"):
+        spearman_correlation([1, 2], [1, 2, 3])

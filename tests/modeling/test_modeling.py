@@ -16,10 +16,11 @@ def _grads(model):
 def test_forward_losses_are_finite_and_weighted_as_configured():
     model = tiny_model().train()
     out = model(**training_batch(model.config))
-    for name in ("loss", "lm_loss", "mask_bce_loss", "mask_dice_loss"):
+    for name in ("loss", "lm_loss", "mask_bce_loss", "mask_dice_loss", "mask_iou_loss"):
         assert torch.isfinite(getattr(out, name)), name
     c = model.config
-    expected = c.ce_loss_weight * out.lm_loss + c.bce_loss_weight * out.mask_bce_loss + c.dice_loss_weight * out.mask_dice_loss
+    expected = c.ce_loss_weight * out.lm_loss + c.bce_loss_weight * out.mask_bce_loss + \
+        c.dice_loss_weight * out.mask_dice_loss + c.iou_loss_weight * out.mask_iou_loss
     torch.testing.assert_close(out.loss, expected)
     # untrained random mask logits are near 0: BCE close to log(2)
     assert abs(out.mask_bce_loss.item() - math.log(2)) < 0.2
@@ -75,8 +76,10 @@ def test_pix_hidden_state_comes_from_the_position_before_each_pix():
     with torch.no_grad():
         out = model(**{k: v for k, v in batch.items() if k not in ("labels", "gt_masks")}, output_hidden_states=True)
         hidden = out.hidden_states[-1]
-        expected = model.pixel_perception.predict_masks(hidden, positions, batch["sam_pixel_values"])
+        expected, scores = model.pixel_perception.predict_masks(hidden, positions, batch["sam_pixel_values"])
     for got, want in zip(out.pred_masks, expected):
+        torch.testing.assert_close(got, want)
+    for got, want in zip(out.pred_scores, scores):
         torch.testing.assert_close(got, want)
     # the two [PIX] of sample 1 give two different masks (different hidden states)
     assert not torch.allclose(out.pred_masks[1][0], out.pred_masks[1][1])
@@ -152,7 +155,7 @@ def test_the_pix_state_is_both_the_sparse_and_the_dense_prompt_of_sams_decoder(m
     with torch.no_grad():
         embeddings = perception.encode_image(torch.randn(1, 3, size, size))
         states = torch.randn(2, model.config.text_config.hidden_size)
-        masks = perception.decode_masks([states], embeddings)[0]
+        masks = perception.decode_masks([states], embeddings)[0][0]
         prompt = perception.text_to_pixel(states)
     no_mask = perception.grounding_model.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
     assert masks.shape[0] == 2

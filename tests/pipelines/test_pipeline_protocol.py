@@ -74,9 +74,9 @@ def test_post_processing_gets_every_images_original_size(pipe, monkeypatch):
     seen = []
     original = type(pipe.processor).post_process_generation
 
-    def spy(self, outputs, inputs, target_sizes=None, mask_threshold=0.0):
+    def spy(self, outputs, inputs, target_sizes=None, **kwargs):
         seen.append(target_sizes)
-        return original(self, outputs, inputs, target_sizes=target_sizes, mask_threshold=mask_threshold)
+        return original(self, outputs, inputs, target_sizes=target_sizes, **kwargs)
 
     monkeypatch.setattr(type(pipe.processor), "post_process_generation", spy)
     pipe([np.moveaxis(IMAGES[0], -1, 0), *IMAGES[1:]], batch_size=2, max_new_tokens=1)  # (3, 40, 56): 40 x 56

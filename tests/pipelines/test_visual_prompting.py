@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import math
 import http.server
 import io
 import threading
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import pipeline
+from transformers import LogitsProcessor, LogitsProcessorList, pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from earthgptx_hf import EarthGPTXForConditionalGeneration, EarthGPTXProcessor
@@ -328,7 +329,7 @@ def test_segment_returns_masks_at_the_original_size(pipe, pix_bias):
     assert out["regions"][0]["mask"] is None  # no "<Region 1>: " before them
     # the mask-generation convention: boolean arrays at the original size
     assert all(isinstance(m, np.ndarray) and m.dtype == bool and m.shape == (50, 70) for m in out["masks"])
-    assert "scores" not in out  # none invented: the processor's post-processing will add them
+    assert len(out["scores"]) == 2 and all(type(v) is float for v in out["scores"]) and out["dropped_masks"] == 0
     pil = pipe(image, boxes=[[5, 5, 30, 30]], task="segment", max_new_tokens=2, mask_format="pil", **pix_bias)[0]
     assert all(m.mode == "L" and m.size == (70, 50) for m in pil["masks"])
     assert set(np.unique(np.asarray(pil["masks"][0]))) <= {0, 255}
@@ -337,12 +338,67 @@ def test_segment_returns_masks_at_the_original_size(pipe, pix_bias):
     assert not strict["masks"][0].any()  # the threshold reaches the post-processing
 
 
-def test_masks_are_bound_to_the_regions_named_before_them():
-    from earthgptx_hf.pipelines.visual_prompting import pix_owners
+class ForceAnswer(LogitsProcessor):
+    """Makes the model write `token_ids` (then EOS), whatever it would say."""
 
-    assert pix_owners("<Region 1>: [PIX]\n<Region 2>: ship\n<Region 3>: [PIX]") == [1, 3]
-    assert pix_owners("Sure. <Region 2>: [PIX] and [PIX]\n[PIX]") == [2, 2, None]
-    assert pix_owners("no mask") == []
+    def __init__(self, token_ids: list[int], eos_token_id: int):
+        self.token_ids, self.eos, self.start = [*token_ids, eos_token_id], eos_token_id, None
+
+    def __call__(self, input_ids, scores):
+        self.start = input_ids.shape[1] if self.start is None else self.start
+        step = input_ids.shape[1] - self.start
+        forced = torch.full_like(scores, -float("inf"))
+        forced[:, self.token_ids[min(step, len(self.token_ids) - 1)]] = 0.0
+        return forced
+
+
+def _segment_answers(pipe, count: int) -> dict:
+    answer = "\n".join(f"<Region {i}>: [PIX]" for i in range(1, count + 1))
+    tokenizer = pipe.processor.tokenizer
+    ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    return {"generate_kwargs": {"logits_processor": LogitsProcessorList([ForceAnswer(ids, tokenizer.eos_token_id)])},
+            "max_new_tokens": len(ids) + 1}
+
+
+def test_n_prompts_to_segment_give_n_masks_each_bound_to_its_region_with_n_scores(pipe):
+    image = np.random.default_rng(5).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    boxes = [[2, 2, 20, 20], [30, 4, 60, 24], [10, 26, 40, 46]]
+    out = pipe(image, boxes=boxes, task="segment", **_segment_answers(pipe, 3))[0]
+    assert out["generated_text"] == "<Region 1>: [PIX]\n<Region 2>: [PIX]\n<Region 3>: [PIX]"
+    assert len(out["masks"]) == 3 and len(out["scores"]) == 3 and out["dropped_masks"] == 0
+    assert all(m.shape == (48, 64) and m.dtype == bool for m in out["masks"])
+    assert all(type(v) is float and math.isfinite(v) for v in out["scores"])
+    for i, region in enumerate(out["regions"]):  # each region's entry holds its own mask and score
+        assert region["index"] == i + 1 and region["mask"] is out["masks"][i] and region["score"] == out["scores"][i]
+    # the masks and scores are the model's: the same as generate() and the processor give them
+    processor, model = pipe.processor, pipe.model
+    text = processor.apply_chat_template([{"role": "user", "content": [
+        {"type": "image"}, {"type": "text", "text": INSTRUCTIONS[("segment", "regions")].format(
+            regions="<Region 1>, <Region 2> and <Region 3>")}]}], add_generation_prompt=True)
+    assert text == out["input_text"]
+    inputs = processor(images=image, text=text, visual_prompts=[{"type": "box", "bbox": b} for b in boxes],
+                       return_tensors="pt")
+    forced = _segment_answers(pipe, 3)
+    generated = model.generate(**inputs, **forced["generate_kwargs"], max_new_tokens=forced["max_new_tokens"],
+                               do_sample=False, return_dict_in_generate=True)
+    direct = processor.post_process_generation(generated, inputs, target_sizes=[(48, 64)])[0]
+    assert direct["mask_regions"] == [1, 2, 3]
+    assert direct["scores"] == pytest.approx(out["scores"], abs=1e-5)
+    assert all(np.array_equal(a, b) for a, b in zip(direct["masks"], out["masks"]))
+
+
+def test_min_score_drops_low_scoring_masks_and_counts_them(pipe):
+    image = np.random.default_rng(6).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    boxes = [[2, 2, 18, 18], [20, 20, 38, 38]]
+    kept = pipe(image, boxes=boxes, task="segment", **_segment_answers(pipe, 2))[0]
+    assert max(kept["scores"]) < 0.99  # a random model's IoU head predicts far from a perfect mask
+    strict = pipe(image, boxes=boxes, task="segment", min_score=0.99, **_segment_answers(pipe, 2))[0]
+    assert strict["masks"] == [] and strict["scores"] == [] and strict["dropped_masks"] == 2
+    assert [(r["mask"], r["score"]) for r in strict["regions"]] == [(None, None), (None, None)]
+    with pytest.raises(ValueError, match=r"min_score=1.1 must be None or a finite number in \[0, 1\]"):
+        pipe(image, boxes=boxes, task="segment", min_score=1.1, max_new_tokens=1)
+    with pytest.raises(ValueError, match=r"min_score='high' must be None or a finite number"):
+        VisualPromptingPipeline(model=pipe.model, processor=pipe.processor, min_score="high")
 
 
 @pytest.mark.parametrize("mode", ["4bit", "8bit", "bfloat16"])

@@ -97,7 +97,8 @@ def test_outputs_feed_forward_loss_and_generate(processor, model, batch_args):
     gen = model.generate(**inputs, max_new_tokens=4, do_sample=False, return_dict_in_generate=True)
     sizes = [image.shape[:2] for image in batch_args["images"]]
     results = processor.post_process_generation(gen, inputs, target_sizes=sizes)
-    assert len(results) == 2 and all(set(r) == {"text", "regions", "masks"} for r in results)
+    assert len(results) == 2 and all(set(r) == {"text", "regions", "masks", "scores", "mask_regions",
+                                                "dropped_masks"} for r in results)
 
 
 def test_same_tensors_after_save_and_auto_load(processor, batch_args, tmp_path):
@@ -162,6 +163,7 @@ def test_post_process_maps_masks_back_to_the_original_size(processor):
 
     out = Output()
     out.sequences, out.pred_masks, out.input_index = sequences, [logits], torch.tensor([0])
+    out.pred_scores = [torch.tensor([0.5])]
     result = processor.post_process_generation(out, inputs, target_sizes=[image.shape[:2]])[0]
     assert result["text"] == "[PIX]" and len(result["masks"]) == 1
     mask = result["masks"][0]

@@ -107,6 +107,7 @@ def _generated(processor, inputs, pred_masks, input_index=None):
     rows = list(range(len(pred_masks))) if input_index is None else input_index
     sequences = torch.cat([inputs["input_ids"][rows], torch.full((len(rows), 1), processor.pix_token_id)], dim=1)
     return SimpleNamespace(sequences=sequences, pred_masks=pred_masks,
+                           pred_scores=[torch.linspace(0.9, 0.1, len(m)) for m in pred_masks],
                            input_index=None if input_index is None else torch.tensor(input_index))
 
 

@@ -51,7 +51,7 @@ def test_a_few_trainer_steps_for_each_preset(preset, dataset, tmp_path):
     trainer.train()
     losses = [e for e in trainer.state.log_history if "loss" in e]
     assert len(losses) == 3 and all(e["lm_loss"] > 0 for e in losses)
-    assert any("mask_bce_loss" in e and "mask_dice_loss" in e for e in losses)  # grounding batches log BCE/Dice
+    assert any("mask_bce_loss" in e and "mask_dice_loss" in e and "mask_iou_loss" in e for e in losses)  # grounding
     params = dict(model.named_parameters())
     assert any(not torch.equal(params[n], v) for n, v in trainable.items())
     assert all(torch.equal(params[n], v) for n, v in frozen.items())
@@ -251,3 +251,17 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     assert len(records) == 8 and len(logged["ddp"]) == 3
     assert [x for pair in logged["ddp"] for x in pair] == pytest.approx([x for pair in logged["single"] for x in pair],
                                                                        rel=1e-3)
+
+
+def test_training_records_ask_for_the_configured_regions_per_grounding_question(tmp_path):
+    from earthgptx_hf.training.train import build_training_records
+
+    def counts(value):
+        data = TrainDataArguments(data_format="procedural", num_scenes=10, scene_size=64, tasks="grounding",
+                                  scene_objects="3,3", scene_dir=str(tmp_path / "scenes"), grounding_regions=value)
+        records, _ = build_training_records(data, 8, tmp_path, 0)
+        return {len(r["pix_targets"]) for r in records}
+
+    assert counts("3") == {3} and counts("1") == {1} and counts("1,2,3") == {1, 2, 3}
+    with pytest.raises(ValueError, match="grounding_regions='1,x'"):
+        parse_arguments(["--output_dir", str(tmp_path), "--grounding_regions", "1,x"])

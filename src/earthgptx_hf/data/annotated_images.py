@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .converters import CONVERTERS
 from .procedural import generate_scenes
+from .tasks import parse_grounding_regions
 
 # Converters that read a label file (or folder) and an image folder.
 NEEDS_IMAGE_DIR = ("coco", "yolo", "dota", "voc", "segmentation", "caption_json")
@@ -32,6 +33,9 @@ class DataArguments:
     modality: str = "optical"
     class_names: str | None = field(default=None, metadata={"help": "Comma-separated class names (YOLO)."})
     tasks: str = "classification,grounding"
+    grounding_regions: str = field(default="1,2,3", metadata={
+        "help": "Regions per grounding question, comma-separated positive integers; each record's count is drawn "
+                "uniformly from those that the image's objects with masks allow ('1': one region per question)."})
     prompt_type: str = field(default="mixed", metadata={"choices": ["box", "point", "freeform", "mixed"]})
     num_scenes: int = 600
     scene_size: int = 128
@@ -43,6 +47,9 @@ class DataArguments:
     allow_outside_root: bool = field(default=False, metadata={
         "help": "Follow image and label paths that resolve outside their dataset root (off: they are counted as "
                 "skipped, 'path outside root')."})
+
+    def __post_init__(self):
+        parse_grounding_regions(self.grounding_regions)  # a bad value fails when the arguments are read
 
 
 def load_annotated_images(data_args: DataArguments, workdir: Path):

@@ -16,7 +16,12 @@ Tasks:
 - `scene`: scene classification with the image-level box [0, 0, W, H].
 - `caption`: brief captioning with the image-level box; one record per human caption.
 - `relation`: relationship analysis of two regions (templated from their geometry).
-- `grounding`: pixel grounding, answered "<Region 1>[PIX]", for every object that has a mask.
+- `grounding`: pixel grounding, answered "<Region 1>[PIX]", for every object that has a mask. With
+  `grounding_regions` (e.g. (1, 2, 3)) the objects with masks of an image are split, in a seeded random order, into
+  questions about several regions at once: each record's region count is drawn uniformly from the sizes that the
+  objects still left allow, and answered one line per region, "<Region 1>[PIX]\n<Region 2>[PIX]", with `pix_targets`
+  [1, 2, ...] in that reading order (one gt mask per [PIX]). Every object with a mask is asked about once; objects
+  left over when no allowed size fits (sizes "2,3" and one object) are not asked about.
 """
 
 from __future__ import annotations
@@ -69,6 +74,35 @@ TEMPLATES = {
 # is [PIX]." (or "<Region 1>: [PIX]") the [PIX] state has to fetch them by attention, and the small models here
 # learned masks that ignored the prompt (docs/training.md).
 GROUNDING_ANSWERS = ["<Region 1>[PIX]", "Sure, <Region 1>[PIX].", "Here is the mask: <Region 1>[PIX]."]
+# Several regions in one question: the same style, one "<Region i>[PIX]" line per region (the processor binds each
+# [PIX] to the last <Region i> before it on its line).
+GROUNDING_MULTI_TEMPLATES = [
+    "Please segment the objects in {regions}.",
+    "Segment {regions} and output their masks.",
+    "Can you segment {regions} in this image?",
+]
+GROUNDING_MULTI_ANSWERS = ["{masks}", "Sure, {masks}.", "Here are the masks: {masks}."]
+
+
+def parse_grounding_regions(value, argument: str = "grounding_regions") -> tuple[int, ...]:
+    """`"1,2,3"` (or a sequence of ints) -> `(1, 2, 3)`: the region counts a grounding question may ask for, sorted,
+    without repeats. Raises `ValueError` naming `argument` unless every entry is a positive integer."""
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+    sizes = []
+    for item in items:
+        if isinstance(item, bool) or not str(item).isdigit() or int(item) < 1:
+            raise ValueError(f"{argument}={value!r}: {item!r} is not a positive integer; give region counts per "
+                             "grounding question as positive integers, e.g. '1,2,3'.")
+        sizes.append(int(item))
+    if not sizes:
+        raise ValueError(f"{argument}={value!r} names no region count; give positive integers, e.g. '1,2,3'.")
+    return tuple(sorted(set(sizes)))
+
+
+def _region_list(count: int) -> str:
+    """"<Region 1>, <Region 2> and <Region 3>"."""
+    names = [f"<Region {i + 1}>" for i in range(count)]
+    return names[0] if count == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
 
 
 def position_phrase(box, width: int, height: int) -> str:
@@ -94,7 +128,7 @@ class RecordBuilder:
     """Builds records; one builder per dataset so that its random choices are reproducible under `seed`."""
 
     def __init__(self, tasks=("classification",), prompt_type: str = "mixed", max_regions: int = 8, seed: int = 0,
-                 freeform_noise: float = 0.15):
+                 freeform_noise: float = 0.15, grounding_regions=(1,)):
         unknown = set(tasks) - set(TASKS)
         if unknown:
             raise ValueError(f"Unknown tasks {sorted(unknown)}; valid tasks are {list(TASKS)}.")
@@ -103,6 +137,10 @@ class RecordBuilder:
         self.tasks, self.prompt_type, self.max_regions = tuple(tasks), prompt_type, max_regions
         self.rng = np.random.default_rng(seed)
         self.freeform_noise = freeform_noise
+        self.grounding_regions = parse_grounding_regions(grounding_regions)
+        if self.grounding_regions[-1] > max_regions:
+            raise ValueError(f"grounding_regions={grounding_regions!r} asks for {self.grounding_regions[-1]} regions "
+                             f"per question but max_regions={max_regions}; give counts of at most {max_regions}.")
 
     def _template(self, task: str) -> str:
         options = TEMPLATES[task]
@@ -191,19 +229,55 @@ class RecordBuilder:
                                                                         self._prompt(b, image, kind)],
                                         self._template("relation"), answer, [a.mask, b.mask]))
         if "grounding" in self.tasks:
-            for index, obj in enumerate(objects):
-                if obj.mask is None:
-                    continue
+            records.extend(self._grounding(image, objects))
+        return records
+
+    def _grounding_groups(self, masked: list[int]) -> list[list[int]]:
+        """The objects (indices) of each grounding question: one each for sizes (1,), else a seeded random order cut
+        into groups whose sizes are drawn uniformly from the allowed sizes that the objects left can fill."""
+        if self.grounding_regions == (1,):
+            return [[index] for index in masked]
+        order = [masked[i] for i in self.rng.permutation(len(masked))]
+        groups = []
+        while True:
+            allowed = [k for k in self.grounding_regions if k <= len(order)]
+            if not allowed:
+                return groups
+            size = allowed[int(self.rng.integers(len(allowed)))]
+            groups.append(order[:size])
+            order = order[size:]
+
+    def _grounding(self, image: AnnotatedImage, objects: list[ObjectAnnotation]) -> list[dict]:
+        records = []
+        for group in self._grounding_groups([i for i, o in enumerate(objects) if o.mask is not None]):
+            chosen = [objects[i] for i in group]
+            if len(chosen) == 1:
                 answer = GROUNDING_ANSWERS[int(self.rng.integers(len(GROUNDING_ANSWERS)))]
-                records.append(self._record(image, "grounding", str(index), [self._prompt(obj, image, self._kind())],
-                                            self._template("grounding"), answer, [obj.mask], pix_targets=[1]))
+                kind = self._kind()
+                prompts = [self._prompt(chosen[0], image, kind)]
+                question = self._template("grounding")
+            else:
+                masks = "\n".join(f"<Region {i + 1}>[PIX]" for i in range(len(chosen)))
+                answer = GROUNDING_MULTI_ANSWERS[int(self.rng.integers(len(GROUNDING_MULTI_ANSWERS)))].format(
+                    masks=masks)
+                kind = self._kind()
+                prompts = [self._prompt(o, image, kind) for o in chosen]
+                template = GROUNDING_MULTI_TEMPLATES[int(self.rng.integers(len(GROUNDING_MULTI_TEMPLATES)))]
+                question = template.format(regions=_region_list(len(chosen)))
+            records.append(self._record(image, "grounding", "-".join(map(str, group)), prompts, question, answer,
+                                        [o.mask for o in chosen], pix_targets=list(range(1, len(chosen) + 1))))
         return records
 
 
 def build_records(images: list[AnnotatedImage], tasks=("classification",), prompt_type: str = "mixed",
-                  max_regions: int = 8, seed: int = 0, report: ConversionReport | None = None) -> list[dict]:
-    """`RecordBuilder(...).build(images, report)` in one call."""
-    return RecordBuilder(tasks, prompt_type, max_regions, seed).build(images, report)
+                  max_regions: int = 8, seed: int = 0, report: ConversionReport | None = None,
+                  grounding_regions=(1,)) -> list[dict]:
+    """`RecordBuilder(...).build(images, report)` in one call. `grounding_regions` (region counts per grounding
+    question, e.g. (1, 2, 3) or "1,2,3") defaults to the paper's one region per question here; the commands'
+    `DataArguments.grounding_regions` default to the mix "1,2,3"."""
+    return RecordBuilder(tasks, prompt_type, max_regions, seed, grounding_regions=grounding_regions).build(images,
+                                                                                                           report)
 
 
-__all__ = ["TASKS", "TEMPLATES", "RecordBuilder", "build_records", "position_phrase", "relation_phrase"]
+__all__ = ["TASKS", "TEMPLATES", "GROUNDING_MULTI_TEMPLATES", "RecordBuilder", "build_records",
+           "parse_grounding_regions", "position_phrase", "relation_phrase"]

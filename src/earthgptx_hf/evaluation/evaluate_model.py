@@ -13,11 +13,16 @@ by the package's `evaluate` modules (`earthgptx_hf.evaluation.load_metric`, one 
 | classification | SS, S-IoU (x100, regions paired by `<Region i>`), exact-label accuracy |
 | region_caption, relation, caption | BLEU-1..4, METEOR, ROUGE-L, CIDEr (SPICE when its jars are present) |
 | scene | accuracy with label normalisation |
-| grounding | gIoU, cIoU of the `[PIX]` masks; Pr@0.5-0.9 and meanIoU of their bounding boxes |
+| grounding | gIoU, cIoU of the `[PIX]` masks, also per regions per question; Pr@0.5-0.9, meanIoU of their boxes |
+| (grounding) | mask-score calibration: Spearman (score, true IoU), gIoU of the masks kept at `--min_score` |
+
+Grounding masks are paired with their regions by `<Region i>` (the processor's `mask_regions`), never by order.
 
 Writes to `--output_dir`: `results.json` (all figures and the run's settings), `results.md` (one table per task, one
 row per prompt type, laid out like Tables II and III of EarthGPT-X), `predictions.jsonl` (every question, reference
-and answer) and `gallery.png` (examples with the prompts drawn, the answers and the predicted masks).
+and answer; for grounding also the regions asked, each region's IoU and each mask's score and region),
+`gallery.png` (examples with the prompts drawn, the answers and the predicted masks) and, when grounding was
+evaluated, `calibration.png` (mask score vs true IoU). docs/evaluation.md lists the keys of results.json.
 """
 
 from __future__ import annotations
@@ -38,10 +43,10 @@ from transformers import HfArgumentParser
 from ..data.annotated_images import DataArguments, load_annotated_images
 from ..data.records import read_records
 from ..data.tasks import TASKS, build_records
-from ..processing.visual_prompts import rle_to_mask
 from ..visualization import draw_visual_prompts, save_gallery
 from . import load_metric
 from .generation import generate_for_records
+from .grounding import calibration_points, calibration_scores, grounding_markdown, grounding_scores, plot_calibration
 from .region_classification import region_classification_report, swap_consistency
 
 logger = logging.getLogger(__name__)
@@ -88,6 +93,9 @@ class EvalArguments:
     dtype: str = field(default="float32", metadata={"choices": ["float32", "bfloat16", "float16"]})
     device: str = "cpu"
     seed: int = field(default=1, metadata={"help": "Seed of prompt sampling and template choice."})
+    min_score: float = field(default=0.5, metadata={
+        "help": "Grounding calibration: masks whose score (predicted IoU) is below it count as dropped; gIoU of the "
+                "masks kept is reported next to that of all masks."})
 
 
 @dataclass
@@ -121,9 +129,11 @@ def _bbox(mask: np.ndarray):
     return None if not len(xs) else [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
 
 
-def score_task(task: str, records: list[dict], outputs: list[dict], semantic_similarity: bool = True) -> dict:
+def score_task(task: str, records: list[dict], outputs: list[dict], semantic_similarity: bool = True,
+               min_score: float = 0.5) -> dict:
     """The figures of one task on one group of records (see the module docstring's table), computed by the package's
-    `evaluate` modules (`load_metric`)."""
+    `evaluate` modules (`load_metric`). Grounding masks are paired with their regions by `<Region i>`
+    (`grounding.pair_masks_by_region`); the per-mask pairs come back under the private key `_pairings`."""
     answers = [o["text"] for o in outputs]
     references = [r["conversations"][1]["value"] for r in records]
     if task == "classification":
@@ -145,22 +155,20 @@ def score_task(task: str, records: list[dict], outputs: list[dict], semantic_sim
     if task == "scene":
         return load_metric("earthgptx_scene_accuracy").compute(predictions=answers, references=references)
     if task == "grounding":
-        predicted, truth = [], []
-        for record, output in zip(records, outputs):
-            gt = rle_to_mask(record["masks"][0]).astype(np.uint8)
-            truth.append(gt)
-            predicted.append(np.asarray(output["masks"][0], np.uint8) if output["masks"] else np.zeros_like(gt))
-        scores = load_metric("earthgptx_masks").compute(predictions=predicted, references=truth)
-        scores["no_mask"] = sum(not o["masks"] for o in outputs)
-        boxes = load_metric("earthgptx_boxes").compute(predictions=[_bbox(p) for p in predicted],
-                                                       references=[_bbox(g) or [0.0, 0.0, 0.0, 0.0] for g in truth])
-        return {**scores, **boxes}
+        masks = load_metric("earthgptx_masks")
+        scores, pairings = grounding_scores(
+            records, outputs, lambda p, r: masks.compute(predictions=p, references=r), min_score)
+        regions = [r for p in pairings for r in p["regions"]]
+        boxes = load_metric("earthgptx_boxes").compute(
+            predictions=[None if r["mask"] is None else _bbox(r["mask"]) for r in regions],
+            references=[_bbox(r["gt"]) or [0.0, 0.0, 0.0, 0.0] for r in regions])
+        return {**scores, **boxes, "_pairings": pairings}
     raise ValueError(f"task={task!r} is not one of {list(TASKS)}.")
 
 
 def evaluate_records(model, processor, groups: dict[tuple[str, str], list[dict]], batch_size: int = 8,
                      max_new_tokens: int = 64, semantic_similarity: bool = True, progress: bool = True,
-                     swap_check: bool = False):
+                     swap_check: bool = False, min_score: float = 0.5):
     """Generates and scores every (task, prompt type) group. Returns `(results, predictions)`: results as
     `{task: {prompt type: figures}}`, predictions as one dict per record with its question, reference and answer (and,
     for the first `GALLERY_CANDIDATES` records of each group, the record and the masks, for the gallery)."""
@@ -169,17 +177,25 @@ def evaluate_records(model, processor, groups: dict[tuple[str, str], list[dict]]
     for (task, kind), records in groups.items():
         outputs = generate_for_records(model, processor, records, batch_size, max_new_tokens, progress=progress,
                                        desc=f"{task} / {kind}")
-        results[task][kind] = {"samples": len(records), **score_task(task, records, outputs, semantic_similarity)}
+        figures = score_task(task, records, outputs, semantic_similarity, min_score)
+        pairings = figures.pop("_pairings", None) or [None] * len(records)
+        results[task][kind] = {"samples": len(records), **figures}
         if swap_check and task == "classification":
             results[task][kind]["swap"] = swap_consistency(model, processor, records, [o["regions"] for o in outputs],
                                                            batch_size)
-        for index, (record, output) in enumerate(zip(records, outputs)):
+        for index, (record, output, pairing) in enumerate(zip(records, outputs, pairings)):
             drawable = index < GALLERY_CANDIDATES  # masks are kept for a few per group only (memory on large images)
             predictions.append({"id": record["id"], "task": task, "prompt_type": kind,
                                 "question": record["conversations"][0]["value"],
                                 "reference": record["conversations"][1]["value"], "answer": output["text"],
                                 "record": record if drawable else None, "masks": output["masks"] if drawable else None,
                                 "regions": output["regions"]})
+            if pairing is not None:
+                predictions[-1].update({
+                    "regions_asked": len(pairing["regions"]), "region_ious": [r["iou"] for r in pairing["regions"]],
+                    "scores": [None if v is None else float(v) for v in output.get("scores") or []],
+                    "mask_regions": list(output.get("mask_regions") or []),
+                    "calibration_points": calibration_points(pairing)})
     return dict(results), predictions
 
 
@@ -197,9 +213,12 @@ def _modality_table(rows: dict) -> list[str]:
     return lines + [""] if len(lines) > 2 else []
 
 
-def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level: int = 1) -> str:
+def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level: int = 1,
+                     calibration: dict | None = None) -> str:
     """One table per task, one row per prompt type (the layout of EarthGPT-X's Tables II and III); the title is a
-    heading of `level`, the tasks one level below (to embed the tables in a report or a model card)."""
+    heading of `level`, the tasks one level below (to embed the tables in a report or a model card). Grounding adds
+    its tables per number of regions per question and of the mask-score calibration (`calibration`: the figures over
+    every prompt type, an "All" row)."""
     lines = [f"{'#' * level} {title}", ""]
     for task, rows in results.items():
         columns = list(TABLE_COLUMNS.get(task, []))
@@ -226,6 +245,8 @@ def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level:
         lines += [""] + [f"- {n}" for n in dict.fromkeys(notes)] + ([""] if notes else [])
         if task == "classification":
             lines += _modality_table(rows)
+        if task == "grounding":
+            lines += grounding_markdown(rows, PROMPT_TYPE_NAMES, calibration)
     lines.append("Figures are x100. SS: cosine similarity of all-MiniLM-L6-v2 embeddings; S-IoU: word-set IoU "
                  "(EarthMarker's cleaning); gIoU: mean per-mask IoU; cIoU: summed intersection over summed union; "
                  "Pr@0.5 / meanIoU: bounding boxes of the predicted masks. Prompt swap: of the records whose first "
@@ -275,7 +296,8 @@ def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], m
         for task in tasks:
             for kind in (["image"] if task in IMAGE_LEVEL_TASKS else prompt_types):
                 records = build_records(images, tasks=(task,), prompt_type="box" if kind == "image" else kind,
-                                        max_regions=max_regions, seed=seed, report=report)
+                                        max_regions=max_regions, seed=seed, report=report,
+                                        grounding_regions=data_args.grounding_regions)
                 if records:
                     groups[(task, kind)] = records
                 else:
@@ -297,6 +319,7 @@ def run_evaluation(eval_args: EvalArguments, data_args: DataArguments, model=Non
     from ..processing import EarthGPTXProcessor
 
     prompt_types = _split_list(eval_args.prompt_types, ("point", "box", "freeform"), "prompt_types")
+    EarthGPTXProcessor.check_min_score(eval_args.min_score)  # the processor's rule for min_score, before any work
     output_dir = Path(eval_args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if model is None:
@@ -309,14 +332,23 @@ def run_evaluation(eval_args: EvalArguments, data_args: DataArguments, model=Non
     groups = load_evaluation_records(data_args, prompt_types, model.config.max_regions, eval_args.seed,
                                      eval_args.max_samples, workdir=Path(data_args.scene_dir or output_dir))
     results, predictions = evaluate_records(model, processor, groups, eval_args.batch_size, eval_args.max_new_tokens,
-                                            eval_args.semantic_similarity, progress, eval_args.swap_check)
+                                            eval_args.semantic_similarity, progress, eval_args.swap_check,
+                                            eval_args.min_score)
     summary = {"model": eval_args.model, "data": asdict(data_args), "settings": asdict(eval_args), "results": results}
+    points = defaultdict(list)
+    for p in predictions:
+        points[PROMPT_TYPE_NAMES.get(p["prompt_type"], p["prompt_type"])] += p.get("calibration_points", [])
+    if "grounding" in results:
+        summary["calibration"] = calibration_scores([pt for v in points.values() for pt in v], eval_args.min_score)
+        plot_calibration(dict(points), output_dir / "calibration.png", eval_args.min_score)
     (output_dir / "results.json").write_text(json.dumps(summary, indent=2, default=str))
-    (output_dir / "results.md").write_text(results_markdown(results, f"EarthGPT-X evaluation of `{eval_args.model}`"))
+    (output_dir / "results.md").write_text(results_markdown(results, f"EarthGPT-X evaluation of `{eval_args.model}`",
+                                                            calibration=summary.get("calibration")))
+    keys = ("id", "task", "prompt_type", "question", "reference", "answer", "regions_asked", "region_ious", "scores",
+            "mask_regions")
     with open(output_dir / "predictions.jsonl", "w") as f:
         for p in predictions:
-            f.write(json.dumps({k: p[k] for k in ("id", "task", "prompt_type", "question", "reference", "answer")})
-                    + "\n")
+            f.write(json.dumps({k: p[k] for k in keys if k in p}) + "\n")
     if eval_args.gallery_size > 0:
         save_gallery(gallery_panels(predictions, eval_args.gallery_size, eval_args.seed), output_dir / "gallery.png")
     return summary
@@ -333,9 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         eval_args, data_args = parser.parse_args_into_dataclasses(argv)
     summary = run_evaluation(eval_args, data_args)
-    print(results_markdown(summary["results"], f"EarthGPT-X evaluation of `{eval_args.model}`"))
+    print(results_markdown(summary["results"], f"EarthGPT-X evaluation of `{eval_args.model}`",
+                           calibration=summary.get("calibration")))
     print(f"Written to {Path(eval_args.output_dir).resolve()}: results.json, results.md, predictions.jsonl"
-          + (", gallery.png" if eval_args.gallery_size > 0 else ""))
+          + (", gallery.png" if eval_args.gallery_size > 0 else "")
+          + (", calibration.png" if "calibration" in summary else ""))
     return 0
 
 

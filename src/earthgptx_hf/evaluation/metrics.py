@@ -7,6 +7,7 @@
 - `classification_accuracy`: scene classification with label normalisation (case, '_', '-', spaces).
 - `mask_scores`: gIoU (mean per-mask IoU; an empty target predicted empty counts 1) and cIoU (sum I / sum U).
 - `box_scores`: Pr@0.5 ... Pr@0.9 and meanIoU of boxes [x1, y1, x2, y2].
+- `spearman_correlation`: Spearman's rank correlation (ties take their average rank), for the mask-score calibration.
 """
 
 from __future__ import annotations
@@ -226,5 +227,28 @@ def box_scores(pred_boxes, gt_boxes, thresholds=(0.5, 0.6, 0.7, 0.8, 0.9)) -> di
     return scores
 
 
+def average_ranks(values) -> np.ndarray:
+    """1-based ranks of `values`; tied values share the mean of the ranks they span (as `scipy.stats.rankdata`)."""
+    values = np.asarray(values, float)
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    return ((ends - counts + 1 + ends) / 2)[inverse]
+
+
+def spearman_correlation(x, y) -> float | None:
+    """Spearman's rho: the Pearson correlation of the average ranks of `x` and `y`. None when fewer than two pairs or
+    one side is constant (the correlation is undefined)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-D of the same length, got shapes {x.shape} and {y.shape}.")
+    if len(x) < 2:
+        return None
+    rx, ry = average_ranks(x), average_ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denominator = float(np.sqrt((rx * rx).sum() * (ry * ry).sum()))
+    return None if denominator == 0 else float((rx * ry).sum() / denominator)
+
+
 __all__ = ["roc_scores", "caption_scores", "classification_accuracy", "mask_scores", "box_scores",
-           "clean_prediction", "clean_reference", "semantic_iou", "split_regions", "sentence_embeddings"]
+           "clean_prediction", "clean_reference", "semantic_iou", "split_regions", "sentence_embeddings",
+           "average_ranks", "spearman_correlation"]

@@ -12,6 +12,7 @@ CLIP-ConvNeXt-L, SAM ViT-H, 448x448 input); `small` and `tiny` keep the same str
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from huggingface_hub.dataclasses import strict
@@ -131,6 +132,14 @@ class EarthGPTXConfig(PreTrainedConfig):
     default 0 keeps checkpoints saved before this field existed loading as they were trained.
 
     Loss weights (SPEC section 2.5, LISA defaults): `ce_loss_weight`, `bce_loss_weight`, `dice_loss_weight`.
+
+    Mask scores (SAM's IoU prediction head, in the pixel decoder): `iou_loss_weight` (default 1.0, SAM's weight of its
+    IoU MSE) weighs `mask_iou_loss`, the mean squared error between the IoU the head predicts for each mask and that
+    mask's true IoU with its ground truth (detached); the prediction is each mask's score (`pred_scores`).
+    `multimask_output` (default False: the paper's single-mask path) decodes SAM's `num_multimask_outputs` (3)
+    candidates per `[PIX]` and keeps the one with the highest predicted IoU; in training only the candidate with the
+    lowest mask loss learns from the mask, as in SAM, and the IoU head learns on all of them. Configs saved before
+    these fields existed load with the defaults.
     """
 
     model_type = "earthgptx"
@@ -165,6 +174,8 @@ class EarthGPTXConfig(PreTrainedConfig):
     ce_loss_weight: float | int = 1.0
     bce_loss_weight: float | int = 2.0
     dice_loss_weight: float | int = 0.5
+    iou_loss_weight: float | int = 1.0
+    multimask_output: bool = False
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
 
@@ -194,6 +205,17 @@ class EarthGPTXConfig(PreTrainedConfig):
             self.region_token_ids = list(range(first, first + self.max_regions))
         self.region_token_ids = [int(v) for v in self.region_token_ids]
         self._check_towers_fit()
+        self._check_mask_scores()
+
+    def _check_mask_scores(self) -> None:
+        """`iou_loss_weight` is a finite number at least 0; `multimask_output` needs SAM's multimask tokens."""
+        weight = self.iou_loss_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"iou_loss_weight={weight!r} must be a finite number at least 0 (the weight of the mask "
+                             "score's IoU loss; SAM's is 1.0).")
+        if self.multimask_output and self.grounding_config.mask_decoder_config.num_multimask_outputs < 1:
+            raise ValueError("multimask_output=True needs grounding_config.mask_decoder_config.num_multimask_outputs "
+                             "at least 1 (SAM has 3).")
 
     def _derive_spatial_config(self, before_conversion: bool) -> None:
         """Sets the spatial-aware encoder's derived fields (see the class docstring); before the sub-configs are

@@ -50,9 +50,10 @@ class EarthGPTXGenerationMixin(GenerationMixin):
 
         With `return_dict_in_generate=True` the output is an `EarthGPTXGenerateOutput`, whose `input_index[i]` is
         the input row (image) of sequence i. With `sam_pixel_values` too, `pred_masks[i]` holds `(n_pix, h, w)`
-        mask logits (SAM view frame) for every [PIX] generated in sequence i. The hidden state that predicted each
-        token is kept while generating (the KV cache stays on); the grounding encoder then runs once per image whose
-        sequences produced [PIX], however many sequences an image has. Works with `input_ids` or `inputs_embeds`.
+        mask logits (SAM view frame) for every [PIX] generated in sequence i and `pred_scores[i]` their `(n_pix,)`
+        scores (the IoU the pixel decoder predicts). The hidden state that predicted each token is kept while
+        generating (the KV cache stays on); the grounding encoder then runs once per image whose sequences produced
+        [PIX], however many sequences an image has. Works with `input_ids` or `inputs_embeds`.
         Masks need greedy or sampling decoding (`num_beams=1`) without an assistant model.
         """
         generation_config = kwargs.get("generation_config") or self.generation_config
@@ -108,10 +109,12 @@ class EarthGPTXGenerationMixin(GenerationMixin):
         else:
             hidden = torch.stack(collected, dim=1)  # hidden[:, s] predicted new_tokens[:, s]
         positions = [torch.nonzero(row == self.config.pix_token_id).flatten() for row in new_tokens]
-        pred_masks = self.pixel_perception.predict_masks(
-            hidden, positions, sam_pixel_values.to(self.device), image_index=input_index.tolist()
+        pred_masks, pred_scores = self.pixel_perception.predict_masks(
+            hidden, positions, sam_pixel_values.to(self.device), image_index=input_index.tolist(),
+            multimask_output=self.config.multimask_output,
         )
-        return EarthGPTXGenerateOutput(**output, pred_masks=pred_masks, input_index=input_index)
+        return EarthGPTXGenerateOutput(**output, pred_masks=pred_masks, pred_scores=pred_scores,
+                                       input_index=input_index)
 
 
 __all__ = ["EarthGPTXGenerationMixin"]

@@ -42,7 +42,7 @@ from .outputs import (
     EarthGPTXImageFeatures,
     EarthGPTXModelOutputWithPast,
 )
-from .pixel_perception import EarthGPTXPixelPerception, mask_losses
+from .pixel_perception import EarthGPTXPixelPerception, best_candidate, candidate_losses
 from .pretrained_earthgptx import EarthGPTXPreTrainedModel
 from .projector import EarthGPTXMultiModalProjector, mask_pool_regions
 from .spatial_aware_encoder import EarthGPTXSpatialAwareEncoder
@@ -336,10 +336,11 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
             return None
         return self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs)
 
-    def _pixel_outputs(self, input_ids, hidden_states, sam_pixel_values, gt_masks):
-        """Masks of the [PIX] tokens in `input_ids` (Eq. 13) and, with `gt_masks`, their BCE and Dice losses."""
+    def _pixel_outputs(self, input_ids, hidden_states, sam_pixel_values, gt_masks) -> dict:
+        """Masks and scores of the [PIX] tokens in `input_ids` (Eq. 13) and, with `gt_masks`, their BCE, Dice and
+        IoU losses (`candidate_losses`: the best of the candidates with `multimask_output`)."""
         if sam_pixel_values is None:
-            return None, None, None
+            return {}
         positions = pix_predictor_positions(input_ids, self.config.pix_token_id)
         gt = None
         if gt_masks is not None:
@@ -351,19 +352,26 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
                     "mask per [PIX], in reading order."
                 )
         if not any(p.numel() for p in positions):
-            return None, None, None
-        pred_masks = self.pixel_perception.predict_masks(hidden_states, positions, sam_pixel_values)
-        if gt is None:
-            return pred_masks, None, None
-        bce, dice = mask_losses(torch.cat(pred_masks, dim=0), gt)
-        return pred_masks, bce, dice
+            return {}
+        candidates, scores = self.pixel_perception.predict_masks(
+            hidden_states, positions, sam_pixel_values, multimask_output=self.config.multimask_output, candidates=True
+        )
+        best = [best_candidate(m, s) for m, s in zip(candidates, scores)]
+        parts = {"pred_masks": [m for m, _ in best], "pred_scores": [s for _, s in best]}
+        if gt is not None:
+            parts["mask_bce_loss"], parts["mask_dice_loss"], parts["mask_iou_loss"] = candidate_losses(
+                torch.cat(candidates, dim=0), torch.cat(scores, dim=0), gt, self.config.bce_loss_weight,
+                self.config.dice_loss_weight)
+        return parts
 
-    def _total_loss(self, lm_loss, bce, dice):
+    def _total_loss(self, lm_loss, pixel: dict):
         if lm_loss is None:
             return None
         loss = self.config.ce_loss_weight * lm_loss
-        if bce is not None:
-            loss = loss + self.config.bce_loss_weight * bce + self.config.dice_loss_weight * dice
+        if "mask_bce_loss" in pixel:
+            loss = loss + self.config.bce_loss_weight * pixel["mask_bce_loss"] + \
+                self.config.dice_loss_weight * pixel["mask_dice_loss"] + \
+                self.config.iou_loss_weight * pixel["mask_iou_loss"]
         return loss
 
     @can_return_tuple
@@ -419,19 +427,17 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
             pix_hidden_states.append(hidden_states[:, -1].detach())
         logits = self.lm_head(slice_logits_to_keep(hidden_states, logits_to_keep))
         lm_loss = self._language_modeling_loss(logits, labels, **kwargs)
-        pred_masks, bce, dice = self._pixel_outputs(input_ids, hidden_states, sam_pixel_values, gt_masks)
+        pixel = self._pixel_outputs(input_ids, hidden_states, sam_pixel_values, gt_masks)
         return EarthGPTXCausalLMOutputWithPast(
-            loss=self._total_loss(lm_loss, bce, dice),
+            loss=self._total_loss(lm_loss, pixel),
             lm_loss=lm_loss,
-            mask_bce_loss=bce,
-            mask_dice_loss=dice,
             logits=logits,
             **cache_kwargs(output_cache(outputs)),
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             image_hidden_states=outputs.image_hidden_states,
             region_embeds=outputs.region_embeds,
-            pred_masks=pred_masks,
+            **pixel,
         )
 
 

@@ -43,20 +43,25 @@ class EarthGPTXCausalLMOutputWithPast(CausalLMOutputWithPast):
     """transformers' causal-LM output (loss, logits, KV cache, hidden states, attentions) plus:
 
     loss: weighted sum `ce_loss_weight * lm_loss + bce_loss_weight * mask_bce_loss + dice_loss_weight *
-        mask_dice_loss` (mask terms only when `gt_masks` are given).
+        mask_dice_loss + iou_loss_weight * mask_iou_loss` (mask terms only when `gt_masks` are given).
     lm_loss, mask_bce_loss, mask_dice_loss: the unweighted parts, reported separately.
+    mask_iou_loss: the unweighted MSE between the predicted IoU of each mask (its score) and its true IoU with the
+        ground truth (binarised at 0.5, at the ground truth's size; detached).
     image_hidden_states: per image, `(n_i, H)` projected visual tokens, when images were given.
     region_embeds: `(B, K, H)` the region features added to the `<Region i>` tokens.
     pred_masks: per sample, `(n_pix, h, w)` mask logits in the SAM view's frame for every [PIX] in `input_ids`
-        (when `sam_pixel_values` are given).
+        (when `sam_pixel_values` are given); with `multimask_output`, the candidate with the best predicted IoU.
+    pred_scores: per sample, `(n_pix,)` the IoU the pixel decoder predicts for each mask of `pred_masks`.
     """
 
     lm_loss: torch.Tensor | None = None
     mask_bce_loss: torch.Tensor | None = None
     mask_dice_loss: torch.Tensor | None = None
+    mask_iou_loss: torch.Tensor | None = None
     image_hidden_states: list[torch.Tensor] | None = None
     region_embeds: torch.Tensor | None = None
     pred_masks: list[torch.Tensor] | None = None
+    pred_scores: list[torch.Tensor] | None = None
 
 
 @dataclass
@@ -64,11 +69,13 @@ class EarthGPTXGenerateOutput(GenerateDecoderOnlyOutput):
     """`generate()` output with masks.
 
     pred_masks: per returned sequence, `(n_pix, h, w)` mask logits (SAM view frame) for every generated [PIX].
+    pred_scores: per returned sequence, `(n_pix,)` each mask's score: the IoU the pixel decoder predicts for it.
     input_index: `(num_sequences,)` the row of the input batch each returned sequence belongs to (with
         `num_return_sequences > 1` several sequences share an image).
     """
 
     pred_masks: list[torch.Tensor] | None = None
+    pred_scores: list[torch.Tensor] | None = None
     input_index: torch.LongTensor | None = None
 
 

@@ -4,7 +4,8 @@
     G:    grounding encoder, SAM's ViT on the square SAM view (`grounding_model.vision_encoder`).
     P:    pixel decoder, SAM's mask decoder, prompted with R_lp(h_[PIX]) as a sparse prompt embedding and, added to
           SAM's no-mask embedding, as the dense prompt (a decoder trained from scratch ignores the sparse token alone;
-          docs/model.md).
+          docs/model.md). P also predicts each mask's IoU (SAM's IoU head), trained against the true IoU: the
+          mask's score. With `multimask_output`, P decodes SAM's 3 candidates and keeps the best by predicted IoU.
 
 The grounding model is transformers' `SamModel`, so SAM checkpoints load into it unchanged. The block belongs to
 `EarthGPTXForConditionalGeneration` (the mask head), not to `EarthGPTXModel`.
@@ -37,6 +38,10 @@ class EarthGPTXPixelPerception(EarthGPTXTowerBlock):
         """Side of the masks the pixel decoder returns (4x the grounding encoder's embedding grid)."""
         return 4 * self.grounding_model.config.prompt_encoder_config.image_embedding_size
 
+    def num_candidates(self, multimask_output: bool) -> int:
+        """Masks decoded per [PIX]: SAM's multimask candidates with `multimask_output`, else its single mask."""
+        return self.grounding_model.config.mask_decoder_config.num_multimask_outputs if multimask_output else 1
+
     def encode_image(self, sam_pixel_values: torch.Tensor) -> torch.Tensor:
         """G: `(B, 3, S, S)` -> image embeddings `(B, C_sam, S/16, S/16)`."""
         dtype = self.grounding_model.vision_encoder.get_input_embeddings().projection.weight.dtype
@@ -48,7 +53,9 @@ class EarthGPTXPixelPerception(EarthGPTXTowerBlock):
         positions: list[torch.Tensor],
         sam_pixel_values: torch.Tensor,
         image_index: torch.Tensor | list[int] | None = None,
-    ) -> list[torch.Tensor]:
+        multimask_output: bool = False,
+        candidates: bool = False,
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Eq. (13) for the given positions.
 
         Args:
@@ -57,83 +64,154 @@ class EarthGPTXPixelPerception(EarthGPTXTowerBlock):
             sam_pixel_values: `(B, 3, S_sam, S_sam)` SAM views of the B images.
             image_index: `(N,)` the image of each sequence (default: sequence i shows image i). The grounding
                 encoder runs once per image that some sequence needs, however many sequences share it.
+            multimask_output, candidates: see `decode_masks`.
 
         Returns:
-            per sequence, `(n_pix, h, w)` mask logits in the SAM view's frame.
+            `(masks, scores)`: per sequence, `(n_pix, h, w)` mask logits in the SAM view's frame and `(n_pix,)` the
+            IoU the pixel decoder predicts for each (with `candidates`: `(n_pix, k, h, w)` and `(n_pix, k)`).
         """
-        size = self.low_res_mask_size
-        masks = [hidden_states.new_zeros((0, size, size)) for _ in positions]
+        size, k = self.low_res_mask_size, self.num_candidates(multimask_output)
+        shape = (0, k, size, size) if candidates else (0, size, size)
+        masks = [hidden_states.new_zeros(shape) for _ in positions]
+        scores = [hidden_states.new_zeros(shape[:-2]) for _ in positions]
         with_pix = [i for i, pos in enumerate(positions) if pos.numel() > 0]
         if not with_pix:
-            return masks
+            return masks, scores
         index = list(range(len(positions))) if image_index is None else [int(i) for i in image_index]
         if len(index) != len(positions):
             raise ValueError(f"image_index has {len(index)} entries for {len(positions)} sequences.")
         images = sorted({index[i] for i in with_pix})
         embeddings = self.encode_image(sam_pixel_values[images])
         slot = {image: k for k, image in enumerate(images)}
-        decoded = self.decode_masks(
-            [hidden_states[i, positions[i]] for i in with_pix], embeddings[[slot[index[i]] for i in with_pix]]
+        decoded_masks, decoded_scores = self.decode_masks(
+            [hidden_states[i, positions[i]] for i in with_pix], embeddings[[slot[index[i]] for i in with_pix]],
+            multimask_output=multimask_output, candidates=candidates,
         )
-        for i, mask in zip(with_pix, decoded):
-            masks[i] = mask
-        return masks
+        for i, mask, score in zip(with_pix, decoded_masks, decoded_scores):
+            masks[i], scores[i] = mask, score
+        return masks, scores
 
-    def decode_masks(self, pix_hidden_states: list[torch.Tensor], image_embeddings: torch.Tensor) -> list[torch.Tensor]:
+    def decode_masks(
+        self,
+        pix_hidden_states: list[torch.Tensor],
+        image_embeddings: torch.Tensor,
+        multimask_output: bool = False,
+        candidates: bool = False,
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """R_lp and P.
+
+        With `multimask_output` (the model passes `config.multimask_output`), SAM's mask decoder returns its
+        `num_multimask_outputs` (3) candidates per prompt with their predicted IoU (`iou_scores`), and the candidate
+        with the highest predicted IoU is kept, as SAM's predictor does; otherwise its single-mask output (the paper's
+        path).
 
         Args:
             pix_hidden_states: per image, `(n_i, H)` last-layer hidden states of the positions that predict [PIX].
             image_embeddings: `(B, C_sam, e, e)` from `encode_image`, one row per entry of `pix_hidden_states`.
+            multimask_output: decode SAM's multimask candidates (False: its single-mask output, the paper's path).
+            candidates: keep every candidate (training takes its loss over them).
 
         Returns:
-            per image, `(n_i, 4e, 4e)` mask logits in the frame of the SAM view.
+            `(masks, scores)`: per image, `(n_i, 4e, 4e)` mask logits in the frame of the SAM view and `(n_i,)` their
+            predicted IoU; with `candidates`, `(n_i, k, 4e, 4e)` and `(n_i, k)` (k = `num_candidates`).
         """
         sam = self.grounding_model
-        size = self.low_res_mask_size
+        size, k = self.low_res_mask_size, self.num_candidates(multimask_output)
         positional = sam.get_image_wide_positional_embeddings()
         dense = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
-        masks = []
+        masks, scores = [], []
         for index, hidden in enumerate(pix_hidden_states):
             if hidden.shape[0] == 0:
-                masks.append(image_embeddings.new_zeros((0, size, size)))
+                masks.append(image_embeddings.new_zeros((0, k, size, size)))
+                scores.append(image_embeddings.new_zeros((0, k)))
                 continue
             count = hidden.shape[0]
             embedding = image_embeddings[index : index + 1].expand(count, -1, -1, -1)  # one decoder row per [PIX]
             prompt = self.text_to_pixel(hidden.to(next(self.text_to_pixel.parameters()).dtype)).to(embedding.dtype)
-            logits, _ = sam.mask_decoder(
+            logits, iou_scores = sam.mask_decoder(
                 image_embeddings=embedding,
                 image_positional_embeddings=positional.to(embedding.dtype).expand(count, -1, -1, -1),
                 sparse_prompt_embeddings=prompt[:, None, None, :],  # (n, 1, 1, C): one sparse prompt per row
                 # and on every image position, so that the mask depends on the prompt from the first step
                 dense_prompt_embeddings=dense.to(embedding.dtype) + prompt[:, :, None, None],
-                multimask_output=False,
+                multimask_output=multimask_output,
             )
-            masks.append(logits[:, 0, 0])
-        return masks
+            masks.append(logits[:, 0])  # (n, k, h, w)
+            scores.append(iou_scores[:, 0])  # (n, k)
+        if not candidates:
+            picked = [best_candidate(m, s) for m, s in zip(masks, scores)]
+            masks, scores = [m for m, _ in picked], [s for _, s in picked]
+        return masks, scores
 
 
-def mask_losses(pred_logits: torch.Tensor, gt_masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-mask averaged BCE and Dice losses (LISA's `sigmoid_ce_loss` and `dice_loss`).
+def best_candidate(masks: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(n, k, h, w)` candidate logits and `(n, k)` predicted IoU -> `(n, h, w)` and `(n,)`: per row, the candidate
+    with the highest predicted IoU (the only one when k = 1)."""
+    best = scores.argmax(dim=1)
+    rows = torch.arange(masks.shape[0], device=masks.device)
+    return masks[rows, best], scores[rows, best]
+
+
+def _resize_to(pred_logits: torch.Tensor, size) -> torch.Tensor:
+    """`(N, h, w)` logits, bilinearly resized to `size` when they differ (float32)."""
+    pred_logits = pred_logits.float()
+    if pred_logits.shape[-2:] != tuple(size):
+        pred_logits = F.interpolate(pred_logits[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+    return pred_logits
+
+
+def per_mask_losses(pred_logits: torch.Tensor, gt_masks: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per-mask BCE and Dice losses (LISA's `sigmoid_ce_loss` and `dice_loss` before their mean over masks) and the
+    true IoU of each binarised prediction (sigmoid > 0.5 against gt > 0.5; 1 when both are empty), detached.
 
     Args:
         pred_logits: `(N, h, w)` mask logits; resized (bilinear) to the ground truth's size when they differ.
         gt_masks: `(N, H, W)` binary ground truth in the frame of the SAM view.
+
+    Returns:
+        `(bce, dice, iou)`, each `(N,)`.
     """
-    pred_logits = pred_logits.float()
     gt = gt_masks.to(pred_logits.device, torch.float32)
-    if pred_logits.shape[-2:] != gt.shape[-2:]:
-        pred_logits = F.interpolate(pred_logits[:, None], size=gt.shape[-2:], mode="bilinear", align_corners=False)[
-            :, 0
-        ]
-    bce = F.binary_cross_entropy_with_logits(pred_logits, gt, reduction="none").flatten(1).mean(1).mean()
+    pred_logits = _resize_to(pred_logits, gt.shape[-2:])
+    bce = F.binary_cross_entropy_with_logits(pred_logits, gt, reduction="none").flatten(1).mean(1)
     prob = pred_logits.sigmoid().flatten(1)
     gt = gt.flatten(1)
     scale, eps = 1000.0, 1e-6
     numerator = 2 * (prob / scale * gt).sum(-1)
     denominator = (prob / scale).sum(-1) + (gt / scale).sum(-1)
-    dice = (1 - (numerator + eps) / (denominator + eps)).mean()
-    return bce, dice
+    dice = 1 - (numerator + eps) / (denominator + eps)
+    with torch.no_grad():
+        pred, truth = pred_logits.flatten(1) > 0, gt > 0.5  # sigmoid(x) > 0.5 <=> x > 0
+        intersection, union = (pred & truth).sum(-1).float(), (pred | truth).sum(-1).float()
+        iou = torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union))
+    return bce, dice, iou
 
 
-__all__ = ["EarthGPTXPixelPerception", "mask_losses"]
+def candidate_losses(
+    pred_logits: torch.Tensor, pred_scores: torch.Tensor, gt_masks: torch.Tensor, bce_weight: float,
+    dice_weight: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mask losses and the IoU-head loss over the k candidates of each [PIX].
+
+    The mask losses are those of the candidate whose weighted loss `bce_weight * BCE + dice_weight * Dice` is
+    lowest, so only it learns from the mask (SAM's rule for its multimask output); with k = 1 they are LISA's
+    per-mask means. The IoU head learns on every candidate: the MSE between its predicted IoU and the true IoU
+    (`per_mask_losses`, detached) of that candidate, SAM's IoU loss.
+
+    Args:
+        pred_logits: `(N, k, h, w)` candidate mask logits.
+        pred_scores: `(N, k)` predicted IoU.
+        gt_masks: `(N, H, W)` ground truth.
+
+    Returns:
+        `(bce, dice, iou_loss)`, unweighted means over the N masks (the IoU loss over the N * k candidates).
+    """
+    count, k = pred_logits.shape[:2]
+    gt = gt_masks.to(pred_logits.device).repeat_interleave(k, dim=0)
+    bce, dice, iou = (v.reshape(count, k) for v in per_mask_losses(pred_logits.flatten(0, 1), gt))
+    best = (bce_weight * bce + dice_weight * dice).detach().argmin(dim=1, keepdim=True)
+    iou_loss = F.mse_loss(pred_scores.float(), iou)
+    return bce.gather(1, best).mean(), dice.gather(1, best).mean(), iou_loss
+
+
+__all__ = ["EarthGPTXPixelPerception", "best_candidate", "candidate_losses", "per_mask_losses"]

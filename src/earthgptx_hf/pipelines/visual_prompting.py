@@ -1,5 +1,5 @@
 """`pipeline("visual-prompting")`: an image (optical, SAR, infrared), visual prompts and an instruction in; the answer,
-one answer per prompted region and the `[PIX]` masks out.
+one answer per prompted region and the `[PIX]` masks, with their scores, out.
 
     from transformers import pipeline
     import earthgptx_hf  # registers the task; or load a saved checkpoint with trust_remote_code=True
@@ -7,7 +7,7 @@ one answer per prompted region and the `[PIX]` masks out.
     pipe = pipeline("visual-prompting", model="path/or/hub-id")
     pipe("scene.png", boxes=[[10, 20, 60, 80]], task="classify")
     # [{"generated_text": "<Region 1>: ship", "regions": [{"index": 1, "prompt": {...}, "answer": "ship", ...}],
-    #   "masks": [], "input_text": "USER: ..."}]
+    #   "masks": [], "scores": [], "dropped_masks": 0, "input_text": "USER: ..."}]
     pipe(["a.png", sar_array], points=[[[30, 40]], [[5, 5], [60, 12]]], task="segment", batch_size=2)
     pipe(KeyDataset(dataset, "image"), task="caption", batch_size=8, num_workers=2)  # streams, like every pipeline
     pipe([{"role": "user", "content": [{"type": "image", "url": "https://..."},
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 from collections.abc import Sized
 from dataclasses import dataclass
 
@@ -91,20 +90,6 @@ def _optional_bool(value, name: str):
     return value
 
 
-def pix_owners(text: str) -> list[int | None]:
-    """For every `[PIX]` in `text`, the region it belongs to: the last `<Region i>` before it on the same line
-    ("<Region 2>: [PIX]" -> 2), or None."""
-    owners, current = [], None
-    for match in re.finditer(r"<Region\s*(\d+)>|\[PIX\]|\n", text):
-        if match.group(0) == "\n":
-            current = None
-        elif match.group(1):
-            current = int(match.group(1))
-        else:
-            owners.append(current)
-    return owners
-
-
 @dataclass
 class _Prepared:
     """What `preprocess` hands to `_forward`: one image, ready for the processor, and what `postprocess` needs."""
@@ -139,6 +124,8 @@ class VisualPromptingPipeline(Pipeline):
 
     Other arguments:
         mask_threshold: logit threshold of the masks (0.0); a finite number.
+        min_score: None (default: every mask) or a number in [0, 1]: masks whose score is below it are dropped (and
+            counted in `dropped_masks`).
         mask_format: "numpy" (default: boolean `(H, W)` arrays, the mask-generation convention) or "pil" ("L" images,
             0 / 255).
         return_full_text: False (default): `generated_text` is the answer; True: the prompt text followed by the
@@ -156,9 +143,10 @@ class VisualPromptingPipeline(Pipeline):
     Returns:
         For one input, a list with one dict per returned sequence; for a list, a list of such lists (an iterator of
         them for datasets and generators). A dict holds `generated_text`, `regions` (`[{"index", "prompt", "answer",
-        "mask"}]`; `mask` is the region's `[PIX]` mask when the answer has "<Region i>: [PIX]", else None), `masks`
-        (one per `[PIX]`, in order, at the original image size) and `input_text` (the rendered prompt; the messages
-        for a chat).
+        "mask", "score"}]`; `mask` is the region's `[PIX]` mask when the answer has "<Region i>: [PIX]", else None,
+        and `score` its score), `masks` (one per kept `[PIX]`, in order, at the original image size), `scores` (one
+        per mask, as in the mask-generation pipeline: the IoU the model predicts for it), `dropped_masks` (how many
+        `min_score` removed) and `input_text` (the rendered prompt; the messages for a chat).
     """
 
     _load_processor = True
@@ -179,7 +167,7 @@ class VisualPromptingPipeline(Pipeline):
                              "processor=... or load from a checkpoint folder that has processor_config.json.")
         self.processor.check_model_config(self.model.config)  # token ids, regions, tiles, SAM size agree
 
-    def _sanitize_parameters(self, mask_threshold=None, mask_format=None, return_full_text=None,
+    def _sanitize_parameters(self, mask_threshold=None, min_score=None, mask_format=None, return_full_text=None,
                              continue_final_message=None, timeout=None, max_download_bytes=None, generate_kwargs=None,
                              **kwargs):
         items = {key: kwargs.pop(key) for key in ITEM_KEYS if key in kwargs}
@@ -187,7 +175,7 @@ class VisualPromptingPipeline(Pipeline):
         unknown = sorted(set(kwargs) - GENERATION_KEYS)
         if unknown:
             raise TypeError(f"visual-prompting pipeline got unexpected argument(s) {unknown}; valid: "
-                            f"{', '.join(ITEM_KEYS)}, mask_threshold, mask_format, return_full_text, "
+                            f"{', '.join(ITEM_KEYS)}, mask_threshold, min_score, mask_format, return_full_text, "
                             "continue_final_message, batch_size, num_workers, timeout, max_download_bytes and "
                             "generation parameters.")
         preprocess = dict(items)
@@ -202,6 +190,8 @@ class VisualPromptingPipeline(Pipeline):
             forward["generate_kwargs"] = {**(generate_kwargs or {}), **kwargs}
         if mask_threshold is not None:  # applied in _forward, where the masks are still on the model's device
             forward["mask_threshold"] = _finite_number(mask_threshold, "mask_threshold")
+        if min_score is not None and self.processor is not None:  # the processor's rule, checked before any image
+            forward["min_score"] = self.processor.check_min_score(min_score)
         postprocess = {}
         if mask_format is not None:
             if mask_format not in MASK_FORMATS:
@@ -244,7 +234,8 @@ class VisualPromptingPipeline(Pipeline):
                                   bool(continue_final_message))}
 
     # -----------------------------------------------------------------------------------------------------------------
-    def _forward(self, model_inputs, generate_kwargs=None, mask_threshold: float = 0.0):
+    def _forward(self, model_inputs, generate_kwargs=None, mask_threshold: float = 0.0,
+                 min_score: float | None = None):
         items = model_inputs["item"]
         items = items if isinstance(items, list) else [items]  # a batch (collated) or one item (batch_size=1)
         inputs = self.processor(images=[it.image for it in items], text=[it.text for it in items],
@@ -256,7 +247,7 @@ class VisualPromptingPipeline(Pipeline):
             raise RuntimeError(f"{type(self.model).__name__}.generate(return_dict_in_generate=True) returned no "
                                "input_index: the pipeline needs the input row of every returned sequence.")
         decoded = self.processor.post_process_generation(outputs, inputs, target_sizes=[it.target_size for it in items],
-                                                         mask_threshold=mask_threshold)
+                                                         mask_threshold=mask_threshold, min_score=min_score)
         owners = outputs.input_index.tolist()  # the model's mapping of sequences to images
         per_item = [[row for row, owner in zip(decoded, owners) if owner == i] for i in range(len(items))]
         # lists with one entry per item: Pipeline's iterator hands each item its own entries
@@ -271,19 +262,19 @@ class VisualPromptingPipeline(Pipeline):
             masks = [np.asarray(mask, dtype=bool) for mask in row["masks"]]
             if mask_format == "pil":
                 masks = [Image.fromarray(mask.astype(np.uint8) * 255) for mask in masks]  # mode "L"
-            region_masks = {}
-            for owner, mask in zip(pix_owners(row["text"]), masks):
-                region_masks.setdefault(owner, mask)
-            result = {
+            owned = {}  # region -> (mask, score) of its first mask (the processor binds masks to regions)
+            for owner, mask, score in zip(row["mask_regions"], masks, row["scores"]):
+                owned.setdefault(owner, (mask, score))
+            results.append({
                 "generated_text": self._full_text(item, row["text"]) if return_full_text else row["text"],
                 "regions": [{"index": i + 1, "prompt": p, "answer": row["regions"].get(i + 1),
-                             "mask": region_masks.get(i + 1)} for i, p in enumerate(item.prompts)],
+                             "mask": owned.get(i + 1, (None, None))[0], "score": owned.get(i + 1, (None, None))[1]}
+                            for i, p in enumerate(item.prompts)],
                 "masks": masks,
+                "scores": list(row["scores"]),
+                "dropped_masks": row["dropped_masks"],
                 "input_text": item.chat if item.chat is not None else item.text,
-            }
-            if "scores" in row:  # one per mask, once the processor's post-processing computes them
-                result["scores"] = row["scores"]
-            results.append(result)
+            })
         return results
 
     @staticmethod
@@ -314,4 +305,4 @@ class VisualPromptingPipeline(Pipeline):
 
 
 __all__ = ["VisualPromptingPipeline", "TASK", "TASK_SHORTCUTS", "INSTRUCTIONS", "MASK_FORMATS", "load_pipeline_image",
-           "download", "pix_owners", "check_batch_size", "check_num_workers"]
+           "download", "check_batch_size", "check_num_workers"]

@@ -35,6 +35,7 @@ from .chat import (
     resolve_template,
 )
 from .image_processing_earthgptx import METADATA, as_batch
+from .post_processing import check_min_score, mask_regions, post_process_generation
 
 MODALITIES = ("optical", "sar", "infrared")
 REGION_REFERENCE = re.compile(r"<(Region|Mark)\s*(\d+)>")
@@ -381,8 +382,21 @@ class EarthGPTXProcessor(ProcessorMixin):
                 regions[int(match.group(1))] = match.group(2).strip().rstrip(".").strip()
         return regions
 
-    def post_process_generation(self, outputs, inputs, target_sizes=None, mask_threshold: float = 0.0) -> list[dict]:
-        """Per returned sequence: `{"text": str, "regions": {index: answer}, "masks": [bool (H, W) numpy]}`.
+    check_min_score = staticmethod(check_min_score)  # min_score of post_process_generation (the pipeline's too)
+
+    def mask_regions(self, text: str) -> list[int | None]:
+        """For every `[PIX]` in `text`, the region its mask belongs to: the last `<Region i>` before it on the same
+        line (`"<Region 2>: [PIX]"` -> 2), or None (`post_processing.mask_regions`, the one owner of that rule)."""
+        return mask_regions(text, self.pix_token)
+
+    def post_process_generation(self, outputs, inputs, target_sizes=None, mask_threshold: float = 0.0,
+                                min_score: float | None = None) -> list[dict]:
+        """Per returned sequence: `{"text": str, "regions": {index: answer}, "masks": [bool (H, W) numpy],
+        "scores": [float], "mask_regions": [int | None], "dropped_masks": int}`.
+
+        `masks` hold one mask per `[PIX]` of the answer, in order; `scores[k]` is mask k's score (the IoU the model
+        predicts for it, `outputs.pred_scores`) and `mask_regions[k]` its region (`mask_regions`). With `min_score`,
+        masks scoring below it are removed (with their scores and regions) and counted in `dropped_masks`.
 
         Args:
             outputs: what `model.generate(**inputs, return_dict_in_generate=True)` returned (or plain sequences);
@@ -391,40 +405,14 @@ class EarthGPTXProcessor(ProcessorMixin):
             target_sizes: one (height, width) per input image, its original size (`image.shape[:2]`,
                 `(image.height, image.width)`); required when `outputs` hold masks, which come back at that size.
             mask_threshold: mask logits above it are foreground.
+            min_score: None (keep every mask) or a number in [0, 1]: the lowest score a mask may keep.
         """
-        sequences = getattr(outputs, "sequences", outputs)
-        pred_masks = getattr(outputs, "pred_masks", None)
-        batch, prompt_length = inputs["input_ids"].shape[:2]
-        with_masks = [row for row in range(sequences.shape[0]) if pred_masks is not None and len(pred_masks[row])]
-        if target_sizes is not None:
-            if isinstance(target_sizes, (str, bytes)) or not hasattr(target_sizes, "__len__") or \
-                    len(target_sizes) != batch or any(len(size) != 2 for size in target_sizes):
-                raise ValueError(f"target_sizes must hold one (height, width) per input image ({batch}), got "
-                                 f"{target_sizes!r}.")
-            target_sizes = [tuple(int(v) for v in size) for size in target_sizes]
-        masks = {}
-        if with_masks:
-            if target_sizes is None:
-                raise ValueError("outputs hold masks: pass target_sizes, one (height, width) per input image (its "
-                                 "original size), to bring them back to the images.")
-            input_index = getattr(outputs, "input_index", None)
-            if input_index is None and sequences.shape[0] != batch:
-                raise ValueError(f"outputs hold {sequences.shape[0]} sequences for {batch} inputs but no input_index: "
-                                 "pass what generate(..., return_dict_in_generate=True) returned.")
-            image_of = [int(i) for i in input_index] if input_index is not None else list(range(batch))
-            processed = self.image_processor.post_process_masks(
-                [pred_masks[row] for row in with_masks], [target_sizes[image_of[row]] for row in with_masks],
-                mask_threshold=mask_threshold)
-            masks = {row: list(m.cpu().numpy()) for row, m in zip(with_masks, processed)}
-        results = []
-        for row in range(sequences.shape[0]):
-            text = self.decode_answer(sequences[row, prompt_length:])
-            results.append({"text": text, "regions": self.parse_regions(text), "masks": masks.get(row, [])})
-        return results
+        return post_process_generation(self, outputs, inputs, target_sizes=target_sizes,
+                                       mask_threshold=mask_threshold, min_score=min_score)
 
     @property
     def model_input_names(self) -> list[str]:
         return list(dict.fromkeys(self.tokenizer.model_input_names + self.image_processor.model_input_names))
 
 
-__all__ = ["EarthGPTXProcessor", "CHAT_TEMPLATE", "MODALITIES"]
+__all__ = ["EarthGPTXProcessor", "CHAT_TEMPLATE", "MODALITIES", "check_min_score"]

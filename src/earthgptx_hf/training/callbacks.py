@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-LOSS_PARTS = ("lm_loss", "mask_bce_loss", "mask_dice_loss")
+LOSS_PARTS = ("lm_loss", "mask_bce_loss", "mask_dice_loss", "mask_iou_loss")
 
 
 class TimeBudgetCallback(TrainerCallback):
@@ -33,7 +33,8 @@ class TimeBudgetCallback(TrainerCallback):
 
 
 class LossPartsCallback(TrainerCallback):
-    """Adds the mean CE (`lm_loss`), BCE and Dice losses since the last log to the Trainer's logs.
+    """Adds the mean CE (`lm_loss`), BCE, Dice and mask-score IoU (`mask_iou_loss`) losses since the last log to the
+    Trainer's logs.
 
     The stock `Trainer` logs only the total `loss` the model returns; this callback reads the parts from the model's
     outputs through a forward hook (training steps only) and writes their means into the logged dict and
@@ -58,7 +59,8 @@ class LossPartsCallback(TrainerCallback):
         """Means since the last log; across processes in distributed runs (every process calls `on_log`).
 
         With `average_tokens_across_devices`, each process's `lm_loss` is its token sum over the global token count,
-        so the processes' values add up to the global mean; the mask losses are per-mask means and are averaged."""
+        so the processes' values add up to the global mean; the mask losses (BCE, Dice, IoU) are per-mask means and are
+        averaged."""
         import torch.distributed as dist
 
         values = torch.tensor([[self.sums[n], float(self.counts[n])] for n in LOSS_PARTS], dtype=torch.float64)
@@ -92,7 +94,7 @@ class LossPartsCallback(TrainerCallback):
 
 
 def plot_loss_curve(log_history: list[dict], path: str | Path, title: str = "EarthGPT-X training loss") -> Path:
-    """Writes the training loss (and its CE / BCE / Dice parts when logged) against the step as a PNG."""
+    """Writes the training loss (and its CE / BCE / Dice / IoU parts when logged) against the step as a PNG."""
     from ..extras import require
 
     matplotlib = require("matplotlib", extra="plots", purpose="Plotting the loss curve")
@@ -103,7 +105,7 @@ def plot_loss_curve(log_history: list[dict], path: str | Path, title: str = "Ear
     entries = [e for e in log_history if "loss" in e and "step" in e]
     figure, axis = plt.subplots(figsize=(7, 4), dpi=110)
     for key, label in (("loss", "total loss"), ("lm_loss", "CE (text)"), ("mask_bce_loss", "BCE (mask)"),
-                       ("mask_dice_loss", "Dice (mask)")):
+                       ("mask_dice_loss", "Dice (mask)"), ("mask_iou_loss", "IoU MSE (mask score)")):
         points = [(e["step"], e[key]) for e in entries if key in e]
         if points:
             axis.plot(*zip(*points), label=label, linewidth=1.6 if key == "loss" else 1.0)

@@ -95,7 +95,7 @@ def build_training_records(data_args: DataArguments, max_regions: int, workdir: 
     images, report = load_annotated_images(data_args, workdir)
     tasks = [t.strip() for t in data_args.tasks.split(",") if t.strip()]
     records = build_records(images, tasks=tasks, prompt_type=data_args.prompt_type, max_regions=max_regions,
-                            seed=seed, report=report)
+                            seed=seed, report=report, grounding_regions=data_args.grounding_regions)
     logger.info("%s", report)
     return records, report.to_dict()
 
