@@ -106,6 +106,8 @@ class DemoArguments:
     eval_samples: int | None = field(default=None, metadata={
         "help": "records per task and prompt type (0: every held-out record; default: all for tiny, 48 for smollm2, "
                 "whose generation is slow on a CPU)"})
+    multimask_output: bool = field(default=False, metadata={
+        "help": "SAM's three candidate masks, the best by predicted IoU (default: the paper's single mask)"})
     seed: int = 0
 
 
@@ -266,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     scene_dir = out / "scenes"
 
     logger.info("[1/5] training: %s, up to %d steps or %.0f minutes", args.llm, args.max_steps, args.minutes)
-    model_args = ModelArguments(preset="tiny", trainable="full", config_overrides=json.dumps(DEMO_OVERRIDES))
+    overrides = {**DEMO_OVERRIDES, "multimask_output": args.multimask_output}
+    model_args = ModelArguments(preset="tiny", trainable="full", config_overrides=json.dumps(overrides))
     train_data = _data_arguments(args, "train", scene_dir)
     training_args = TrainingArguments(
         output_dir=str(out / "model"), per_device_train_batch_size=args.batch_size, max_steps=args.max_steps,

@@ -38,13 +38,33 @@ def _pix_owners(answer: str) -> list:
     return owners
 
 
+def test_the_cut_asks_about_every_object_and_once_about_the_largest_allowed_number():
+    from earthgptx_hf.data.tasks import RecordBuilder
+
+    builder = RecordBuilder(["grounding"], "box", 8, 0, grounding_regions="1,2,3")
+    added = 0
+    for _ in range(50):
+        groups = builder._grounding_groups([0, 1, 2, 3])
+        if sum(map(len, groups)) == 4:  # the cut drew a 3-region question itself
+            cut = groups
+            assert any(len(g) == 3 for g in groups)
+        else:  # the cut drew none: one more question about three of the objects
+            cut, extra = groups[:-1], groups[-1]
+            assert len(extra) == len(set(extra)) == 3 and all(len(g) < 3 for g in cut)
+            added += 1
+        assert sorted(i for g in cut for i in g) == [0, 1, 2, 3]  # the cut asks about every object once
+    assert 0 < added < 50
+
+
 def test_the_mix_gives_one_two_and_three_region_questions():
     images = [_scene(i, 3) for i in range(60)]
     records = _grounding(images, grounding_regions="1,2,3")
     counts = Counter(len(r["prompts"]) for r in records)
     assert set(counts) == {1, 2, 3} and min(counts.values()) >= 10
-    # every object with a mask is asked about exactly once per image
-    assert sum(len(r["prompts"]) for r in records) == 3 * len(images)
+    # every object with a mask is asked about at least once per image, and every image has a question about all three
+    # (from the cut, or added when the cut drew smaller groups)
+    assert counts[3] == len(images)
+    assert 3 * len(images) <= sum(len(r["prompts"]) for r in records) <= 6 * len(images)
     for record in records:
         k = len(record["prompts"])
         answer, question = record["conversations"][1]["value"], record["conversations"][0]["value"]
@@ -104,4 +124,5 @@ def test_procedural_scenes_feed_multi_region_questions(tmp_path):
     images, _ = generate_scenes(tmp_path, 12, size=64, seed=0, num_objects=(3, 3))
     records = _grounding(images, grounding_regions="1,2,3")
     assert {len(r["prompts"]) for r in records} == {1, 2, 3}
-    assert sum(len(r["masks"]) for r in records) == sum(len(im.objects) for im in images)
+    assert sum(len(r["prompts"]) == 3 for r in records) == len(images)  # one question about all three per scene
+    assert sum(len(r["masks"]) for r in records) >= sum(len(im.objects) for im in images)

@@ -20,8 +20,9 @@ Tasks:
   `grounding_regions` (e.g. (1, 2, 3)) the objects with masks of an image are split, in a seeded random order, into
   questions about several regions at once: each record's region count is drawn uniformly from the sizes that the
   objects still left allow, and answered one line per region, "<Region 1>[PIX]\n<Region 2>[PIX]", with `pix_targets`
-  [1, 2, ...] in that reading order (one gt mask per [PIX]). Every object with a mask is asked about once; objects
-  left over when no allowed size fits (sizes "2,3" and one object) are not asked about.
+  [1, 2, ...] in that reading order (one gt mask per [PIX]). Every object with a mask is asked about once in that
+  cut; objects left over when no allowed size fits (sizes "2,3" and one object) are not asked about. When the cut
+  holds no question about the largest allowed number of the image's objects, one more record asks about that many.
 """
 
 from __future__ import annotations
@@ -234,18 +235,24 @@ class RecordBuilder:
 
     def _grounding_groups(self, masked: list[int]) -> list[list[int]]:
         """The objects (indices) of each grounding question: one each for sizes (1,), else a seeded random order cut
-        into groups whose sizes are drawn uniformly from the allowed sizes that the objects left can fill."""
+        into groups whose sizes are drawn uniformly from the allowed sizes that the objects left can fill, plus one
+        question about the largest allowed number of the image's objects when the cut made none that large (a cut
+        rarely draws the largest size first: without it, questions about many regions would be rare)."""
         if self.grounding_regions == (1,):
             return [[index] for index in masked]
         order = [masked[i] for i in self.rng.permutation(len(masked))]
-        groups = []
+        groups, left = [], order
         while True:
-            allowed = [k for k in self.grounding_regions if k <= len(order)]
+            allowed = [k for k in self.grounding_regions if k <= len(left)]
             if not allowed:
-                return groups
+                break
             size = allowed[int(self.rng.integers(len(allowed)))]
-            groups.append(order[:size])
-            order = order[size:]
+            groups.append(left[:size])
+            left = left[size:]
+        largest = max((k for k in self.grounding_regions if k <= len(order)), default=1)
+        if largest > 1 and all(len(group) < largest for group in groups):
+            groups.append([order[i] for i in self.rng.permutation(len(order))[:largest]])
+        return groups
 
     def _grounding(self, image: AnnotatedImage, objects: list[ObjectAnnotation]) -> list[dict]:
         records = []
