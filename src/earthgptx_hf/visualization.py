@@ -195,4 +195,16 @@ def save_gallery(panels: list[Image.Image], path: str | Path, columns: int = 4, 
     return path
 
 
-__all__ = ["draw_visual_prompts", "draw_result", "save_gallery", "region_colour", "REGION_COLOURS"]
+def save_figure(figure, path) -> Path:
+    """Writes a matplotlib `figure` (tight layout) to `path`, creating its folder, and closes it."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+__all__ = ["draw_visual_prompts", "draw_result", "save_gallery", "save_figure", "region_colour", "REGION_COLOURS"]

@@ -18,6 +18,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..processing.visual_prompts import rle_to_mask
+from ..visualization import save_figure
 from .metrics import spearman_correlation
 
 
@@ -152,7 +153,6 @@ def grounding_markdown(rows: dict, names: dict, calibration: dict | None = None)
 def plot_calibration(points_by_kind: dict[str, list], path, min_score: float, title: str | None = None):
     """Writes score vs true IoU (one colour per prompt type) with the mean IoU per score bin, the diagonal and the
     `min_score` line as a PNG (matplotlib, the `plots` extra)."""
-    from pathlib import Path
 
     from ..extras import require
 
@@ -184,12 +184,7 @@ def plot_calibration(points_by_kind: dict[str, list], path, min_score: float, ti
     axis.set_title(title or "mask score calibration")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="upper left")
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 __all__ = ["pair_masks_by_region", "calibration_points", "calibration_scores", "grounding_scores",

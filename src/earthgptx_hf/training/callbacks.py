@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from ..visualization import save_figure
+
 LOSS_PARTS = ("lm_loss", "mask_bce_loss", "mask_dice_loss", "mask_iou_loss")
 
 
@@ -118,12 +120,7 @@ def plot_loss_curve(log_history: list[dict], path: str | Path, title: str = "Ear
     else:  # a run shorter than logging_steps: say so on the picture instead of an empty legend
         axis.text(0.5, 0.5, "no loss logged (fewer steps than logging_steps)", ha="center", va="center",
                   transform=axis.transAxes)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 __all__ = ["LossPartsCallback", "TimeBudgetCallback", "plot_loss_curve", "LOSS_PARTS"]
