@@ -21,7 +21,7 @@ FLOOR_TESTS ?= tests
 LLM ?= tiny
 DEMO_ARGS ?=
 
-.PHONY: venv venv-floors test test-floors demo inspect clean
+.PHONY: venv venv-floors test test-floors demo inspect app clean
 
 venv: $(VENV)/.installed
 
@@ -57,6 +57,16 @@ endif
 
 inspect: venv
 	$(PY) -m earthgptx_hf.inspect --preset paper
+
+# The interactive app in the browser (http://127.0.0.1:7860) on the checkpoint `make demo` saved.
+#   make app APP_MODEL=DIR_OR_HUB_ID APP_PORT=7861
+APP_MODEL ?= runs/demo/hub
+APP_PORT ?= 7860
+app: venv
+	@if [ "$(APP_MODEL)" = runs/demo/hub ] && [ ! -d runs/demo/hub ]; then \
+		echo "No demo checkpoint at runs/demo/hub yet: run 'make demo' first (about 15 minutes on 2 CPU cores)," \
+		"or serve another one: make app APP_MODEL=DIR_OR_HUB_ID"; exit 1; fi
+	$(PY) -m earthgptx_hf.app --model $(APP_MODEL) --port $(APP_PORT)
 
 clean:
 	rm -rf $(VENV) $(FLOORS_VENV) build dist src/*.egg-info .pytest_cache

@@ -31,8 +31,11 @@ Measured, median of `--repeats` after one warm-up (`timing.median_seconds`), for
   fp32) divided by the memory bandwidth measured in this run (`dst.copy_(src)` of 512 MB: bytes read + written per
   second); the fraction reached is bound time per token / measured batch-1 decode time per token.
 
-`followup_vs_first_turn` is `n/a`: multi-turn reuse of the image (KV cache of earlier turns, cached SAM embedding) is
-not built yet (issue 18, item 3).
+- a follow-up turn against the first turn, time to first token (batch 1, 1 prompt): the first turn is the prefill
+  above; the follow-up continues a conversation whose first turn answered 8 tokens, with a question as long as the
+  first one (`EOS` + the same 16 text ids), through `generate(..., **first.followup_kwargs(keep=...))`: the KV cache,
+  the region features and the SAM embedding are reused, the visual inputs are not given (the cache is cropped back to
+  the first turn before every repeat).
 """
 
 from __future__ import annotations
@@ -130,6 +133,19 @@ def memory_bandwidth(repeats: int, megabytes: int = 512) -> float:
     return 2 * src.numel() * src.element_size() / seconds
 
 
+def followup_seconds(earth, config, gen: dict, repeats: int) -> tuple[float, int, int]:
+    """Time to first token of a follow-up question (as long as the first one) after an 8-token first answer."""
+    first = earth.generate(**earth_inputs(config, 1, 1), max_new_tokens=8, min_new_tokens=8, **gen)
+    cached = first.sequences.shape[1] - 1
+    question = [config.text_config.eos_token_id] + TEXT_IDS
+    ids = torch.cat([first.sequences, torch.tensor([question])], dim=1)
+    mask = torch.ones_like(ids)
+    seconds = median_seconds(lambda: earth.generate(input_ids=ids, attention_mask=mask, max_new_tokens=1,
+                                                    return_dict_in_generate=True,
+                                                    **first.followup_kwargs(keep=cached), **gen), repeats)
+    return seconds, ids.shape[1] - cached, cached
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repeats and new tokens (under 3 minutes)")
@@ -165,6 +181,7 @@ def main() -> None:
         e16_in = earth_inputs(config, 1, 16)
         p1 = timed(earth, earth_inputs(config, 1, 1), 1)
         p16 = timed(earth, e16_in, 1)
+        followup, followup_tokens, cached = followup_seconds(earth, config, gen, repeats)
 
     e_bytes, l_bytes = llm_weight_bytes(earth), llm_weight_bytes(llava)
     bound = e_bytes / bandwidth
@@ -191,7 +208,8 @@ def main() -> None:
     print(f"| memory bandwidth (512 MB copy, read + write), GB/s | {bandwidth / 1e9:.2f} | | |")
     print(f"| decode bound per token (weight bytes / bandwidth), ms | {bound * 1e3:.2f} | | |")
     print(f"| batch 1 decode, fraction of the bound | {fraction:.3f} | {l_bytes / bandwidth / b1['l_decode']:.3f} | |")
-    print("| follow-up turn / first turn, time to first token | n/a (multi-turn reuse not built yet) | | |")
+    print(f"| batch 1, follow-up turn ({followup_tokens} new tokens, {cached} cached) / first turn, time to first "
+          f"token, ms | {followup * 1e3:.1f} / {p1 * 1e3:.1f} | | {followup / p1:.3f} |")
     print()
     r8 = results[8]
     print(f"decode_ratio_vs_llava={b1['e_decode'] / b1['l_decode']:.3f} "
@@ -199,7 +217,7 @@ def main() -> None:
           f"prefill_ratio_vs_llava={b1['e_prefill'] / b1['l_prefill']:.3f} "
           f"prefill_ratio_vs_llava_b8={r8['e_prefill'] / r8['l_prefill']:.3f} "
           f"prefill_16_vs_1_prompts={p16 / p1:.3f} decode_fraction_of_bound={fraction:.3f} "
-          f"followup_vs_first_turn=n/a")
+          f"followup_vs_first_turn={followup / p1:.3f}")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,13 @@ def test_demo_end_to_end_at_toy_size(tmp_path, capsys):
     prompts = {e["prompt"] for e in summary["examples"]}
     assert prompts == {"point", "box", "free-form", "[PIX]"}
     assert all((out / "examples" / e["png"].rsplit("/", 1)[-1]).exists() for e in summary["examples"])
+    # it ends with earthgptx-predict on a georeferenced scene of held-out images: result.geojson and its PNG
+    scene = summary["scene"]
+    collection = json.loads((out / "scene" / "result.geojson").read_text())
+    assert collection["type"] == "FeatureCollection" and len(collection["features"]) == scene["prompts"] >= 2
+    assert {f["properties"]["task"] for f in collection["features"]} == {"segment"}
+    assert (out / "scene" / "result.png").exists() and (out / "scene" / "mask.tif").exists()
+    assert "## earthgptx-predict on a georeferenced scene" in report and "earthgptx-predict on a georeferenced" in printed
 
 
 def test_demo_on_a_real_dataset_folder(rs_mini, tmp_path):

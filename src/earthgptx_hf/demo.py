@@ -14,7 +14,9 @@ Steps, each with a progress bar or log line:
 4. a Hub-ready checkpoint (`save_hub_ready`: weights, processor, remote code, model card with the results);
 5. `pipeline("visual-prompting")`, loaded from that checkpoint with `trust_remote_code=True`, on held-out images with
    a point, a box and a free-form prompt and a `[PIX]` request, drawn as PNGs;
-6. `REPORT.md` with the metric tables, the loss curve and the pictures.
+6. `earthgptx-predict` on a georeferenced scene (a UTM GeoTIFF mosaic of held-out images, their objects as EPSG:4326
+   prompts): `scene/result.geojson`, `scene/mask.tif` and `scene/result.png`;
+7. `REPORT.md` with the metric tables, the loss curve and the pictures.
 """
 
 from __future__ import annotations
@@ -204,6 +206,35 @@ def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
     return examples
 
 
+def run_scene_example(model_dir: Path, data_args, out_dir: Path) -> dict:
+    """`earthgptx-predict` (its Python entry) with the Hub-ready checkpoint `model_dir` (its saved code:
+    `--trust_remote_code`) on a georeferenced scene built from held-out images: a UTM mosaic of up
+    to four of them (`geo.mosaic`), their objects as EPSG:4326 box prompts, `[PIX]` requested; writes
+    `result.geojson`, `mask.tif` and `result.png` (the features drawn on the scene) to `out_dir`."""
+    from .geo.cli import main as predict
+    from .geo.mosaic import write_mosaic
+    from .geo.render import render_features
+
+    images, _ = load_annotated_images(data_args, Path(data_args.scene_dir or "."))
+    annotated = [im for im in images if im.objects]
+    chosen = ([im for im in annotated if im.modality == "optical"] or annotated)[:4]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scene, prompts = write_mosaic(chosen, out_dir / "scene.tif")
+    (out_dir / "prompts.geojson").write_text(json.dumps(prompts))
+    result = out_dir / "result.geojson"
+    status = predict([str(scene), "--model", str(model_dir), "--prompts", str(out_dir / "prompts.geojson"),
+                      "--task", "segment", "--out", str(result), "--mask-out", str(out_dir / "mask.tif"),
+                      "--max_new_tokens", "24", "--batch_size", "4", "--trust_remote_code"])
+    if status != 0:
+        raise RuntimeError(f"earthgptx-predict failed on {scene} (exit status {status}); see its message above.")
+    collection = json.loads(result.read_text())
+    summary = collection["earthgptx"]
+    render_features(scene, collection, out_dir / "result.png",
+                    caption=f"earthgptx-predict {scene.name} --task segment: {summary['features']} features, "
+                            f"{summary['masks']} masks ({summary['windows_run']} windows)")
+    return {"scene": str(scene), "result": str(result), "png": str(out_dir / "result.png"), **summary}
+
+
 def grounding_summary(results: dict, calibration: dict | None) -> list[str]:
     """The demo's grounding figures in lines: gIoU per prompt type for 1, 2 and 3 regions per question, the
     Spearman correlation of mask score and true IoU, and gIoU of the masks kept at `min_score`."""
@@ -247,6 +278,13 @@ def write_report(out: Path, summary: dict) -> Path:
         lines.append(f"| {Path(e['image']).name} | {e['modality']} | {e['prompt']} | {answer} | "
                      f"{', '.join(e['truth'])} | {e['masks']} | {scores} |")
     lines += ["", "![pipeline examples](examples/examples.png)", ""]
+    if summary.get("scene"):
+        scene = summary["scene"]
+        lines += ["## earthgptx-predict on a georeferenced scene", "",
+                  f"A UTM mosaic of held-out images (`{scene['scene']}`), their objects as EPSG:4326 box prompts: "
+                  f"{scene['features']} features, {scene['masks']} masks, {scene['windows_run']} windows; "
+                  f"[result.geojson](scene/result.geojson), [mask.tif](scene/mask.tif).", "",
+                  "![earthgptx-predict result](scene/result.png)", ""]
     path = out / "REPORT.md"
     path.write_text("\n".join(lines))
     return path
@@ -267,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     timings, start = {}, time.monotonic()
     scene_dir = out / "scenes"
 
-    logger.info("[1/5] training: %s, up to %d steps or %.0f minutes", args.llm, args.max_steps, args.minutes)
+    logger.info("[1/6] training: %s, up to %d steps or %.0f minutes", args.llm, args.max_steps, args.minutes)
     overrides = {**DEMO_OVERRIDES, "multimask_output": args.multimask_output}
     model_args = ModelArguments(preset="tiny", trainable="full", config_overrides=json.dumps(overrides))
     train_data = _data_arguments(args, "train", scene_dir)
@@ -284,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     timings["training (incl. data)"] = time.monotonic() - start
     model_dir = out / "model"
 
-    logger.info("[2/5] evaluation of the held-out split with earthgptx-eval")
+    logger.info("[2/6] evaluation of the held-out split with earthgptx-eval")
     t = time.monotonic()
     eval_data = _data_arguments(args, "test", scene_dir, EvalDataArguments)
     summary_eval = run_evaluation(
@@ -293,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                       max_new_tokens=32, gallery_size=8), eval_data)
     timings["evaluation"] = time.monotonic() - t
 
-    logger.info("[3/5] Hub-ready checkpoint")
+    logger.info("[3/6] Hub-ready checkpoint")
     t = time.monotonic()
     model, processor = load_checked(model_dir)
     report = json.loads((model_dir / "data_report.json").read_text())
@@ -311,12 +349,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     timings["Hub-ready checkpoint"] = time.monotonic() - t
 
-    logger.info("[4/5] pipeline('visual-prompting') from %s on held-out images", hub_dir)
+    logger.info("[4/6] pipeline('visual-prompting') from %s on held-out images", hub_dir)
     t = time.monotonic()
     examples = run_pipeline_examples(hub_dir, _example_images(eval_data), out / "examples")
     timings["pipeline examples"] = time.monotonic() - t
 
-    logger.info("[5/5] report")
+    logger.info("[5/6] earthgptx-predict on a georeferenced scene of held-out images")
+    t = time.monotonic()
+    scene = run_scene_example(hub_dir, eval_data, out / "scene")
+    timings["earthgptx-predict (scene)"] = time.monotonic() - t
+
+    logger.info("[6/6] report")
     timings["total"] = time.monotonic() - start
     path = write_report(out, {
         "model_description": f"tiny EarthGPT-X ({sum(p.numel() for p in model.parameters()):,} parameters"
@@ -325,11 +368,12 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": args.batch_size, "train_records": report.get("records", "?"),
         "stopped_by": f"the {args.minutes:.0f}-minute budget" if budget.stopped_at_step else "max_steps",
         "results": summary_eval["results"], "calibration": summary_eval.get("calibration"), "hub_dir": str(hub_dir),
-        "examples": examples,
+        "examples": examples, "scene": scene,
     })
     (out / "demo_summary.json").write_text(json.dumps({"timings": timings, "results": summary_eval["results"],
                                                        "calibration": summary_eval.get("calibration"),
-                                                       "examples": examples}, indent=2, default=str))
+                                                       "examples": examples, "scene": scene}, indent=2,
+                                                      default=str))
     roc = summary_eval["results"].get("classification", {})
     grounding = summary_eval["results"].get("grounding", {})
     print(f"\nEarthGPT-X demo done in {timings['total'] / 60:.1f} min.")
@@ -338,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
               f"mask gIoU {grounding.get(kind, {}).get('gIoU', float('nan')) / 100:.2f}")
     for line in grounding_summary(summary_eval["results"], summary_eval.get("calibration")):
         print(f"  {line}")
+    print(f"  earthgptx-predict on a georeferenced scene: {scene['features']} features -> {scene['result']}, "
+          f"{scene['png']}")
     print(f"Report: {path.resolve()}\nHub-ready checkpoint: {Path(hub_dir).resolve()}")
     return 0
 

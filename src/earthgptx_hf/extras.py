@@ -16,6 +16,8 @@ EXTRAS = {
     "qlora": "4- and 8-bit language models (bitsandbytes)",
     "plots": "loss curves and the mask-score calibration plot as PNG (matplotlib)",
     "llama": "the Llama-2 tokenizer from a SentencePiece tokenizer.model (sentencepiece, protobuf)",
+    "app": "the interactive app, earthgptx-app (gradio)",
+    "geo": "GeoTIFF scenes, map-coordinate prompts and georeferenced output (rasterio, shapely, pyproj, pyogrio)",
 }
 
 

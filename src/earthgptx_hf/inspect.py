@@ -1,21 +1,29 @@
 """Parameter counts of a preset, built on the `meta` device (no memory), per component and per trainable preset.
 
     python -m earthgptx_hf.inspect --preset paper
+    python -m earthgptx_hf.inspect --preset paper --memory
 
 The towers are checked against the reference architectures as transformers builds them (`REFERENCE_TOWERS`).
+`--memory` adds the cost of one request in FLOPs against LLaVA-1.5-13B (`compute_cost`) and the training memory per
+trainable preset and under FSDP (`training_memory`), all from the meta-device model.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, HfArgumentParser
 
+from .compute_cost import Request, flops_report
 from .modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
-from .modeling.trainable import LORA_MODULES_TO_SAVE, LORA_TARGET_MODULES, trainable_parameter_names
+from .modeling.trainable import trainable_parameter_names
+from .training_memory import memory_report, preset_parameters, read_wrap_classes
+
+# The FSDP configuration shipped with the repository (a source checkout; pass --fsdp_config otherwise).
+SHIPPED_FSDP_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "accelerate_fsdp.yaml"
 
 # Parameter counts of the reference towers as transformers builds them (paper preset).
 REFERENCE_TOWERS = {
@@ -71,19 +79,7 @@ def reference_language_model_count(config: EarthGPTXConfig, base_vocab_size: int
 
 def lora_trainable_count(model: EarthGPTXForConditionalGeneration, rank: int = 16) -> int:
     """Trainable parameters of the `lora` preset: LoRA A/B matrices plus the fully trained `modules_to_save`."""
-    total = 0
-    target = re.compile(LORA_TARGET_MODULES)
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) and target.fullmatch(name):
-            total += rank * (module.in_features + module.out_features)
-    seen = set()
-    for name, module in model.named_modules():
-        if any(name.endswith(suffix) for suffix in LORA_MODULES_TO_SAVE):
-            for p in module.parameters():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    total += p.numel()
-    return total
+    return sum(trained for _, trained in preset_parameters(model, "lora", rank).values())
 
 
 def _has(model, path: str) -> bool:
@@ -130,12 +126,34 @@ def report(preset: str) -> str:
 class InspectArguments:
     preset: str = field(default="paper", metadata={"help": "The model preset to count.",
                                                    "choices": ["paper", "small", "tiny"]})
+    memory: bool = field(default=False, metadata={"help": "Also print FLOPs of one request (against LLaVA-1.5-13B), "
+                                                          "training memory per trainable preset and under FSDP."})
+    num_prompts: int | None = field(default=None, metadata={"help": "--memory: visual prompts of the request "
+                                                                     "(default: the preset's max_regions, 16 for paper)."})
+    text_tokens: int = field(default=64, metadata={"help": "--memory: text tokens of the request."})
+    num_pix: int = field(default=1, metadata={"help": "--memory: [PIX] tokens the mask head decodes."})
+    num_gpus: int = field(default=8, metadata={"help": "--memory: GPUs FSDP shards over."})
+    fsdp_config: str = field(default=str(SHIPPED_FSDP_CONFIG),
+                             metadata={"help": "--memory: the accelerate FSDP config whose wrapping policy is used."})
+
+
+def memory_sections(args: InspectArguments) -> str:
+    """The `--memory` part of the report (FLOPs and training memory) for `args.preset`."""
+    model = build_meta_model(args.preset)
+    prompts = model.config.max_regions if args.num_prompts is None else args.num_prompts
+    request = Request(num_prompts=prompts, text_tokens=args.text_tokens, num_pix=args.num_pix)
+    wrap_classes = read_wrap_classes(args.fsdp_config)
+    return "\n\n".join([flops_report(model, COMPONENTS, request),
+                         memory_report(model, COMPONENTS, wrap_classes, num_gpus=args.num_gpus)])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = HfArgumentParser(InspectArguments, description=__doc__)
     (args,) = parser.parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
     print(report(args.preset))
+    if args.memory:
+        print()
+        print(memory_sections(args))
     return 0
 
 

@@ -144,9 +144,10 @@ def draw_visual_prompts(
     return picture
 
 
-def draw_result(image, result: dict, caption: bool = True) -> Image.Image:
+def draw_result(image, result: dict, caption: bool = True, min_size: int = 256, max_size: int = 768) -> Image.Image:
     """Draws one `pipeline("visual-prompting")` result (a dict of its output list) on the image it was computed from:
-    the prompts, the region answers and the masks (the one bound to each region where the answer names it)."""
+    the prompts, the region answers and the masks (the one bound to each region where the answer names it).
+    `min_size` and `max_size` bound the drawing's longer side, as in `draw_visual_prompts`."""
     regions = result.get("regions", [])
     answers = {r["index"]: r["answer"] for r in regions if r.get("answer")}
     bound = [r.get("mask") for r in regions]
@@ -155,7 +156,8 @@ def draw_result(image, result: dict, caption: bool = True) -> Image.Image:
     if caption:
         question = result.get("input_text", "").split("\n", 1)[-1].rsplit("\n", 1)[0]
         text = f"{question}\nanswer: {result.get('generated_text', '')}"
-    return draw_visual_prompts(image, [r["prompt"] for r in regions], answers=answers, masks=masks, caption=text)
+    return draw_visual_prompts(image, [r["prompt"] for r in regions], answers=answers, masks=masks, caption=text,
+                               min_size=min_size, max_size=max_size)
 
 
 def _with_caption(picture: Image.Image, caption: str, font) -> Image.Image:

@@ -22,7 +22,8 @@ def maps(*prompts, size=(H, W)):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         out = PROCESSOR(np.zeros((*size, 3), np.uint8), visual_prompts=list(prompts), return_tensors="np")
-    return out["prompt_maps"][0].astype(bool)
+    # the processor packs the bits of each row (np.packbits); the maps are what np.unpackbits gives back
+    return np.unpackbits(out["prompt_maps"][0], axis=-1)[..., : PROCESSOR.tile_size].astype(bool)
 
 
 def run(*prompts, size=(H, W)):

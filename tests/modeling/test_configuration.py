@@ -100,3 +100,33 @@ def test_special_token_layout():
     layout = special_token_layout(10, 2)
     assert layout == {"image_token_id": 10, "pix_token_id": 11, "region_feature_token_id": 12,
                       "region_token_ids": [13, 14], "vocab_size": 15}
+
+
+def test_pixel_statistics_default_to_the_towers_and_old_configs_load_with_them(tmp_path):
+    """The model normalises the processor's uint8 inputs with these; a config saved before they existed gets the
+    statistics its processor used (ImageNet for DINOv2 and SAM, OpenAI CLIP for ConvNeXt)."""
+    import json
+
+    from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+
+    from earthgptx_hf.modeling.configuration_earthgptx import PIXEL_STATISTICS
+
+    expected = {"image_mean": IMAGENET_DEFAULT_MEAN, "image_std": IMAGENET_DEFAULT_STD,
+                "convnext_image_mean": OPENAI_CLIP_MEAN, "convnext_image_std": OPENAI_CLIP_STD,
+                "sam_image_mean": IMAGENET_DEFAULT_MEAN, "sam_image_std": IMAGENET_DEFAULT_STD}
+    config = EarthGPTXConfig.from_preset("tiny", image_mean=(0.5, 0.5, 0.5))
+    assert config.image_mean == [0.5, 0.5, 0.5]
+    config.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["image_mean"] == [0.5, 0.5, 0.5]
+    for key in PIXEL_STATISTICS:
+        saved.pop(key)
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    loaded = EarthGPTXConfig.from_pretrained(tmp_path)
+    assert {key: getattr(loaded, key) for key in PIXEL_STATISTICS} == {k: list(v) for k, v in expected.items()}
+
+
+@pytest.mark.parametrize("value", [[0.5, 0.5], [0.5, 0.5, 0.0], [0.5, float("nan"), 0.5], [0.5, True, 0.5]])
+def test_bad_pixel_statistics_are_refused_by_name(value):
+    with pytest.raises(ValueError, match=r"sam_image_std=.* must be 3 finite numbers \(R, G, B.*all positive"):
+        EarthGPTXConfig.from_preset("tiny", sam_image_std=value)

@@ -186,14 +186,19 @@ def test_image_tokens_without_pixel_values_raise():
         model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
 
 
-def test_too_many_prompt_maps_raise():
+def test_too_many_or_misshapen_prompt_maps_raise():
     model = tiny_model()
     batch = _inference_kwargs(training_batch(model.config))
     maps = batch["prompt_maps"]
-    for channels in (2, 10):  # one channel per region, max_regions=8: the processor builds them, the model never pads
-        wrong = torch.zeros(*maps.shape[:2], channels, *maps.shape[3:])
-        with pytest.raises(ValueError, match=rf"prompt_maps must have shape \(2, 5, 8, 28, 28\).*\(2, 5, {channels}, 28, 28\)"):
+    # at most max_regions=8 channels (fewer: the prompts that exist, see test_visual_inputs), one value per pixel or
+    # bits packed per row (4 bytes for 28 pixels)
+    for shape in ((10, 28, 28), (8, 28, 5), (8, 27, 28)):
+        wrong = torch.zeros(*maps.shape[:2], *shape)
+        with pytest.raises(ValueError, match=r"prompt_maps must have shape \(2, 5, k, 28, 28\) .*k <= max_regions=8"
+                                             rf".*\(2, 5, k, 28, 4\) bit-packed.*got \(2, 5, {shape[0]}, {shape[1]}"):
             model(**dict(batch, prompt_maps=wrong))
+    with pytest.raises(ValueError, match=r"bit-packed \(np.packbits\) and must be uint8, got torch.float32"):
+        model(**dict(batch, prompt_maps=torch.zeros(*maps.shape[:3], 28, 4)))
 
 
 def test_pixel_values_of_the_wrong_shape_raise():

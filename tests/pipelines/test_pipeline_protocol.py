@@ -130,16 +130,20 @@ def test_a_processor_that_disagrees_with_the_model_is_refused():
 
 
 def test_inputs_reach_the_model_uncast():
-    """The model casts floating inputs to its own dtypes: the pipeline hands it the processor's float32."""
+    """The model normalises and casts the visual inputs itself: the pipeline hands it the processor's uint8 views,
+    packed prompt maps and SAM view as they are (a cast to the model's bfloat16 would make them "already
+    normalised" floats)."""
     model = tiny_model().to(torch.bfloat16)
     pipe = pipeline("visual-prompting", model=model, processor=EarthGPTXProcessor.from_model_config(model.config))
     seen, generate = {}, model.generate
 
     def spy(**kwargs):
-        seen.update({k: v.dtype for k, v in kwargs.items() if torch.is_tensor(v) and v.is_floating_point()})
+        seen.update({k: v.dtype for k, v in kwargs.items() if torch.is_tensor(v)})
         return generate(**kwargs)
 
     model.generate = spy
     out = pipe(IMAGES[0], boxes=BOXES[0], max_new_tokens=2)
     assert isinstance(out[0]["generated_text"], str)
-    assert seen and set(seen.values()) == {torch.float32}
+    visual = {"pixel_values", "prompt_maps", "sam_pixel_values"}
+    assert {seen[key] for key in visual} == {torch.uint8}
+    assert not any(dtype.is_floating_point for dtype in seen.values())

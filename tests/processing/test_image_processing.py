@@ -4,33 +4,60 @@ import torch
 from transformers import AutoImageProcessor
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXImageProcessor, EarthGPTXProcessor
+from earthgptx_hf.modeling.visual_inputs import normalise_pixels, padding_colour, sam_view_input, unpack_prompt_maps
 
 
-def test_outputs_and_normalisation_per_encoder():
+def test_outputs_are_8_bit_and_the_model_normalises_them_per_encoder():
     processor = EarthGPTXImageProcessor(tile_size=28, patch_size=14, sam_image_size=64, max_regions=4)
     image = np.full((40, 40, 3), 255, np.uint8)
     out = processor(image, visual_prompts=[{"type": "point", "point": [5, 5]}], return_tensors="pt")
-    assert tuple(out["pixel_values"].shape) == (1, 5, 3, 28, 28)
+    # one uint8 copy of the views for both towers; the model normalises it with each tower's statistics
+    assert out["pixel_values"].dtype == torch.uint8 and tuple(out["pixel_values"].shape) == (1, 5, 3, 28, 28)
+    assert (out["pixel_values"][0, 1, :, 10, 10] == 255).all()
     white_dino = (1 - torch.tensor(processor.image_mean)) / torch.tensor(processor.image_std)
     white_clip = (1 - torch.tensor(processor.convnext_image_mean)) / torch.tensor(processor.convnext_image_std)
-    torch.testing.assert_close(out["pixel_values"][0, 1, :, 10, 10], white_dino)
-    torch.testing.assert_close(out["convnext_pixel_values"][0, 1, :, 10, 10], white_clip)
-    assert tuple(out["sam_pixel_values"].shape) == (1, 3, 64, 64)
+    for (mean, std), white in (((processor.image_mean, processor.image_std), white_dino),
+                               ((processor.convnext_image_mean, processor.convnext_image_std), white_clip)):
+        torch.testing.assert_close(normalise_pixels(out["pixel_values"], mean, std, torch.float32)[0, 1, :, 10, 10],
+                                   white)
+    assert out["sam_pixel_values"].dtype == torch.uint8 and tuple(out["sam_pixel_values"].shape) == (1, 3, 64, 64)
     assert processor.reshaped_input_size((40, 40)) == (64, 64)
-    # the model's inputs only (point 7 / I3); prompt maps have exactly max_regions channels, as the model takes them
-    assert set(out) == {"pixel_values", "convnext_pixel_values", "prompt_maps", "sam_pixel_values"}
-    assert tuple(out["prompt_maps"].shape) == (1, 5, 4, 28, 28) and not out["prompt_maps"][:, :, 1:].any()
+    # the model's inputs only (point 7 / I3); prompt maps: the image's prompt count of channels, bits packed per row
+    assert set(out) == {"pixel_values", "prompt_maps", "sam_pixel_values"}
+    assert out["prompt_maps"].dtype == torch.uint8 and tuple(out["prompt_maps"].shape) == (1, 5, 1, 28, 4)
+    maps = np.unpackbits(out["prompt_maps"].numpy(), axis=-1)[..., :28]
+    assert maps[0, 0, 0, 3, 3] and not maps[0, 0, 0, 20:].any()  # the point (5, 5): the global view's (3.5, 3.5)
+    dense = unpack_prompt_maps(out["prompt_maps"], processor.max_regions, 28)  # what the model works on
+    assert tuple(dense.shape) == (1, 5, 4, 28, 28) and np.array_equal(dense[:, :, :1].numpy(), maps)
+    assert not dense[:, :, 1:].any()
     meta = processor(image, visual_prompts=[{"type": "point", "point": [5, 5]}], return_metadata=True)
     assert meta["original_sizes"].tolist() == [[40, 40]]
     assert meta["num_views"].tolist() == [5] and meta["num_prompts"].tolist() == [1]
 
 
-def test_sam_view_pads_bottom_right_with_zeros():
+def test_prompt_map_channels_follow_the_batch_largest_prompt_count():
+    processor = EarthGPTXImageProcessor(tile_size=28, patch_size=14, sam_image_size=64, max_regions=4)
+    image = np.zeros((40, 40, 3), np.uint8)
+    box = {"type": "box", "bbox": [2, 2, 20, 20]}
+    out = processor([image, image], visual_prompts=[[box, box, box], []], return_tensors="np", do_sam_view=False)
+    assert out["prompt_maps"].shape == (2, 5, 3, 28, 4) and not out["prompt_maps"][1].any()
+    none = processor(image, return_tensors="np", do_sam_view=False)["prompt_maps"]
+    assert none.shape == (1, 5, 0, 28, 4)  # no prompt in the batch: no channel
+
+
+def test_sam_view_pads_bottom_right_with_the_mean_colour_which_the_model_makes_zero():
     processor = EarthGPTXImageProcessor(tile_size=28, patch_size=14, sam_image_size=64)
     out = processor(np.full((20, 40, 3), 200, np.uint8), return_tensors="pt")
     sam = out["sam_pixel_values"][0]
     assert processor.reshaped_input_size((20, 40)) == (32, 64)
-    assert (sam[:, 32:] == 0).all() and (sam[:, :32] != 0).all()
+    colour = torch.tensor([round(m * 255) for m in processor.sam_image_mean], dtype=torch.uint8)
+    assert torch.equal(padding_colour(processor.sam_image_mean), colour)  # the model's rule is the processor's
+    assert (sam[:, 32:] == colour[:, None, None]).all() and (sam[:, :32] == 200).all()
+    encoder_input = sam_view_input(out["sam_pixel_values"], processor.sam_image_mean, processor.sam_image_std,
+                                   torch.float32)[0]
+    inside = (200 / 255 - torch.tensor(processor.sam_image_mean)) / torch.tensor(processor.sam_image_std)
+    assert (encoder_input[:, 32:] == 0).all()  # SAM's padding after normalisation, exactly
+    torch.testing.assert_close(encoder_input[:, :32], inside[:, None, None].expand(3, 32, 64))
 
 
 def test_grid_pinpoints_choose_the_grid_per_aspect_ratio_and_the_model_masks_padding_views(tmp_path):

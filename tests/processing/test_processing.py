@@ -90,7 +90,9 @@ def test_text_expansion_and_region_preamble(processor, batch_args):
 
 def test_outputs_feed_forward_loss_and_generate(processor, model, batch_args):
     inputs = processor(**batch_args, return_tensors="pt")
-    assert tuple(inputs["prompt_maps"].shape) == (2, 5, 8, 28, 28)  # max_regions channels, as the model takes them
+    # the batch's largest prompt count (4) of channels, bits packed along rows; the model unpacks them
+    assert tuple(inputs["prompt_maps"].shape) == (2, 5, 4, 28, 4) and inputs["prompt_maps"].dtype == torch.uint8
+    assert not inputs["prompt_maps"][1, :, 2:].any()  # the second image's two prompts, then empty channels
     labels = inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
     out = model(**inputs, labels=labels)
     assert torch.isfinite(out.loss)

@@ -45,6 +45,13 @@ MISMATCHES = [
     ("dino_config.patch_size", _set("dino_config.patch_size", 7)),
     ("grounding_image_size", _set("grounding_config.vision_config.image_size", 32)),
     ("text_config.vocab_size", _set("text_config.vocab_size", 890)),
+    # the statistics the model normalises the processor's uint8 outputs with
+    ("image_mean", _set("image_mean", [0.5, 0.5, 0.5])),
+    ("image_std", _set("image_std", [0.5, 0.5, 0.5])),
+    ("convnext_image_mean", _set("convnext_image_mean", [0.5, 0.5, 0.5])),
+    ("convnext_image_std", _set("convnext_image_std", [0.5, 0.5, 0.5])),
+    ("sam_image_mean", _set("sam_image_mean", [0.5, 0.5, 0.5])),
+    ("sam_image_std", _set("sam_image_std", [0.5, 0.5, 0.5])),
 ]
 
 
@@ -74,6 +81,12 @@ def test_tile_grid_is_not_compared_when_the_grid_comes_from_pinpoints(config):
     processor.check_model_config(changed)
 
 
+def test_from_model_config_takes_the_config_pixel_statistics():
+    config = EarthGPTXConfig.from_preset("tiny", image_mean=[0.5, 0.4, 0.3], sam_image_std=[0.2, 0.2, 0.2])
+    images = EarthGPTXProcessor.from_model_config(config).image_processor
+    assert images.image_mean == [0.5, 0.4, 0.3] and images.sam_image_std == [0.2, 0.2, 0.2]
+
+
 def test_from_model_config_uses_the_same_check(config):
     """A tokenizer that already holds other tokens gives the special tokens other ids: refused by the one check."""
     tokenizer = load_shipped_tokenizer()
@@ -93,13 +106,15 @@ def test_the_processor_has_no_attributes_field_and_still_saves_and_loads(process
     assert loaded.tokenizer.get_vocab() == processor.tokenizer.get_vocab()
 
 
-def test_the_output_holds_model_inputs_only_with_max_regions_prompt_maps(processor, config):
+def test_the_output_holds_model_inputs_only_with_packed_prompt_maps(processor, config):
     out = processor(images=np.zeros((50, 80, 3), np.uint8), text="<Region 1>?",
                     visual_prompts=[{"type": "box", "bbox": [0, 0, 40, 25]}], return_tensors="pt")
-    assert set(out) == {"input_ids", "attention_mask", "pixel_values", "convnext_pixel_values", "prompt_maps",
-                        "sam_pixel_values"}
+    # one uint8 copy of the views: the model derives each tower's normalisation (no convnext_pixel_values)
+    assert set(out) == {"input_ids", "attention_mask", "pixel_values", "prompt_maps", "sam_pixel_values"}
     assert set(out) <= set(processor.model_input_names)
-    assert out["prompt_maps"].shape[2] == config.max_regions and not out["prompt_maps"][:, :, 1:].any()
+    assert out["pixel_values"].dtype == out["sam_pixel_values"].dtype == out["prompt_maps"].dtype == torch.uint8
+    # one channel per prompt of the image (not max_regions), bits packed along rows
+    assert tuple(out["prompt_maps"].shape[2:]) == (1, config.tile_size, -(-config.tile_size // 8))
 
 
 def _generated(processor, inputs, pred_masks, input_index=None):

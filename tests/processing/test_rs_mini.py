@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
 from earthgptx_hf import EarthGPTXProcessor
+from earthgptx_hf.modeling.visual_inputs import normalise_pixels, unpack_prompt_maps
 from earthgptx_hf.processing import rasterise_prompts, rle_to_mask, validate_prompts
 
 CASES = {
@@ -16,6 +18,15 @@ CASES = {
 @pytest.fixture(scope="module")
 def processor():
     return EarthGPTXProcessor.from_preset("small")
+
+
+def _model_view(processor, out) -> tuple[np.ndarray, np.ndarray]:
+    """The DINOv2 views `(B, V, 3, T, T)` and the dense `(B, V, max_regions, T, T)` prompt maps, as the model makes
+    them from the processor's uint8 outputs."""
+    images = processor.image_processor
+    views = normalise_pixels(torch.as_tensor(out["pixel_values"]), images.image_mean, images.image_std, torch.float32)
+    maps = unpack_prompt_maps(torch.as_tensor(out["prompt_maps"]), images.max_regions, images.tile_size)
+    return views.numpy(), maps.numpy()
 
 
 def _object_region(obj, height, width) -> np.ndarray:
@@ -50,8 +61,10 @@ def test_real_images_with_all_six_prompt_types(case, rs_mini, rs_mini_records, p
     prompts = _six_prompts(obj, height, width)
     out = processor(images=rs_mini / record["file"], text="Please identify the object category of each marked region.",
                     visual_prompts=prompts, modality=record["modality"], return_tensors="np")
-    assert np.isfinite(out["pixel_values"]).all() and out["pixel_values"].std() > 0.1
-    maps = out["prompt_maps"][0]  # (V, max_regions, T, T): the six prompts, then empty channels
+    views, maps = _model_view(processor, out)
+    assert out["pixel_values"].dtype == np.uint8 and views.std() > 0.1
+    assert out["prompt_maps"].shape[2] == 6  # the image's six prompts, bits packed per row
+    maps = maps[0]  # (V, max_regions, T, T) as the model sees them: the six prompts, then empty channels
     assert maps.shape[1] == processor.image_processor.max_regions and not maps[:, 6:].any()
     assert (maps[0, :6].reshape(6, -1).sum(1) > 0).all(), "every prompt type is visible in the global view"
 
@@ -73,8 +86,9 @@ def test_box_prompts_mark_bright_sar_ships(rs_mini, rs_mini_records, processor):
     record = rs_mini_records[CASES["sar"]]
     boxes = [{"type": "box", "bbox": o["bbox"]} for o in record["objects"][:8]]
     out = processor(images=rs_mini / record["file"], text="<Region 1>?", visual_prompts=boxes, return_tensors="np")
-    views = out["pixel_values"][0].mean(1)  # (V, T, T)
-    under = out["prompt_maps"][0].max(1) > 0  # any ship box
+    views, maps = _model_view(processor, out)
+    views = views[0].mean(1)  # (V, T, T)
+    under = maps[0].max(1) > 0  # any ship box
     for view in range(views.shape[0]):
         if under[view].any():
             assert views[view][under[view]].mean() > views[view][~under[view]].mean(), view

@@ -251,14 +251,15 @@ def find_image(image_dir, stem: str, filename: str | None = None, allow_outside_
 
 
 def image_size(path) -> tuple[int, int] | None:
-    """(width, height) from the file's header (PIL opens lazily), None when it is not a readable image."""
-    from PIL import Image, UnidentifiedImageError
+    """(width, height) from the file's header (`multi_source.image_size`, the processor's rule: PIL's header, or
+    rasterio's for a GeoTIFF with the `geo` extra), None when it is not a readable image."""
+    from ..processing.multi_source import image_size as header_size
 
     try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        height, width = header_size(path)
+    except (OSError, ValueError, TypeError):
         return None
+    return width, height
 
 
 def read_json(path):

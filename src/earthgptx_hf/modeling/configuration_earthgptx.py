@@ -18,6 +18,7 @@ from typing import Any
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 # Order of the special tokens appended after the language model's base vocabulary. The processor's tokenizer adds
 # them in this order, so a preset's token ids are `base_vocab_size + index` (see `special_token_layout`).
@@ -92,6 +93,10 @@ def _deep_update(target: dict, update: dict) -> None:
             target[key] = value
 
 
+# The statistics the model normalises uint8 visual inputs with (the image processor's attributes of the same names).
+PIXEL_STATISTICS = ("image_mean", "image_std", "convnext_image_mean", "convnext_image_std", "sam_image_mean",
+                    "sam_image_std")
+
 # The language model's own vocabulary in the paper configuration (Llama-2's tokenizer): the special-token ids of a
 # default `EarthGPTXConfig()` follow it.
 PAPER_BASE_VOCAB_SIZE = 32000
@@ -140,6 +145,12 @@ class EarthGPTXConfig(PreTrainedConfig):
     candidates per `[PIX]` and keeps the one with the highest predicted IoU; in training only the candidate with the
     lowest mask loss learns from the mask, as in SAM, and the IoU head learns on all of them. Configs saved before
     these fields existed load with the defaults.
+
+    Pixel statistics (the image processor's, in [0, 1] units; `EarthGPTXProcessor.check_model_config` compares them):
+    `image_mean` / `image_std` (DINOv2: ImageNet), `convnext_image_mean` / `convnext_image_std` (CLIP-ConvNeXt: OpenAI
+    CLIP) and `sam_image_mean` / `sam_image_std` (SAM: ImageNet). The model normalises uint8 visual inputs with them
+    and derives ConvNeXt's input from DINOv2-normalised `pixel_values` (`visual_inputs`). Configs saved before these
+    fields existed load with the defaults, which are the statistics their processors used.
     """
 
     model_type = "earthgptx"
@@ -176,6 +187,12 @@ class EarthGPTXConfig(PreTrainedConfig):
     dice_loss_weight: float | int = 0.5
     iou_loss_weight: float | int = 1.0
     multimask_output: bool = False
+    image_mean: list[float | int] | tuple[float, ...] = tuple(IMAGENET_DEFAULT_MEAN)
+    image_std: list[float | int] | tuple[float, ...] = tuple(IMAGENET_DEFAULT_STD)
+    convnext_image_mean: list[float | int] | tuple[float, ...] = tuple(OPENAI_CLIP_MEAN)
+    convnext_image_std: list[float | int] | tuple[float, ...] = tuple(OPENAI_CLIP_STD)
+    sam_image_mean: list[float | int] | tuple[float, ...] = tuple(IMAGENET_DEFAULT_MEAN)
+    sam_image_std: list[float | int] | tuple[float, ...] = tuple(IMAGENET_DEFAULT_STD)
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
 
@@ -206,6 +223,18 @@ class EarthGPTXConfig(PreTrainedConfig):
         self.region_token_ids = [int(v) for v in self.region_token_ids]
         self._check_towers_fit()
         self._check_mask_scores()
+        self._check_pixel_statistics()
+
+    def _check_pixel_statistics(self) -> None:
+        """Each statistic is 3 finite numbers (one per RGB channel), every std positive; stored as lists."""
+        for key in PIXEL_STATISTICS:
+            values = getattr(self, key)
+            numbers = [v for v in values if not isinstance(v, bool) and isinstance(v, (int, float))]
+            if len(values) != 3 or len(numbers) != 3 or not all(math.isfinite(v) for v in numbers) or \
+                    (key.endswith("std") and min(numbers) <= 0):
+                raise ValueError(f"{key}={values!r} must be 3 finite numbers (R, G, B, in [0, 1] pixel units)"
+                                 + (", all positive." if key.endswith("std") else "."))
+            setattr(self, key, [float(v) for v in numbers])
 
     def _check_mask_scores(self) -> None:
         """`iou_loss_weight` is a finite number at least 0; `multimask_output` needs SAM's multimask tokens."""
@@ -463,5 +492,6 @@ _PRESET_SPECS: dict[str, dict[str, Any]] = {
 }
 
 
-__all__ = ["EarthGPTXConfig", "EarthGPTXFusionConfig", "PAPER_BASE_VOCAB_SIZE", "SPECIAL_TOKENS", "REGION_TOKEN_TEMPLATE", "SHIPPED_BASE_VOCAB_SIZE",
+__all__ = ["EarthGPTXConfig", "EarthGPTXFusionConfig", "PAPER_BASE_VOCAB_SIZE", "PIXEL_STATISTICS",
+           "SPECIAL_TOKENS", "REGION_TOKEN_TEMPLATE", "SHIPPED_BASE_VOCAB_SIZE",
            "special_token_layout"]

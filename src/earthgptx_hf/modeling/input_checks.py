@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .visual_inputs import packed_width
+
 
 def pix_predictor_positions(input_ids: torch.Tensor, pix_token_id: int) -> list[torch.Tensor]:
     """Positions whose hidden state predicts a [PIX] token (LISA's contract: the position before each [PIX]).
@@ -47,8 +49,16 @@ def check_sequence_length(config, new_tokens: int, cached_tokens: int = 0, where
         )
 
 
+def check_pixel_dtype(name: str, tensor: torch.Tensor | None) -> None:
+    """The dtype rule of pixel inputs (`visual_inputs`): uint8 (8-bit pixels, the model normalises them) or floating
+    (already normalised); anything else is refused naming the input."""
+    if tensor is not None and tensor.dtype != torch.uint8 and not tensor.is_floating_point():
+        raise ValueError(f"{name} has dtype {tensor.dtype}: give uint8 8-bit pixels (what the processor ships; the "
+                         "model normalises them) or floating values already normalised for the tower.")
+
+
 def check_visual_inputs(config, pixel_values, convnext_pixel_values, prompt_maps, view_mask) -> None:
-    """Shapes of the processor's visual inputs (`EarthGPTXModel.get_image_features` documents them)."""
+    """Shapes and dtypes of the processor's visual inputs (`EarthGPTXModel.get_image_features` documents them)."""
     tile = config.tile_size
     if pixel_values.ndim != 5 or pixel_values.shape[2] != 3 or tuple(pixel_values.shape[-2:]) != (tile, tile):
         raise ValueError(
@@ -60,13 +70,21 @@ def check_visual_inputs(config, pixel_values, convnext_pixel_values, prompt_maps
             f"convnext_pixel_values must have the shape of pixel_values {tuple(pixel_values.shape)}, got "
             f"{tuple(convnext_pixel_values.shape)}."
         )
-    expected = (batch, views, config.max_regions, tile, tile)
-    if prompt_maps is not None and tuple(prompt_maps.shape) != expected:
-        raise ValueError(
-            f"prompt_maps must have shape {expected} (batch, views, max_regions, tile, tile) to match pixel_values: "
-            f"channel i is the map of prompt i, empty channels are zeros (the processor builds them), got "
-            f"{tuple(prompt_maps.shape)}."
-        )
+    check_pixel_dtype("pixel_values", pixel_values)
+    check_pixel_dtype("convnext_pixel_values", convnext_pixel_values)
+    if prompt_maps is not None:
+        shape, packed = tuple(prompt_maps.shape), packed_width(tile)
+        if len(shape) != 5 or shape[:2] != (batch, views) or shape[2] > config.max_regions or \
+                shape[3] != tile or shape[4] not in (tile, packed):
+            raise ValueError(
+                f"prompt_maps must have shape ({batch}, {views}, k, {tile}, {tile}) (batch, views, prompts, tile, "
+                f"tile) with k <= max_regions={config.max_regions} to match pixel_values, or ({batch}, {views}, k, "
+                f"{tile}, {packed}) bit-packed along the last axis (np.packbits, what the processor ships): channel "
+                f"i is the map of prompt i, missing or empty channels are no prompt, got {shape}."
+            )
+        if shape[4] != tile and prompt_maps.dtype != torch.uint8:
+            raise ValueError(f"prompt_maps of shape {shape} are bit-packed (np.packbits) and must be uint8, got "
+                             f"{prompt_maps.dtype}.")
     if view_mask is not None and tuple(view_mask.shape) != (batch, views):
         raise ValueError(f"view_mask must have shape ({batch}, {views}), got {tuple(view_mask.shape)}.")
 
@@ -85,6 +103,7 @@ def check_grounding_inputs(config, input_ids, labels, gt_masks, sam_pixel_values
         )
     if (gt_masks is not None or sam_pixel_values is not None) and input_ids is None:
         raise ValueError("Masks for [PIX] need input_ids to find the [PIX] tokens; inputs_embeds were given.")
+    check_pixel_dtype("sam_pixel_values", sam_pixel_values)
     check_finite(sam_pixel_values=sam_pixel_values)
 
 
@@ -103,5 +122,5 @@ def concat_gt_masks(gt_masks) -> torch.Tensor:
     raise TypeError(f"gt_masks must be a tensor or a list of tensors, got {type(gt_masks).__name__}.")
 
 
-__all__ = ["pix_predictor_positions", "check_finite", "check_sequence_length", "check_visual_inputs",
-           "check_grounding_inputs", "concat_gt_masks"]
+__all__ = ["pix_predictor_positions", "check_finite", "check_pixel_dtype", "check_sequence_length",
+           "check_visual_inputs", "check_grounding_inputs", "concat_gt_masks"]

@@ -44,4 +44,15 @@ def output_cache(outputs):
     return getattr(outputs, CACHE_KEY, None)
 
 
-__all__ = ["CACHE_KEY", "pop_cache", "cache_kwargs", "output_cache"]
+def crop_cache(cache, length: int) -> None:
+    """Keeps the first `length` positions of `cache` (in place). `Cache.crop` takes the number of tokens to remove as a
+    negative number on every release of the range (5.24 refuses a positive length, and `crop(0)` empties the cache
+    before 5.24), so only a real removal calls it."""
+    if not 0 <= length <= cache.get_seq_length():
+        raise ValueError(f"length={length} must be between 0 and the cache's {cache.get_seq_length()} positions.")
+    remove = cache.get_seq_length() - length
+    if remove:
+        cache.crop(-remove)
+
+
+__all__ = ["CACHE_KEY", "pop_cache", "cache_kwargs", "output_cache", "crop_cache"]

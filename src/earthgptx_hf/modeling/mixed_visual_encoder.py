@@ -2,6 +2,8 @@
 
 SPHINX lineage (our decision, SPEC section 2.2): per view, the ConvNeXt feature map is resized to the DINOv2 patch
 grid and concatenated on channels with the DINOv2 patch tokens; one Linear + LayerNorm mixes the channels.
+Each tower's input is normalised here from the processor's uint8 views, with the config's statistics
+(`visual_inputs`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from transformers import AutoModel
 
 from .configuration_earthgptx import EarthGPTXConfig
 from .pretrained_earthgptx import EarthGPTXTowerBlock
+from .visual_inputs import normalise_pixels, renormalise
 
 
 def resize_feature_map_to_grid(feature_map: torch.Tensor, grid: int) -> torch.Tensor:
@@ -42,23 +45,30 @@ class EarthGPTXMixedVisualEncoder(EarthGPTXTowerBlock):
         in_features = config.dino_config.hidden_size + config.convnext_config.hidden_sizes[-1]
         self.channel_mix = nn.Linear(in_features, config.hybrid_fusion_config.hidden_size)
         self.mix_norm = nn.LayerNorm(config.hybrid_fusion_config.hidden_size, eps=config.hybrid_fusion_config.layer_norm_eps)
+        self.dino_statistics = (tuple(config.image_mean), tuple(config.image_std))
+        self.convnext_statistics = (tuple(config.convnext_image_mean), tuple(config.convnext_image_std))
         self.expose_tower_properties()
 
     def forward(self, pixel_values: torch.Tensor, convnext_pixel_values: torch.Tensor | None = None) -> torch.Tensor:
         """
         Args:
-            pixel_values: `(N, 3, T, T)` views normalised for DINOv2.
-            convnext_pixel_values: `(N, 3, T, T)` the same views normalised for CLIP-ConvNeXt; `None` feeds
-                `pixel_values` to both towers.
+            pixel_values: `(N, 3, T, T)` views: uint8 8-bit pixels (the processor's), normalised here for each tower,
+                or floating, already normalised for DINOv2.
+            convnext_pixel_values: `(N, 3, T, T)` the same views for CLIP-ConvNeXt (uint8, or floating normalised
+                with CLIP statistics); `None` derives them from `pixel_values` (`visual_inputs.renormalise`).
 
         Returns:
             `V_img`: `(N, grid * grid, D_v)`.
         """
+        dtype = self.channel_mix.weight.dtype
         if convnext_pixel_values is None:
-            convnext_pixel_values = pixel_values
+            convnext_input = renormalise(pixel_values, self.dino_statistics, self.convnext_statistics, dtype)
+        else:
+            convnext_input = normalise_pixels(convnext_pixel_values, *self.convnext_statistics, dtype)
+        pixel_values = normalise_pixels(pixel_values, *self.dino_statistics, dtype)
         # DINOv2 returns [CLS] (+ registers) then the patch tokens; keep the last grid*grid tokens.
         dino_tokens = self.dino(pixel_values=pixel_values).last_hidden_state[:, -self.grid * self.grid :]
-        convnext_map = self.convnext(pixel_values=convnext_pixel_values.to(pixel_values.dtype)).last_hidden_state
+        convnext_map = self.convnext(pixel_values=convnext_input).last_hidden_state
         convnext_tokens = resize_feature_map_to_grid(convnext_map, self.grid).to(dino_tokens.dtype)
         # Eq. (1): channel-wise concatenation, then the channel mix.
         return self.mix_norm(self.channel_mix(torch.cat([dino_tokens, convnext_tokens], dim=-1)))

@@ -46,6 +46,7 @@ from .pixel_perception import EarthGPTXPixelPerception, best_candidate, candidat
 from .pretrained_earthgptx import EarthGPTXPreTrainedModel
 from .projector import EarthGPTXMultiModalProjector, mask_pool_regions
 from .spatial_aware_encoder import EarthGPTXSpatialAwareEncoder
+from .visual_inputs import unpack_prompt_maps
 
 
 class EarthGPTXModel(EarthGPTXPreTrainedModel):
@@ -96,11 +97,13 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         """Runs Eq. (1)-(8) and the region pooling.
 
         Args:
-            pixel_values: `(B, V, 3, T, T)` views (global view first, then tiles) normalised for DINOv2.
-            convnext_pixel_values: `(B, V, 3, T, T)` the same views normalised for CLIP-ConvNeXt (optional: the
-                processor always gives them; without them ConvNeXt reads `pixel_values`).
-            prompt_maps: `(B, V, max_regions, T, T)` rasterised prompts, channel i = prompt i (empty channels are
-                zeros). `None` means no prompt.
+            pixel_values: `(B, V, 3, T, T)` views (global view first, then tiles): uint8 8-bit pixels (what the
+                processor ships; normalised by the model for each tower) or floating, normalised for DINOv2.
+            convnext_pixel_values: `(B, V, 3, T, T)` the same views for CLIP-ConvNeXt (optional; uint8 or floating
+                normalised with CLIP statistics); without them ConvNeXt's input is derived from `pixel_values`.
+            prompt_maps: `(B, V, k, T, T)` rasterised prompts, channel i = prompt i, k <= max_regions (missing or
+                empty channels: no prompt), or `(B, V, k, T, ceil(T / 8))` uint8 bit-packed along the last axis
+                (`np.packbits`, what the processor ships). `None` means no prompt. See `visual_inputs`.
             view_mask: `(B, V)` bool, False for padding views (images with fewer views than the batch maximum).
         """
         check_visual_inputs(self.config, pixel_values, convnext_pixel_values, prompt_maps, view_mask)
@@ -110,10 +113,10 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         dtype = self.vision_tower.channel_mix.weight.dtype  # the model casts its float inputs itself
         if prompt_maps is None:
             prompt_maps = pixel_values.new_zeros((batch, views, regions, tile, tile))
-        prompt_maps = prompt_maps.to(dtype)
+        prompt_maps = unpack_prompt_maps(prompt_maps, regions, tile).to(dtype)
 
-        flat = pixel_values.flatten(0, 1).to(dtype)
-        flat_convnext = None if convnext_pixel_values is None else convnext_pixel_values.flatten(0, 1).to(dtype)
+        flat = pixel_values.flatten(0, 1)  # the vision tower normalises uint8 views and casts to its dtype
+        flat_convnext = None if convnext_pixel_values is None else convnext_pixel_values.flatten(0, 1)
         image_tokens = self.vision_tower(flat, flat_convnext)  # Eq. (1): (B*V, g*g, D_v)
         prompt_tokens = self.spatial_aware_encoder(prompt_maps.flatten(0, 1))  # Eq. (2): (B*V, g*g, C_s)
         image_tokens = image_tokens.reshape(batch, views * grid * grid, -1)

@@ -8,6 +8,8 @@ import torch
 from transformers.generation.utils import GenerateDecoderOnlyOutput
 from transformers.modeling_outputs import BaseModelOutputWithPast, BaseModelOutputWithPooling, CausalLMOutputWithPast
 
+from .kv_cache import cache_kwargs, crop_cache, output_cache
+
 
 @dataclass
 class EarthGPTXImageFeatures(BaseModelOutputWithPooling):
@@ -72,11 +74,36 @@ class EarthGPTXGenerateOutput(GenerateDecoderOnlyOutput):
     pred_scores: per returned sequence, `(n_pix,)` each mask's score: the IoU the pixel decoder predicts for it.
     input_index: `(num_sequences,)` the row of the input batch each returned sequence belongs to (with
         `num_return_sequences > 1` several sequences share an image).
+    region_embeds: `(num_sequences, K, H)` the region features the `<Region i>` tokens received (None without
+        prompts' region features).
+    sam_image_embeddings: `(B, C_sam, e, e)` SAM's image embedding of every input image, when it was computed (every
+        image produced [PIX]) or given.
     """
 
     pred_masks: list[torch.Tensor] | None = None
     pred_scores: list[torch.Tensor] | None = None
     input_index: torch.LongTensor | None = None
+    region_embeds: torch.Tensor | None = None
+    sam_image_embeddings: torch.Tensor | None = None
+
+    def followup_kwargs(self, keep: int | None = None) -> dict:
+        """What a follow-up `generate()` about the same images reuses: the KV cache (under the installed
+        transformers' name), the region features and SAM's image embedding (when computed). Pass them with the
+        follow-up's ids (`EarthGPTXProcessor.next_turn`) instead of the visual inputs; SAM's view is still needed for
+        masks when `sam_image_embeddings` is None.
+
+        Args:
+            keep: keep only the first `keep` cached positions (the part of the conversation the follow-up shares
+                with this one, e.g. when an earlier question is edited); the cache is cropped in place.
+        """
+        cache = output_cache(self)
+        if cache is None:
+            raise ValueError("This output holds no KV cache: generate with use_cache=True (the default) to reuse it.")
+        if keep is not None:
+            crop_cache(cache, keep)
+        reuse = {**cache_kwargs(cache), "region_embeds": self.region_embeds,
+                 "sam_image_embeddings": self.sam_image_embeddings}
+        return {key: value for key, value in reuse.items() if value is not None}
 
 
 __all__ = ["EarthGPTXImageFeatures", "EarthGPTXModelOutputWithPast", "EarthGPTXCausalLMOutputWithPast",

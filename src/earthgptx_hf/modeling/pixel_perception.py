@@ -20,6 +20,7 @@ from transformers import SamModel
 
 from .configuration_earthgptx import EarthGPTXConfig
 from .pretrained_earthgptx import EarthGPTXTowerBlock
+from .visual_inputs import sam_view_input
 
 
 class EarthGPTXPixelPerception(EarthGPTXTowerBlock):
@@ -31,6 +32,7 @@ class EarthGPTXPixelPerception(EarthGPTXTowerBlock):
             nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, prompt_width)
         )
         self.grounding_model = SamModel(config.grounding_config)
+        self.sam_statistics = (tuple(config.sam_image_mean), tuple(config.sam_image_std))  # for encode_image
         self.expose_tower_properties()
 
     @property
@@ -43,18 +45,23 @@ class EarthGPTXPixelPerception(EarthGPTXTowerBlock):
         return self.grounding_model.config.mask_decoder_config.num_multimask_outputs if multimask_output else 1
 
     def encode_image(self, sam_pixel_values: torch.Tensor) -> torch.Tensor:
-        """G: `(B, 3, S, S)` -> image embeddings `(B, C_sam, S/16, S/16)`."""
+        """G: `(B, 3, S, S)` SAM views -> image embeddings `(B, C_sam, S/16, S/16)`.
+
+        uint8 views (what the processor ships: padded bottom-right with the SAM mean colour) are normalised here with
+        the config's `sam_image_mean` / `sam_image_std` and their padding set to 0; floating views are taken as
+        already normalised (SAM's convention, padding 0). See `visual_inputs.sam_view_input`."""
         dtype = self.grounding_model.vision_encoder.get_input_embeddings().projection.weight.dtype
-        return self.grounding_model.vision_encoder(sam_pixel_values.to(dtype))[0]
+        return self.grounding_model.vision_encoder(sam_view_input(sam_pixel_values, *self.sam_statistics, dtype))[0]
 
     def predict_masks(
         self,
         hidden_states: torch.Tensor,
         positions: list[torch.Tensor],
-        sam_pixel_values: torch.Tensor,
+        sam_pixel_values: torch.Tensor | None,
         image_index: torch.Tensor | list[int] | None = None,
         multimask_output: bool = False,
         candidates: bool = False,
+        image_embeddings: torch.Tensor | None = None,
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Eq. (13) for the given positions.
 
@@ -65,6 +72,8 @@ class EarthGPTXPixelPerception(EarthGPTXTowerBlock):
             image_index: `(N,)` the image of each sequence (default: sequence i shows image i). The grounding
                 encoder runs once per image that some sequence needs, however many sequences share it.
             multimask_output, candidates: see `decode_masks`.
+            image_embeddings: `(B, C_sam, e, e)` the grounding encoder's output for the B images, computed earlier
+                (`encode_image`): the encoder does not run (`sam_pixel_values` may then be None).
 
         Returns:
             `(masks, scores)`: per sequence, `(n_pix, h, w)` mask logits in the SAM view's frame and `(n_pix,)` the
@@ -81,8 +90,13 @@ class EarthGPTXPixelPerception(EarthGPTXTowerBlock):
         if len(index) != len(positions):
             raise ValueError(f"image_index has {len(index)} entries for {len(positions)} sequences.")
         images = sorted({index[i] for i in with_pix})
-        embeddings = self.encode_image(sam_pixel_values[images])
-        slot = {image: k for k, image in enumerate(images)}
+        if image_embeddings is not None:
+            embeddings, slot = image_embeddings, {image: image for image in images}
+        elif sam_pixel_values is None:
+            raise ValueError("predict_masks needs sam_pixel_values or image_embeddings to decode masks.")
+        else:
+            embeddings = self.encode_image(sam_pixel_values[images])
+            slot = {image: k for k, image in enumerate(images)}
         decoded_masks, decoded_scores = self.decode_masks(
             [hidden_states[i, positions[i]] for i in with_pix], embeddings[[slot[index[i]] for i in with_pix]],
             multimask_output=multimask_output, candidates=candidates,

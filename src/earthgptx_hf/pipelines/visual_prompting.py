@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 from transformers import GenerationConfig, Pipeline
 
+from .conversation_cache import Conversation, ConversationCache, conversation_key, reusable_prefix
 from .image_loading import (
     _positive_int,
     check_max_download_bytes,
@@ -72,10 +73,14 @@ def check_num_workers(num_workers) -> int:
     """`num_workers` (None: 0), or a ValueError naming it."""
     if num_workers is None:
         return 0
-    if isinstance(num_workers, bool) or not isinstance(num_workers, numbers.Integral) or num_workers < 0:
-        raise ValueError(f"num_workers={num_workers!r} must be a whole number at least 0 (DataLoader processes that "
-                         "fetch and prepare images; 0 prepares them in this process).")
-    return int(num_workers)
+    return _whole_number(num_workers, "num_workers", "DataLoader processes that fetch and prepare images; 0 prepares "
+                         "them in this process")
+
+
+def _whole_number(value, name: str, meaning: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name}={value!r} must be a whole number at least 0 ({meaning}).")
+    return int(value)
 
 
 def _finite_number(value, name: str) -> float:
@@ -122,6 +127,12 @@ class VisualPromptingPipeline(Pipeline):
             (a `[PIX]` mask per region). Default: `classify` with prompts, `caption` without.
         modality: "optical" | "sar" | "infrared", stated in the text when given.
 
+    Conversations: the pipeline remembers its last `conversation_cache_size` calls (a constructor argument, 1 by
+    default; 0 remembers none) by image pixels and prompts. A call on the same image and prompts whose tokens extend
+    the visual part of a remembered one (a chat repeating the earlier turns, a new task) continues from its KV cache,
+    region features and SAM embedding: the towers, the fusion and SAM's image encoder do not run again. This applies
+    to calls of one image at a time (`batch_size=1`) with one returned sequence and no beam search.
+
     Other arguments:
         mask_threshold: logit threshold of the masks (0.0); a finite number.
         min_score: None (default: every mask) or a number in [0, 1]: masks whose score is below it are dropped (and
@@ -146,7 +157,9 @@ class VisualPromptingPipeline(Pipeline):
         "mask", "score"}]`; `mask` is the region's `[PIX]` mask when the answer has "<Region i>: [PIX]", else None,
         and `score` its score), `masks` (one per kept `[PIX]`, in order, at the original image size), `scores` (one
         per mask, as in the mask-generation pipeline: the IoU the model predicts for it), `dropped_masks` (how many
-        `min_score` removed) and `input_text` (the rendered prompt; the messages for a chat).
+        `min_score` removed) and `input_text` (the rendered prompt; the messages for a chat). For a georeferenced
+        raster (a GeoTIFF path, with the package's `geo` extra), also `geometries`: the regions as a GeoJSON
+        FeatureCollection in EPSG:4326 (each mask vectorised, else the prompt; `earthgptx_hf.geo.features`).
     """
 
     _load_processor = True
@@ -156,8 +169,11 @@ class VisualPromptingPipeline(Pipeline):
     _pipeline_calls_generate = True
     _default_generation_config = GenerationConfig(max_new_tokens=64, do_sample=False)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, conversation_cache_size: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
+        self.conversations = ConversationCache(_whole_number(
+            conversation_cache_size, "conversation_cache_size", "conversations remembered for follow-ups; 0 remembers "
+            "none"))
         if self._batch_size is not None:
             self._batch_size = check_batch_size(self._batch_size)
         if self._num_workers is not None:
@@ -242,7 +258,10 @@ class VisualPromptingPipeline(Pipeline):
                                 visual_prompts=[it.prompts for it in items], modality=[it.modality for it in items],
                                 return_tensors="pt").to(self.device)
         generate_kwargs = self._prepare_generate_kwargs(dict(generate_kwargs or {}), return_dict_in_generate=True)
-        outputs = self.model.generate(**inputs, **generate_kwargs)
+        key = conversation_key(items[0].image, items[0].prompts) if len(items) == 1 else None
+        outputs = self._generate_reusing(key, inputs, generate_kwargs)
+        if key is not None and outputs.sequences.shape[0] == 1:
+            self.conversations.put(key, Conversation(outputs.sequences[0].cpu(), outputs))
         if getattr(outputs, "input_index", None) is None:
             raise RuntimeError(f"{type(self.model).__name__}.generate(return_dict_in_generate=True) returned no "
                                "input_index: the pipeline needs the input row of every returned sequence.")
@@ -252,6 +271,26 @@ class VisualPromptingPipeline(Pipeline):
         per_item = [[row for row, owner in zip(decoded, owners) if owner == i] for i in range(len(items))]
         # lists with one entry per item: Pipeline's iterator hands each item its own entries
         return {"decoded": per_item, "item": items}
+
+    def _generate_reusing(self, key, inputs, generate_kwargs):
+        """`generate()`, continuing the remembered conversation of this image and prompts when the new tokens
+        extend its visual part (`conversation_cache`): only the tokens after the shared prefix are computed."""
+        remembered = self.conversations.take(key) if key is not None else None
+        keep = 0
+        config = generate_kwargs.get("generation_config") or self.model.generation_config
+        one_row = all((generate_kwargs.get(name) or getattr(config, name, 1) or 1) == 1
+                      for name in ("num_return_sequences", "num_beams"))  # the cache holds one row
+        if remembered is not None and one_row:
+            config = self.model.config
+            keep = reusable_prefix(remembered.tokens, inputs["input_ids"][0].cpu(),
+                                   (config.image_token_id, config.region_feature_token_id), len(remembered.tokens) - 1)
+        if not keep:
+            return self.model.generate(**inputs, **generate_kwargs)
+        reuse = remembered.output.followup_kwargs(keep=keep)
+        text = {name: inputs[name] for name in ("input_ids", "attention_mask")}
+        if "sam_image_embeddings" not in reuse and "sam_pixel_values" in inputs:
+            text["sam_pixel_values"] = inputs["sam_pixel_values"]
+        return self.model.generate(**text, **reuse, **generate_kwargs)
 
     def postprocess(self, model_outputs, mask_format: str = "numpy", return_full_text: bool = False):
         item, rows = model_outputs["item"], model_outputs["decoded"]
@@ -275,6 +314,10 @@ class VisualPromptingPipeline(Pipeline):
                 "dropped_masks": row["dropped_masks"],
                 "input_text": item.chat if item.chat is not None else item.text,
             })
+        georeference = getattr(item.image, "georeference", None)  # a GeoTIFF read by earthgptx_hf.geo (geo extra)
+        if georeference is not None and georeference.is_georeferenced:
+            for result in results:  # the regions on the map: a GeoJSON FeatureCollection in EPSG:4326
+                result["geometries"] = georeference.features(result, model=self.model.name_or_path or None)
         return results
 
     @staticmethod

@@ -4,16 +4,23 @@ Steps per image (numpy / PIL backend):
 1. `multi_source.normalise_image`: any optical / SAR / infrared raster to 8-bit RGB (robust stretch, NaN handling).
 2. `views.plan_layout` + `views.render_views`: global view + tiles (grid fixed, or chosen per aspect ratio).
 3. `visual_prompts.rasterise_prompts`: one map per prompt, aligned with every view.
-4. Normalisation for each encoder (DINOv2: ImageNet statistics; CLIP-ConvNeXt: CLIP statistics) and the SAM view
-   (longest side `sam_image_size`, padded bottom-right, SAM statistics).
+4. The SAM view (longest side `sam_image_size`, padded bottom-right with the SAM mean colour), unless `do_sam_view`
+   is off.
 
-Outputs (`BatchFeature`, the model's inputs only):
-    pixel_values           (B, V, 3, T, T)  DINOv2-normalised views (V = the batch's largest view count)
-    convnext_pixel_values  (B, V, 3, T, T)  CLIP-normalised views
-    prompt_maps            (B, V, K, T, T)  uint8 {0, 1}; K = `max_regions` (what the model takes): channel i is prompt
-                                            i, the channels after the image's last prompt are zeros
+Outputs (`BatchFeature`, the model's inputs only), all 8-bit: the model normalises the pixels with the statistics of
+its config and unpacks the maps (`modeling/visual_inputs.py`), where that costs nothing next to the towers:
+    pixel_values           (B, V, 3, T, T)  uint8 views (V = the batch's largest view count), padded with the DINOv2
+                                            mean colour; one copy for both towers (DINOv2 and CLIP-ConvNeXt)
+    prompt_maps            (B, V, P, T, ceil(T/8))  uint8, the {0, 1} maps bit-packed along the last axis
+                                            (`np.packbits`); P = the batch's largest prompt count (<= `max_regions`):
+                                            channel i is prompt i, the channels after an image's last prompt are zeros
     view_mask              (B, V)           only when images in the batch have different view counts
-    sam_pixel_values       (B, 3, S, S)     unless `do_sam_view=False`
+    sam_pixel_values       (B, 3, S, S)     uint8, unless `do_sam_view=False`; padded with the SAM mean colour, whose
+                                            trailing rows / columns the model sets to SAM's 0 after normalising
+Per paper-preset image (5 views of 224, 5 prompts, S = 1024) that is 4.06 MB instead of the 22.6 MB of float32
+normalised copies and dense `max_regions` maps shipped before, and half the time (docs/performance.md, "Image
+processor outputs", has the measurements and the choice among the prompt-map encodings). The model also takes the
+former float tensors: floating pixels are taken as already normalised (`modeling/visual_inputs.py`).
 With `return_metadata=True` (for the processor and the training collator, not for the model):
     original_sizes         (B, 2)           (height, width) of each original image
     num_views, num_prompts (B,)
@@ -48,6 +55,9 @@ from .visual_prompts import rasterise_prompts, validate_prompts
 SAM_MEAN = IMAGENET_DEFAULT_MEAN
 SAM_STD = IMAGENET_DEFAULT_STD
 METADATA = ("original_sizes", "num_views", "num_prompts")
+# statistics the model's config carries too (`EarthGPTXConfig`'s fields of the same names)
+PIXEL_STATISTICS = ("image_mean", "image_std", "convnext_image_mean", "convnext_image_std", "sam_image_mean",
+                    "sam_image_std")
 
 
 @lru_cache(maxsize=8)
@@ -57,13 +67,10 @@ def _sam_post_processor(size: int) -> SamImageProcessorPil:
     return SamImageProcessorPil(pad_size={"height": size, "width": size})
 
 
-def _normalise(views: np.ndarray, mean, std) -> np.ndarray:
-    """`(..., H, W, 3)` uint8 -> `(..., 3, H, W)` float32 `(x / 255 - mean) / std` (torch's multi-threaded kernels:
-    about twice as fast as numpy here)."""
-    tensor = torch.from_numpy(views).movedim(-1, -3).to(torch.float32, memory_format=torch.contiguous_format)
-    shift = torch.tensor(mean, dtype=torch.float32)[:, None, None] * 255.0
-    scale = torch.tensor(std, dtype=torch.float32)[:, None, None] * 255.0
-    return tensor.sub_(shift).div_(scale).numpy()
+def mean_colour(mean) -> np.ndarray:
+    """The 8-bit colour closest to a mean in [0, 1] units (the padding colour: normalised, it lands within half a grey
+    level of 0, the value the towers' own processors pad with)."""
+    return np.round(np.asarray(mean, float) * 255).astype(np.uint8)
 
 
 def as_batch(value, argument: str) -> list:
@@ -87,9 +94,11 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         sam_image_size (`int`): side S of the square SAM view.
         point_radius (`float`, *optional*): radius in view pixels of the disc a point prompt becomes; defaults to half a
             patch, so a point always touches at least one token.
-        image_mean, image_std: DINOv2 statistics (ImageNet); also the padding colour.
+        image_mean, image_std: DINOv2 statistics (ImageNet); the mean is also the views' padding colour.
         convnext_image_mean, convnext_image_std: CLIP-ConvNeXt statistics (OpenAI CLIP).
-        sam_image_mean, sam_image_std: SAM statistics.
+        sam_image_mean, sam_image_std: SAM statistics; the mean is also the SAM view's padding colour.
+            The model normalises the uint8 outputs with the statistics of its config (the same fields):
+            `EarthGPTXProcessor.check_model_config` checks that they agree.
         percentiles (`[low, high]`): robust stretch of non-8-bit images.
         max_pixels (`int`): the largest image accepted (height x width), 100 megapixels by default.
         min_valid_fraction (`float`): the least fraction of finite pixels (NaN / inf are no-data) an image must have;
@@ -100,7 +109,7 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
             Turn it off for tasks that never segment (it is the most expensive output); can also be given per call.
     """
 
-    model_input_names = ["pixel_values", "convnext_pixel_values", "prompt_maps", "view_mask", "sam_pixel_values"]
+    model_input_names = ["pixel_values", "prompt_maps", "view_mask", "sam_pixel_values"]
 
     def __init__(
         self,
@@ -156,6 +165,7 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
             patch_size=patch if isinstance(patch, int) else patch[0],
             max_regions=config.max_regions,
             sam_image_size=config.grounding_image_size,
+            **{key: getattr(config, key) for key in PIXEL_STATISTICS},
             **kwargs,
         )
 
@@ -201,7 +211,7 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
             raise TypeError(f"EarthGPTXImageProcessor got unexpected arguments {sorted(kwargs)}.")
         images = as_batch(images, "images")
         prompts = self._batch_prompts(visual_prompts, len(images))
-        fill = np.round(np.asarray(self.image_mean) * 255).astype(np.uint8)
+        fill, sam_fill = mean_colour(self.image_mean), mean_colour(self.sam_image_mean)
         items = []
         for i, (image, image_prompts) in enumerate(zip(images, prompts)):
             normalised = normalise_image(image, max_pixels=self.max_pixels, percentiles=self.percentiles,
@@ -213,7 +223,7 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
             layout = self.layout(height, width)
             views = render_views(normalised.pixels, layout, fill)
             maps = rasterise_prompts(clean, layout, self.point_radius, argument=name)
-            sam_view = render_sam_view(normalised.pixels, layout) if do_sam_view else None
+            sam_view = render_sam_view(normalised.pixels, layout, sam_fill) if do_sam_view else None
             items.append((views, maps, sam_view, layout, clean))
         return self._collate(items, return_tensors, return_metadata)
 
@@ -234,30 +244,22 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
     def _collate(self, items, return_tensors, return_metadata: bool) -> BatchFeature:
         batch = len(items)
         max_views = max(views.shape[0] for views, *_ in items)
+        max_prompts = max(maps.shape[1] for _, maps, *_ in items)
         tile = self.tile_size
-        views_all = np.zeros((batch, max_views, tile, tile, 3), np.uint8)
-        maps_all = np.zeros((batch, max_views, self.max_regions, tile, tile), np.uint8)
+        views_all = np.zeros((batch, max_views, 3, tile, tile), np.uint8)
+        maps_all = np.zeros((batch, max_views, max_prompts, tile, -(-tile // 8)), np.uint8)
         view_mask = np.zeros((batch, max_views), bool)
         for b, (views, maps, _, _, _) in enumerate(items):
-            views_all[b, : views.shape[0]] = views
-            maps_all[b, : maps.shape[0], : maps.shape[1]] = maps
+            views_all[b, : views.shape[0]] = views.transpose(0, 3, 1, 2)
+            maps_all[b, : maps.shape[0], : maps.shape[1]] = np.packbits(maps, axis=-1)
             view_mask[b, : views.shape[0]] = True
-        data = {
-            "pixel_values": _normalise(views_all, self.image_mean, self.image_std),
-            "convnext_pixel_values": _normalise(views_all, self.convnext_image_mean, self.convnext_image_std),
-            "prompt_maps": maps_all,
-        }
+        data = {"pixel_values": views_all, "prompt_maps": maps_all}
         if return_metadata:
             data["original_sizes"] = np.array([[it[3].height, it[3].width] for it in items], np.int64)
             data["num_views"] = np.array([it[0].shape[0] for it in items], np.int64)
             data["num_prompts"] = np.array([len(it[4]) for it in items], np.int64)
         if items[0][2] is not None:
-            sam_pixels = _normalise(np.stack([it[2] for it in items]), self.sam_image_mean, self.sam_image_std)
-            for b, (_, _, _, layout, _) in enumerate(items):  # SAM pads with zeros after normalisation
-                rh, rw = layout.sam.resized
-                sam_pixels[b, :, rh:, :] = 0
-                sam_pixels[b, :, :, rw:] = 0
-            data["sam_pixel_values"] = sam_pixels
+            data["sam_pixel_values"] = np.stack([item[2] for item in items])  # (B, 3, S, S)
         if not view_mask.all():
             data["view_mask"] = view_mask
         return BatchFeature(data=data, tensor_type=return_tensors)

@@ -3,6 +3,10 @@
 Accepted inputs: PIL images, file paths, binary file objects, numpy arrays and torch tensors, in uint8, uint16 (and
 other integer types), bool, float16/32/64 (torch bfloat16 too).
 
+Rasters: with the `geo` extra, TIFFs (GeoTIFF) and the formats PIL does not identify that rasterio opens are read by
+`earthgptx_hf.geo` (8/16-bit and float, 1 or 3 bands, no-data from the file's mask as NaN), whole, within
+`max_pixels`, keeping their CRS and transform (`open_image`). A larger scene is tiled by `earthgptx_hf.geo`.
+
 Layout rule for arrays and tensors:
 - `(H, W)` is one band; `(H, W, C)` with C = 1 or 3 is read as channels last when the first dimension is not 1 or 3.
 - `(C, H, W)` with C = 1 or 3 is read as channels first when the last dimension is not 1, 3 or 4 (a plausible channel
@@ -142,10 +146,24 @@ def _is_file_object(value) -> bool:
     return hasattr(value, "read") and hasattr(value, "seek")
 
 
+def _as_raster(source):
+    """`earthgptx_hf.geo.raster` when it reads `source` (`raster_reader_for`), else None; None too where the package or
+    its `geo` extra is missing (the processor's code saved with a checkpoint then reads TIFFs through PIL)."""
+    try:
+        from earthgptx_hf.geo.raster import raster_reader_for
+    except ImportError:
+        return None
+    return raster_reader_for(source)
+
+
 def open_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, argument: str = "images",
-               index: int | None = None) -> Image.Image:
+               index: int | None = None):
     """A path or a binary file object (an open file, an `io.BytesIO`; its `name`, when set, labels errors, e.g. the
     URL of a download) -> a decoded PIL image, its mode kept (16-bit and single-channel stay as they are).
+
+    Rasters (the module docstring) come back as an `earthgptx_hf.geo.GeoreferencedArray`, `(H, W)` or `(H, W, 3)`:
+    uint8 with no-data 0, or float32 with no-data NaN; other band counts are refused (choose them with
+    `earthgptx_hf.geo.read_raster_image(path, bands=...)`).
 
     The declared size is checked against `max_pixels` before any pixel is decoded. Raises ValueError naming the
     argument, the index and the source when the file is missing, empty, not an image, a decompression bomb, too large
@@ -157,7 +175,16 @@ def open_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, argument: str = 
             raise ValueError(f"{where} is the path {os.fspath(source)!r}, which is not a file.")
     elif not _is_file_object(source):
         raise TypeError(f"{where} must be a path or a binary file object, got {type(source).__name__}.")
-    image = _open_file(source, where)
+    raster = _as_raster(source)
+    if raster is not None:
+        return raster.read_raster_image(source, max_pixels=max_pixels, where=where)
+    try:
+        image = _open_file(source, where)
+    except ValueError as error:
+        if str(getattr(source, "name", source)).lower().endswith((".tif", ".tiff")):  # and no geo extra
+            raise ValueError(f"{error} Reading GeoTIFFs (float, multi-band, no-data, georeference) needs the `geo` "
+                             "extra: pip install 'earthgptx-hf[geo]'") from error
+        raise
     try:
         _check_pixels(image.height, image.width, max_pixels, where)
         _decode(image, where, where + _source_label(source))
@@ -245,8 +272,12 @@ def image_size(image, *, argument: str = "images", index: int | None = None) -> 
     if isinstance(image, (str, os.PathLike)):
         if not os.path.isfile(image):
             raise ValueError(f"{where} is the path {os.fspath(image)!r}, which is not a file.")
-        with _open_file(image, where) as opened:
-            height, width = opened.height, opened.width
+        raster = _as_raster(image)
+        if raster is not None:
+            height, width = raster.raster_size(image, where)
+        else:
+            with _open_file(image, where) as opened:
+                height, width = opened.height, opened.width
     elif isinstance(image, Image.Image):
         height, width = image.height, image.width
     elif isinstance(image, np.ndarray) or _is_tensor(image):
@@ -262,22 +293,29 @@ def image_size(image, *, argument: str = "images", index: int | None = None) -> 
     return height, width
 
 
-def robust_stretch(array: np.ndarray, percentiles=DEFAULT_PERCENTILES) -> tuple[np.ndarray, float]:
-    """Stretches any numeric array to uint8 by robust percentiles of its finite values.
-
-    Returns:
-        `(uint8 array of the same shape, fraction of non-finite values)`.
-    """
-    finite = np.isfinite(array)  # of the source values: a float64 beyond float32's range is bright, not no-data
-    with np.errstate(over="ignore"):
-        values = array.astype(np.float32, copy=False)
-    invalid_fraction = 1.0 - float(finite.mean()) if values.size else 0.0
+def stretch_limits(array: np.ndarray, percentiles=DEFAULT_PERCENTILES) -> tuple[float, float] | None:
+    """The robust stretch's `(low, high)`: the `percentiles` of the finite values of `array` (a strided sample of at
+    most a million of them), or None when no value is finite. A scene computes them once over a decimated overview
+    (`earthgptx_hf.geo`) and applies them to every tile with `apply_stretch`."""
+    finite = np.isfinite(array)
     if not finite.any():
-        return np.zeros(values.shape, np.uint8), invalid_fraction
+        return None
     sample = array[finite]
     if sample.size > 1_000_000:  # the percentiles of a strided sample are as good, and much cheaper
         sample = sample[:: sample.size // 1_000_000]
     low, high = (float(v) for v in np.percentile(sample, percentiles))  # Python floats: the arithmetic stays float32
+    return low, high
+
+
+def apply_stretch(array: np.ndarray, limits: tuple[float, float] | None) -> np.ndarray:
+    """`array` stretched to uint8 so that `limits` = (low, high) map to 0 and 255 (clipped); non-finite values (and
+    everything, when `limits` is None) become 0."""
+    finite = np.isfinite(array)  # of the source values: a float64 beyond float32's range is bright, not no-data
+    with np.errstate(over="ignore"):
+        values = array.astype(np.float32, copy=False)
+    if limits is None:
+        return np.zeros(values.shape, np.uint8)
+    low, high = limits
     if high <= low:  # a constant image
         out = np.zeros(values.shape, np.float32)
     else:
@@ -287,7 +325,18 @@ def robust_stretch(array: np.ndarray, percentiles=DEFAULT_PERCENTILES) -> tuple[
             out = (values - low) * (255.0 / (high - low))
         out = np.clip(out, 0.0, 255.0, out=out)
     out[~finite] = 0.0
-    return (out + 0.5).astype(np.uint8), invalid_fraction
+    return (out + 0.5).astype(np.uint8)
+
+
+def robust_stretch(array: np.ndarray, percentiles=DEFAULT_PERCENTILES) -> tuple[np.ndarray, float]:
+    """Stretches any numeric array to uint8 by robust percentiles of its finite values (`stretch_limits`, then
+    `apply_stretch`).
+
+    Returns:
+        `(uint8 array of the same shape, fraction of non-finite values)`.
+    """
+    invalid_fraction = 1.0 - float(np.isfinite(array).mean()) if array.size else 0.0
+    return apply_stretch(array, stretch_limits(array, percentiles)), invalid_fraction
 
 
 def _check_complex_to(complex_to) -> None:
@@ -330,8 +379,12 @@ def normalise_image(
     _check_complex_to(complex_to)
     min_valid_fraction = check_min_valid_fraction(min_valid_fraction)
     if isinstance(image, (str, os.PathLike)) or _is_file_object(image):
-        with open_image(image, max_pixels=max_pixels, argument=argument, index=index) as opened:
-            array = _pil_to_array(opened, where)
+        opened = open_image(image, max_pixels=max_pixels, argument=argument, index=index)
+        if isinstance(opened, np.ndarray):  # a raster (GeoTIFF), read by the geo extra
+            array = opened
+        else:
+            with opened:
+                array = _pil_to_array(opened, where)
     elif isinstance(image, Image.Image):
         _check_pixels(image.height, image.width, max_pixels, where)
         array = _pil_to_array(image, where)
@@ -383,6 +436,8 @@ __all__ = [
     "image_size",
     "open_image",
     "robust_stretch",
+    "stretch_limits",
+    "apply_stretch",
     "check_min_valid_fraction",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_PERCENTILES",

@@ -34,7 +34,8 @@ from .chat import (
     is_batched,
     resolve_template,
 )
-from .image_processing_earthgptx import METADATA, as_batch
+from .conversation import next_turn_inputs
+from .image_processing_earthgptx import METADATA, PIXEL_STATISTICS, as_batch
 from .post_processing import check_min_score, mask_regions, post_process_generation
 
 MODALITIES = ("optical", "sar", "infrared")
@@ -117,7 +118,8 @@ class EarthGPTXProcessor(ProcessorMixin):
         `text_config.vocab_size` (no id beyond the embedding); `use_region_features`; and the image processor's
         `max_regions`, `tile_size`, `tile_grid` (unless it picks grids from `grid_pinpoints`), `patch_size` and
         `sam_image_size` with `max_regions`, `tile_size`, `tile_grid`, `dino_config.patch_size` and
-        `grounding_image_size`.
+        `grounding_image_size`; and the pixel statistics (`image_mean`, `image_std`, `convnext_image_*`,
+        `sam_image_*`), with which the model normalises the processor's uint8 outputs.
         """
         tokenizer, images = self.tokenizer, self.image_processor
         patch = config.dino_config.patch_size
@@ -143,6 +145,8 @@ class EarthGPTXProcessor(ProcessorMixin):
         if not images.grid_pinpoints:
             compared.append(("tile_grid", list(images.tile_grid), list(config.tile_grid),
                              "the image processor's tile_grid"))
+        compared += [(key, [float(v) for v in getattr(images, key)], [float(v) for v in getattr(config, key)],
+                      f"the image processor's {key}") for key in PIXEL_STATISTICS]
         problems = [f"{field}: the config has {theirs!r}, {where} is {ours!r}"
                     for field, ours, theirs, where in compared if ours != theirs]
         if len(tokenizer) > config.text_config.vocab_size:
@@ -209,16 +213,7 @@ class EarthGPTXProcessor(ProcessorMixin):
                 raise ValueError(f"{where} contains the reserved token {token!r}, which only the processor or the "
                                  "tokenizer writes; remove it from the text.")
         edits = [(0, lead, "", "text")] if lead and strip_bos else []
-        for match in REGION_REFERENCE.finditer(text, lead):
-            number = int(match.group(2))
-            if not 1 <= number <= num_prompts:
-                raise ValueError(
-                    f"{where} refers to {match.group(0)}, but image {index} has {num_prompts} visual prompt(s): "
-                    f"valid references are <Region 1> ... <Region {num_prompts}>." if num_prompts else
-                    f"{where} refers to {match.group(0)}, but image {index} has no visual prompt."
-                )
-            if match.group(0) != self.region_token_template.format(number):
-                edits.append((match.start(), match.end(), self.region_token_template.format(number), "text"))
+        edits += self.region_reference_edits(text, num_prompts, where, f"image {index}", start=lead)
         places = [match.start() for match in re.finditer(re.escape(self.image_token), text)]
         if len(places) > 1:
             raise ValueError(f"{where} holds {len(places)} <image> tokens; EarthGPT-X takes one image per text.")
@@ -234,6 +229,24 @@ class EarthGPTXProcessor(ProcessorMixin):
         else:
             edits.append((lead, lead, block + "\n", "image"))
         return apply_edits(text, sorted(edits, key=lambda edit: edit[:2]))
+
+    def region_reference_edits(self, text: str, num_prompts: int, where: str = "text", image: str = "the image",
+                               start: int = 0) -> list[tuple[int, int, str, str]]:
+        """The rule of region references: every `<Region i>` / `<Mark i>` of `text` (from `start`) must name one of the
+        image's `num_prompts` prompts (a ValueError naming it otherwise); returns the edits (`chat.apply_edits`) that
+        rewrite the aliases to the region token."""
+        edits = []
+        for match in REGION_REFERENCE.finditer(text, start):
+            number = int(match.group(2))
+            if not 1 <= number <= num_prompts:
+                raise ValueError(
+                    f"{where} refers to {match.group(0)}, but {image} has {num_prompts} visual prompt(s): "
+                    f"valid references are <Region 1> ... <Region {num_prompts}>." if num_prompts else
+                    f"{where} refers to {match.group(0)}, but {image} has no visual prompt."
+                )
+            if match.group(0) != self.region_token_template.format(number):
+                edits.append((match.start(), match.end(), self.region_token_template.format(number), "text"))
+        return edits
 
     def __call__(
         self,
@@ -409,6 +422,12 @@ class EarthGPTXProcessor(ProcessorMixin):
         """
         return post_process_generation(self, outputs, inputs, target_sizes=target_sizes,
                                        mask_threshold=mask_threshold, min_score=min_score)
+
+    def next_turn(self, previous, text, attention_mask=None, return_tensors: str | None = "pt") -> BatchFeature:
+        """The ids of a follow-up question about the same images (`conversation.next_turn_inputs`): the earlier
+        turn's sequences, their end of turn, then `text` as the next user turn and the assistant prompt of the chat
+        template. Give them to `generate()` with `previous.followup_kwargs()`: the image is not encoded again."""
+        return next_turn_inputs(self, previous, text, attention_mask=attention_mask, return_tensors=return_tensors)
 
     @property
     def model_input_names(self) -> list[str]:

@@ -10,7 +10,8 @@ with the same maps, so a prompt lands on the same pixels as the object it marks,
 - Global view: with a square grid (the default), the canvas reduced by the grid size (`PIL.Image.reduce`, a box
   filter), i.e. "the 448 image downsampled to 224"; the prompt maps are reduced the same way (a global pixel is set
   when any of its canvas pixels is). With a non-square grid, the image resized to fit `tile x tile`, centred, padded.
-- SAM view: the longest side resized to `sam_size`, padded at the bottom and right (SAM's convention).
+- SAM view: the longest side resized to `sam_size`, padded at the bottom and right (SAM's convention; the processor
+  pads with SAM's 8-bit mean colour, which the model sets to 0 after normalising, SAM's padding value).
 - With `grid_pinpoints` (LLaVA-NeXT's idea), the grid is chosen per image by transformers'
   `select_best_resolution` among the allowed `[rows, cols]`.
 """
@@ -127,17 +128,20 @@ def resize_uint8(array: np.ndarray, height: int, width: int, resample) -> np.nda
     return out[0].permute(1, 2, 0).numpy()
 
 
-def place(array: np.ndarray, placement: Placement, fill, resample) -> np.ndarray:
-    """Resizes `array` (H, W[, C]) uint8 into `placement` and pads with `fill`."""
+def place(array: np.ndarray, placement: Placement, fill, resample, channels_first: bool = False) -> np.ndarray:
+    """Resizes `array` (H, W[, C]) uint8 into `placement` and pads with `fill` (written to the padding only);
+    `channels_first` returns `(C, h, w)`, the layout the resize computes in (no transposed copy)."""
     rh, rw = placement.resized
     resized = resize_uint8(array, rh, rw, resample)
-    if np.all(np.asarray(fill) == 0):
-        out = np.zeros(placement.frame + array.shape[2:], dtype=array.dtype)
+    if channels_first:
+        out = np.empty(array.shape[2:] + placement.frame, dtype=array.dtype)
+        image = np.moveaxis(out, 0, -1)  # the (h, w, C) view of the same memory
     else:
-        out = np.empty(placement.frame + array.shape[2:], dtype=array.dtype)
-        out[...] = fill
+        out = image = np.empty(placement.frame + array.shape[2:], dtype=array.dtype)
     oy, ox = placement.offset
-    out[oy : oy + rh, ox : ox + rw] = resized
+    image[oy : oy + rh, ox : ox + rw] = resized
+    image[:oy], image[oy + rh :] = fill, fill
+    image[oy : oy + rh, :ox], image[oy : oy + rh, ox + rw :] = fill, fill
     return out
 
 
@@ -160,9 +164,10 @@ def render_views(pixels: np.ndarray, layout: ImageLayout, fill, resample=Image.B
     return np.concatenate([global_view[None], cut_tiles(canvas, layout)], axis=0)
 
 
-def render_sam_view(pixels: np.ndarray, layout: ImageLayout, resample=Image.BILINEAR) -> np.ndarray:
-    """`(H, W, 3)` uint8 -> `(S, S, 3)` uint8 SAM view (the image at the top left, zeros elsewhere)."""
-    return place(pixels, layout.sam, 0, resample)
+def render_sam_view(pixels: np.ndarray, layout: ImageLayout, fill=0, resample=Image.BILINEAR) -> np.ndarray:
+    """`(H, W, 3)` uint8 -> `(3, S, S)` uint8 SAM view, channels first as the model takes it (the image at the top
+    left, `fill` elsewhere)."""
+    return place(pixels, layout.sam, fill, resample, channels_first=True)
 
 
 __all__ = ["Placement", "ImageLayout", "plan_layout", "render_views", "render_sam_view", "cut_tiles", "place", "fit"]

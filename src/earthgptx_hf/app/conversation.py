@@ -1,0 +1,106 @@
+"""A multi-turn conversation about one scene, as chat messages for `pipeline("visual-prompting")`.
+
+    conversation = Conversation.start(scene.image, prompts, modality="sar")
+    result = conversation.ask(pipe, "classify")                     # a task shortcut, or
+    result = conversation.ask(pipe, "instruction", "Is <Region 1> moored at <Region 2>?")
+    result = conversation.ask(pipe, "segment")                      # a follow-up: the chat so far, plus this turn
+
+Every call passes the whole chat (the image item with its visual prompts in the first user turn, then the assistant
+and user turns), as in `image-text-to-text`: the pipeline reuses the image features and the KV cache of the earlier
+turns when they match its previous call. The prompts are those of the first turn; new prompts start a new
+conversation. The tasks' instructions are the pipeline's own (`pipeline_inputs.instruction`), so a task asked here is
+worded as `pipe(image, task=...)` words it.
+
+Errors of the pipeline (bad prompts, a task that needs two regions, ...) are raised as `PromptError` with the
+pipeline's message, and its warnings (prompts clipped at the border) are returned with the result, for the app to
+show as messages rather than stack traces.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import dataclass, field
+
+from ..pipelines.pipeline_inputs import TASK_SHORTCUTS, instruction
+
+TASKS = (*TASK_SHORTCUTS, "instruction")  # the pipeline's shortcuts, and a free instruction
+
+
+class PromptError(ValueError):
+    """A request the pipeline refused, with its message."""
+
+
+@dataclass
+class Conversation:
+    """The chat about one image: `messages` as the pipeline takes them, and `turns` (question, result, prompts,
+    seconds) in order."""
+
+    image: object
+    prompts: list[dict]  # the chat's (an image-level first question without prompts takes the whole-image box)
+    size: tuple[int, int]  # (height, width) of the image
+    modality: str | None = None
+    drawn: list[dict] = field(default_factory=list)  # the prompts the conversation started with
+    messages: list[dict] = field(default_factory=list)
+    turns: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, image, prompts: list[dict], size: tuple[int, int], modality: str | None = None) -> "Conversation":
+        prompts = copy.deepcopy(list(prompts))
+        return cls(image=image, prompts=prompts, size=tuple(size), modality=modality, drawn=copy.deepcopy(prompts))
+
+    def matches(self, prompts: list[dict], modality: str | None) -> bool:
+        """Whether a next question about `prompts` and `modality` continues this conversation."""
+        return prompts == self.drawn and modality == self.modality
+
+    def question(self, task: str, text: str | None = None) -> tuple[str, list[dict]]:
+        """The instruction of `task` (the pipeline's wording) or the free `text`, and the prompts it goes with (an
+        image-level task without prompts takes the whole-image box, as the pipeline does)."""
+        if task not in TASKS:
+            raise PromptError(f"task={task!r} is not one of {list(TASKS)}.")
+        if task == "instruction":
+            if not isinstance(text, str) or not text.strip():
+                raise PromptError("The free instruction is empty: type a question (it may refer to <Region 1>, ...).")
+            return text.strip(), self.prompts
+        height, width = self.size
+        try:
+            return instruction({"task": task}, list(self.prompts), width, height, "the image")
+        except ValueError as error:
+            raise PromptError(str(error)) from None
+
+    def ask(self, pipe, task: str, text: str | None = None, **generate_kwargs) -> tuple[dict, list[str]]:
+        """Asks the next question; returns the pipeline's result for it and the warnings it gave."""
+        question, prompts = self.question(task, text)
+        if not self.messages:
+            self.prompts = prompts  # the whole-image box of an image-level first question stays the chat's prompt
+            content = [{"type": "image", "image": self.image, "visual_prompts": prompts},
+                       {"type": "text", "text": question}]
+        elif prompts != self.prompts:
+            raise PromptError(f"{task!r} needs other prompts than this conversation's: start a new conversation.")
+        else:
+            content = [{"type": "text", "text": question}]
+        messages = [*self.messages, {"role": "user", "content": content}]
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            try:
+                result = pipe(messages, modality=self.modality, **generate_kwargs)[0]
+            except (ValueError, TypeError) as error:  # the pipeline's and the processor's messages for bad input
+                raise PromptError(str(error)) from None
+        seconds = time.perf_counter() - start
+        self.messages = [*messages, {"role": "assistant", "content": [{"type": "text",
+                                                                      "text": result["generated_text"]}]}]
+        self.turns.append({"question": question, "result": result, "prompts": self.prompts, "seconds": seconds})
+        return result, [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+
+    def history(self) -> list[dict]:
+        """The turns as `{"role", "content"}` text messages, for a chat display."""
+        shown = []
+        for turn in self.turns:
+            shown.append({"role": "user", "content": turn["question"]})
+            shown.append({"role": "assistant", "content": turn["result"]["generated_text"] or "(empty answer)"})
+        return shown
+
+
+__all__ = ["Conversation", "PromptError", "TASKS"]

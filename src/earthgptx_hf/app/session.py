@@ -1,0 +1,175 @@
+"""One user's state in the app: the scene, the prompts drawn on it, the conversation about it, and the files written
+for download. Every app event is one method here (no Gradio in this file), so the app's behaviour is tested without a
+browser; `ui.py` wires the methods to the page.
+
+    session = AppSession(pipe, model="runs/demo/hub")
+    session.load_demo("sar")
+    session.click("box", (40, 40)); session.click("box", (200, 160))     # canvas pixels, as the page reports them
+    turn = session.ask("classify")                                        # answer, drawing, table, files, warnings
+    turn = session.ask("instruction", "What is next to <Region 1>?")      # a follow-up in the same chat
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..data.procedural import MODALITIES
+from .conversation import Conversation, PromptError
+from .prompts import DRAG_SPACING, CanvasMapping, PromptBoard, thin_path
+from .rendering import region_table, render_answer, render_canvas, results_document, write_results
+from .scene import Scene, demo_scene, read_upload
+
+NO_SCENE = "Upload an image or load a demo scene first."
+
+
+@dataclass
+class Turn:
+    """What one question produced, for the page."""
+
+    answer: str
+    drawing: object  # PIL image: draw_result of the answer
+    table: str  # Markdown: regions, answers, mask scores
+    json_path: Path
+    geojson_path: Path | None
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+    new_conversation: bool = False
+
+
+def _width(width) -> float | None:
+    """A brush width from the page: None or 0 mean the default (`prompts.default_scribble_width`)."""
+    return None if width is None or width == 0 else float(width)
+
+
+class AppSession:
+    """The state behind one browser session. `pipe` is a `pipeline("visual-prompting")`; `generate_kwargs` go to every
+    call (e.g. `max_new_tokens`)."""
+
+    def __init__(self, pipe, model: str = "", generate_kwargs: dict | None = None, output_dir: str | None = None):
+        self.pipe, self.model = pipe, model
+        self.generate_kwargs = dict(generate_kwargs or {})
+        self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="earthgptx_app_"))
+        self.scene: Scene | None = None
+        self.board: PromptBoard | None = None
+        self.mapping: CanvasMapping | None = None
+        self.conversation: Conversation | None = None
+        self.demo_count = 0
+
+    # ---------------------------------------------------------------------------------------------------------------
+    # the scene
+    def _set_scene(self, scene: Scene) -> None:
+        self.scene, self.conversation = scene, None
+        max_regions = getattr(getattr(self.pipe, "model", None), "config", None)
+        self.board = PromptBoard(scene.size, max_regions=getattr(max_regions, "max_regions", None))
+
+    def load_upload(self, path) -> None:
+        """An uploaded file (ValueError naming it when it cannot be read)."""
+        self._set_scene(read_upload(path))
+
+    def load_demo(self, modality: str | None = None) -> None:
+        """The next held-out demo scene (each modality in turn when `modality` is None)."""
+        self._set_scene(demo_scene(self.demo_count, modality))
+        self.demo_count += 1
+
+    def set_modality(self, modality: str) -> None:
+        if modality not in MODALITIES:
+            raise ValueError(f"modality={modality!r} is not one of {list(MODALITIES)}.")
+        self._require_scene().modality = modality
+
+    def _require_scene(self) -> Scene:
+        if self.scene is None:
+            raise PromptError(NO_SCENE)
+        return self.scene
+
+    # ---------------------------------------------------------------------------------------------------------------
+    # prompts (positions are canvas pixels, as the page reports them)
+    def canvas(self):
+        """The canvas drawing (PIL), after which `self.mapping` maps its pixels to image coordinates."""
+        scene = self._require_scene()
+        picture, self.mapping = render_canvas(scene.display, self.board.prompts, self.board.pending,
+                                              self.board.pending_mode)
+        return picture
+
+    def _mapping(self) -> CanvasMapping:
+        if self.mapping is None:
+            self.canvas()
+        return self.mapping
+
+    def click(self, mode: str, position, width: float | None = None) -> dict | None:
+        """A click at a canvas position; `width` is a scribble's brush in image pixels (None or 0: the default)."""
+        self._require_scene()
+        return self.board.click(mode, self._mapping().to_image(position), _width(width))
+
+    def drag(self, mode: str, path, width: float | None = None) -> dict:
+        """A drag along canvas positions `path` (JSON text `{"points": [[x, y], ...]}` or the list itself)."""
+        self._require_scene()
+        if isinstance(path, str):
+            try:
+                path = json.loads(path)["points"]
+            except (ValueError, KeyError, TypeError) as error:
+                raise ValueError(f"a drag must be JSON {{'points': [[x, y], ...]}}, got {path[:80]!r} ({error}).")
+        mapping = self._mapping()
+        return self.board.drag(mode, [mapping.to_image(p) for p in thin_path(path, DRAG_SPACING)], _width(width))
+
+    def finish(self, width: float | None = None) -> dict:
+        self._require_scene()
+        return self.board.finish(_width(width))
+
+    def undo(self) -> str:
+        self._require_scene()
+        return self.board.undo()
+
+    def remove(self, labels: list[str]) -> int:
+        """Removes the prompts whose labels (`<Region i>: ...`, as `labels()` lists them) are given."""
+        self._require_scene()
+        indices = [int(label.split(">", 1)[0].removeprefix("<Region ")) for label in labels]
+        return self.board.remove(indices)
+
+    def clear(self) -> None:
+        self._require_scene()
+        self.board.clear()
+
+    def labels(self) -> list[str]:
+        return self.board.labels() if self.board is not None else []
+
+    # ---------------------------------------------------------------------------------------------------------------
+    # questions
+    def new_conversation(self) -> None:
+        self.conversation = None
+
+    def ask(self, task: str, text: str | None = None) -> Turn:
+        """Asks about the current prompts: a follow-up when the conversation's prompts and modality are unchanged,
+        else the first question of a new conversation."""
+        scene = self._require_scene()
+        if self.board.pending:
+            raise PromptError(f"A {self.board.pending_mode} is still being drawn: finish it (or undo its clicks) "
+                              "before asking.")
+        fresh = self.conversation is None or not self.conversation.matches(self.board.prompts, scene.modality)
+        if fresh:
+            self.conversation = Conversation.start(scene.image, self.board.prompts, scene.size, scene.modality)
+        result, warned = self.conversation.ask(self.pipe, task, text, **self.generate_kwargs)
+        document = results_document(scene, self.conversation.turns, self.model)
+        json_path = write_results(document, self.output_dir)
+        return Turn(answer=result["generated_text"], drawing=render_answer(scene.display, result),
+                    table=region_table(result), json_path=json_path, geojson_path=self._geojson(result, task),
+                    seconds=self.conversation.turns[-1]["seconds"], warnings=warned,
+                    new_conversation=fresh)
+
+    def _geojson(self, result: dict, task: str) -> Path | None:
+        """GeoJSON of the result when the scene is georeferenced (the geo module's features: each region's mask, or
+        else its prompt, on the map, with its answer and score), else None."""
+        if self.scene.georeference is None:
+            return None
+        from ..geo import write_geojson
+
+        collection = self.scene.georeference.features(result, task=task, model=self.model or None)
+        return write_geojson(collection, self.output_dir / "earthgptx_results.geojson")
+
+    def history(self) -> list[dict]:
+        return self.conversation.history() if self.conversation is not None else []
+
+
+__all__ = ["AppSession", "Turn", "NO_SCENE"]

@@ -1,0 +1,220 @@
+"""The app's page (Gradio Blocks): the scene and its prompts on the left, the question, the answer and the downloads
+on the right. Each event calls one `AppSession` method; errors of the pipeline come back as `gr.Error` messages (the
+pipeline's own text) and its warnings as `gr.Warning`, never as stack traces.
+
+    demo = build_app(pipe, model="runs/demo/hub")
+    demo.launch(**launch_kwargs())          # the page script that turns a drag on the canvas into a box or a stroke
+
+A click on the canvas is Gradio's `select` event (`gr.SelectData.index`: the clicked pixel of the drawing). Gradio
+reports no drags, so a short page script (`DRAG_SCRIPT`) sends a drag's path through a hidden textbox instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before Gradio is imported: no usage reports
+
+from ..extras import require  # noqa: E402
+from .conversation import TASKS, PromptError  # noqa: E402
+from .prompts import DRAW_MODES  # noqa: E402
+from .scene import UPLOAD_TYPES  # noqa: E402
+from .session import AppSession  # noqa: E402
+
+gr = require("gradio", extra="app", purpose="The interactive app (earthgptx-app)")
+
+MODALITY_CHOICES = ("optical", "sar", "infrared")
+NOTICE = (
+    "**About the model.** The demo checkpoint is a *small* EarthGPT-X (a few million parameters), trained for minutes "
+    "on *synthetic scenes* only: procedural ships, storage tanks, vehicles, buildings and airplanes drawn on optical, "
+    "SAR and infrared backgrounds. It shows how the model is used, not what a full-size model trained on real imagery "
+    "answers: expect wrong answers on real scenes."
+)
+HELP = (
+    "Draw prompts on the scene: **point**: click; **box**: two clicks (opposite corners) or a drag; **polygon**: "
+    "click its vertices, then *Finish shape* (or drag a lasso); **scribble** (free-form brush): drag a stroke, or "
+    "click its points, then *Finish shape*. Each prompt is `<Region i>` in the order drawn; refer to them in a free "
+    "instruction."
+)
+
+# Gradio's select event gives clicks only; a drag becomes {"points": [[x, y], ...]} in drawing pixels, written to the
+# hidden textbox #egx-drag, then #egx-drag-go is clicked. The mapping of a pointer position to a drawing pixel is the
+# one Gradio's ImagePreview uses for its clicks (the image is contained in its box and never enlarged), so clicks and
+# drags agree. The click that ends a drag is swallowed, so that a drag is not also a click.
+DRAG_SCRIPT = """
+<script>
+(() => {
+  const CANVAS = "egx-canvas", MIN_MOVE = 5;
+  let down = null, path = [], swallow = false;
+  const inCanvas = (e) => e.target && e.target.closest && e.target.closest("#" + CANVAS);
+  const pixel = (img, e) => {
+    const r = img.getBoundingClientRect();
+    const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight, 1);
+    const ox = (r.width - img.naturalWidth * s) / 2, oy = (r.height - img.naturalHeight * s) / 2;
+    return [(e.clientX - r.left - ox) / s, (e.clientY - r.top - oy) / s];
+  };
+  document.addEventListener("pointerdown", (e) => {
+    if (e.button !== 0 || !inCanvas(e) || e.target.tagName !== "IMG") return;
+    down = {img: e.target, x: e.clientX, y: e.clientY};
+    path = [pixel(e.target, e)];
+  }, true);
+  document.addEventListener("pointermove", (e) => { if (down) path.push(pixel(down.img, e)); }, true);
+  document.addEventListener("pointerup", (e) => {
+    if (!down) return;
+    const start = down;
+    down = null;
+    if (Math.hypot(e.clientX - start.x, e.clientY - start.y) < MIN_MOVE) return;  // a click: Gradio's select
+    path.push(pixel(start.img, e));
+    swallow = true;
+    setTimeout(() => { swallow = false; }, 400);
+    const box = document.querySelector("#egx-drag textarea, #egx-drag input");
+    box.value = JSON.stringify({points: path, sent: Date.now()});
+    box.dispatchEvent(new Event("input", {bubbles: true}));
+    setTimeout(() => document.getElementById("egx-drag-go").click(), 50);
+  }, true);
+  document.addEventListener("click", (e) => {
+    if (swallow && inCanvas(e)) { e.stopPropagation(); e.preventDefault(); swallow = false; }
+  }, true);
+  document.addEventListener("dragstart", (e) => { if (inCanvas(e)) e.preventDefault(); }, true);
+})();
+</script>
+"""
+
+
+def launch_kwargs() -> dict:
+    """What `Blocks.launch` needs besides the host and port: the drag script."""
+    return {"head": DRAG_SCRIPT}
+
+
+def _warn(messages) -> None:
+    for message in messages:
+        gr.Warning(message)
+
+
+def build_app(pipe, model: str = "", generate_kwargs: dict | None = None, title: str = "EarthGPT-X") -> "gr.Blocks":
+    """The Blocks page around `pipe` (a `pipeline("visual-prompting")`); `model` names the checkpoint on the page and
+    in the downloaded results; `generate_kwargs` go to every call."""
+
+    def new_session():
+        return AppSession(pipe, model=model, generate_kwargs=generate_kwargs)
+
+    with gr.Blocks(title=title) as demo:
+        state = gr.State(None)
+        gr.Markdown(f"# {title}: visual prompting on optical, SAR and infrared scenes\nModel: `{model}`")
+        gr.Markdown(NOTICE, elem_id="egx-notice")
+        with gr.Row():
+            with gr.Column(scale=1):
+                upload = gr.File(label="Upload PNG, JPEG or (Geo)TIFF", file_types=list(UPLOAD_TYPES),
+                                 type="filepath", elem_id="egx-upload")
+                with gr.Row():
+                    demo_button = gr.Button("Load a demo scene (held out, synthetic)", elem_id="egx-demo")
+                    modality = gr.Dropdown(list(MODALITY_CHOICES), label="Modality (guessed; change it if wrong)",
+                                           value=None, elem_id="egx-modality")
+                info = gr.Markdown(elem_id="egx-info")
+                gr.Markdown(HELP)
+                with gr.Row():
+                    mode = gr.Radio(list(DRAW_MODES), value="point", label="Draw", elem_id="egx-mode")
+                    width = gr.Number(value=0, label="Scribble width (image pixels; 0: 3 % of the image)",
+                                      minimum=0, elem_id="egx-width")
+                with gr.Row():
+                    finish = gr.Button("Finish shape", elem_id="egx-finish")
+                    undo = gr.Button("Undo", elem_id="egx-undo")
+                    clear = gr.Button("Clear prompts", elem_id="egx-clear")
+                canvas = gr.Image(label="Scene: click or drag to draw prompts", interactive=False, type="pil",
+                                  elem_id="egx-canvas", format="png")
+                regions = gr.CheckboxGroup([], label="Prompts (tick to remove)", elem_id="egx-regions")
+                remove = gr.Button("Remove ticked prompts", elem_id="egx-remove")
+                drag_path = gr.Textbox(visible="hidden", elem_id="egx-drag")
+                drag_go = gr.Button("drag", visible="hidden", elem_id="egx-drag-go")
+            with gr.Column(scale=1):
+                task = gr.Radio(list(TASKS), value="classify", label="Task", elem_id="egx-task")
+                text = gr.Textbox(label="Free instruction (task 'instruction'; may refer to <Region 1>, ...)",
+                                  lines=2, elem_id="egx-text")
+                with gr.Row():
+                    ask = gr.Button("Ask", variant="primary", elem_id="egx-ask")
+                    restart = gr.Button("New conversation", elem_id="egx-restart")
+                answer = gr.Textbox(label="Answer", interactive=False, elem_id="egx-answer")
+                status = gr.Markdown(elem_id="egx-status")
+                chat = gr.Chatbot(label="Conversation about this scene", elem_id="egx-chat", height=240)
+                drawing = gr.Image(label="Answer drawn on the scene (masks in region colours)", interactive=False,
+                                   type="pil", elem_id="egx-result", format="png")
+                table = gr.Markdown(elem_id="egx-table")
+                downloads = gr.File(label="Results: JSON (masks as COCO RLE); GeoJSON when the image is georeferenced",
+                                    file_count="multiple", interactive=False, elem_id="egx-files")
+
+        prompt_outputs = [state, canvas, regions]
+
+        def prompt_view(session):
+            return session, session.canvas(), gr.update(choices=session.labels(), value=[])
+
+        def on_scene(session, load):
+            session = session or new_session()
+            try:
+                load(session)
+            except (ValueError, TypeError, PromptError) as error:
+                raise gr.Error(str(error)) from None
+            scene = session.scene
+            return (*prompt_view(session), gr.update(value=scene.modality), scene.describe(), [], "", None, "",
+                    None, "")
+
+        scene_outputs = [*prompt_outputs, modality, info, chat, answer, drawing, table, downloads, status]
+        upload.upload(lambda s, path: on_scene(s, lambda x: x.load_upload(path)), [state, upload], scene_outputs)
+        demo_button.click(lambda s: on_scene(s, lambda x: x.load_demo()), [state], scene_outputs)
+
+        def on_modality(session, value):
+            if session is None or session.scene is None or value is None:
+                return session, gr.update()
+            session.set_modality(value)
+            return session, session.scene.describe()
+
+        modality.input(on_modality, [state, modality], [state, info])
+
+        def edit(action):
+            def handler(session, *args):
+                if session is None or session.scene is None:
+                    raise gr.Error("Upload an image or load a demo scene first.")
+                try:
+                    action(session, *args)
+                except (ValueError, PromptError) as error:
+                    gr.Warning(str(error))
+                return prompt_view(session)
+            return handler
+
+        def on_select(session, mode_value, width_value, evt: gr.SelectData):
+            return edit(lambda s: s.click(mode_value, evt.index, width_value))(session)
+
+        canvas.select(on_select, [state, mode, width], prompt_outputs, trigger_mode="multiple")
+        drag_go.click(edit(lambda s, path, m, w: s.drag(m, path, w)), [state, drag_path, mode, width],
+                      prompt_outputs, trigger_mode="multiple")
+        finish.click(edit(lambda s, w: s.finish(w)), [state, width], prompt_outputs)
+        undo.click(edit(lambda s: s.undo()), [state], prompt_outputs)
+        clear.click(edit(lambda s: s.clear()), [state], prompt_outputs)
+        remove.click(edit(lambda s, ticked: s.remove(ticked or [])), [state, regions], prompt_outputs)
+
+        def on_ask(session, task_value, text_value, progress=gr.Progress()):
+            if session is None or session.scene is None:
+                raise gr.Error("Upload an image or load a demo scene first.")
+            progress(0.1, desc="Encoding the scene and generating the answer")
+            try:
+                turn = session.ask(task_value, text_value)
+            except (PromptError, ValueError) as error:
+                raise gr.Error(str(error)) from None
+            _warn(turn.warnings)
+            turns = len(session.conversation.turns)
+            note = f"Answered in {turn.seconds:.2f} s (turn {turns} of this conversation"
+            note += "; a new conversation: new scene, prompts or modality)." if turn.new_conversation else ")."
+            files = [str(turn.json_path)] + ([str(turn.geojson_path)] if turn.geojson_path else [])
+            return session, turn.answer, note, session.history(), turn.drawing, turn.table, files
+
+        ask.click(on_ask, [state, task, text], [state, answer, status, chat, drawing, table, downloads])
+
+        def on_restart(session):
+            if session is not None:
+                session.new_conversation()
+            return session, [], "", "New conversation: the next question starts a new chat about this scene."
+
+        restart.click(on_restart, [state], [state, chat, answer, status])
+    return demo
+
+
+__all__ = ["build_app", "launch_kwargs", "DRAG_SCRIPT", "NOTICE"]

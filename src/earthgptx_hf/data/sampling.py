@@ -1,0 +1,71 @@
+"""Which records training sees: class-balanced resampling, and a share of procedural records mixed into real data.
+
+- `class_balanced_records`: a real dataset is dominated by a few classes per modality (HIT-UAV infrared: 43 %
+  persons), and a small model first learns to answer the majority. Each record is drawn (with replacement, seeded,
+  as many records as there were) with a weight equal to the mean, over its regions, of 1 / (frequency of the region's
+  class within its modality); records without regions (e.g. grounding) keep weight 1 / (mean class frequency). It is a
+  weighted sampler written as a resampled list, so that the stock `Trainer` (and its data-parallel sharding) needs no
+  custom sampler.
+- `mix_procedural`: the paper trains in one stage on a multi-domain mix; in small, real records are mixed with
+  procedural ones (`share` of the result) so that the prompt binding they teach is not forgotten while fine-tuning.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from ..processing.processing_earthgptx import EarthGPTXProcessor
+
+
+def _regions(record: dict) -> list[str]:
+    if record.get("task") != "classification":
+        return []
+    return list(EarthGPTXProcessor.parse_regions(record["conversations"][1]["value"]).values())
+
+
+def class_balanced_records(records: list[dict], seed: int = 0) -> tuple[list[dict], dict]:
+    """`len(records)` records drawn with class-balancing weights (see the module docstring). Returns the records and
+    counts for the data report: per modality, the regions per class before and after."""
+    frequency = Counter()
+    for record in records:
+        for label in _regions(record):
+            frequency[(record.get("modality"), label)] += 1
+    if not frequency:
+        return list(records), {"class_balanced": "no classification regions: records kept as they were"}
+    default = 1.0 / np.mean(list(frequency.values()))
+    weights = []
+    for record in records:
+        labels = _regions(record)
+        weights.append(np.mean([1.0 / frequency[(record.get("modality"), label)] for label in labels]) if labels
+                       else default)
+    weights = np.asarray(weights) / np.sum(weights)
+    picks = np.random.default_rng(seed).choice(len(records), size=len(records), replace=True, p=weights)
+    chosen = [records[i] for i in picks]
+    after = Counter((r.get("modality"), label) for r in chosen for label in _regions(r))
+    table = {}
+    for (modality, label), count in sorted(frequency.items()):
+        table.setdefault(modality, {})[label] = {"before": count, "after": after.get((modality, label), 0)}
+    return chosen, {"class_balanced": {"records": len(chosen), "distinct_records": len(set(picks.tolist())),
+                                       "regions_per_class": table}}
+
+
+def mix_procedural(real: list[dict], procedural: list[dict], share: float, seed: int = 0) -> tuple[list[dict], dict]:
+    """`real` plus procedural records making up `share` of the result (drawn without replacement while there are
+    enough, then repeated), shuffled together. Returns the records and counts for the data report."""
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"procedural_share={share!r} must be in [0, 1) (the fraction of procedural records).")
+    wanted = int(round(share / (1.0 - share) * len(real)))
+    if wanted and not procedural:
+        raise ValueError(f"procedural_share={share} asks for {wanted} procedural records but none were built.")
+    rng = np.random.default_rng(seed)
+    picks = [] if not wanted else np.concatenate(
+        [rng.permutation(len(procedural)) for _ in range(-(-wanted // len(procedural)))])[:wanted]
+    mixed = list(real) + [procedural[i] for i in picks]
+    order = rng.permutation(len(mixed))
+    return [mixed[i] for i in order], {"procedural_share": share, "real_records": len(real),
+                                       "procedural_records": wanted, "procedural_available": len(procedural)}
+
+
+__all__ = ["class_balanced_records", "mix_procedural"]

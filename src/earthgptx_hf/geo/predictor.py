@@ -1,0 +1,223 @@
+"""`ScenePredictor`: EarthGPT-X over a scene of any size, window by window; georeferenced answers and masks out.
+
+    predictor = ScenePredictor.from_pretrained("runs/demo/hub", batch_size=8)
+    result = predictor.predict("scene.tif", prompts="prompts.geojson", task="segment", mask_out="mask.tif")
+    result.write("result.geojson")      # or .gpkg; result.collection is the GeoJSON dict, result.summary the counts
+
+- Region tasks (prompts given: classify, caption, detailed_caption, segment): each group of nearby prompts is answered
+  on one window around them (`windows.region_windows`: zoom-in, at least one model canvas).
+- Image-level tasks (no prompts: classify = scene classification, caption, detailed_caption): a grid of canvas-sized
+  tiles with overlap (`windows.grid_windows`), one answer per tile.
+- Windows are read one at a time (`RasterScene.read_rgb`, the scene's stretch), batched through the
+  `visual-prompting` pipeline (`batch_size` windows per `generate()` call), with a tqdm bar in tiles per second.
+  Windows without a valid pixel are not run: they are counted (`summary["skipped_nodata"]`), with the prompts they
+  held.
+- `[PIX]` masks are vectorised into the features and, with `mask_out`, stitched into a GeoTIFF (`stitching`).
+Memory holds one batch of windows, whatever the scene's size.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..pipelines.pipeline_inputs import TASK_SHORTCUTS
+from .features import OUTPUT_CRS, MapProjection, feature_collection, region_feature, tile_feature
+from .output import write_features
+from .prompts import _crs, load_prompts
+from .raster import RasterScene
+from .stitching import MaskWriter
+from .vectorise import DEFAULT_TOLERANCE
+from .windows import SceneWindow, grid_windows, region_windows
+
+SCENE_TASKS = tuple(t for t in TASK_SHORTCUTS if t != "relation")  # relation asks about a pair, not a region
+DEFAULT_CONTEXT = 2.0  # a region window's side in prompt extents (zoom-in)
+
+
+@dataclass
+class SceneResult:
+    """What `ScenePredictor.predict` gives: `collection` (a GeoJSON FeatureCollection dict), `summary` (counts), and
+    `mask_path` when a mask GeoTIFF was written."""
+
+    collection: dict
+    summary: dict
+    mask_path: Path | None = None
+
+    @property
+    def features(self) -> list[dict]:
+        return self.collection["features"]
+
+    def write(self, path, layer: str = "earthgptx") -> Path:
+        """Writes the features as GeoJSON (`.geojson`) or a GeoPackage layer (`.gpkg`)."""
+        return write_features(self.collection, path, layer)
+
+
+@dataclass
+class _Run:
+    """Counts of one `predict` call."""
+
+    windows: int = 0
+    run: int = 0
+    skipped_nodata: int = 0
+    skipped_prompts: list = field(default_factory=list)
+    masks: int = 0
+    unbound_masks: int = 0
+    dropped_masks: int = 0
+
+
+def _canvas(image_processor) -> int:
+    """The longer side of the model's canvas (`tile_grid` x `tile_size`, or the largest `grid_pinpoints` grid)."""
+    grids = image_processor.grid_pinpoints or [image_processor.tile_grid]
+    return max(max(rows, cols) for rows, cols in grids) * image_processor.tile_size
+
+
+class ScenePredictor:
+    """Runs a `visual-prompting` pipeline over a scene (see the module docstring).
+
+    Args:
+        pipe: `pipeline("visual-prompting", ...)`, or any callable with its interface (inputs, batch_size,
+            generation keywords -> one list of results per input).
+        batch_size: windows per `generate()` call.
+        context: a region window's side in prompt extents (at least 1; the window is at least one canvas).
+        tile_overlap: pixels two grid tiles share (default: an eighth of the canvas).
+        tolerance: simplification of vectorised masks, in scene pixels.
+        out_crs: "EPSG:4326" (RFC 7946, default), "raster" (the raster's CRS) or any CRS pyproj knows.
+        progress: show the tqdm bar.
+        model_id: the `model` property of the features (default: the pipeline model's `name_or_path`).
+        max_read: the longest side a window is read at (larger windows are decimated to it); default: the larger of
+            the canvas and the SAM view, the most the model looks at.
+        generate_kwargs: generation keywords for every call (`max_new_tokens` is 64 unless given).
+    """
+
+    def __init__(self, pipe, *, batch_size: int = 8, context: float = DEFAULT_CONTEXT, tile_overlap: int | None = None,
+                 tolerance: float = DEFAULT_TOLERANCE, out_crs=OUTPUT_CRS, progress: bool = True,
+                 model_id: str | None = None, max_read: int | None = None, **generate_kwargs):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r} must be a whole number at least 1 (windows per generate() "
+                             "call).")
+        self.pipe = pipe
+        self.batch_size = batch_size
+        self.context = float(context)
+        images = pipe.processor.image_processor
+        self.canvas = _canvas(images)
+        self.max_read = int(max_read or max(self.canvas, images.sam_image_size))  # what the model can look at
+        self.max_regions = images.max_regions
+        self.tile_overlap = self.canvas // 8 if tile_overlap is None else int(tile_overlap)
+        self.tolerance = float(tolerance)
+        if out_crs not in (None, "raster"):
+            _crs(out_crs, "out_crs")  # refused now, not after the model ran
+        self.out_crs = out_crs
+        self.progress = progress
+        model = getattr(pipe, "model", None)
+        self.model_id = model_id or str(getattr(model, "name_or_path", "") or "") or None
+        self.generate_kwargs = {"max_new_tokens": 64, **generate_kwargs}
+
+    @classmethod
+    def from_pretrained(cls, model, device=None, trust_remote_code: bool = False, **kwargs) -> "ScenePredictor":
+        """A predictor around `pipeline("visual-prompting", model=model)` (a folder or a Hub id)."""
+        from transformers import pipeline
+
+        pipe = pipeline("visual-prompting", model=str(model), device=device, trust_remote_code=trust_remote_code)
+        return cls(pipe, model_id=kwargs.pop("model_id", None) or str(model), **kwargs)
+
+    # -----------------------------------------------------------------------------------------------------------------
+    def predict(self, scene, prompts=None, *, task: str | None = None, bands=None, prompt_crs=None,
+                mask_out=None) -> SceneResult:
+        """Answers `task` about `prompts` (any form `prompts.load_prompts` takes; None: image-level over grid tiles)
+        on `scene` (a raster path). Returns a `SceneResult`; with `mask_out`, the `[PIX]` masks are also stitched into
+        that GeoTIFF."""
+        task = task or ("classify" if prompts is not None else "caption")
+        if task not in SCENE_TASKS:
+            raise ValueError(f"task={task!r} is not one of {list(SCENE_TASKS)} for a scene.")
+        with RasterScene(scene, bands=bands, percentiles=self.pipe.processor.image_processor.percentiles) as raster:
+            georeference = raster.georeference
+            if prompts is None:
+                if task == "segment":
+                    raise ValueError("task='segment' needs prompts (the regions to segment).")
+                scene_prompts, clipped = [], []
+                windows = grid_windows(raster.width, raster.height, self.canvas, self.tile_overlap, self.max_read)
+            else:
+                loaded = load_prompts(prompts, georeference, crs=prompt_crs)
+                scene_prompts, clipped = loaded.prompts, loaded.clipped
+                if not scene_prompts:
+                    raise ValueError("prompts holds no prompt: pass prompts=None for image-level answers over tiles.")
+                windows = region_windows([p.extent for p in scene_prompts], raster.width, raster.height, self.canvas,
+                                         self.context, self.max_regions, self.max_read)
+            # after the prompts: map prompts on a raster without a CRS are refused naming the prompt
+            projection = MapProjection(georeference.crs, self.out_crs, georeference.source)
+            counts = _Run(windows=len(windows))
+            writer = MaskWriter(mask_out, georeference, len(scene_prompts)) if mask_out else None
+            features = []
+            try:
+                for window, result in self._run(raster, windows, scene_prompts, task, counts):
+                    features += self._features(window, result, scene_prompts, georeference, projection, task, writer,
+                                               counts)
+            finally:
+                if writer is not None:
+                    writer.close()
+        summary = {"source": georeference.source, "model": self.model_id, "task": task,
+                   "prompts": len(scene_prompts), "prompts_clipped": clipped, "windows": counts.windows,
+                   "windows_run": counts.run, "skipped_nodata": counts.skipped_nodata,
+                   "prompts_on_nodata": counts.skipped_prompts, "masks": counts.masks,
+                   "unbound_masks": counts.unbound_masks,
+                   "dropped_masks": counts.dropped_masks, "features": len(features)}
+        return SceneResult(feature_collection(features, projection, summary), summary,
+                           Path(mask_out) if mask_out else None)
+
+    def _run(self, raster: RasterScene, windows: list[SceneWindow], prompts: list, task: str, counts: _Run):
+        """(window, pipeline result) for every window with a valid pixel, in order; the others are counted."""
+        pending = deque()
+        unit = "tile" if not prompts else "window"
+        bar = tqdm(total=len(windows), unit=unit, desc=f"{raster.name}: {task}", disable=not self.progress)
+
+        def items():
+            for window in windows:
+                pixels, valid = raster.read_rgb(window.window, window.out_shape)
+                if not valid.any():
+                    counts.skipped_nodata += 1
+                    counts.skipped_prompts += [prompts[m].name for m in window.members]
+                    bar.update(1)
+                    continue
+                sx, sy = window.scale
+                local = [prompts[m].to_window(window.col_off, window.row_off, sx, sy) for m in window.members]
+                pending.append(window)
+                yield {"image": pixels, "prompts": local, "task": task}
+
+        with bar:
+            for outputs in self.pipe(items(), batch_size=self.batch_size, **self.generate_kwargs):
+                counts.run += 1
+                bar.update(1)
+                yield pending.popleft(), outputs[0]
+
+    def _features(self, window: SceneWindow, result: dict, prompts: list, georeference, projection, task: str,
+                  writer: MaskWriter | None, counts: _Run) -> list[dict]:
+        window_georeference = georeference.window(window.window, window.out_shape)
+        counts.dropped_masks += int(result.get("dropped_masks") or 0)
+        if not window.members:  # a grid tile: one image-level answer
+            return [tile_feature(window_georeference, projection, task=task, answer=result["generated_text"],
+                                 window=window.label, tile=window.tile, source=georeference.source,
+                                 model=self.model_id)]
+        out = []
+        for member, region in zip(window.members, result["regions"]):
+            prompt, mask, answer, score = prompts[member], region.get("mask"), region.get("answer"), region.get("score")
+            if len(window.members) == 1:  # an answer (and masks) not written as "<Region 1>: ...": the region's
+                if answer is None:
+                    answer = result["generated_text"]
+                if mask is None and result.get("masks"):
+                    mask, score = result["masks"][0], result["scores"][0]
+            if mask is not None:
+                counts.masks += 1
+                if writer is not None:
+                    writer.write(window.window, mask, prompt.index)
+            out.append(region_feature(prompt, georeference, projection, task=task, answer=answer,
+                                      mask=mask, window_georeference=window_georeference, score=score,
+                                      window=window.label, model=self.model_id, tolerance=self.tolerance))
+        bound = sum(f["properties"]["mask_score"] is not None for f in out)
+        counts.unbound_masks += max(0, len(result.get("masks") or []) - bound)  # "[PIX]" outside "<Region i>: ..."
+        return out
+
+
+__all__ = ["ScenePredictor", "SceneResult", "SCENE_TASKS", "DEFAULT_CONTEXT"]
