@@ -98,8 +98,8 @@ def test_two_process_fsdp_with_the_shipped_config_matches_one_process(tmp_path):
 
     losses = {name: json.loads((tmp_path / name / "losses.json").read_text()) for name in ("single", "fsdp")}
     assert len(losses["single"]) == 3 and losses["fsdp"] == pytest.approx(losses["single"], rel=1e-4)
-    one = torch.load(tmp_path / "single" / "weights.pt")
-    two = torch.load(tmp_path / "fsdp" / "weights.pt")
+    one = torch.load(tmp_path / "single" / "weights.pt", weights_only=True)
+    two = torch.load(tmp_path / "fsdp" / "weights.pt", weights_only=True)
     assert set(one) == set(two)
     start = build_meta_model("tiny")  # names and shapes only
     for name, value in one.items():
