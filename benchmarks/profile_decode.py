@@ -3,10 +3,10 @@ language model, as `bench_generation.py` builds and times them (its builders, im
 
     python benchmarks/profile_decode.py [--new-tokens 16] [--repeats 3] [--threads 2] [--top 12]
 
-Decode per token is defined as in bench_generation: (generate N + 1 tokens - generate 1 token) / N, measured
-unprofiled here too. The profile covers the same N steps: a `generate` of N + 1 tokens (after one warm-up) is profiled
-from the end of its prefill (the first call of its logits processors) to its end, and every operator's self CPU time
-is divided by N. Operators are grouped into
+Decode per token covers the steps bench_generation's (generate N + 1 tokens - generate 1 token) / N covers, timed
+directly: a `generate` of N + 1 tokens is timed (and profiled) from the end of its prefill (the first call of its
+logits processors) to its end, over N. Unprofiled: the median of `--repeats` such runs after a warm-up; profiled: one
+run after a warm-up, every operator's self CPU time divided by N. Operators are grouped into
 - matmul: aten::mm, addmm, bmm, matmul, linear (self time: the GEMM/GEMV kernels);
 - attention: the scaled-dot-product-attention kernels;
 - other operators: norms, activations, rotary embedding, cat/copy/index, the logits processors' ops, ...;
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -47,33 +48,39 @@ def is_attention(name: str) -> bool:
     return "scaled_dot_product" in name or "flash_attention" in name
 
 
-class _ProfileFromFirstToken(LogitsProcessor):
-    """Starts the profiler when `generate` first asks for logits processing, i.e. right after the prefill."""
+class _StartAtFirstToken(LogitsProcessor):
+    """Notes the time (and starts `profiler`, if given) when `generate` first asks for logits processing, i.e. right
+    after the prefill."""
 
-    def __init__(self, profiler):
+    def __init__(self, profiler=None):
         self.profiler, self.start = profiler, None
 
     def __call__(self, input_ids, scores):
         if self.start is None:
-            self.profiler.start()
+            if self.profiler is not None:
+                self.profiler.start()
             self.start = time.perf_counter()
         return scores
+
+
+def _generate_decode_seconds(model, inputs: dict, new_tokens: int, gen: dict, profiler=None) -> float:
+    """Seconds per token of the `new_tokens` steps after the prefill of a `generate` of `new_tokens + 1` tokens."""
+    starter = _StartAtFirstToken(profiler)
+    model.generate(**inputs, max_new_tokens=new_tokens + 1, min_new_tokens=new_tokens + 1,
+                   logits_processor=LogitsProcessorList([starter]), **gen)
+    seconds = (time.perf_counter() - starter.start) / new_tokens
+    if profiler is not None:
+        profiler.stop()
+    return seconds
 
 
 def decode_profile(model, inputs: dict, new_tokens: int, gen: dict) -> dict:
     """Per decode token: each operator's self seconds and calls, and the profiled wall seconds, from a `generate` of
     `new_tokens + 1` tokens profiled from the end of its prefill to its end (after one warm-up): `new_tokens` decode
     steps."""
-    def run(processors):
-        return model.generate(**inputs, max_new_tokens=new_tokens + 1, min_new_tokens=new_tokens + 1,
-                              logits_processor=processors, **gen)
-
-    run(LogitsProcessorList())
+    _generate_decode_seconds(model, inputs, new_tokens, gen)  # warm-up
     profiler = profile(activities=[ProfilerActivity.CPU])
-    starter = _ProfileFromFirstToken(profiler)
-    run(LogitsProcessorList([starter]))
-    wall = (time.perf_counter() - starter.start) / new_tokens
-    profiler.stop()
+    wall = _generate_decode_seconds(model, inputs, new_tokens, gen, profiler)
     ops = {e.key: (e.self_cpu_time_total / 1e6 / new_tokens, e.count / new_tokens) for e in profiler.key_averages()}
     groups = {"matmul": 0.0, "attention": 0.0, "other operators": 0.0}
     for name, (sec, _) in ops.items():
@@ -91,11 +98,10 @@ def weight_matmul_seconds(model, repeats: int) -> float:
 
 
 def decode_seconds(model, inputs: dict, new_tokens: int, gen: dict, repeats: int) -> float:
-    """bench_generation's decode per token, unprofiled."""
-    def timed(n):
-        return median_seconds(lambda: model.generate(**inputs, max_new_tokens=n, min_new_tokens=n, **gen), repeats)
-
-    return (timed(new_tokens + 1) - timed(1)) / new_tokens
+    """The same steps unprofiled: median over `repeats` (after one warm-up) of the seconds per token after the
+    prefill (less sensitive to other work on the machine than bench_generation's difference of two medians)."""
+    samples = [_generate_decode_seconds(model, inputs, new_tokens, gen) for _ in range(repeats + 1)][1:]
+    return statistics.median(samples)
 
 
 def main() -> None:
@@ -135,13 +141,21 @@ def main() -> None:
         l_sec, l_calls = l["ops"].get(op, (0.0, 0.0))
         print(f"| {op} | {sec * 1e3:.2f} | {calls:.0f} | {l_sec * 1e3:.2f} | {l_calls:.0f} |")
     print()
+    print("Largest excess of EarthGPT-X over LLaVA, per operator (what EarthGPT-X's decode step adds):")
+    print()
+    print("| operator | EarthGPT-X - LLaVA, ms/token | calls/token, EarthGPT-X / LLaVA |")
+    print("|---|---:|---:|")
+    excess = {op: sec - l["ops"].get(op, (0.0, 0.0))[0] for op, (sec, _) in e["ops"].items()}
+    for op, extra in sorted(excess.items(), key=lambda kv: -kv[1])[:6]:
+        print(f"| {op} | {extra * 1e3:.2f} | {e['ops'][op][1]:.0f} / {l['ops'].get(op, (0.0, 0.0))[1]:.0f} |")
+    print()
     print("| per decode token | EarthGPT-X, ms | share | LLaVA, ms | share |")
     print("|---|---:|---:|---:|---:|")
     for group in e["groups"]:
         print(f"| {group} | {e['groups'][group] * 1e3:.2f} | {100 * e['groups'][group] / e['wall']:.0f} % | "
               f"{l['groups'][group] * 1e3:.2f} | {100 * l['groups'][group] / l['wall']:.0f} % |")
     print(f"| **profiled decode per token** | **{e['wall'] * 1e3:.2f}** | 100 % | **{l['wall'] * 1e3:.2f}** | 100 % |")
-    print(f"| decode per token, unprofiled (median of {args.repeats}) | {e['decode'] * 1e3:.2f} | | "
+    print(f"| decode per token, unprofiled (median of {args.repeats} runs) | {e['decode'] * 1e3:.2f} | | "
           f"{l['decode'] * 1e3:.2f} | |")
     print(f"| pure weight matmuls of one token (F.linear over every LLM weight) | {e['pure'] * 1e3:.2f} | | "
           f"{l['pure'] * 1e3:.2f} | |")
