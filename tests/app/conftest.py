@@ -6,6 +6,7 @@ from transformers import pipeline
 
 from earthgptx_hf import EarthGPTXProcessor
 from tests.modeling.helpers import tiny_model
+from tests.pipelines.conftest import pipe  # noqa: F401 (the pipeline tests' tiny pipeline, as a fixture here)
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +21,6 @@ def pix_checkpoint(tmp_path_factory):
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
-
-
-@pytest.fixture(scope="module")
-def pipe():
-    model = tiny_model()
-    return pipeline("visual-prompting", model=model, processor=EarthGPTXProcessor.from_model_config(model.config))
 
 
 @pytest.fixture(scope="module")

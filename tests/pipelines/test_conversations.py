@@ -29,21 +29,22 @@ def _turns(pipe, pix_bias):
     return first, second, third
 
 
+def _counted(pipe, run):
+    """`run(pipe)` and how often the towers, the fusion and SAM's image encoder ran."""
+    calls = Calls(pipe.model)
+    try:
+        return run(pipe), calls.counts
+    finally:
+        calls.remove()
+
+
 def test_a_chat_followup_encodes_the_image_once_and_answers_as_without_the_cache(pipe, pix_bias):
     pipe.conversations.clear()
-    calls = Calls(pipe.model)
-    try:
-        reused = _turns(pipe, pix_bias)
-    finally:
-        calls.remove()
-    assert calls.counts == {"towers": 1, "fusion": 1, "sam_encoder": 1}
+    reused, counts = _counted(pipe, lambda p: _turns(p, pix_bias))
+    assert counts == {"towers": 1, "fusion": 1, "sam_encoder": 1}
     fresh = pipeline("visual-prompting", model=pipe.model, processor=pipe.processor, conversation_cache_size=0)
-    calls = Calls(pipe.model)
-    try:
-        expected = _turns(fresh, pix_bias)
-    finally:
-        calls.remove()
-    assert calls.counts == {"towers": 3, "fusion": 3, "sam_encoder": 2}
+    expected, counts = _counted(fresh, lambda p: _turns(p, pix_bias))
+    assert counts == {"towers": 3, "fusion": 3, "sam_encoder": 2}
     for got, want in zip(reused, expected):
         assert got["generated_text"] == want["generated_text"]
         assert len(got["masks"]) == len(want["masks"])
@@ -55,14 +56,14 @@ def test_a_chat_followup_encodes_the_image_once_and_answers_as_without_the_cache
 
 def test_a_new_task_on_the_same_image_and_prompts_reuses_the_visual_tokens(pipe):
     pipe.conversations.clear()
-    calls = Calls(pipe.model)
-    try:
-        pipe(IMAGE, boxes=[[5, 5, 30, 30]], task="classify", max_new_tokens=2)
-        caption = pipe(IMAGE, prompts=[BOX], task="caption", max_new_tokens=2)  # the same box, as a prompt dict
-        other_prompts = pipe(IMAGE, boxes=[[6, 5, 30, 30]], task="classify", max_new_tokens=2)
-    finally:
-        calls.remove()
-    assert calls.counts["towers"] == 2  # the moved box is another conversation
+
+    def three_calls(p):
+        p(IMAGE, boxes=[[5, 5, 30, 30]], task="classify", max_new_tokens=2)
+        caption = p(IMAGE, prompts=[BOX], task="caption", max_new_tokens=2)  # the same box, as a prompt dict
+        return caption, p(IMAGE, boxes=[[6, 5, 30, 30]], task="classify", max_new_tokens=2)
+
+    (caption, other_prompts), counts = _counted(pipe, three_calls)
+    assert counts["towers"] == 2  # the moved box is another conversation
     fresh = pipeline("visual-prompting", model=pipe.model, processor=pipe.processor, conversation_cache_size=0)
     assert caption[0]["generated_text"] == fresh(IMAGE, prompts=[BOX], task="caption", max_new_tokens=2)[0][
         "generated_text"]
