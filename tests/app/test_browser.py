@@ -176,7 +176,6 @@ def _coordinates(label: str) -> list[float]:
     return [float(v) for v in re.search(r"\[([^\]]*)\]", label).group(1).split(",")]
 
 
-@pytest.mark.skip(reason="issue 15 in progress: the browser test has not been run green yet")
 def test_upload_draw_classify_segment_and_errors_in_a_real_browser(server, browser, model_dir, tmp_path):
     from transformers import pipeline
 

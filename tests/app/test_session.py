@@ -10,6 +10,7 @@ from PIL import Image
 from earthgptx_hf.app import AppSession, PromptError, demo_scene, read_upload
 from earthgptx_hf.processing.multi_source import normalise_image
 from earthgptx_hf.processing.rle import rle_to_mask
+from tests.pipelines.test_conversations import _counted
 
 
 class Spy:
@@ -84,6 +85,26 @@ def test_the_pipeline_receives_exactly_the_drawn_prompts_and_the_whole_chat_on_f
     third = session.ask("caption")
     assert third.new_conversation and len(spy.calls[-1][0]) == 1  # other prompts: a new chat
     assert spy.calls[-1][0][0]["content"][0]["visual_prompts"] == [drawn[0], drawn[2]]
+
+
+def test_follow_ups_in_the_app_encode_the_image_once(pipe):
+    """Issue 15, item 5: the second and third questions about the same prompts reuse the first turn's features and
+    KV cache (the pipeline's conversation cache), so the towers, the fusion and SAM's encoder run once."""
+    pipe.conversations.clear()
+    session = AppSession(pipe, model="tiny", generate_kwargs={"max_new_tokens": 2})
+    session.load_demo("sar")
+    session.canvas()
+    for corner in [(40, 40), (200, 200), (300, 300), (480, 420)]:  # two boxes of two clicks each
+        session.click("box", corner)
+    assert len(session.board.prompts) == 2
+
+    def three_turns(p):
+        return [session.ask("classify"), session.ask("instruction", "What is in <Region 2>?"),
+                session.ask("caption")]
+
+    turns, counts = _counted(pipe, three_turns)
+    assert [t.new_conversation for t in turns] == [True, False, False]
+    assert counts["towers"] == 1 and counts["fusion"] == 1
 
 
 def test_bad_requests_raise_the_pipelines_messages(pipe):

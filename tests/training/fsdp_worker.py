@@ -91,7 +91,8 @@ def wrap_as_accelerate_describes(model, info: dict):
     )
     units = [m for m in wrapped.modules() if isinstance(m, FullyShardedDataParallel)]
     info.update(
-        fsdp_version=plugin.fsdp_version, sharding_strategy=plugin.sharding_strategy.name,
+        fsdp_version=getattr(plugin, "fsdp_version", 1),  # accelerate < 1.6 knew only FSDP1, without the field
+        sharding_strategy=plugin.sharding_strategy.name,
         use_orig_params=plugin.use_orig_params, units=len(units),
         unit_classes=sorted({type(m.module).__name__ for m in units[1:]}),
         parameters=total,
