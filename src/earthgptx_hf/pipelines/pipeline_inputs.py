@@ -137,6 +137,14 @@ def collect_prompts(fields: dict, where: str) -> list:
     return prompts
 
 
+def task_of(fields: dict, prompts: list) -> str | None:
+    """The task shortcut a call asks for (`task=`, else classify with prompts and caption without); None for `text=`,
+    a free instruction."""
+    if fields.get("text") is not None:
+        return None
+    return fields.get("task") or ("classify" if prompts else "caption")
+
+
 def instruction(fields: dict, prompts: list, width: int, height: int, where: str) -> tuple[str, list]:
     """The instruction (`text`, or the `task` shortcut's) and the prompts (the whole-image box for image-level tasks
     without prompts)."""
@@ -147,7 +155,7 @@ def instruction(fields: dict, prompts: list, width: int, height: int, where: str
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"text for {where} must be a non-empty string, got {text!r}.")
         return text, prompts
-    task = task or ("classify" if prompts else "caption")
+    task = task_of(fields, prompts)
     if task not in TASK_SHORTCUTS:
         raise ValueError(f"task={task!r} is not one of {list(TASK_SHORTCUTS)} (or pass text=...).")
     if task == "relation" and len(prompts) != 2:
@@ -162,5 +170,5 @@ def instruction(fields: dict, prompts: list, width: int, height: int, where: str
     return INSTRUCTIONS[key].format(regions=listed), prompts
 
 
-__all__ = ["TASK_SHORTCUTS", "INSTRUCTIONS", "ITEM_KEYS", "Item", "Numbered", "numbered_stream", "for_image",
+__all__ = ["task_of", "TASK_SHORTCUTS", "INSTRUCTIONS", "ITEM_KEYS", "Item", "Numbered", "numbered_stream", "for_image",
            "fields_of", "collect_prompts", "instruction", "coordinates"]

@@ -54,6 +54,7 @@ from .pipeline_inputs import (
     for_image,
     instruction,
     numbered_stream,
+    task_of,
 )
 
 TASK = "visual-prompting"
@@ -106,6 +107,7 @@ class _Prepared:
     target_size: tuple[int, int]  # (height, width) of the original image
     chat: list | None  # the messages, for chat inputs
     continue_final_message: bool = False
+    task: str | None = None  # the task shortcut asked (None: a free instruction or a chat)
 
 
 class VisualPromptingPipeline(Pipeline):
@@ -247,7 +249,7 @@ class VisualPromptingPipeline(Pipeline):
             conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
             text = self.processor.apply_chat_template(conversation, add_generation_prompt=True)
         return {"item": _Prepared(image, text, prompts, fields.get("modality"), (height, width), chat,
-                                  bool(continue_final_message))}
+                                  bool(continue_final_message), None if chat is not None else task_of(fields, prompts))}
 
     # -----------------------------------------------------------------------------------------------------------------
     def _forward(self, model_inputs, generate_kwargs=None, mask_threshold: float = 0.0,
@@ -317,7 +319,8 @@ class VisualPromptingPipeline(Pipeline):
         georeference = getattr(item.image, "georeference", None)  # a GeoTIFF read by earthgptx_hf.geo (geo extra)
         if georeference is not None and georeference.is_georeferenced:
             for result in results:  # the regions on the map: a GeoJSON FeatureCollection in EPSG:4326
-                result["geometries"] = georeference.features(result, model=self.model.name_or_path or None)
+                result["geometries"] = georeference.features(result, task=item.task,
+                                                            model=self.model.name_or_path or None)
         return results
 
     @staticmethod

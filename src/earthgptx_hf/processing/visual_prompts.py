@@ -136,7 +136,8 @@ def _collinear(xy: np.ndarray) -> bool:
     return bool(np.abs(cross).max() <= 1e-12 * norms[far] ** 2)
 
 
-def _bounds_of(prompt: dict) -> tuple[float, float, float, float]:
+def prompt_bounds(prompt: dict) -> tuple[float, float, float, float]:
+    """The box `(x1, y1, x2, y2)` around a prompt (a point: the point twice; a free-form shape: its bounding box)."""
     kind = prompt["type"]
     if kind == "point":
         x, y = prompt["point"]
@@ -196,7 +197,7 @@ def validate_prompt(prompt, image_size: tuple[int, int], where: str) -> tuple[di
         clean["radius"] = _scalar(prompt["radius"], f"{where}['radius']")
         if clean["radius"] <= 0:
             raise ValueError(f"{where}['radius'] must be positive, got {clean['radius']}.")
-    x1, y1, x2, y2 = _bounds_of(clean)
+    x1, y1, x2, y2 = prompt_bounds(clean)
     outside = x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height
     if kind == "circle" and not outside:  # the disc itself, not its bounding box, must reach the image
         (cx, cy), r = clean["center"], clean["radius"]
@@ -373,4 +374,4 @@ def rasterise_prompts(prompts: list[dict], layout: ImageLayout, point_radius: fl
 
 
 __all__ = ["PROMPT_TYPES", "MAX_VERTICES", "MAX_MAGNITUDE", "validate_prompt", "validate_prompts", "rasterise_prompts",
-           "mask_to_rle", "rle_to_mask"]
+           "prompt_bounds", "mask_to_rle", "rle_to_mask"]

@@ -25,6 +25,7 @@ from ..data.annotated_images import DataArguments, load_annotated_images
 from ..data.dataset import records_to_dataset
 from ..data.records import read_records
 from ..data.tasks import build_records
+from ..data.training_data import augment_images, prompts_per_record, resample_records
 from ..extras import require
 from ..modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
 from ..modeling.activation_checkpointing import enable_activation_checkpointing
@@ -85,19 +86,31 @@ def training_defaults(preset: str, model_name_or_path: str | None = None) -> dic
 
 
 def build_training_records(data_args: DataArguments, max_regions: int, workdir: Path, seed: int = 0):
-    """M-RSVP records for training and the conversion report (a dict)."""
+    """M-RSVP records for training and the conversion report (a dict), shaped by the training options of
+    `data_args` (augmentation, prompts per record, class balance, procedural share: `data/training_data.py`)."""
     if data_args.data_format == "records":
         if data_args.data_path is None:
             raise ValueError("data_format='records' needs data_path (an M-RSVP .jsonl file).")
+        if data_args.region_crops or data_args.flip != "none":
+            raise ValueError("region_crops and flip work on annotated images; data_format='records' holds records "
+                             "(give the converter's input instead).")
         records, report = read_records(data_args.data_path, data_args.image_dir, data_args.allow_outside_root)
         logger.info("%s", report)
-        return records, report.to_dict()
-    images, report = load_annotated_images(data_args, workdir)
-    tasks = [t.strip() for t in data_args.tasks.split(",") if t.strip()]
-    records = build_records(images, tasks=tasks, prompt_type=data_args.prompt_type, max_regions=max_regions,
-                            seed=seed, report=report, grounding_regions=data_args.grounding_regions)
-    logger.info("%s", report)
-    return records, report.to_dict()
+        report = report.to_dict()
+    else:
+        images, report = load_annotated_images(data_args, workdir)
+        images, augmentation = augment_images(images, data_args, workdir, seed)
+        tasks = [t.strip() for t in data_args.tasks.split(",") if t.strip()]
+        records = build_records(images, tasks=tasks, prompt_type=data_args.prompt_type,
+                                max_regions=prompts_per_record(data_args, max_regions), seed=seed, report=report,
+                                grounding_regions=data_args.grounding_regions)
+        logger.info("%s", report)
+        report = {**report.to_dict(), **({"augmentation": augmentation} if augmentation else {})}
+    records, sampling = resample_records(records, data_args, prompts_per_record(data_args, max_regions), workdir,
+                                         seed)
+    if sampling:
+        logger.info("training data resampled: %s", sampling)
+    return records, {**report, **sampling, "training_records": len(records)}
 
 
 def build_model(model_args: ModelArguments, workdir: Path, gradient_checkpointing: bool = False):
@@ -188,31 +201,45 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     return trainer
 
 
+def read_config(path) -> dict:
+    """The mapping of argument names to values in a YAML or JSON config file."""
+    text = Path(path).read_text(encoding="utf-8")
+    values = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of argument names to values, not {type(values).__name__}.")
+    return values
+
+
+def with_training_defaults(values: dict) -> dict:
+    """`values` (a config's mapping) over the training defaults of its model preset or checkpoint."""
+    defaults = training_defaults(values.get("preset", ModelArguments.preset), values.get("model_name_or_path"))
+    return {**defaults, **values}
+
+
 def parse_arguments(argv: list[str] | None = None):
     """`ModelArguments`, `TrainDataArguments` and `TrainingArguments` from a YAML or JSON file or from flags. The
     training fields the input leaves unset take the model preset's defaults (`PRESET_TRAINING_DEFAULTS`)."""
     parser = HfArgumentParser((ModelArguments, TrainDataArguments, TrainingArguments))
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
-        text = Path(argv[0]).read_text(encoding="utf-8")
-        values = json.loads(text) if argv[0].endswith(".json") else yaml.safe_load(text)
-        if not isinstance(values, dict):
-            raise ValueError(f"{argv[0]} must hold a mapping of argument names to values, not "
-                             f"{type(values).__name__}.")
-        defaults = training_defaults(values.get("preset", ModelArguments.preset), values.get("model_name_or_path"))
-        model_args, data_args, training_args = parser.parse_dict({**defaults, **values})
+        model_args, data_args, training_args = parser.parse_dict(with_training_defaults(read_config(argv[0])))
     else:
         # the preset decides the defaults: read it first (without --help, which the full parser answers)
         preset_parser = HfArgumentParser(ModelArguments, add_help=False)
         given = preset_parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)[0]
         parser.set_defaults(**training_defaults(given.preset, given.model_name_or_path))
         model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
+    return model_args, data_args, settle_training_arguments(training_args)
+
+
+def settle_training_arguments(training_args: TrainingArguments) -> TrainingArguments:
+    """What every run of ours needs in `training_args`, whoever parsed them."""
     # The collator reads the dataset's own columns (image, prompts, ...), which are not forward() arguments.
     training_args.remove_unused_columns = False
     if training_args.ddp_find_unused_parameters is None:
         # frozen towers and heads a batch does not use (e.g. no [PIX] in it) leave parameters without gradients
         training_args.ddp_find_unused_parameters = True
-    return model_args, data_args, training_args
+    return training_args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,82 @@
+"""The training data of `earthgptx-train` as the training options of `DataArguments` shape it, in this order:
+
+1. `augment_images`: region crops of the images (`region_crops`, `crop_*`), then flipped copies of the images and
+   crops (`flip`), written under `<workdir>/augmented` (`augmentation.py`);
+2. `prompts_per_record`: the regions per classification record (`max_prompts_per_record`, at most the model's);
+3. `resample_records`: class-balanced resampling of those records (`balance_classes`), then procedural records
+   mixed in (`procedural_share`, the procedural arguments say how the scenes are made; `sampling.py`).
+
+Each step returns its counts, which `earthgptx-train` writes to data_report.json under "augmentation",
+"class_balanced" and "procedural_mix".
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from .annotated_images import DataArguments, load_annotated_images
+from .annotations import AnnotatedImage
+from .augmentation import flipped_copies, region_crops
+from .sampling import class_balanced_records, mix_procedural
+from .tasks import build_records
+
+AUGMENTED_DIR = "augmented"
+
+
+def augment_images(images: list[AnnotatedImage], data_args: DataArguments, workdir, seed: int = 0):
+    """`images` plus their region crops and flipped copies (as `data_args` asks). Returns the images and the counts
+    (None when no augmentation was asked for)."""
+    if not data_args.region_crops and data_args.flip == "none":
+        return images, None
+    out_dir = Path(workdir) / AUGMENTED_DIR
+    crops, crop_counts = region_crops(images, out_dir / "crops", data_args.region_crops, data_args.crop_context,
+                                      data_args.crop_min_size, data_args.crop_keep_fraction, seed)
+    originals = images + crops
+    flips, flip_counts = flipped_copies(originals, out_dir / "flips", data_args.flip)
+    counts = {"images_in": len(images), "images_out": len(originals) + len(flips), "region_crops": crop_counts,
+              "flips": flip_counts}
+    return originals + flips, counts
+
+
+def prompts_per_record(data_args: DataArguments, max_regions: int) -> int:
+    """The regions per classification record: `max_prompts_per_record`, or the model's `max_regions` when unset;
+    `ValueError` when it is more than the model takes."""
+    wanted = data_args.max_prompts_per_record
+    if wanted is None:
+        return max_regions
+    if wanted > max_regions:
+        raise ValueError(f"max_prompts_per_record={wanted} is more than the model's max_regions={max_regions}; give "
+                         f"at most {max_regions} (or raise max_regions with config_overrides for a new model).")
+    return wanted
+
+
+def procedural_records(data_args: DataArguments, max_regions: int, workdir, seed: int = 0) -> list[dict]:
+    """Records of the procedural scenes' train split, made as the procedural arguments of `data_args` say, with its
+    tasks, prompt type and grounding regions."""
+    scenes = replace(data_args, data_format="procedural", data_path=None, split="train",
+                     scene_dir=data_args.scene_dir or str(Path(workdir) / "scenes"))
+    images, _ = load_annotated_images(scenes, workdir)
+    tasks = [t.strip() for t in data_args.tasks.split(",") if t.strip()]
+    return build_records(images, tasks=tasks, prompt_type=data_args.prompt_type, max_regions=max_regions,
+                         seed=seed + 1, grounding_regions=data_args.grounding_regions)
+
+
+def resample_records(records: list[dict], data_args: DataArguments, max_regions: int, workdir, seed: int = 0):
+    """`records` class-balanced and mixed with procedural records, as `data_args` asks. Returns the records and the
+    counts for data_report.json."""
+    counts = {}
+    if data_args.balance_classes:
+        records, balanced = class_balanced_records(records, seed, data_args.balance_power)
+        counts.update(balanced)
+    if data_args.procedural_share:
+        if data_args.data_format == "procedural":
+            raise ValueError(f"procedural_share={data_args.procedural_share} mixes procedural records into real "
+                             "data, but data_format='procedural' is procedural already; give a real data_format.")
+        procedural = procedural_records(data_args, max_regions, workdir, seed)
+        records, mixed = mix_procedural(records, procedural, data_args.procedural_share, seed)
+        counts["procedural_mix"] = mixed
+    return records, counts
+
+
+__all__ = ["AUGMENTED_DIR", "augment_images", "procedural_records", "prompts_per_record", "resample_records"]

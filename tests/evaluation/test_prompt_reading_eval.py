@@ -1,0 +1,75 @@
+"""`earthgptx-eval` reports whether a model reads its prompts: the swap counts, the size-prior baseline per
+modality and the rows on classes seen in the training split, in results.json and results.md."""
+
+import json
+
+import pytest
+
+from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXProcessor
+from earthgptx_hf.evaluation.evaluate_model import EvalArguments, EvalDataArguments, main, run_evaluation
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model")
+    config = EarthGPTXConfig.from_preset("tiny")
+    EarthGPTXForConditionalGeneration(config).save_pretrained(path)
+    EarthGPTXProcessor.from_model_config(config).save_pretrained(path)
+    return path
+
+
+def test_swap_prior_and_seen_classes_reach_the_outputs(model_dir, tmp_path):
+    out = tmp_path / "eval"
+    assert main(["--model", str(model_dir), "--output_dir", str(out), "--num_scenes", "15", "--scene_size", "64",
+                 "--scene_dir", str(tmp_path / "scenes"), "--tasks", "classification", "--prompt_types", "box",
+                 "--max_new_tokens", "8", "--gallery_size", "0", "--swap_check", "--size_bins", "3",
+                 "--seen_classes_split", "train", "--semantic_similarity", "false"]) == 0
+    summary = json.loads((out / "results.json").read_text())
+    row = summary["results"]["classification"]["box"]
+    assert set(row["swap"]) == {"pairs", "differing", "swapped", "rate"} and row["swap"]["pairs"] > 0
+    assert row["swap"]["differing"] <= row["swap"]["pairs"] and row["swap"]["swapped"] <= row["swap"]["differing"]
+    modalities = {m for m in row["by_modality"] if "(" not in m}
+    assert modalities == {"optical", "sar", "infrared"}
+    for modality in modalities:
+        figures, seen = row["by_modality"][modality], row["by_modality"][f"{modality} (classes seen in train)"]
+        # the best constant per size bin scores at least the best constant per modality
+        assert figures["size_prior_baseline"] >= figures["majority_baseline"] and len(figures["size_bins"]) <= 3
+        assert seen["regions"] + seen["regions_unseen"] == figures["regions"]
+    table = (out / "results.md").read_text()
+    assert "size-prior baseline" in table and "| Box | infrared (classes seen in train) |" in table
+    assert f"{row['swap']['swapped']} of {row['swap']['differing']}" in table
+
+
+def test_training_options_and_bad_bins_are_refused_by_the_evaluation(model_dir, tmp_path):
+    with pytest.raises(ValueError, match=r"\['region_crops'\] are training options"):
+        run_evaluation(EvalArguments(model=str(model_dir), output_dir=str(tmp_path)),
+                       EvalDataArguments(region_crops=2), progress=False)
+    with pytest.raises(ValueError, match="size_bins=0 must be a positive integer"):
+        run_evaluation(EvalArguments(model=str(model_dir), output_dir=str(tmp_path), size_bins=0),
+                       EvalDataArguments(), progress=False)
+    with pytest.raises(ValueError, match="seen_classes_split='train' needs a data format with splits"):
+        run_evaluation(EvalArguments(model=str(model_dir), output_dir=str(tmp_path), seen_classes_split="train"),
+                       EvalDataArguments(data_format="records", data_path=str(tmp_path / "r.jsonl")), progress=False)
+
+
+def test_zoom_in_asks_each_real_object_on_a_crop_around_it(model_dir, tmp_path, rs_mini):
+    pytest.importorskip("rasterio", reason="zoom-in groups windows with the geo extra")
+    from PIL import Image
+
+    out = tmp_path / "eval"
+    data = EvalDataArguments(data_format="rs_mini", data_path=str(rs_mini / "annotations" / "test.jsonl"),
+                             tasks="classification", scene_dir=str(tmp_path / "work"))
+    run_evaluation(EvalArguments(model=str(model_dir), output_dir=str(out), prompt_types="box", max_samples=6,
+                                 max_new_tokens=4, gallery_size=0, semantic_similarity=False, zoom_in=True,
+                                 zoom_in_min_size=128), data, progress=False)
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all("#zoom" in row["id"] for row in rows)  # questions about the crops
+    crops = sorted((tmp_path / "work" / "zoom_in").iterdir())
+    assert crops  # each at least 128 pixels a side, or the whole frame in that direction (rs_mini frames >= 256)
+    assert all(min(Image.open(path).size) >= 128 for path in crops)
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["results"]["classification"]["box"]["by_modality"]
+    with pytest.raises(ValueError, match="zoom_in asks real images"):
+        run_evaluation(EvalArguments(model=str(model_dir), output_dir=str(out), zoom_in=True),
+                       EvalDataArguments(tasks="classification", num_scenes=4, scene_dir=str(tmp_path / "s")),
+                       progress=False)
