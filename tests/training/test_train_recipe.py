@@ -64,3 +64,12 @@ def test_bad_recipes_are_refused(tmp_path):
         recipe_stages([STAGE1], real_data={"max_steps": 3})
     with pytest.raises(ValueError, match="at least one stage"):
         recipe_stages([])
+
+
+def test_the_real_only_variant_parses_and_trains_crops_from_random_weights():
+    model, data, train = parse_arguments([str(ROOT / "configs" / "recipe_real_only.yaml")])
+    assert model.preset == "small" and model.model_name_or_path is None
+    assert data.data_format == "rs_mini" and data.split == "train" and data.procedural_share == 0
+    assert data.region_crops == 8 and data.balance_classes and data.flip == "horizontal"
+    assert train.max_steps == 900 and train.learning_rate == 1e-3
+    assert Path(train.output_dir) not in (Path("runs/recipe_stage1"), Path("runs/recipe_stage2"))
