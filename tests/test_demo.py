@@ -64,6 +64,7 @@ def test_demo_on_a_real_dataset_folder_runs_the_recipe(rs_mini, tmp_path):
     summary = json.loads((out / "demo_summary.json").read_text())
     assert {e["modality"] for e in summary["examples"]} == {"optical", "sar", "infrared"}
     assert "swap" in json.dumps(summary["results"]["classification"])  # the prompt-reading checks ran
+    assert "box pairs" in summary["results"]["classification"]  # at the zoom-in scale, pairs on one crop
     assert "rs_mini" in (out / "REPORT.md").read_text()
     with pytest.raises(ValueError, match="--recipe: .* not found"):
         demo.main(["--output_dir", str(out), "--data", str(rs_mini), "--recipe", str(tmp_path / "missing.yaml")])

@@ -10,9 +10,10 @@ Steps, each with a progress bar or log line:
    1, 2 or 3 regions per question, point / box / free-form prompts), stopped by `--max_steps` or the `--minutes`
    budget, whichever comes first; with `--data`, the real-data recipe instead (`--recipe`, default
    configs/recipe_stage1.yaml then recipe_stage2.yaml: procedural pre-training, then the real data mixed with
-   procedural records; their own step counts, about 35 minutes on 2 cores, docs/training.md);
+   procedural records; their own step counts, about 42 minutes on 2 cores, docs/training.md);
 3. evaluation of the held-out split with `earthgptx-eval` (SS, S-IoU, accuracy, gIoU, cIoU per prompt type and per
-   number of regions per question; Spearman correlation of mask score and true IoU, gIoU after `min_score`);
+   number of regions per question; Spearman correlation of mask score and true IoU, gIoU after `min_score`); on
+   `--data`, region questions are asked on zoom-in crops, with the swap check and the seen-class rows;
 4. a Hub-ready checkpoint (`save_hub_ready`: weights, processor, remote code, model card with the results);
 5. `pipeline("visual-prompting")`, loaded from that checkpoint with `trust_remote_code=True`, on held-out images with
    a point, a box and a free-form prompt and a `[PIX]` request, drawn as PNGs;
@@ -276,8 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("[2/6] evaluation of the held-out split with earthgptx-eval")
     t = time.monotonic()
     eval_data = _data_arguments(args, "test", scene_dir, EvalDataArguments)
-    real = {"swap_check": True, "seen_classes_split": "train",  # the prompt-reading checks of issue 17
-            "seen_classes_path": train_data.data_path} if args.data else {}
+    # real data: the prompt-reading checks of issue 17, asked at the scale the recipe's region crops teach (zoom-in;
+    # the swap check then also asks pairs of different classes on one zoom-in crop)
+    real = {"swap_check": True, "seen_classes_split": "train", "seen_classes_path": train_data.data_path,
+            "zoom_in": True} if args.data else {}
     summary_eval = run_evaluation(
         EvalArguments(model=str(model_dir), output_dir=str(out / "eval"), max_samples=_eval_samples(args),
                       batch_size=16, max_new_tokens=32, gallery_size=8, **real), eval_data)

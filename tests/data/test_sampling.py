@@ -75,6 +75,7 @@ def test_a_bad_procedural_share_is_refused(share):
 
 @pytest.mark.parametrize("name, value, valid", [
     ("region_crops", -1, "non-negative integer"), ("region_crops", 1.5, "non-negative integer"),
+    ("pair_crops", -1, "non-negative integer"), ("pair_crops", True, "non-negative integer"),
     ("crop_context", -0.5, ">= 0"), ("crop_min_size", 0, "positive integer"),
     ("crop_keep_fraction", 0.0, r"in \(0, 1\]"), ("crop_keep_fraction", 1.2, r"in \(0, 1\]"),
     ("flip", "diagonal", "is not one of"), ("max_prompts_per_record", 0, "positive integer"),
@@ -128,3 +129,20 @@ def test_build_training_records_applies_and_counts_every_option(small_set, tmp_p
     with pytest.raises(ValueError, match="data_format='procedural' is procedural already"):
         build_training_records(DataArguments(data_format="procedural", num_scenes=6, scene_size=64,
                                              scene_dir=str(tmp_path / "scenes2"), procedural_share=0.2), 8, tmp_path)
+
+
+def test_pair_crops_add_both_objects_of_a_pair_prompted_on_one_crop(small_set, tmp_path):
+    args = DataArguments(data_format="rs_mini", data_path=str(small_set), tasks="classification", prompt_type="box",
+                         pair_crops=2, crop_context=1.0, crop_min_size=24)
+    records, report = build_training_records(args, 8, tmp_path / "run")
+    pairs = report["augmentation"]["pair_crops"]
+    # per image: the car and its nearest person (the other two persons have no partner left), weighed up twice
+    assert pairs["pairs"] == 4 and pairs["copies"] == 2 and pairs["objects_unpaired"] == 8
+    assert report["augmentation"]["images_out"] == 4 + 2 * 4
+    paired = [r for r in records if "#pair" in r["id"]]
+    assert len(paired) == 8 and len({r["id"] for r in paired}) == 4
+    for record in paired:
+        answer = record["conversations"][1]["value"]
+        assert len(record["prompts"]) == 2 and sorted(line.split(": ")[1] for line in answer.splitlines()) == [
+            "car", "person"]
+    assert (tmp_path / "run" / "augmented" / "pairs").is_dir()

@@ -73,3 +73,21 @@ def test_zoom_in_asks_each_real_object_on_a_crop_around_it(model_dir, tmp_path, 
         run_evaluation(EvalArguments(model=str(model_dir), output_dir=str(out), zoom_in=True),
                        EvalDataArguments(tasks="classification", num_scenes=4, scene_dir=str(tmp_path / "s")),
                        progress=False)
+
+
+def test_swap_check_with_zoom_in_asks_pairs_of_different_classes_on_one_crop(model_dir, tmp_path, rs_mini):
+    pytest.importorskip("rasterio", reason="zoom-in groups windows with the geo extra")
+    out = tmp_path / "eval"
+    data = EvalDataArguments(data_format="rs_mini", data_path=str(rs_mini / "annotations" / "test.jsonl"),
+                             tasks="classification", scene_dir=str(tmp_path / "work"))
+    summary = run_evaluation(EvalArguments(model=str(model_dir), output_dir=str(out), prompt_types="box",
+                                           max_samples=5, max_new_tokens=4, gallery_size=0, swap_check=True,
+                                           semantic_similarity=False, zoom_in=True), data, progress=False)
+    rows = summary["results"]["classification"]
+    assert set(rows) == {"box", "box pairs"} and rows["box pairs"]["swap"]["pairs"] == 5
+    predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    pairs = [p for p in predictions if p["prompt_type"] == "box pairs"]
+    assert len(pairs) == 5 and all("#pair" in p["id"] and p["reference"].count("<Region") == 2 for p in pairs)
+    labels = [sorted(line.split(": ", 1)[1] for line in p["reference"].splitlines()) for p in pairs]
+    assert all(a != b for a, b in labels)  # two objects of different classes each
+    assert "| Box, zoom-in pairs |" in (out / "results.md").read_text()

@@ -67,6 +67,11 @@ class DataArguments:
         "help": "Training: extra images per image, each cropped around one of its objects (drawn at random) so "
                 "that small objects are seen larger; written under <output_dir>/augmented "
                 "(data_report.json 'augmentation')."})
+    pair_crops: int = field(default=0, metadata={
+        "help": "Training: copies of one crop per pair of objects of different classes (disjoint pairs, nearest "
+                "first), each holding both at the region crops' scale (the crops of the evaluation's zoom-in swap "
+                "check, data/zoom_in.py), both prompted, so that the answer must come from the prompt, not from the "
+                "object in the middle of the crop; 0: none (data_report.json 'augmentation')."})
     crop_context: float = field(default=CROP_CONTEXT, metadata={
         "help": "Region crops: context on each side of the object, as a multiple of its larger side."})
     crop_min_size: int = field(default=CROP_MIN_SIZE, metadata={
@@ -92,8 +97,8 @@ class DataArguments:
             name].default]
 
 
-TRAINING_OPTIONS = ("balance_classes", "balance_power", "procedural_share", "region_crops", "crop_context",
-                    "crop_min_size", "crop_keep_fraction", "flip", "max_prompts_per_record")
+TRAINING_OPTIONS = ("balance_classes", "balance_power", "procedural_share", "region_crops", "pair_crops",
+                    "crop_context", "crop_min_size", "crop_keep_fraction", "flip", "max_prompts_per_record")
 FLIPS = ("none", "horizontal", "vertical", "both")
 
 
@@ -108,6 +113,9 @@ def check_training_options(args) -> None:
     if isinstance(args.region_crops, bool) or not isinstance(args.region_crops, int) or args.region_crops < 0:
         raise ValueError(f"region_crops={args.region_crops!r} must be a non-negative integer (crops per image; "
                          "0: none).")
+    if isinstance(args.pair_crops, bool) or not isinstance(args.pair_crops, int) or args.pair_crops < 0:
+        raise ValueError(f"pair_crops={args.pair_crops!r} must be a non-negative integer (copies of each pair's "
+                         "crop; 0: none).")
     if not _number(args.crop_context) or args.crop_context < 0:
         raise ValueError(f"crop_context={args.crop_context!r} must be a number >= 0 (context per side, in object "
                          "sizes).")

@@ -1,7 +1,8 @@
 """The training data of `earthgptx-train` as the training options of `DataArguments` shape it, in this order:
 
-1. `augment_images`: region crops of the images (`region_crops`, `crop_*`), then flipped copies of the images and
-   crops (`flip`), written under `<workdir>/augmented` (`augmentation.py`);
+1. `augment_images`: region crops of the images (`region_crops`, `crop_*`) and crops of pairs of objects of
+   different classes (`pair_crops`, `zoom_in.py`), then flipped copies of the images and crops (`flip`), written
+   under `<workdir>/augmented` (`augmentation.py`);
 2. `prompts_per_record`: the regions per classification record (`max_prompts_per_record`, at most the model's);
 3. `resample_records`: class-balanced resampling of those records (`balance_classes`), then procedural records
    mixed in (`procedural_share`, the procedural arguments say how the scenes are made; `sampling.py`).
@@ -20,6 +21,7 @@ from .annotations import AnnotatedImage
 from .augmentation import flipped_copies, region_crops
 from .sampling import class_balanced_records, mix_procedural
 from .tasks import build_records
+from .zoom_in import pair_crops
 
 AUGMENTED_DIR = "augmented"
 
@@ -27,15 +29,19 @@ AUGMENTED_DIR = "augmented"
 def augment_images(images: list[AnnotatedImage], data_args: DataArguments, workdir, seed: int = 0):
     """`images` plus their region crops and flipped copies (as `data_args` asks). Returns the images and the counts
     (None when no augmentation was asked for)."""
-    if not data_args.region_crops and data_args.flip == "none":
+    if not data_args.region_crops and not data_args.pair_crops and data_args.flip == "none":
         return images, None
     out_dir = Path(workdir) / AUGMENTED_DIR
     crops, crop_counts = region_crops(images, out_dir / "crops", data_args.region_crops, data_args.crop_context,
                                       data_args.crop_min_size, data_args.crop_keep_fraction, seed)
-    originals = images + crops
+    pairs, pair_counts = [], None
+    if data_args.pair_crops:
+        pairs, pair_counts = pair_crops(images, out_dir / "pairs", data_args.crop_context, data_args.crop_min_size)
+        pairs, pair_counts["copies"] = pairs * data_args.pair_crops, data_args.pair_crops  # few pairs: weighed up
+    originals = images + crops + pairs
     flips, flip_counts = flipped_copies(originals, out_dir / "flips", data_args.flip)
     counts = {"images_in": len(images), "images_out": len(originals) + len(flips), "region_crops": crop_counts,
-              "flips": flip_counts}
+              "pair_crops": pair_counts, "flips": flip_counts}
     return originals + flips, counts
 
 

@@ -12,17 +12,28 @@ evaluation the same zoom-in is applied here, so that the model is asked at the s
   exactly once; the other objects a crop happens to show are not prompted;
 - the crops are cut with `augmentation.crop_image` (pixels copied, boxes, points, polygons and masks moved exactly).
 
-Needs the `geo` extra (rasterio, for the window grouping).
+`pair_crops` makes the crops of the prompt-swap check at the same scale: two objects of different classes asked
+together on the smallest square crop that holds both objects' own zoom-in crops.
+
+`zoom_in_images` needs the `geo` extra (rasterio, for the window grouping); `pair_crops` does not.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 from .annotations import AnnotatedImage
-from .augmentation import CROP_CONTEXT, CROP_MIN_SIZE, crop_image, open_pixels
+from .augmentation import CROP_CONTEXT, CROP_MIN_SIZE, crop_image, crop_window, open_pixels
+
+
+def _check_scale(context, min_size) -> None:
+    if context < 0:
+        raise ValueError(f"context={context!r} must be >= 0 (context per side, in object sizes).")
+    if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 1:
+        raise ValueError(f"min_size={min_size!r} must be a positive integer (pixels).")
 
 
 def zoom_in_images(images: list[AnnotatedImage], out_dir, context: float = CROP_CONTEXT,
@@ -32,10 +43,7 @@ def zoom_in_images(images: list[AnnotatedImage], out_dir, context: float = CROP_
     whole images, which are not returned: use the originals for image-level tasks."""
     from ..geo.windows import region_windows
 
-    if context < 0:
-        raise ValueError(f"context={context!r} must be >= 0 (context per side, in object sizes).")
-    if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 1:
-        raise ValueError(f"min_size={min_size!r} must be a positive integer (pixels).")
+    _check_scale(context, min_size)
     crops, counts, skipped = [], Counter(), Counter()
     for image in images:
         if not image.objects:
@@ -58,4 +66,67 @@ def zoom_in_images(images: list[AnnotatedImage], out_dir, context: float = CROP_
                    "context": context, "min_size": min_size}
 
 
-__all__ = ["zoom_in_images"]
+PAIR_MAX_SCALE = 2.0  # a pair's crop is at most this many times the side of its members' own crops
+
+
+def _centre(box) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def pair_windows(image: AnnotatedImage, context: float = CROP_CONTEXT, min_size: int = CROP_MIN_SIZE,
+                 max_scale: float = PAIR_MAX_SCALE) -> tuple[list[tuple[int, int, tuple]], int]:
+    """Disjoint pairs of `image`'s objects of different classes, nearest first (box centres; each object in one pair
+    at most), each with its crop: the smallest square holding both objects' own zoom-in crops (`crop_window`).
+    A pair whose crop side is more than `max_scale` times the larger own crop side would show its objects smaller
+    than the zoom-in scale: it is not asked. Returns `[(i, j, window)]` and the number of objects left without a
+    pair although the image holds another class (every object of another class was too far, or paired already)."""
+    objects = image.objects
+    candidates = sorted(
+        (math.dist(_centre(objects[i].bbox), _centre(objects[j].bbox)), i, j)
+        for i in range(len(objects)) for j in range(i + 1, len(objects))
+        if objects[i].category != objects[j].category)
+    used, pairs = set(), []
+    for _, i, j in candidates:
+        if i in used or j in used:
+            continue
+        own = [crop_window(objects[k].bbox, image.width, image.height, context, min_size) for k in (i, j)]
+        union = (min(w[0] for w in own), min(w[1] for w in own), max(w[2] for w in own), max(w[3] for w in own))
+        window = crop_window(union, image.width, image.height, 0.0, 1)
+        if max(window[2] - window[0], window[3] - window[1]) > max_scale * max(w[2] - w[0] for w in own):
+            continue
+        used.update((i, j))
+        pairs.append((i, j, window))
+    candidates_objects = {k for _, i, j in candidates for k in (i, j)}
+    return pairs, len(candidates_objects - used)
+
+
+def pair_crops(images: list[AnnotatedImage], out_dir, context: float = CROP_CONTEXT, min_size: int = CROP_MIN_SIZE,
+               max_scale: float = PAIR_MAX_SCALE) -> tuple[list[AnnotatedImage], dict]:
+    """The crops of the prompt-swap check at the zoom-in scale (`pair_windows`), written under `out_dir`: one image
+    per pair, holding only the pair's two objects (the other objects a crop shows are not prompted). Returns the
+    crops and their counts (pairs asked, objects left without a pair, images without a pair, unreadable images)."""
+    _check_scale(context, min_size)
+    if max_scale < 1:
+        raise ValueError(f"max_scale={max_scale!r} must be >= 1 (a pair's crop holds both objects' own crops).")
+    crops, counts, without, unpaired, unreadable = [], Counter(), 0, 0, 0
+    for image in images:
+        pairs, left = pair_windows(image, context, min_size, max_scale)
+        unpaired += left
+        if not pairs:
+            without += 1
+            continue
+        pixels = open_pixels(image.image)
+        if pixels is None:
+            unreadable += 1
+            continue
+        for index, (i, j, window) in enumerate(pairs):
+            members = replace(image, objects=[image.objects[i], image.objects[j]])
+            crop = crop_image(members, window, pixels, Path(out_dir), index, keep_fraction=1e-9, counts=counts)
+            crops.append(replace(crop, id=f"{image.id}#pair{index}"))
+    counts.pop("image-level labels not carried", None)
+    return crops, {"images_in": len(images), "pairs": len(crops), "objects_unpaired": unpaired,
+                   "images_without_pair": without, "unreadable_images": unreadable, "objects": dict(counts),
+                   "max_scale": max_scale}
+
+
+__all__ = ["PAIR_MAX_SCALE", "pair_crops", "pair_windows", "zoom_in_images"]

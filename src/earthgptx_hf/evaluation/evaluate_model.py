@@ -51,6 +51,7 @@ from .class_priors import check_size_bins
 from .classification_table import modality_markdown, modality_rows, swap_cell
 from .evaluation_data import (  # noqa: F401 (load_evaluation_records, record_prompt_type: public here too)
     load_evaluation_records,
+    pair_group,
     record_prompt_type,
     seen_classes,
     split_list,
@@ -60,6 +61,8 @@ from .region_classification import region_classification_report, swap_consistenc
 logger = logging.getLogger(__name__)
 
 PROMPT_TYPE_NAMES = {"point": "Point", "box": "Box", "freeform": "Free-form", "image": "Image"}
+PROMPT_TYPE_NAMES.update({pair_group(kind): f"{PROMPT_TYPE_NAMES[kind]}, zoom-in pairs"
+                          for kind in ("point", "box", "freeform")})
 TASK_TITLES = {
     "classification": "Referring object classification",
     "region_caption": "Region captioning",
@@ -96,7 +99,10 @@ class EvalArguments:
     swap_check: bool = field(default=False, metadata={
         "help": "Classification: in each record with two regions of different ground-truth classes, swap the "
                 "first such pair of prompts where the model's two answers differed, and count how often the answers "
-                "follow their prompts (pairs, differing, swapped, rate = swapped / differing)."})
+                "follow their prompts (pairs, differing, swapped, rate = swapped / differing). With --zoom_in, "
+                "also rows '<prompt type> pairs': disjoint pairs of objects of different classes, nearest first, each "
+                "asked on the smallest crop holding both objects' own zoom-in crops (pairs whose crop would be more "
+                "than twice that size are counted as too far apart, not asked)."})
     size_bins: int = field(default=8, metadata={
         "help": "Classification: box-size bins per modality of the size-prior baseline (the best constant answer "
                 "per bin, bins at the quantiles of the evaluated regions' prompt box areas)."})
@@ -248,7 +254,8 @@ def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level:
                  "(EarthMarker's cleaning); gIoU: mean per-mask IoU; cIoU: summed intersection over summed union; "
                  "Pr@0.5 / meanIoU: bounding boxes of the predicted masks. Prompt swap: in the records with two regions "
                  "of different classes (pairs), of those whose two answers differed, how many followed their prompts "
-                 "when the two prompts were swapped. Size-prior baseline: the best constant answer per modality and "
+                 "when the two prompts were swapped; the 'zoom-in pairs' rows ask two objects of different classes "
+                 "on one crop at the zoom-in scale. Size-prior baseline: the best constant answer per modality and "
                  "box-size bin, fitted on the evaluated regions (what a model reading only modality and box size "
                  "scores at best).")
     return "\n".join(lines) + "\n"
@@ -308,7 +315,7 @@ def run_evaluation(eval_args: EvalArguments, data_args: DataArguments, model=Non
         else None
     groups = load_evaluation_records(data_args, prompt_types, model.config.max_regions, eval_args.seed,
                                      eval_args.max_samples, workdir=Path(data_args.scene_dir or output_dir),
-                                     zoom_in=zoom_in)
+                                     zoom_in=zoom_in, swap_pairs=eval_args.swap_check)
     results, predictions = evaluate_records(model, processor, groups, eval_args.batch_size, eval_args.max_new_tokens,
                                             eval_args.semantic_similarity, progress, eval_args.swap_check,
                                             eval_args.min_score, eval_args.size_bins, seen)

@@ -26,6 +26,11 @@ def split_list(value: str, valid, argument: str) -> list[str]:
     return items
 
 
+def pair_group(kind: str) -> str:
+    """The group name of the zoom-in pair records of prompt type `kind` (`load_evaluation_records`' `swap_pairs`)."""
+    return f"{kind} pairs"
+
+
 def record_prompt_type(record: dict) -> str:
     """box / point / freeform of a record's prompts (the first prompt decides; image-level tasks give 'image')."""
     if record.get("task") in IMAGE_LEVEL_TASKS:
@@ -36,11 +41,13 @@ def record_prompt_type(record: dict) -> str:
 
 def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], max_regions: int, seed: int = 1,
                             max_samples: int | None = None, workdir: Path = Path("."),
-                            zoom_in: dict | None = None) -> dict:
+                            zoom_in: dict | None = None, swap_pairs: bool = False) -> dict:
     """`{(task, prompt type): records}` for the evaluation (built per prompt type, or read from M-RSVP records).
     `zoom_in` (the arguments of `data.zoom_in.zoom_in_images`, e.g. `{"context": 1.5, "min_size": 96}`): region
     tasks are asked on zoom-in crops of the images, written under `<workdir>/zoom_in`; image-level tasks keep the
-    whole images."""
+    whole images. With `zoom_in` and `swap_pairs`, classification also gets a group `(classification, "<prompt
+    type> pairs")` per prompt type: pairs of objects of different classes, each asked on one crop at the zoom-in
+    scale (`data.zoom_in.pair_crops`, written under `<workdir>/zoom_in_pairs`), for the prompt-swap check."""
     tasks = split_list(data_args.tasks, TASKS, "tasks")
     groups: dict = {}
     if data_args.data_format == "records":
@@ -54,7 +61,7 @@ def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], m
                 groups.setdefault((record["task"], kind), []).append(record)
     else:
         images, report = load_annotated_images(data_args, workdir)
-        region_images = images
+        region_images, pair_images = images, []
         if zoom_in is not None:
             if data_args.data_format == "procedural":
                 raise ValueError("zoom_in asks real images on crops around their objects; the procedural scenes are "
@@ -64,6 +71,11 @@ def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], m
             region_images, zoomed = zoom_in_images(images, Path(workdir) / "zoom_in", max_regions=max_regions,
                                                    **zoom_in)
             logger.info("zoom-in crops for the region tasks: %s", zoomed)
+            if swap_pairs and "classification" in tasks:
+                from ..data.zoom_in import pair_crops
+
+                pair_images, paired = pair_crops(images, Path(workdir) / "zoom_in_pairs", **zoom_in)
+                logger.info("zoom-in pair crops for the prompt-swap check: %s", paired)
         for task in tasks:
             for kind in (["image"] if task in IMAGE_LEVEL_TASKS else prompt_types):
                 records = build_records(images if kind == "image" else region_images, tasks=(task,),
@@ -75,6 +87,12 @@ def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], m
                 else:
                     logger.warning("no %s records in the data (e.g. no masks for grounding, no captions): skipped",
                                    task)
+        for kind in prompt_types if pair_images else []:
+            # no report: the pairs are a second view of objects that the groups above count already
+            records = build_records(pair_images, tasks=("classification",), prompt_type=kind, max_regions=max_regions,
+                                    seed=seed)
+            if records:
+                groups[("classification", pair_group(kind))] = records
         logger.info("evaluation data: %s; %s", report,
                     ", ".join(f"{task}/{kind}: {len(records)} records" for (task, kind), records in groups.items()))
     if max_samples is not None:
@@ -101,4 +119,4 @@ def seen_classes(data_args: DataArguments, split: str, workdir: Path, path: str 
     return dict(classes)
 
 
-__all__ = ["IMAGE_LEVEL_TASKS", "load_evaluation_records", "record_prompt_type", "seen_classes", "split_list"]
+__all__ = ["IMAGE_LEVEL_TASKS", "load_evaluation_records", "pair_group", "record_prompt_type", "seen_classes", "split_list"]
