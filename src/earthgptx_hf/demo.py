@@ -10,7 +10,7 @@ Steps, each with a progress bar or log line:
    1, 2 or 3 regions per question, point / box / free-form prompts), stopped by `--max_steps` or the `--minutes`
    budget, whichever comes first; with `--data`, the real-data recipe instead (`--recipe`, default
    configs/recipe_stage1.yaml then recipe_stage2.yaml: procedural pre-training, then the real data mixed with
-   procedural records; their own step counts, about 42 minutes on 2 cores, docs/training.md);
+   procedural records; their own step counts, 45-50 minutes on 2 cores, docs/training.md);
 3. evaluation of the held-out split with `earthgptx-eval` (SS, S-IoU, accuracy, gIoU, cIoU per prompt type and per
    number of regions per question; Spearman correlation of mask score and true IoU, gIoU after `min_score`); on
    `--data`, region questions are asked on zoom-in crops, with the swap check and the seen-class rows;
@@ -334,8 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     grounding = summary_eval["results"].get("grounding", {})
     print(f"\nEarthGPT-X demo done in {timings['total'] / 60:.1f} min.")
     for kind in roc:
-        print(f"  held-out {kind:>8} prompts: classification accuracy {roc[kind]['accuracy']:.1f} %, "
-              f"mask gIoU {grounding.get(kind, {}).get('gIoU', float('nan')) / 100:.2f}")
+        giou = grounding.get(kind, {}).get("gIoU")
+        print(f"  held-out {kind:>8} prompts: classification accuracy {roc[kind]['accuracy']:.1f} %"
+              + ("" if giou is None else f", mask gIoU {giou / 100:.2f}"))
     for line in grounding_summary(summary_eval["results"], summary_eval.get("calibration")):
         print(f"  {line}")
     print(f"  earthgptx-predict on a georeferenced scene: {scene['features']} features -> {scene['result']}, "

@@ -3,6 +3,7 @@ and all of them through `build_training_records` with their counts in the data r
 
 import json
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -140,9 +141,19 @@ def test_pair_crops_add_both_objects_of_a_pair_prompted_on_one_crop(small_set, t
     assert pairs["pairs"] == 4 and pairs["copies"] == 2 and pairs["objects_unpaired"] == 8
     assert report["augmentation"]["images_out"] == 4 + 2 * 4
     paired = [r for r in records if "#pair" in r["id"]]
-    assert len(paired) == 8 and len({r["id"] for r in paired}) == 4
+    # each copy is its own record (ids "...#pair0#copy1..."), the file written once
+    assert len(paired) == 8 and len({r["id"] for r in paired}) == 8
+    assert sum("#copy1" in r["id"] for r in paired) == 4
+    assert len(list((tmp_path / "run" / "augmented" / "pairs").iterdir())) == 4
     for record in paired:
         answer = record["conversations"][1]["value"]
         assert len(record["prompts"]) == 2 and sorted(line.split(": ")[1] for line in answer.splitlines()) == [
             "car", "person"]
-    assert (tmp_path / "run" / "augmented" / "pairs").is_dir()
+    flipped, report = build_training_records(replace(args, flip="horizontal"), 8, tmp_path / "flipped")
+    assert report["augmentation"]["images_out"] == 2 * (4 + 4) + 2 * 4  # images and pairs flipped, then copied
+    assert sum("#pair" in r["id"] and "#flip-horizontal#copy1" in r["id"] for r in flipped) == 4
+    with pytest.raises(ValueError, match="pair_crops=2 asks two prompts per crop but max_prompts_per_record=1"):
+        build_training_records(replace(args, max_prompts_per_record=1), 8, tmp_path / "one")
+    with pytest.raises(ValueError, match="region_crops, pair_crops and flip work on annotated images"):
+        build_training_records(DataArguments(data_format="records", data_path=str(small_set), pair_crops=1), 8,
+                               tmp_path / "records")

@@ -126,6 +126,9 @@ def check_training_options(args) -> None:
     if args.flip not in FLIPS:
         raise ValueError(f"flip={args.flip!r} is not one of {list(FLIPS)}.")
     value = args.max_prompts_per_record
+    if args.pair_crops and isinstance(value, int) and not isinstance(value, bool) and value == 1:
+        raise ValueError(f"pair_crops={args.pair_crops} asks two prompts per crop but max_prompts_per_record=1 "
+                         "splits them into two records; set max_prompts_per_record >= 2 or pair_crops=0.")
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValueError(f"max_prompts_per_record={value!r} must be a positive integer (or unset: the model's "
                          "max_regions).")

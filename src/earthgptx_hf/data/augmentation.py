@@ -113,6 +113,13 @@ def crop_object(obj: ObjectAnnotation, window, keep_fraction: float, image_size:
     return replace(obj, bbox=inside, point=point, polygon=polygon, mask=mask)
 
 
+def check_pixel_size(image: AnnotatedImage, pixels: Image.Image) -> None:
+    """`ValueError` when the opened file is not the size its annotation says (crops would cut the wrong pixels)."""
+    if pixels.size != (image.width, image.height):
+        raise ValueError(f"{image.image}: the file is {pixels.size[0]}x{pixels.size[1]} pixels, its annotation "
+                         f"says {image.width}x{image.height}.")
+
+
 def crop_image(image: AnnotatedImage, window, pixels: Image.Image, out_dir: Path, index: int,
                keep_fraction: float, counts: Counter) -> AnnotatedImage:
     """One crop of `image` (its opened `pixels`) written under `out_dir`, its objects moved (`crop_object`) and
@@ -148,9 +155,7 @@ def region_crops(images: list[AnnotatedImage], out_dir, crops_per_image: int, co
         if pixels is None:
             skipped["unreadable image"] += 1
             continue
-        if pixels.size != (image.width, image.height):
-            raise ValueError(f"{image.image}: the file is {pixels.size[0]}x{pixels.size[1]} pixels, its annotation "
-                             f"says {image.width}x{image.height}.")
+        check_pixel_size(image, pixels)
         made = 0
         for pick in rng.permutation(len(image.objects))[:crops_per_image]:
             window = crop_window(image.objects[pick].bbox, image.width, image.height, context, min_size)
@@ -220,5 +225,5 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
-__all__ = ["CROP_CONTEXT", "CROP_MIN_SIZE", "crop_image", "crop_object", "crop_window", "flip_object", "flipped_copies",
+__all__ = ["CROP_CONTEXT", "CROP_MIN_SIZE", "check_pixel_size", "crop_image", "crop_object", "crop_window", "flip_object", "flipped_copies",
            "open_pixels", "region_crops"]

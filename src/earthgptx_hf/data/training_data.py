@@ -37,12 +37,17 @@ def augment_images(images: list[AnnotatedImage], data_args: DataArguments, workd
     pairs, pair_counts = [], None
     if data_args.pair_crops:
         pairs, pair_counts = pair_crops(images, out_dir / "pairs", data_args.crop_context, data_args.crop_min_size)
-        pairs, pair_counts["copies"] = pairs * data_args.pair_crops, data_args.pair_crops  # few pairs: weighed up
+        pair_counts["copies"] = data_args.pair_crops
     originals = images + crops + pairs
     flips, flip_counts = flipped_copies(originals, out_dir / "flips", data_args.flip)
-    counts = {"images_in": len(images), "images_out": len(originals) + len(flips), "region_crops": crop_counts,
+    # few pairs: weighed up by repeating them and their flips (files written once; ids "#copy<k>" keep records apart)
+    pair_ids = {pair.id for pair in pairs}
+    paired = pairs + [flip for flip in flips if flip.id.rsplit("#flip-", 1)[0] in pair_ids]
+    copies = [replace(image, id=f"{image.id}#copy{k}") for k in range(1, data_args.pair_crops) for image in paired]
+    out = originals + flips + copies
+    counts = {"images_in": len(images), "images_out": len(out), "region_crops": crop_counts,
               "pair_crops": pair_counts, "flips": flip_counts}
-    return originals + flips, counts
+    return out, counts
 
 
 def prompts_per_record(data_args: DataArguments, max_regions: int) -> int:

@@ -25,13 +25,17 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from .annotations import AnnotatedImage
-from .augmentation import CROP_CONTEXT, CROP_MIN_SIZE, crop_image, crop_window, open_pixels
+from .annotations import AnnotatedImage, normalise_category
+from .augmentation import CROP_CONTEXT, CROP_MIN_SIZE, check_pixel_size, crop_image, crop_window, open_pixels
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def _check_scale(context, min_size) -> None:
-    if context < 0:
-        raise ValueError(f"context={context!r} must be >= 0 (context per side, in object sizes).")
+    if not _number(context) or context < 0:
+        raise ValueError(f"context={context!r} must be a number >= 0 (context per side, in object sizes).")
     if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 1:
         raise ValueError(f"min_size={min_size!r} must be a positive integer (pixels).")
 
@@ -53,6 +57,7 @@ def zoom_in_images(images: list[AnnotatedImage], out_dir, context: float = CROP_
         if pixels is None:
             skipped["unreadable image"] += 1
             continue
+        check_pixel_size(image, pixels)
         windows = region_windows([o.bbox for o in image.objects], image.width, image.height, canvas=min_size,
                                  context=1 + 2 * context, max_regions=max_regions)
         for index, window in enumerate(windows):
@@ -73,18 +78,31 @@ def _centre(box) -> tuple[float, float]:
     return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
 
 
+def _side(window) -> int:
+    return max(window[2] - window[0], window[3] - window[1])
+
+
+def _check_pair_scale(context, min_size, max_scale) -> None:
+    _check_scale(context, min_size)
+    if not _number(max_scale) or max_scale < 1:
+        raise ValueError(f"max_scale={max_scale!r} must be a number >= 1 (a pair's crop holds both objects' own "
+                         "crops).")
+
+
 def pair_windows(image: AnnotatedImage, context: float = CROP_CONTEXT, min_size: int = CROP_MIN_SIZE,
                  max_scale: float = PAIR_MAX_SCALE) -> tuple[list[tuple[int, int, tuple]], int]:
     """Disjoint pairs of `image`'s objects of different classes, nearest first (box centres; each object in one pair
     at most), each with its crop: the smallest square holding both objects' own zoom-in crops (`crop_window`).
-    A pair whose crop side is more than `max_scale` times the larger own crop side would show its objects smaller
-    than the zoom-in scale: it is not asked. Returns `[(i, j, window)]` and the number of objects left without a
-    pair although the image holds another class (every object of another class was too far, or paired already)."""
+    Classes are compared as `normalise_category` names. A pair whose crop side is more than `max_scale` times the
+    largest side of its own crops would show its objects smaller than the zoom-in scale: it is not asked. Returns
+    `[(i, j, window)]` and the number of objects left without a pair although the image holds another class (every
+    object of another class was too far, or paired already)."""
+    _check_pair_scale(context, min_size, max_scale)
     objects = image.objects
+    classes = [normalise_category(obj.category) for obj in objects]
     candidates = sorted(
         (math.dist(_centre(objects[i].bbox), _centre(objects[j].bbox)), i, j)
-        for i in range(len(objects)) for j in range(i + 1, len(objects))
-        if objects[i].category != objects[j].category)
+        for i in range(len(objects)) for j in range(i + 1, len(objects)) if classes[i] != classes[j])
     used, pairs = set(), []
     for _, i, j in candidates:
         if i in used or j in used:
@@ -92,7 +110,7 @@ def pair_windows(image: AnnotatedImage, context: float = CROP_CONTEXT, min_size:
         own = [crop_window(objects[k].bbox, image.width, image.height, context, min_size) for k in (i, j)]
         union = (min(w[0] for w in own), min(w[1] for w in own), max(w[2] for w in own), max(w[3] for w in own))
         window = crop_window(union, image.width, image.height, 0.0, 1)
-        if max(window[2] - window[0], window[3] - window[1]) > max_scale * max(w[2] - w[0] for w in own):
+        if _side(window) > max_scale * max(_side(w) for w in own):
             continue
         used.update((i, j))
         pairs.append((i, j, window))
@@ -105,9 +123,7 @@ def pair_crops(images: list[AnnotatedImage], out_dir, context: float = CROP_CONT
     """The crops of the prompt-swap check at the zoom-in scale (`pair_windows`), written under `out_dir`: one image
     per pair, holding only the pair's two objects (the other objects a crop shows are not prompted). Returns the
     crops and their counts (pairs asked, objects left without a pair, images without a pair, unreadable images)."""
-    _check_scale(context, min_size)
-    if max_scale < 1:
-        raise ValueError(f"max_scale={max_scale!r} must be >= 1 (a pair's crop holds both objects' own crops).")
+    _check_pair_scale(context, min_size, max_scale)
     crops, counts, without, unpaired, unreadable = [], Counter(), 0, 0, 0
     for image in images:
         pairs, left = pair_windows(image, context, min_size, max_scale)
@@ -119,6 +135,7 @@ def pair_crops(images: list[AnnotatedImage], out_dir, context: float = CROP_CONT
         if pixels is None:
             unreadable += 1
             continue
+        check_pixel_size(image, pixels)
         for index, (i, j, window) in enumerate(pairs):
             members = replace(image, objects=[image.objects[i], image.objects[j]])
             crop = crop_image(members, window, pixels, Path(out_dir), index, keep_fraction=1e-9, counts=counts)

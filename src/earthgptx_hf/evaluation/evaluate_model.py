@@ -43,6 +43,7 @@ from transformers import HfArgumentParser
 from ..data.annotated_images import DataArguments
 from ..data.augmentation import CROP_CONTEXT, CROP_MIN_SIZE
 from ..data.tasks import TASKS
+from ..data.zoom_in import PAIR_MAX_SCALE
 from ..visualization import draw_visual_prompts, save_gallery
 from . import load_metric
 from .generation import generate_for_records
@@ -102,7 +103,7 @@ class EvalArguments:
                 "follow their prompts (pairs, differing, swapped, rate = swapped / differing). With --zoom_in, "
                 "also rows '<prompt type> pairs': disjoint pairs of objects of different classes, nearest first, each "
                 "asked on the smallest crop holding both objects' own zoom-in crops (pairs whose crop would be more "
-                "than twice that size are counted as too far apart, not asked)."})
+                f"than {PAIR_MAX_SCALE:g} times that size are counted as too far apart, not asked)."})
     size_bins: int = field(default=8, metadata={
         "help": "Classification: box-size bins per modality of the size-prior baseline (the best constant answer "
                 "per bin, bins at the quantiles of the evaluated regions' prompt box areas)."})

@@ -71,7 +71,10 @@ def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], m
             region_images, zoomed = zoom_in_images(images, Path(workdir) / "zoom_in", max_regions=max_regions,
                                                    **zoom_in)
             logger.info("zoom-in crops for the region tasks: %s", zoomed)
-            if swap_pairs and "classification" in tasks:
+            if swap_pairs and "classification" in tasks and max_regions < 2:
+                logger.warning("the zoom-in pairs of the swap check ask two regions per question; the model takes "
+                               "max_regions=%d: not asked", max_regions)
+            elif swap_pairs and "classification" in tasks:
                 from ..data.zoom_in import pair_crops
 
                 pair_images, paired = pair_crops(images, Path(workdir) / "zoom_in_pairs", **zoom_in)
@@ -119,4 +122,5 @@ def seen_classes(data_args: DataArguments, split: str, workdir: Path, path: str 
     return dict(classes)
 
 
-__all__ = ["IMAGE_LEVEL_TASKS", "load_evaluation_records", "pair_group", "record_prompt_type", "seen_classes", "split_list"]
+__all__ = ["IMAGE_LEVEL_TASKS", "load_evaluation_records", "pair_group", "record_prompt_type", "seen_classes",
+           "split_list"]

@@ -91,9 +91,9 @@ def build_training_records(data_args: DataArguments, max_regions: int, workdir: 
     if data_args.data_format == "records":
         if data_args.data_path is None:
             raise ValueError("data_format='records' needs data_path (an M-RSVP .jsonl file).")
-        if data_args.region_crops or data_args.flip != "none":
-            raise ValueError("region_crops and flip work on annotated images; data_format='records' holds records "
-                             "(give the converter's input instead).")
+        if data_args.region_crops or data_args.pair_crops or data_args.flip != "none":
+            raise ValueError("region_crops, pair_crops and flip work on annotated images; data_format='records' "
+                             "holds records (give the converter's input instead).")
         records, report = read_records(data_args.data_path, data_args.image_dir, data_args.allow_outside_root)
         logger.info("%s", report)
         report = report.to_dict()
