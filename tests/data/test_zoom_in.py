@@ -7,21 +7,10 @@ from PIL import Image
 
 pytest.importorskip("rasterio", reason="zoom-in groups windows with the geo extra")
 
-from earthgptx_hf.data.annotations import AnnotatedImage, ObjectAnnotation  # noqa: E402
+from earthgptx_hf.data.annotations import AnnotatedImage  # noqa: E402
 from earthgptx_hf.data.zoom_in import zoom_in_images  # noqa: E402
 
-W, H = 640, 512
-
-
-@pytest.fixture
-def frame(tmp_path):
-    pixels = (np.arange(H * W).reshape(H, W) % 251).astype(np.uint8)
-    path = tmp_path / "frame.png"
-    Image.fromarray(pixels).save(path)
-    objects = [ObjectAnnotation("person", [100, 100, 108, 115]),  # two persons side by side: one crop
-               ObjectAnnotation("bicycle", [112, 104, 124, 114]),
-               ObjectAnnotation("car", [500, 400, 540, 420])]  # far away: its own crop, 4 x 40 = 160 px
-    return pixels, AnnotatedImage(str(path), W, H, modality="infrared", objects=objects, id="f0", scene="road")
+from .conftest import FRAME_H as H, FRAME_W as W  # noqa: E402
 
 
 def test_each_object_is_asked_once_on_a_crop_of_the_training_size(frame, tmp_path):

@@ -85,3 +85,15 @@ def test_fresh_process_loads_with_remote_code_and_the_package_blocked(tmp_path):
     assert "REMOTE-OK EarthGPTXConfig EarthGPTXForConditionalGeneration EarthGPTXModel transformers_modules" in (
         result.stdout
     )
+
+
+def test_from_pretrained_keeps_hub_kernels_off_unless_asked(monkeypatch):
+    # transformers 5.25 defaults use_kernels to True (layers fetched from the Hub at load time); ours stays offline
+    from transformers import PreTrainedModel
+
+    seen = {}
+    monkeypatch.setattr(PreTrainedModel, "from_pretrained", classmethod(lambda cls, *a, **k: seen.update(k) or cls))
+    assert EarthGPTXForConditionalGeneration.from_pretrained("a-folder") is EarthGPTXForConditionalGeneration
+    assert seen["use_kernels"] is False
+    EarthGPTXForConditionalGeneration.from_pretrained("a-folder", use_kernels=True)
+    assert seen["use_kernels"] is True

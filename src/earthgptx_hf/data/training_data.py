@@ -27,8 +27,9 @@ AUGMENTED_DIR = "augmented"
 
 
 def augment_images(images: list[AnnotatedImage], data_args: DataArguments, workdir, seed: int = 0):
-    """`images` plus their region crops and flipped copies (as `data_args` asks). Returns the images and the counts
-    (None when no augmentation was asked for)."""
+    """`images` plus their region crops, pair crops and flipped copies, then `pair_crops - 1` more copies of each pair
+    crop and its flips (as `data_args` asks). Returns the images and the counts (None when no augmentation was asked
+    for)."""
     if not data_args.region_crops and not data_args.pair_crops and data_args.flip == "none":
         return images, None
     out_dir = Path(workdir) / AUGMENTED_DIR

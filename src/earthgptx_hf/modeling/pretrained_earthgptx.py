@@ -69,7 +69,10 @@ class EarthGPTXPreTrainedModel(PreTrainedModel):
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         """`PreTrainedModel.from_pretrained`; a bitsandbytes `quantization_config` without `llm_int8_skip_modules`
-        quantises the language model only (`QUANTIZATION_SKIP_MODULES`)."""
+        quantises the language model only (`QUANTIZATION_SKIP_MODULES`). `use_kernels` defaults to False, as up to
+        transformers 5.24: 5.25 turns Hub kernels on by default, which fetches layers from the Hub at load time (and
+        fails without the `kernels` package); pass `use_kernels=True` to opt in."""
+        kwargs.setdefault("use_kernels", False)
         quantization = kwargs.get("quantization_config")
         if quantization is not None and getattr(quantization, "quant_method", None) == "bitsandbytes" and \
                 getattr(quantization, "llm_int8_skip_modules", None) is None:
