@@ -46,12 +46,14 @@ def smollm2_model_and_processor():
     from transformers import AutoModelForCausalLM, AutoTokenizer, ConvNextModel, Dinov2Model, SamModel
 
     from .modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
+    from .modeling.pretrained_earthgptx import NO_HUB_KERNELS
     from .processing import EarthGPTXProcessor
 
     folder, name = smollm2_gguf()
     logger.info("loading SmolLM2-135M-Instruct from %s/%s", folder, name)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    language_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    language_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
+                                                          **NO_HUB_KERNELS)
     towers = EarthGPTXConfig.from_preset("tiny", **DEMO_OVERRIDES)
     model = EarthGPTXForConditionalGeneration.from_pretrained_parts(
         language_model=language_model, dino=Dinov2Model(towers.dino_config),

@@ -63,8 +63,10 @@ def _minilm_folder() -> str:
 def _minilm():
     from transformers import AutoModel, AutoTokenizer
 
+    from ..modeling.pretrained_earthgptx import NO_HUB_KERNELS
+
     folder = _minilm_folder()
-    return AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
+    return AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder, **NO_HUB_KERNELS).eval()
 
 
 def sentence_embeddings(texts: list[str]):

@@ -15,6 +15,7 @@ import torch
 from transformers import AutoModel, AutoModelForCausalLM, SamModel
 
 from .configuration_earthgptx import SPECIAL_TOKENS
+from .pretrained_earthgptx import NO_HUB_KERNELS
 
 
 def _load(auto_class, source, what: str, **kwargs):
@@ -22,7 +23,7 @@ def _load(auto_class, source, what: str, **kwargs):
         return source
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"{what} must be a path, a Hub id or a loaded model, got {type(source).__name__}.")
-    return auto_class.from_pretrained(source, **kwargs)
+    return auto_class.from_pretrained(source, **{**NO_HUB_KERNELS, **kwargs})
 
 
 def _part_config(model) -> dict:

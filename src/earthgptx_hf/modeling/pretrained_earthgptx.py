@@ -35,6 +35,11 @@ _TOWER_SETS = ("_no_split_modules", "_skip_keys_device_placement", "_keep_in_fp3
                "_keep_in_fp32_modules_strict", "_keys_to_ignore_on_load_unexpected", "_keys_to_ignore_on_load_missing")
 
 
+# transformers 5.25 turns Hub kernels on by default in `from_pretrained`: layers fetched from the Hub at load time, and
+# an error without the `kernels` package. Every load of ours passes this (5.21-5.24 accept it, False is their default).
+NO_HUB_KERNELS = {"use_kernels": False}
+
+
 class EarthGPTXTowerBlock(nn.Module):
     """An `nn.Module` block holding transformers towers; call `expose_tower_properties()` at the end of `__init__`."""
 
@@ -69,10 +74,9 @@ class EarthGPTXPreTrainedModel(PreTrainedModel):
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         """`PreTrainedModel.from_pretrained`; a bitsandbytes `quantization_config` without `llm_int8_skip_modules`
-        quantises the language model only (`QUANTIZATION_SKIP_MODULES`). `use_kernels` defaults to False, as up to
-        transformers 5.24: 5.25 turns Hub kernels on by default, which fetches layers from the Hub at load time (and
-        fails without the `kernels` package); pass `use_kernels=True` to opt in."""
-        kwargs.setdefault("use_kernels", False)
+        quantises the language model only (`QUANTIZATION_SKIP_MODULES`). Hub kernels stay off unless asked
+        (`NO_HUB_KERNELS`; pass `use_kernels=True` to opt in)."""
+        kwargs = {**NO_HUB_KERNELS, **kwargs}
         quantization = kwargs.get("quantization_config")
         if quantization is not None and getattr(quantization, "quant_method", None) == "bitsandbytes" and \
                 getattr(quantization, "llm_int8_skip_modules", None) is None:
@@ -131,4 +135,5 @@ for _class_name in ("EarthGPTXForConditionalGeneration",):
     )
 
 
-__all__ = ["EarthGPTXPreTrainedModel", "EarthGPTXTowerBlock", "LEGACY_KEY_RENAMES", "QUANTIZATION_SKIP_MODULES"]
+__all__ = ["EarthGPTXPreTrainedModel", "EarthGPTXTowerBlock", "LEGACY_KEY_RENAMES", "NO_HUB_KERNELS",
+           "QUANTIZATION_SKIP_MODULES"]
