@@ -61,9 +61,9 @@ from .region_classification import region_classification_report, swap_consistenc
 
 logger = logging.getLogger(__name__)
 
+EVAL_PROMPT_TYPES = ("point", "box", "freeform")  # the prompt types --prompt_types takes
 PROMPT_TYPE_NAMES = {"point": "Point", "box": "Box", "freeform": "Free-form", "image": "Image"}
-PROMPT_TYPE_NAMES.update({pair_group(kind): f"{PROMPT_TYPE_NAMES[kind]}, zoom-in pairs"
-                          for kind in ("point", "box", "freeform")})
+PROMPT_TYPE_NAMES.update({pair_group(kind): f"{PROMPT_TYPE_NAMES[kind]}, zoom-in pairs" for kind in EVAL_PROMPT_TYPES})
 TASK_TITLES = {
     "classification": "Referring object classification",
     "region_caption": "Region captioning",
@@ -291,7 +291,7 @@ def run_evaluation(eval_args: EvalArguments, data_args: DataArguments, model=Non
     from ..modeling import EarthGPTXForConditionalGeneration
     from ..processing import EarthGPTXProcessor
 
-    prompt_types = split_list(eval_args.prompt_types, ("point", "box", "freeform"), "prompt_types")
+    prompt_types = split_list(eval_args.prompt_types, EVAL_PROMPT_TYPES, "prompt_types")
     EarthGPTXProcessor.check_min_score(eval_args.min_score)  # the processor's rule for min_score, before any work
     check_size_bins(eval_args.size_bins)
     training_only = data_args.training_options_set()
