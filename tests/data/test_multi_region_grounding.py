@@ -118,6 +118,14 @@ def test_region_counts_beyond_max_regions_are_refused():
     assert DataArguments().grounding_regions == "1,2,3" and parse_grounding_regions(" 3, 1,1 ") == (1, 3)
 
 
+def test_region_counts_bind_only_grounding():
+    # classification with one prompt per record (max_prompts_per_record=1) under the default "1,2,3" mix
+    records = build_records([_scene(0, 3)], tasks=("classification",), grounding_regions="1,2,3", max_regions=1)
+    assert len(records) == 3 and {len(r["prompts"]) for r in records} == {1}
+    with pytest.raises(ValueError, match="grounding_regions='1,2,3'.*max_regions=1"):
+        build_records([_scene(0, 3)], tasks=("classification", "grounding"), grounding_regions="1,2,3", max_regions=1)
+
+
 def test_procedural_scenes_feed_multi_region_questions(tmp_path):
     from earthgptx_hf.data import generate_scenes
 

@@ -38,6 +38,9 @@ def test_swap_prior_and_seen_classes_reach_the_outputs(model_dir, tmp_path):
     table = (out / "results.md").read_text()
     assert "size-prior baseline" in table and "| Box | infrared (classes seen in train) |" in table
     assert f"{row['swap']['swapped']} of {row['swap']['differing']}" in table
+    binding = row["binding"]
+    assert binding["pairs"] == row["swap"]["pairs"] and 0 <= binding["preferred"] <= binding["pairs"]
+    assert "binding preference" in table and f"{binding['preferred']} of {binding['pairs']}" in table
 
 
 def test_training_options_and_bad_bins_are_refused_by_the_evaluation(model_dir, tmp_path):
@@ -91,3 +94,25 @@ def test_swap_check_with_zoom_in_asks_pairs_of_different_classes_on_one_crop(mod
     labels = [sorted(line.split(": ", 1)[1] for line in p["reference"].splitlines()) for p in pairs]
     assert all(a != b for a, b in labels)  # two objects of different classes each
     assert "| Box, zoom-in pairs |" in (out / "results.md").read_text()
+
+
+def test_binding_preference_is_antisymmetric_and_zero_without_pairs(model_dir, tmp_path):
+    from earthgptx_hf.data import generate_scenes
+    from earthgptx_hf.data.tasks import build_records
+    from earthgptx_hf.evaluation.binding_preference import binding_preference, swap_prompts
+    from earthgptx_hf.evaluation.region_classification import first_differing_pair
+
+    model = EarthGPTXForConditionalGeneration.from_pretrained(model_dir)
+    processor = EarthGPTXProcessor.from_pretrained(model_dir)
+    images, _ = generate_scenes(tmp_path, 8, size=64, seed=0, num_objects=(3, 3))
+    records = [r for r in build_records(images, tasks=("classification",), prompt_type="box", max_regions=8)
+               if first_differing_pair(r) is not None][:3]
+    assert records
+    forward = binding_preference(model, processor, records)
+    # the prompts swapped under the same answer: every log-likelihood ratio changes sign
+    backward = binding_preference(model, processor, [swap_prompts(r, *first_differing_pair(r)) for r in records])
+    assert forward["pairs"] == backward["pairs"] == len(records)
+    assert forward["mean_log_ratio"] != 0 and backward["mean_log_ratio"] == pytest.approx(-forward["mean_log_ratio"],
+                                                                                           abs=1e-4)
+    single = [dict(records[0], prompts=records[0]["prompts"][:1], masks=records[0]["masks"][:1])]
+    assert binding_preference(model, processor, single)["pairs"] == 0

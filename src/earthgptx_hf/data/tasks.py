@@ -139,7 +139,7 @@ class RecordBuilder:
         self.rng = np.random.default_rng(seed)
         self.freeform_noise = freeform_noise
         self.grounding_regions = parse_grounding_regions(grounding_regions)
-        if self.grounding_regions[-1] > max_regions:
+        if "grounding" in self.tasks and self.grounding_regions[-1] > max_regions:
             raise ValueError(f"grounding_regions={grounding_regions!r} asks for {self.grounding_regions[-1]} regions "
                              f"per question but max_regions={max_regions}; give counts of at most {max_regions}.")
 

@@ -72,4 +72,13 @@ def swap_cell(swap: dict) -> str:
     return f"{swap['swapped']} of {swap['differing']}{rate}, {swap['pairs']} pairs"
 
 
-__all__ = ["modality_markdown", "modality_rows", "seen_label", "swap_cell"]
+def binding_cell(binding: dict) -> str:
+    """"31 of 50 (62 %), +0.84 nats": pairs whose true answer scored higher with the prompts in place than swapped,
+    the rate and the mean log-likelihood ratio (`binding_preference.binding_preference`)."""
+    if not binding["pairs"]:
+        return "0 pairs"
+    return (f"{binding['preferred']} of {binding['pairs']} ({100 * binding['preferred_rate']:.0f} %), "
+            f"{binding['mean_log_ratio']:+.2f} nats")
+
+
+__all__ = ["binding_cell", "modality_markdown", "modality_rows", "seen_label", "swap_cell"]

@@ -49,7 +49,8 @@ from . import load_metric
 from .generation import generate_for_records
 from .grounding import calibration_points, calibration_scores, grounding_markdown, grounding_scores, plot_calibration
 from .class_priors import check_size_bins
-from .classification_table import modality_markdown, modality_rows, swap_cell
+from .binding_preference import binding_preference
+from .classification_table import binding_cell, modality_markdown, modality_rows, swap_cell
 from .evaluation_data import (  # noqa: F401 (load_evaluation_records, record_prompt_type: public here too)
     load_evaluation_records,
     pair_group,
@@ -81,6 +82,8 @@ TABLE_COLUMNS = {
     "scene": ["accuracy"],
     "grounding": ["gIoU", "cIoU", "Pr@0.5", "meanIoU"],
 }
+# with --swap_check: (figures key, column title, cell) after the task's columns
+PROMPT_CHECK_COLUMNS = (("swap", "prompt swap", swap_cell), ("binding", "binding preference", binding_cell))
 REGION_TAG = re.compile(r"<Region\s*\d+>\s*:?\s*")
 GALLERY_CANDIDATES = 32  # records per (task, prompt type) whose images and masks are kept for the gallery
 
@@ -198,6 +201,7 @@ def evaluate_records(model, processor, groups: dict[tuple[str, str], list[dict]]
         if swap_check and task == "classification":
             results[task][kind]["swap"] = swap_consistency(model, processor, records, [o["regions"] for o in outputs],
                                                            batch_size)
+            results[task][kind]["binding"] = binding_preference(model, processor, records)
         for index, (record, output, pairing) in enumerate(zip(records, outputs, pairings)):
             drawable = index < GALLERY_CANDIDATES  # masks are kept for a few per group only (memory on large images)
             predictions.append({"id": record["id"], "task": task, "prompt_type": kind,
@@ -227,13 +231,14 @@ def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level:
     lines = [f"{'#' * level} {title}", ""]
     for task, rows in results.items():
         columns = list(TABLE_COLUMNS.get(task, []))
-        swap = any("swap" in figures for figures in rows.values())
-        lines += [f"{'#' * (level + 1)} {TASK_TITLES.get(task, task)}", "", "| prompt | samples | " + " | ".join(columns)
-                  + (" | prompt swap |" if swap else " |"), "|---|---:|" + "---:|" * (len(columns) + swap)]
+        checks = [(key, title, cell) for key, title, cell in PROMPT_CHECK_COLUMNS
+                  if any(key in figures for figures in rows.values())]
+        lines += [f"{'#' * (level + 1)} {TASK_TITLES.get(task, task)}", "",
+                  "| prompt | samples | " + " | ".join(columns + [title for _, title, _ in checks]) + " |",
+                  "|---|---:|" + "---:|" * (len(columns) + len(checks))]
         for kind, figures in rows.items():
             cells = [_figure(figures.get(c)) for c in columns]
-            if swap:
-                cells.append(swap_cell(figures["swap"]) if "swap" in figures else "-")
+            cells += [cell(figures[key]) if key in figures else "-" for key, _, cell in checks]
             lines.append(f"| {PROMPT_TYPE_NAMES.get(kind, kind)} | {figures.get('samples', '-')} | "
                          + " | ".join(cells) + " |")
         notes = []
@@ -255,7 +260,9 @@ def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level:
                  "(EarthMarker's cleaning); gIoU: mean per-mask IoU; cIoU: summed intersection over summed union; "
                  "Pr@0.5 / meanIoU: bounding boxes of the predicted masks. Prompt swap: in the records with two regions "
                  "of different classes (pairs), of those whose two answers differed, how many followed their prompts "
-                 "when the two prompts were swapped; the 'zoom-in pairs' rows ask two objects of different classes "
+                 "when the two prompts were swapped; binding preference: of the same pairs, how often the model "
+                 "scored the true answer higher (teacher forcing) with the prompts in place than with the two "
+                 "swapped, and the mean log-likelihood ratio; the 'zoom-in pairs' rows ask two objects of different classes "
                  "on one crop at the zoom-in scale. Size-prior baseline: the best constant answer per modality and "
                  "box-size bin, fitted on the evaluated regions (what a model reading only modality and box size "
                  "scores at best).")

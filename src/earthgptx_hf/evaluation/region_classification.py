@@ -7,9 +7,9 @@ swaps the two answers.
 
 from __future__ import annotations
 
-import copy
 from collections import Counter, defaultdict
 
+from .binding_preference import swap_prompts
 from .generation import generate_for_records
 
 
@@ -82,12 +82,7 @@ def swap_consistency(model, processor, records: list[dict], predictions: list[di
         if predicted.get(i) is None or predicted.get(j) is None or predicted[i] == predicted[j]:
             continue
         candidates.append((index, i, j))
-        record = copy.deepcopy(record)
-        for key in ("prompts", "masks"):
-            values = record.get(key)
-            if values is not None and len(values) >= j:
-                values[i - 1], values[j - 1] = values[j - 1], values[i - 1]
-        swapped_records.append(record)
+        swapped_records.append(swap_prompts(record, i, j))
     answers = predict_regions(model, processor, swapped_records, batch_size, progress=False) if candidates else []
     agree = sum(answer.get(i) == predictions[index][j] and answer.get(j) == predictions[index][i]
                 for (index, i, j), answer in zip(candidates, answers))
