@@ -11,8 +11,8 @@ log-likelihood of the ground-truth answer under the record's prompts minus the s
 
 A model that reads its prompts gives log_ratio > 0; one that answers from the image, the label distribution or the
 position in the list gives ~0 (0 when it ignores the prompts altogether). Reported: `pairs`, `preferred`
-(log_ratio > `PREFERENCE_TOLERANCE`, above float noise), `preferred_rate` and `mean_log_ratio` (nats per record). The likelihood is the training loss's own
-(the question through the chat template, then the answer's tokens, as `generate()` sees them).
+(log_ratio > `PREFERENCE_TOLERANCE`, above float noise), `preferred_rate` and `mean_log_ratio` (nats per record).
+The answer is scored as `generate()` would see it: the question through the chat template, then the answer's tokens.
 """
 
 from __future__ import annotations

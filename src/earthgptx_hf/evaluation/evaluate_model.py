@@ -103,7 +103,9 @@ class EvalArguments:
     swap_check: bool = field(default=False, metadata={
         "help": "Classification: in each record with two regions of different ground-truth classes, swap the "
                 "first such pair of prompts where the model's two answers differed, and count how often the answers "
-                "follow their prompts (pairs, differing, swapped, rate = swapped / differing). With --zoom_in, "
+                "follow their prompts (pairs, differing, swapped, rate = swapped / differing); and, for the same "
+                "pairs, the binding preference (teacher forcing: how often the true answer scores higher with the "
+                "prompts in place than swapped, and the mean log-likelihood ratio). With --zoom_in, "
                 "also rows '<prompt type> pairs': disjoint pairs of objects of different classes, nearest first, each "
                 "asked on the smallest crop holding both objects' own zoom-in crops (pairs whose crop would be more "
                 f"than {PAIR_MAX_SCALE:g} times that size are counted as too far apart, not asked)."})
