@@ -3,10 +3,11 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from earthgptx_hf.processing import mask_to_rle, plan_layout, rasterise_prompts, render_views, rle_to_mask, validate_prompts
+from earthgptx_hf.processing.visual_prompts import EDGE_TOLERANCE
 
 TILE, GRID, SAM = 28, (2, 2), 64
 ALL_SIX = [
@@ -109,12 +110,22 @@ def test_parts_outside_the_image_are_clipped_with_one_warning():
         validate_prompts([{"type": "box", "bbox": [0, 0, 120, 100]}], (100, 120), 4)  # exactly the image: no warning
 
 
+
+def test_a_box_coordinate_that_went_through_float32_takes_no_extra_pixel():
+    """66.0 stored as float32 reads back 66.0000077; in a 0.106 view that is 8e-7 of the next row, below EDGE_TOLERANCE."""
+    layout = plan_layout(660, 263, TILE, (3, 1), SAM)
+    above = float(np.nextafter(np.float32(66.0), np.float32(67.0)))  # the float32 next to 66.0
+    exact, rounded = ([{"type": "box", "bbox": [0.0, 0.0, 14.0, y2]}] for y2 in (66.0, above))
+    assert rounded[0]["bbox"][3] > 66.0
+    assert np.array_equal(rasterise_prompts(validate_prompts(rounded, (660, 263), 1), layout, 2),
+                          rasterise_prompts(validate_prompts(exact, (660, 263), 1), layout, 2))
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Property-based tests of rasterisation
 def _covered(lo: float, hi: float, size: int) -> np.ndarray:
-    """Pixels [k, k+1) of a view axis that overlap [lo, hi) with positive length (beyond float rounding)."""
+    """Pixels [k, k+1) of a view axis that overlap [lo, hi) by more than EDGE_TOLERANCE (float rounding)."""
     k = np.arange(size)
-    return (np.minimum(k + 1, hi) - np.maximum(k, lo)) > 1e-6
+    return (np.minimum(k + 1, hi) - np.maximum(k, lo)) > EDGE_TOLERANCE
 
 
 def _expected_box_map(box, layout, view: int) -> np.ndarray:
@@ -144,6 +155,7 @@ def image_and_box(draw):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(image_and_box())
+@example((660, 263, [0.0, 0.0, 14.0, 66.00000765931372], (3, 1)))  # 66.0 through float32: 8e-7 of the next pixel
 def test_box_maps_are_the_transformed_rectangles_and_empty_exactly_where_invisible(case):
     height, width, box, grid = case
     layout = plan_layout(height, width, TILE, grid, SAM)
@@ -161,6 +173,7 @@ def test_box_maps_are_the_transformed_rectangles_and_empty_exactly_where_invisib
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sizes, sizes, st.floats(0, 1), st.floats(0, 1), st.sampled_from(["point", "circle"]))
+@example(6, 539, 1.0, 0.0, "circle")  # centred on the image corner, a disc 0.7 view pixels wide
 def test_points_and_circles_appear_where_their_centre_is(height, width, fx, fy, kind):
     x, y = fx * width, fy * height
     prompt = {"type": "point", "point": [x, y]} if kind == "point" else {"type": "circle", "center": [x, y], "radius": 3}

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-MIN_RADIUS = 0.5**0.5  # a disc or stroke at least this wide marks every pixel its centre line passes through
+# A disc or stroke at least this wide marks every pixel its centre line passes through, the pixel corners included: a
+# centre on a corner is exactly 0.5**0.5 from four pixel centres, and the 1e-6 keeps rounding (539 * (28 / 539) is not
+# 28) from marking none of them.
+MIN_RADIUS = 0.5**0.5 * (1 + 1e-6)
 
 
 _BUDGET = 1 << 16  # (piece, row) pairs per chunk: small temporaries that stay in cache

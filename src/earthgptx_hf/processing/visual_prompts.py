@@ -301,6 +301,10 @@ def validate_prompts(
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Rasterisation
+# A box marks a view pixel when it overlaps it by more than this fraction of a pixel. Not 0: a box edge that falls on a
+# pixel edge must not take the next pixel through rounding, and neither must a coordinate that went through float32
+# (66.0 is stored as 66.0000077, which a 0.106 view scale turns into 8e-7 of the next pixel).
+EDGE_TOLERANCE = 1e-6
 def _draw_in_frame(prompt: dict, placement: Placement, point_radius: float) -> np.ndarray:
     """Rasterises one prompt into a `placement.frame` uint8 {0, 1} map, clipped to the image area."""
     frame_h, frame_w = placement.frame
@@ -311,8 +315,8 @@ def _draw_in_frame(prompt: dict, placement: Placement, point_radius: float) -> n
     kind = prompt["type"]
     if kind == "box":
         x1, y1, x2, y2 = prompt["bbox"]
-        # every pixel the box overlaps with positive area, inside the image area
-        eps = 1e-9  # a box edge that falls on a pixel edge must not take the next pixel through rounding error
+        # every pixel the box overlaps by more than EDGE_TOLERANCE, inside the image area
+        eps = EDGE_TOLERANCE
         c1, c2 = math.floor(max(x1, 0) * sx + ox + eps), math.ceil(min(x2, rw / sx) * sx + ox - eps)
         r1, r2 = math.floor(max(y1, 0) * sy + oy + eps), math.ceil(min(y2, rh / sy) * sy + oy - eps)
         out[max(r1, oy) : min(r2, oy + rh), max(c1, ox) : min(c2, ox + rw)] = 1
@@ -373,5 +377,5 @@ def rasterise_prompts(prompts: list[dict], layout: ImageLayout, point_radius: fl
     return maps
 
 
-__all__ = ["PROMPT_TYPES", "MAX_VERTICES", "MAX_MAGNITUDE", "validate_prompt", "validate_prompts", "rasterise_prompts",
-           "prompt_bounds", "mask_to_rle", "rle_to_mask"]
+__all__ = ["PROMPT_TYPES", "MAX_VERTICES", "MAX_MAGNITUDE", "EDGE_TOLERANCE", "validate_prompt", "validate_prompts",
+           "rasterise_prompts", "prompt_bounds", "mask_to_rle", "rle_to_mask"]
