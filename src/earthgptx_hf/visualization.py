@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .processing.multi_source import normalise_image
+from .processing.region_tags import region_tag
 from .processing.visual_prompts import validate_prompts
 
 # Distinct colours (Tableau 10) for regions 1, 2, ... (cycled).
@@ -132,7 +133,7 @@ def draw_visual_prompts(
     for index, prompt in enumerate(prompts, start=1):
         colour = region_colour(index)
         _draw_prompt(draw, prompt, scale, colour, line)
-        label = f"<Region {index}>" + (f": {answers[index]}" if answers and answers.get(index) else "")
+        label = region_tag(index) + (f": {answers[index]}" if answers and answers.get(index) else "")
         x, y = (v * scale for v in _prompt_anchor(prompt))
         left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
         x = min(max(0, x), max(0, size[0] - (right - left) - 2))

@@ -1,6 +1,8 @@
 """Region crops and flips of annotated images: pixels copied, boxes / points / polygons / masks moved exactly, objects
 cut by a crop kept clipped or counted as dropped, direction words removed from flipped human text."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -122,3 +124,38 @@ def test_flips_mirror_pixels_and_annotations_exactly(image, tmp_path):
     assert flipped_copies([source], tmp_path / "none", "none") == ([], {"copies": 0, "flip": "none"})
     with pytest.raises(ValueError, match=r"flip='diagonal' is not one of"):
         flipped_copies([source], tmp_path, "diagonal")
+
+
+def test_crops_and_flips_of_different_sources_never_share_a_file(tmp_path):
+    """Ids that sanitise alike, images with no id and the same file stem in two folders, one image listed twice: each
+    crop and flip keeps its own pixels (one would overwrite another's file under a name made of id or stem only)."""
+    sources = []
+    for n, (folder, image_id) in enumerate([("a", "x/1"), ("b", "x_1"), ("c", None), ("d", None)]):
+        (tmp_path / folder).mkdir()
+        pixels = np.full((H, W, 3), 40 * n, np.uint8)
+        pixels[..., 1] = np.arange(W, dtype=np.uint8)  # columns differ, so that two windows of one image differ
+        Image.fromarray(pixels).save(tmp_path / folder / "scene.png")
+        sources.append(AnnotatedImage(image=str(tmp_path / folder / "scene.png"), width=W, height=H,
+                                      objects=[ObjectAnnotation("car", [10, 10, 20, 20])], id=image_id))
+    twice = AnnotatedImage(image=sources[0].image, width=W, height=H, id="x/1",
+                           objects=[ObjectAnnotation("car", [50, 30, 60, 40])])  # listed again, cropped elsewhere
+    crops, _ = region_crops(sources + [twice], tmp_path / "out", 1, context=1.0, min_size=24)
+    flips, _ = flipped_copies(sources, tmp_path / "out", "horizontal")
+    written = [c.image for c in crops + flips]
+    assert len(set(written)) == len(written) == 9
+    for source, crop, flip in zip(sources, crops, flips):
+        value = np.asarray(Image.open(source.image))[0, 0, 0]
+        assert (np.asarray(Image.open(crop.image))[..., 0] == value).all()
+        assert (np.asarray(Image.open(flip.image))[..., 0] == value).all()
+    x0, y0, x1, y1 = crop_window([50, 30, 60, 40], W, H, context=1.0, min_size=24)
+    assert np.array_equal(np.asarray(Image.open(crops[4].image)), np.asarray(Image.open(twice.image))[y0:y1, x0:x1])
+    first, again = (np.asarray(Image.open(crops[k].image))[..., 1] for k in (0, 4))
+    assert not np.array_equal(first, again)
+
+
+def test_a_long_or_dotted_id_gives_a_short_name_inside_the_output_folder(image, tmp_path):
+    source, _ = image
+    source.id = "../" * 40 + "." + "x" * 300
+    crops, _ = region_crops([source], tmp_path / "out", 1, context=1.0, min_size=24)
+    path = Path(crops[0].image)
+    assert path.parent == tmp_path / "out" and len(path.name) < 120 and not path.name.startswith(".")

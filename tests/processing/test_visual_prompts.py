@@ -112,7 +112,7 @@ def test_parts_outside_the_image_are_clipped_with_one_warning():
 
 
 def test_a_box_coordinate_that_went_through_float32_takes_no_extra_pixel():
-    """66.0 stored as float32 reads back 66.0000077; in a 0.106 view that is 8e-7 of the next row, below EDGE_TOLERANCE."""
+    """66.0 stored as float32 reads back 66.0000077; in a 0.106 view that is 8e-7 of the next row (< EDGE_TOLERANCE)."""
     layout = plan_layout(660, 263, TILE, (3, 1), SAM)
     above = float(np.nextafter(np.float32(66.0), np.float32(67.0)))  # the float32 next to 66.0
     exact, rounded = ([{"type": "box", "bbox": [0.0, 0.0, 14.0, y2]}] for y2 in (66.0, above))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..processing.region_tags import region_tag
 from ..processing.visual_prompts import MAX_VERTICES, validate_prompt
 
 DRAW_MODES = ("point", "box", "polygon", "scribble")
@@ -103,7 +104,7 @@ class PromptBoard:
         if self.max_regions is not None and len(self.prompts) >= self.max_regions:
             raise ValueError(f"The model takes at most {self.max_regions} regions per image (its max_regions); "
                              "remove a prompt before adding another.")
-        where = f"<Region {len(self.prompts) + 1}> ({prompt['type']})"
+        where = f"{region_tag(len(self.prompts) + 1)} ({prompt['type']})"
         clean, _ = validate_prompt(prompt, self.image_size, where)  # the processor's rule: the same messages
         self.prompts.append(clean)
         return clean
@@ -178,7 +179,7 @@ class PromptBoard:
             return "the last click"
         if self.prompts:
             self.prompts.pop()
-            return f"<Region {len(self.prompts) + 1}>"
+            return region_tag(len(self.prompts) + 1)
         raise ValueError("There is nothing to undo: no prompt has been drawn.")
 
     def clear(self) -> None:
@@ -209,7 +210,7 @@ def region_label(index: int, prompt: dict) -> str:
             detail += f", width {prompt['width']:g}"
     else:
         detail = "mask"
-    return f"<Region {index}>: {kind} {detail}"
+    return f"{region_tag(index)}: {kind} {detail}"
 
 
 def _numbers(values) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..processing.region_tags import region_tag
 from ..processing.rle import mask_to_rle
 from ..visualization import draw_result, draw_visual_prompts, region_colour
 from .prompts import CanvasMapping, region_label
@@ -62,7 +63,7 @@ def region_table(result: dict) -> str:
     for region in result.get("regions", []):
         prompt = region_label(region["index"], region["prompt"]).split(": ", 1)[1]
         answer = (region.get("answer") or "-").replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| <Region {region['index']}> | {prompt} | {answer} | {_score(region.get('score'))} |")
+        lines.append(f"| {region_tag(region['index'])} | {prompt} | {answer} | {_score(region.get('score'))} |")
     bound = {id(r["mask"]) for r in result.get("regions", []) if r.get("mask") is not None}
     others = [(i, s) for i, (m, s) in enumerate(zip(result.get("masks", []), result.get("scores", [])), start=1)
               if id(m) not in bound]

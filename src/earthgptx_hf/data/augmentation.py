@@ -18,6 +18,7 @@ Both return the new images and a dict of counts for data_report.json; the input 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -134,7 +135,7 @@ def crop_image(image: AnnotatedImage, window, pixels: Image.Image, out_dir: Path
         objects.append(kept)
     counts["image-level labels not carried"] += bool(image.scene) + len(image.captions)
     x0, y0, x1, y1 = window
-    path = _save(pixels.crop(window), out_dir / _safe(f"{image.id or Path(image.image).stem}_crop{index}"))
+    path = _save(pixels.crop(window), derived_path(image, out_dir, f"crop{index}", window))
     return replace(image, image=path, width=x1 - x0, height=y1 - y0, objects=objects, scene=None, captions=[],
                    id=f"{image.id}#crop{index}")
 
@@ -214,16 +215,23 @@ def flipped_copies(images: list[AnnotatedImage], out_dir, flip: str) -> tuple[li
             counts["captions removed (direction words)"] += len(image.captions) - len(captions)
             mirrored = pixels.transpose(Image.Transpose.FLIP_LEFT_RIGHT if axis == "horizontal"
                                         else Image.Transpose.FLIP_TOP_BOTTOM)
-            path = _save(mirrored, out_dir / _safe(f"{image.id or Path(image.image).stem}_flip_{axis}"))
+            path = _save(mirrored, derived_path(image, out_dir, f"flip_{axis}", axis))
             copies.append(replace(image, image=path, objects=objects, captions=captions,
                                   id=f"{image.id}#flip-{axis}"))
             counts[f"{axis} copies"] += 1
     return copies, {"copies": len(copies), "flip": flip, **dict(counts)}
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+def derived_path(image: AnnotatedImage, out_dir: Path, tag: str, transform) -> Path:
+    """Where a crop or flip of `image` is written (without suffix): a readable prefix (its id or file stem, sanitised
+    and cut to 80 characters: ids come from untrusted files) and a digest of the source file and `transform`. The
+    digest is what keeps two sources apart: ids that sanitise alike ('a/b', 'a_b'), images with no id and the same
+    stem in two folders, one image listed twice and cropped at two windows. The same source and transform give the
+    same name, which is harmless: the same pixels (every data-parallel process writes the files)."""
+    prefix = re.sub(r"[^A-Za-z0-9._-]+", "_", image.id or Path(image.image).stem)[:80].lstrip(".")
+    digest = hashlib.sha1(repr((str(image.image), image.id, transform)).encode()).hexdigest()[:12]
+    return Path(out_dir) / f"{prefix}_{tag}_{digest}"
 
 
-__all__ = ["CROP_CONTEXT", "CROP_MIN_SIZE", "check_pixel_size", "crop_image", "crop_object", "crop_window", "flip_object", "flipped_copies",
-           "open_pixels", "region_crops"]
+__all__ = ["CROP_CONTEXT", "CROP_MIN_SIZE", "check_pixel_size", "crop_image", "crop_object", "crop_window", "derived_path",
+           "flip_object", "flipped_copies", "open_pixels", "region_crops"]

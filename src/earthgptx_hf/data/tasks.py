@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..processing.region_tags import region_tag
 from .annotations import AnnotatedImage, ConversionReport, ObjectAnnotation
 from .freeform import box_to_freeform
 
@@ -102,7 +103,7 @@ def parse_grounding_regions(value, argument: str = "grounding_regions") -> tuple
 
 def _region_list(count: int) -> str:
     """"<Region 1>, <Region 2> and <Region 3>"."""
-    names = [f"<Region {i + 1}>" for i in range(count)]
+    names = [region_tag(i + 1) for i in range(count)]
     return names[0] if count == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
 
 
@@ -203,7 +204,7 @@ class RecordBuilder:
                 chosen = [objects[i] for i in order[start : start + self.max_regions]]
                 kind = self._kind()
                 prompts = [self._prompt(o, image, kind) for o in chosen]
-                answer = "\n".join(f"<Region {i + 1}>: {o.category}" for i, o in enumerate(chosen))
+                answer = "\n".join(f"{region_tag(i + 1)}: {o.category}" for i, o in enumerate(chosen))
                 records.append(self._record(image, "classification", f"{start // self.max_regions}:{kind}", prompts,
                                             self._template("classification"), answer, [o.mask for o in chosen]))
         if "region_caption" in self.tasks:
@@ -264,7 +265,7 @@ class RecordBuilder:
                 prompts = [self._prompt(chosen[0], image, kind)]
                 question = self._template("grounding")
             else:
-                masks = "\n".join(f"<Region {i + 1}>[PIX]" for i in range(len(chosen)))
+                masks = "\n".join(f"{region_tag(i + 1)}[PIX]" for i in range(len(chosen)))
                 answer = GROUNDING_MULTI_ANSWERS[int(self.rng.integers(len(GROUNDING_MULTI_ANSWERS)))].format(
                     masks=masks)
                 kind = self._kind()

@@ -44,6 +44,7 @@ from ..data.annotated_images import DataArguments
 from ..data.augmentation import CROP_CONTEXT, CROP_MIN_SIZE
 from ..data.tasks import TASKS
 from ..data.zoom_in import PAIR_MAX_SCALE
+from ..processing.region_tags import REGION_TAG_PATTERN
 from ..visualization import draw_visual_prompts, save_gallery
 from . import load_metric
 from .generation import generate_for_records
@@ -84,7 +85,7 @@ TABLE_COLUMNS = {
 }
 # with --swap_check: (figures key, column title, cell) after the task's columns
 PROMPT_CHECK_COLUMNS = (("swap", "prompt swap", swap_cell), ("binding", "binding preference", binding_cell))
-REGION_TAG = re.compile(r"<Region\s*\d+>\s*:?\s*")
+REGION_PREFIX = re.compile(REGION_TAG_PATTERN + r"\s*:?\s*")
 GALLERY_CANDIDATES = 32  # records per (task, prompt type) whose images and masks are kept for the gallery
 
 
@@ -143,7 +144,7 @@ class EvalDataArguments(DataArguments):
 
 
 def _region_free(text: str) -> str:
-    return REGION_TAG.sub("", text).strip()
+    return REGION_PREFIX.sub("", text).strip()
 
 
 def _bbox(mask: np.ndarray):

@@ -19,8 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..extras import require, require_file, require_java
-
-REGION_LINE = re.compile(r"<Region\s*(\d+)>")
+from ..processing.region_tags import REGION_TAG
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -39,7 +38,7 @@ def clean_reference(text: str) -> str:
 def split_regions(text: str) -> dict[int, str]:
     """`"<Region 1>: ship\\n<Region 2>: tank"` -> `{1: "<Region 1>: ship", 2: "<Region 2>: tank"}` (first wins)."""
     parts: dict[int, str] = {}
-    matches = list(REGION_LINE.finditer(text))
+    matches = list(REGION_TAG.finditer(text))
     for match, following in zip(matches, matches[1:] + [None]):
         end = following.start() if following is not None else len(text)
         parts.setdefault(int(match.group(1)), text[match.start() : end].strip())

@@ -7,6 +7,8 @@ import math
 import numbers
 import re
 
+from .region_tags import REGION_TAG_PATTERN
+
 
 def check_min_score(min_score) -> float | None:
     """`min_score` of mask post-processing: None, or a finite number in [0, 1] (a score is a predicted IoU);
@@ -24,7 +26,7 @@ def mask_regions(text: str, pix_token: str = "[PIX]") -> list[int | None]:
     """For every `pix_token` in `text`, the region its mask belongs to: the last `<Region i>` before it on the same
     line (`"<Region 2>: [PIX]"` -> 2), or None."""
     owners, current = [], None
-    for match in re.finditer(rf"<Region\s*(\d+)>|{re.escape(pix_token)}|\n", text):
+    for match in re.finditer(rf"{REGION_TAG_PATTERN}|{re.escape(pix_token)}|\n", text):
         if match.group(0) == "\n":
             current = None
         elif match.group(1):

@@ -37,10 +37,11 @@ from .chat import (
 from .conversation import next_turn_inputs
 from .image_processing_earthgptx import METADATA, PIXEL_STATISTICS, as_batch
 from .post_processing import check_min_score, mask_regions, post_process_generation
+from .region_tags import REGION_TAG, REGION_TAG_PATTERN, REGION_TAG_TEMPLATE
 
 MODALITIES = ("optical", "sar", "infrared")
 REGION_REFERENCE = re.compile(r"<(Region|Mark)\s*(\d+)>")
-REGION_ANSWER = re.compile(r"<Region\s*(\d+)>\s*:\s*(.*?)\s*$")
+REGION_ANSWER = re.compile(REGION_TAG_PATTERN + r"\s*:\s*(.*?)\s*$")
 URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
@@ -64,7 +65,7 @@ class EarthGPTXProcessor(ProcessorMixin):
         image_token: str = "<image>",
         pix_token: str = "[PIX]",
         region_feature_token: str = "<region_feat>",
-        region_token_template: str = "<Region {}>",
+        region_token_template: str = REGION_TAG_TEMPLATE,
         **kwargs,
     ):
         self.use_region_features = use_region_features
@@ -389,10 +390,12 @@ class EarthGPTXProcessor(ProcessorMixin):
         removed.
         """
         regions: dict[int, str] = {}
-        for line in re.split(r"[\n;]|(?=<Region\s*\d+>)", text):
-            match = REGION_ANSWER.match(line.strip())
-            if match and int(match.group(1)) not in regions:
-                regions[int(match.group(1))] = match.group(2).strip().rstrip(".").strip()
+        for line in re.split(r"[\n;]", text):
+            starts = [tag.start() for tag in REGION_TAG.finditer(line)]  # one answer from each tag to the next
+            for start, stop in zip(starts, starts[1:] + [len(line)]):
+                match = REGION_ANSWER.match(line[start:stop].strip())
+                if match and int(match.group(1)) not in regions:
+                    regions[int(match.group(1))] = match.group(2).strip().rstrip(".").strip()
         return regions
 
     check_min_score = staticmethod(check_min_score)  # min_score of post_process_generation (the pipeline's too)

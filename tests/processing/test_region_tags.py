@@ -1,0 +1,20 @@
+"""`<Region i>` has one owner (processing/region_tags.py): what is written is what is read back."""
+
+import inspect
+
+from earthgptx_hf.processing import EarthGPTXProcessor
+from earthgptx_hf.processing.post_processing import mask_regions
+from earthgptx_hf.processing.region_tags import REGION_TAG, REGION_TAG_TEMPLATE, region_tag
+
+
+def test_every_written_tag_reads_back_as_its_index():
+    for index in (1, 2, 9, 10, 123):
+        assert [int(m.group(1)) for m in REGION_TAG.finditer(f"a {region_tag(index)}: b")] == [index]
+    default = inspect.signature(EarthGPTXProcessor.__init__).parameters["region_token_template"].default
+    assert default == REGION_TAG_TEMPLATE
+
+
+def test_answers_and_masks_are_read_from_written_and_lenient_tags():
+    text = f"{region_tag(1)}: ship. {region_tag(2)}: storage tank\n<Region3>:  car;<Region  4> : [PIX]"
+    assert EarthGPTXProcessor.parse_regions(text) == {1: "ship", 2: "storage tank", 3: "car", 4: "[PIX]"}
+    assert mask_regions(f"{region_tag(2)}[PIX]\n[PIX] <Region 7>: [PIX]") == [2, None, 7]
