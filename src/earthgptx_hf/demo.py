@@ -10,7 +10,7 @@ Steps, each with a progress bar or log line:
    1, 2 or 3 regions per question, point / box / free-form prompts), stopped by `--max_steps` or the `--minutes`
    budget, whichever comes first; with `--data`, the real-data recipe instead (`--recipe`, default
    configs/recipe_stage1.yaml then recipe_stage2.yaml: procedural pre-training, then the real data mixed with
-   procedural records; their own step counts, 45-55 minutes on 2 cores, docs/training.md);
+   procedural records; their own step counts, 25-30 minutes on 2 cores, docs/real_data_recipe.md);
 3. evaluation of the held-out split with `earthgptx-eval` (SS, S-IoU, accuracy, gIoU, cIoU per prompt type and per
    number of regions per question; Spearman correlation of mask score and true IoU, gIoU after `min_score`); on
    `--data`, region questions are asked on zoom-in crops, with the swap check and the seen-class rows;

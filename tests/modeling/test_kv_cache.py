@@ -25,8 +25,8 @@ def test_output_classes_extend_transformers_own_and_declare_only_our_fields():
     assert issubclass(EarthGPTXCausalLMOutputWithPast, CausalLMOutputWithPast)
     assert issubclass(EarthGPTXModelOutputWithPast, BaseModelOutputWithPast)
     ours = {f.name for f in fields(EarthGPTXCausalLMOutputWithPast)} - {f.name for f in fields(CausalLMOutputWithPast)}
-    assert ours == {"lm_loss", "mask_bce_loss", "mask_dice_loss", "mask_iou_loss", "image_hidden_states",
-                    "region_embeds", "pred_masks", "pred_scores"}
+    assert ours == {"lm_loss", "mask_bce_loss", "mask_dice_loss", "mask_iou_loss", "region_label_loss",
+                    "image_hidden_states", "region_embeds", "pred_masks", "pred_scores"}
     ours = {f.name for f in fields(EarthGPTXModelOutputWithPast)} - {f.name for f in fields(BaseModelOutputWithPast)}
     assert ours == {"image_hidden_states", "region_embeds"}
 

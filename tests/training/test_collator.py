@@ -160,3 +160,33 @@ def test_a_processor_saved_with_the_unmarked_default_template_trains_as_before(r
     batch = EarthGPTXDataCollator(loaded)([records[0]])
     reference = EarthGPTXDataCollator(EarthGPTXProcessor.from_preset("tiny"))([records[0]])
     assert torch.equal(batch["input_ids"], reference["input_ids"]) and torch.equal(batch["labels"], reference["labels"])
+
+
+def test_region_labels_are_the_first_token_of_each_class_in_the_answer(processor, records):
+    classification = next(r for r in records if r["task"] == "classification" and len(r["prompts"]) >= 2)
+    grounding = next(r for r in records if r["task"] == "grounding")
+    assert "region_labels" not in EarthGPTXDataCollator(processor)([classification])  # off by default
+    batch = EarthGPTXDataCollator(processor, region_labels=True)([classification, grounding])
+    targets = batch["region_labels"]
+    assert targets.shape == (2, processor.image_processor.max_regions)
+    classes = processor.parse_regions(classification["conversations"][1]["value"])
+    tokenizer = processor.tokenizer
+    for index, label in classes.items():
+        word = tokenizer(" " + label, add_special_tokens=False)["input_ids"][0]  # the shipped tokenizer's "Ġclass"
+        assert targets[0, index - 1].item() == word
+        # the token the answer continues with after "<Region i>:", in the labels the LM loss sees
+        ids = batch["labels"][0].tolist()
+        at = ids.index(processor.tokenizer.convert_tokens_to_ids(f"<Region {index}>"))
+        assert ids[at + 2] == word
+    assert (targets[0, len(classification["prompts"]):] == IGNORE_INDEX).all()
+    assert (targets[1] == IGNORE_INDEX).all()  # grounding: no class to name
+
+
+def test_region_labels_skip_regions_the_answer_does_not_name(processor, records):
+    record = next(r for r in records if r["task"] == "classification" and len(r["prompts"]) >= 2)
+    record = {**record, "conversations": [record["conversations"][0],
+                                          {"from": "model", "value": "<Region 2>: ship"}]}
+    targets = EarthGPTXDataCollator(processor, region_labels=True).region_label_ids(record)
+    assert targets[0] == IGNORE_INDEX and targets[1] == processor.tokenizer(" ship", add_special_tokens=False)[
+        "input_ids"][0]
+    assert len(targets) == len(record["prompts"])

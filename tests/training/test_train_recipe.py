@@ -1,6 +1,7 @@
 """The shipped two-stage recipe (configs/recipe_stage1.yaml, configs/recipe_stage2.yaml) parses into the
 `earthgptx-train` arguments, and stage 2 starts from stage 1's output folder."""
 
+import json
 from pathlib import Path
 
 import yaml
@@ -23,6 +24,9 @@ def test_both_recipe_files_parse_and_stage_two_starts_from_stage_one():
     # crops at the zoom-in scale (the measured setting C of docs/training.md: no pair crops)
     assert data2.region_crops == 12 and data2.pair_crops == 0 and data2.flip == "horizontal"
     assert train2.max_steps == 1150 and train1.max_steps == 200
+    # the region-label loss in stage 2 only (setting G): an override of stage 1's config
+    assert model1.config_overrides is None
+    assert json.loads(model2.config_overrides) == {"region_label_loss_weight": 0.5}
     # its procedural records are stage 1's scenes, drawn with the same settings (read back, not drawn again)
     assert Path(data2.scene_dir) == Path(train1.output_dir) / "scenes"
     for name in ("num_scenes", "scene_size", "scene_objects", "object_scale"):

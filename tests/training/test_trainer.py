@@ -265,3 +265,38 @@ def test_training_records_ask_for_the_configured_regions_per_grounding_question(
     assert counts("3") == {3} and counts("1") == {1} and counts("1,2,3") == {1, 2, 3}
     with pytest.raises(ValueError, match="grounding_regions='1,x'"):
         parse_arguments(["--output_dir", str(tmp_path), "--grounding_regions", "1,x"])
+
+
+def test_config_overrides_apply_to_a_checkpoint_and_are_checked(tmp_path):
+    """`config_overrides` with `model_name_or_path`: applied to the checkpoint's config (they were ignored before),
+    checked as a new config is, unknown names refused; the weights are the checkpoint's."""
+    from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration
+    from earthgptx_hf.training.train import checkpoint_config
+
+    torch.manual_seed(0)
+    source = tmp_path / "ckpt"
+    saved = EarthGPTXForConditionalGeneration(EarthGPTXConfig.from_preset("tiny"))
+    saved.save_pretrained(source)
+    args = ModelArguments(model_name_or_path=str(source), trainable="full",
+                          config_overrides=json.dumps({"region_label_loss_weight": 0.25}))
+    model, _ = build_model(args, tmp_path)
+    assert model.config.region_label_loss_weight == 0.25
+    assert torch.equal(model.lm_head.weight, saved.lm_head.weight)
+    assert checkpoint_config(str(source), {}).to_dict() == saved.config.to_dict()
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['region_label_weight'\]"):
+        checkpoint_config(str(source), {"region_label_weight": 1.0})
+    with pytest.raises(ValueError, match=r"region_label_loss_weight=-1 must be a finite number at least 0"):
+        checkpoint_config(str(source), {"region_label_loss_weight": -1})
+
+
+def test_training_with_the_region_label_loss_logs_it(tmp_path):
+    """The collator makes the targets when the model's weight is set; the loss part is logged and plotted."""
+    config = tmp_path / "train.yaml"
+    config.write_text(CONFIG.format(out=tmp_path / "run", batch=2)
+                      + "config_overrides: '{\"region_label_loss_weight\": 0.5}'\n")
+    from earthgptx_hf.training.train import main
+
+    assert main([str(config)]) == 0
+    history = json.loads((tmp_path / "run" / "log_history.json").read_text())
+    parts = [e["region_label_loss"] for e in history if "region_label_loss" in e]
+    assert parts and all(value > 0 for value in parts)

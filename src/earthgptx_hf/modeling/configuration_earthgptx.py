@@ -146,6 +146,11 @@ class EarthGPTXConfig(PreTrainedConfig):
     lowest mask loss learns from the mask, as in SAM, and the IoU head learns on all of them. Configs saved before
     these fields existed load with the defaults.
 
+    `region_label_loss_weight` (default 0: off; not in the papers) weighs `region_label_loss`, the cross-entropy of
+    each region feature read through the LM head against the first token of its object's class
+    (`modeling/region_label_loss.py`): for models trained from random weights, where the region features otherwise
+    do not learn to tell objects apart (docs/real_data_recipe.md).
+
     Pixel statistics (the image processor's, in [0, 1] units; `EarthGPTXProcessor.check_model_config` compares them):
     `image_mean` / `image_std` (DINOv2: ImageNet), `convnext_image_mean` / `convnext_image_std` (CLIP-ConvNeXt: OpenAI
     CLIP) and `sam_image_mean` / `sam_image_std` (SAM: ImageNet). The model normalises uint8 visual inputs with them
@@ -186,6 +191,7 @@ class EarthGPTXConfig(PreTrainedConfig):
     bce_loss_weight: float | int = 2.0
     dice_loss_weight: float | int = 0.5
     iou_loss_weight: float | int = 1.0
+    region_label_loss_weight: float | int = 0.0
     multimask_output: bool = False
     image_mean: list[float | int] | tuple[float, ...] = tuple(IMAGENET_DEFAULT_MEAN)
     image_std: list[float | int] | tuple[float, ...] = tuple(IMAGENET_DEFAULT_STD)
@@ -237,11 +243,14 @@ class EarthGPTXConfig(PreTrainedConfig):
             setattr(self, key, [float(v) for v in numbers])
 
     def _check_mask_scores(self) -> None:
-        """`iou_loss_weight` is a finite number at least 0; `multimask_output` needs SAM's multimask tokens."""
-        weight = self.iou_loss_weight
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
-            raise ValueError(f"iou_loss_weight={weight!r} must be a finite number at least 0 (the weight of the mask "
-                             "score's IoU loss; SAM's is 1.0).")
+        """`iou_loss_weight` and `region_label_loss_weight` are finite numbers at least 0; `multimask_output` needs
+        SAM's multimask tokens."""
+        for key, meaning in (("iou_loss_weight", "the weight of the mask score's IoU loss; SAM's is 1.0"),
+                             ("region_label_loss_weight", "the weight of the region-label loss; 0 turns it off")):
+            weight = getattr(self, key)
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or \
+                    weight < 0:
+                raise ValueError(f"{key}={weight!r} must be a finite number at least 0 ({meaning}).")
         if self.multimask_output and self.grounding_config.mask_decoder_config.num_multimask_outputs < 1:
             raise ValueError("multimask_output=True needs grounding_config.mask_decoder_config.num_multimask_outputs "
                              "at least 1 (SAM has 3).")

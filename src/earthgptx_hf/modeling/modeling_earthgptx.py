@@ -45,6 +45,7 @@ from .outputs import (
 from .pixel_perception import EarthGPTXPixelPerception, best_candidate, candidate_losses
 from .pretrained_earthgptx import EarthGPTXPreTrainedModel
 from .projector import EarthGPTXMultiModalProjector, mask_pool_regions
+from .region_label_loss import region_label_loss
 from .spatial_aware_encoder import EarthGPTXSpatialAwareEncoder
 from .visual_inputs import unpack_prompt_maps
 
@@ -367,10 +368,18 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
                 self.config.dice_loss_weight)
         return parts
 
-    def _total_loss(self, lm_loss, pixel: dict):
+    def _region_label_loss(self, region_embeds, region_labels):
+        """`region_label_loss` (module `region_label_loss`) when its weight is set and targets are given."""
+        if region_labels is None or region_embeds is None or not self.config.region_label_loss_weight:
+            return None
+        return region_label_loss(self.lm_head, region_embeds, region_labels)
+
+    def _total_loss(self, lm_loss, pixel: dict, region_loss=None):
         if lm_loss is None:
             return None
         loss = self.config.ce_loss_weight * lm_loss
+        if region_loss is not None:
+            loss = loss + self.config.region_label_loss_weight * region_loss
         if "mask_bce_loss" in pixel:
             loss = loss + self.config.bce_loss_weight * pixel["mask_bce_loss"] + \
                 self.config.dice_loss_weight * pixel["mask_dice_loss"] + \
@@ -396,6 +405,7 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
         logits_to_keep: int | torch.Tensor = 0,
         mm_encoder_outputs: dict | None = None,
         pix_hidden_states: list | None = None,
+        region_labels: torch.LongTensor | None = None,
         **kwargs,
     ) -> EarthGPTXCausalLMOutputWithPast:
         r"""
@@ -406,6 +416,8 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
         labels (`(B, S)`): next-token targets, -100 where no loss is taken.
         pix_hidden_states (`list`): generation's per-call collector; the last position's final hidden state of
             this forward is appended to it (`generate()` decodes the masks of generated [PIX] from them).
+        region_labels (`(B, K)`): per prompt, the first token of its object's class (-100: none), the targets of the
+            region-label loss (`config.region_label_loss_weight`; the collator's `region_labels=True` makes them).
 
         The KV cache travels in `kwargs` under the installed transformers' name, as in `EarthGPTXModel.forward`.
         """
@@ -431,9 +443,11 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
         logits = self.lm_head(slice_logits_to_keep(hidden_states, logits_to_keep))
         lm_loss = self._language_modeling_loss(logits, labels, **kwargs)
         pixel = self._pixel_outputs(input_ids, hidden_states, sam_pixel_values, gt_masks)
+        region_loss = self._region_label_loss(outputs.region_embeds, region_labels)
         return EarthGPTXCausalLMOutputWithPast(
-            loss=self._total_loss(lm_loss, pixel),
+            loss=self._total_loss(lm_loss, pixel, region_loss),
             lm_loss=lm_loss,
+            region_label_loss=region_loss,
             logits=logits,
             **cache_kwargs(output_cache(outputs)),
             hidden_states=outputs.hidden_states,

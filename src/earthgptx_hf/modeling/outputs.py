@@ -45,8 +45,11 @@ class EarthGPTXCausalLMOutputWithPast(CausalLMOutputWithPast):
     """transformers' causal-LM output (loss, logits, KV cache, hidden states, attentions) plus:
 
     loss: weighted sum `ce_loss_weight * lm_loss + bce_loss_weight * mask_bce_loss + dice_loss_weight *
-        mask_dice_loss + iou_loss_weight * mask_iou_loss` (mask terms only when `gt_masks` are given).
+        mask_dice_loss + iou_loss_weight * mask_iou_loss + region_label_loss_weight * region_label_loss` (mask terms
+        only when `gt_masks` are given, the region-label term only with its weight set and `region_labels` given).
     lm_loss, mask_bce_loss, mask_dice_loss: the unweighted parts, reported separately.
+    region_label_loss: the unweighted cross-entropy of each region feature read through the LM head against the
+        first token of its class (`region_label_loss.py`).
     mask_iou_loss: the unweighted MSE between the predicted IoU of each mask (its score) and its true IoU with the
         ground truth (binarised at 0.5, at the ground truth's size; detached).
     image_hidden_states: per image, `(n_i, H)` projected visual tokens, when images were given.
@@ -60,6 +63,7 @@ class EarthGPTXCausalLMOutputWithPast(CausalLMOutputWithPast):
     mask_bce_loss: torch.Tensor | None = None
     mask_dice_loss: torch.Tensor | None = None
     mask_iou_loss: torch.Tensor | None = None
+    region_label_loss: torch.Tensor | None = None
     image_hidden_states: list[torch.Tensor] | None = None
     region_embeds: torch.Tensor | None = None
     pred_masks: list[torch.Tensor] | None = None

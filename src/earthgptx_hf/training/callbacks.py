@@ -10,7 +10,7 @@ from transformers import TrainerCallback
 
 from ..visualization import save_figure
 
-LOSS_PARTS = ("lm_loss", "mask_bce_loss", "mask_dice_loss", "mask_iou_loss")
+LOSS_PARTS = ("lm_loss", "mask_bce_loss", "mask_dice_loss", "mask_iou_loss", "region_label_loss")
 
 
 class TimeBudgetCallback(TrainerCallback):
@@ -35,8 +35,8 @@ class TimeBudgetCallback(TrainerCallback):
 
 
 class LossPartsCallback(TrainerCallback):
-    """Adds the mean CE (`lm_loss`), BCE, Dice and mask-score IoU (`mask_iou_loss`) losses since the last log to the
-    Trainer's logs.
+    """Adds the mean CE (`lm_loss`), BCE, Dice, mask-score IoU (`mask_iou_loss`) and region-label
+    (`region_label_loss`) losses since the last log to the Trainer's logs.
 
     The stock `Trainer` logs only the total `loss` the model returns; this callback reads the parts from the model's
     outputs through a forward hook (training steps only) and writes their means into the logged dict and
@@ -61,8 +61,8 @@ class LossPartsCallback(TrainerCallback):
         """Means since the last log; across processes in distributed runs (every process calls `on_log`).
 
         With `average_tokens_across_devices`, each process's `lm_loss` is its token sum over the global token count,
-        so the processes' values add up to the global mean; the mask losses (BCE, Dice, IoU) are per-mask means and are
-        averaged."""
+        so the processes' values add up to the global mean; the mask losses (BCE, Dice, IoU) are per-mask means and the
+        region-label loss a per-region mean: they are averaged."""
         import torch.distributed as dist
 
         values = torch.tensor([[self.sums[n], float(self.counts[n])] for n in LOSS_PARTS], dtype=torch.float64)
@@ -107,7 +107,8 @@ def plot_loss_curve(log_history: list[dict], path: str | Path, title: str = "Ear
     entries = [e for e in log_history if "loss" in e and "step" in e]
     figure, axis = plt.subplots(figsize=(7, 4), dpi=110)
     for key, label in (("loss", "total loss"), ("lm_loss", "CE (text)"), ("mask_bce_loss", "BCE (mask)"),
-                       ("mask_dice_loss", "Dice (mask)"), ("mask_iou_loss", "IoU MSE (mask score)")):
+                       ("mask_dice_loss", "Dice (mask)"), ("mask_iou_loss", "IoU MSE (mask score)"),
+                       ("region_label_loss", "CE (region label)")):
         points = [(e["step"], e[key]) for e in entries if key in e]
         if points:
             axis.plot(*zip(*points), label=label, linewidth=1.6 if key == "loss" else 1.0)

@@ -5,7 +5,9 @@ The text of a record is its conversation rendered by the processor's chat templa
 expanded as the processor expands them. Labels are -100 everywhere except what the template marks as the assistant's
 (`{% generation %}`: the answers and their EOS). Each piece is tokenised on its own, so a prompt's tokens are the ones
 the model sees at inference. For every `[PIX]` in the answers, `gt_masks` holds the mask of the region named by
-`pix_targets` in the SAM view's frame (`sam_image_size` square, like `sam_pixel_values`).
+`pix_targets` in the SAM view's frame (`sam_image_size` square, like `sam_pixel_values`). With `region_labels=True`,
+`region_labels` holds the targets of the region-label loss (`modeling/region_label_loss.py`): per prompt of a
+classification record, the first token of its class as the answer tokenises it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 
 from ..data.dataset import example_to_record
+from ..processing.region_tags import region_tag
 from ..processing.visual_prompts import rle_to_mask
 
 IGNORE_INDEX = -100
@@ -31,12 +34,16 @@ class EarthGPTXDataCollator:
         max_length: refuse (with the record's id) sequences longer than this; image tokens cannot be truncated.
         state_modality: state the modality in the text ("(modality: sar)"), as the processor's `modality=` does.
         pad_to_multiple_of: pad the sequence length to a multiple of this.
+        region_labels: also return `region_labels` `(B, max_regions)`: for each prompt of a classification record, the
+            token that follows "<Region i>:" in its answer (the first token of the class), -100 elsewhere (other
+            tasks, padding prompts). The targets of `EarthGPTXConfig.region_label_loss_weight`.
     """
 
     processor: object
     max_length: int | None = None
     state_modality: bool = False
     pad_to_multiple_of: int | None = None
+    region_labels: bool = False
 
     def __post_init__(self):
         self.pad = self.processor.tokenizer.pad_token_id
@@ -76,6 +83,25 @@ class EarthGPTXDataCollator:
             raise ValueError(f"Record {record.get('id')!r} has {len(ids)} tokens, more than max_length="
                              f"{self.max_length}; its image tokens cannot be truncated.")
         return ids, labels
+
+    def region_label_ids(self, record: dict) -> list[int]:
+        """Per prompt of `record`, the first token of its class in the answer (IGNORE_INDEX when the record is not a
+        classification record or its answer names no class for that prompt). The answer line "<Region i>: class" is
+        tokenised whole and without its class, so the token is the one the answer continues with."""
+        targets = [IGNORE_INDEX] * len(record["prompts"])
+        if record.get("task") != "classification":
+            return targets
+        answers = [t["value"] for t in record["conversations"] if ROLES.get(t["from"]) == "assistant"]
+        classes = self.processor.parse_regions(answers[0]) if answers else {}
+        tokenizer = self.processor.tokenizer
+        for index, label in classes.items():
+            if not 1 <= index <= len(targets) or not label:
+                continue
+            prefix = tokenizer(f"{region_tag(index)}:", add_special_tokens=False)["input_ids"]
+            line = tokenizer(f"{region_tag(index)}: {label}", add_special_tokens=False)["input_ids"]
+            if len(line) > len(prefix) and line[: len(prefix)] == prefix:
+                targets[index - 1] = line[len(prefix)]
+        return targets
 
     def _gt_masks(self, record: dict, labels: list[int]) -> list[np.ndarray]:
         targets = list(record.get("pix_targets") or [])
@@ -119,6 +145,12 @@ class EarthGPTXDataCollator:
         for key in self.processor.image_processor.model_input_names:
             if key in image_inputs:
                 batch[key] = torch.as_tensor(np.asarray(image_inputs[key]))
+        if self.region_labels:
+            width = self.processor.image_processor.max_regions
+            batch["region_labels"] = torch.full((len(records), width), IGNORE_INDEX, dtype=torch.long)
+            for row, record in enumerate(records):
+                targets = self.region_label_ids(record)[:width]
+                batch["region_labels"][row, : len(targets)] = torch.tensor(targets, dtype=torch.long)
         if gt_masks:  # (n_pix, S, S) in the SAM view's frame; the model resizes its mask logits to them
             batch["gt_masks"] = torch.from_numpy(np.stack(gt_masks)).float()
         return batch

@@ -4,7 +4,7 @@
     python -m earthgptx_hf.training.recipe configs/recipe_stage*.yaml --output_root runs/mine \
         --data_path my_data/annotations/train.jsonl
 
-The shipped recipe (issue 17, docs/training.md) is exactly
+The shipped recipe (issue 17, docs/real_data_recipe.md) is exactly
 `earthgptx-train configs/recipe_stage1.yaml && earthgptx-train configs/recipe_stage2.yaml`; this module runs it
 from Python (the demo's `--data`) and moves it elsewhere without editing the files:
 

@@ -45,7 +45,9 @@ class ModelArguments:
                 "weight decay 0.01) for the fields the config leaves unset.", "choices": ["paper", "small", "tiny"]})
     model_name_or_path: str | None = field(default=None, metadata={"help": "An EarthGPT-X checkpoint to start from."})
     tokenizer: str | None = field(default=None, metadata={"help": "Tokenizer folder/file (needed by the paper preset)."})
-    config_overrides: str | None = field(default=None, metadata={"help": "JSON of EarthGPTXConfig.from_preset overrides."})
+    config_overrides: str | None = field(default=None, metadata={
+        "help": "JSON of EarthGPTXConfig fields to override: of the preset (EarthGPTXConfig.from_preset), or of the "
+                "checkpoint's config with model_name_or_path (e.g. '{\"region_label_loss_weight\": 0.5}')."})
     trainable: str = field(default="paper", metadata={
         "help": "Trainable preset (lora: the adapters are merged into the saved weights).",
         "choices": list(TRAINABLE_PRESETS)})
@@ -113,12 +115,25 @@ def build_training_records(data_args: DataArguments, max_regions: int, workdir: 
     return records, {**report, **sampling, "training_records": len(records)}
 
 
+def checkpoint_config(source: str, overrides: dict) -> EarthGPTXConfig:
+    """The config saved in `source` with `overrides` (EarthGPTXConfig fields) applied and checked as a new config is
+    (`from_pretrained`'s own keyword overrides skip the checks and drop unknown names without a word)."""
+    config = EarthGPTXConfig.from_pretrained(source)
+    if not overrides:
+        return config
+    unknown = sorted(set(overrides) - set(EarthGPTXConfig.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"config_overrides names unknown field(s) {unknown} for the checkpoint {source!r}; valid are "
+                         "the fields of EarthGPTXConfig (see its docstring).")
+    return EarthGPTXConfig.from_dict({**config.to_dict(), **overrides})
+
+
 def build_model(model_args: ModelArguments, workdir: Path, gradient_checkpointing: bool = False):
     """The model (with its trainable preset applied; a `PeftModel` for `lora`) and its processor."""
     overrides = json.loads(model_args.config_overrides) if model_args.config_overrides else {}
     if model_args.model_name_or_path:
         source = model_args.model_name_or_path
-        config = EarthGPTXConfig.from_pretrained(source)
+        config = checkpoint_config(source, overrides)
         processor = EarthGPTXProcessor.from_pretrained(source) if (Path(source) / "processor_config.json").exists() \
             else EarthGPTXProcessor.from_model_config(config, tokenizer=model_args.tokenizer)
     else:
@@ -138,11 +153,12 @@ def build_model(model_args: ModelArguments, workdir: Path, gradient_checkpointin
             bnb_4bit_compute_dtype=torch.float32, bnb_4bit_quant_type="nf4",
             llm_int8_skip_modules=QUANTIZATION_SKIP_MODULES,
         )
-        model = EarthGPTXForConditionalGeneration.from_pretrained(source, quantization_config=quantization)
+        model = EarthGPTXForConditionalGeneration.from_pretrained(source, config=config,
+                                                                  quantization_config=quantization)
         # checkpointing is turned on below, through the installed release's own name (PEFT would call the old one)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     elif source is not None:
-        model = EarthGPTXForConditionalGeneration.from_pretrained(source)
+        model = EarthGPTXForConditionalGeneration.from_pretrained(source, config=config)
     else:
         model = EarthGPTXForConditionalGeneration(config)
     if gradient_checkpointing:
@@ -180,7 +196,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     if training_args.process_index == 0:
         (output_dir / "data_report.json").write_text(json.dumps(report, indent=2))
     dataset = records_to_dataset(records)
-    collator = EarthGPTXDataCollator(processor, max_length=getattr(data_args, "max_length", None))
+    collator = EarthGPTXDataCollator(processor, max_length=getattr(data_args, "max_length", None),
+                                     region_labels=bool(model.config.region_label_loss_weight))
     trainer = Trainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
                       callbacks=callbacks)
     # first in line, so that the progress bar and the loggers see the parts it adds
