@@ -300,3 +300,14 @@ def test_training_with_the_region_label_loss_logs_it(tmp_path):
     history = json.loads((tmp_path / "run" / "log_history.json").read_text())
     parts = [e["region_label_loss"] for e in history if "region_label_loss" in e]
     assert parts and all(value > 0 for value in parts)
+
+
+def test_the_region_label_loss_without_classification_records_is_refused(tmp_path):
+    """A weight set on data that holds no classification record would train nothing from it: refused, named."""
+    from earthgptx_hf.training.train import main
+
+    config = tmp_path / "train.yaml"
+    config.write_text(CONFIG.format(out=tmp_path / "run", batch=2).replace("classification,grounding", "grounding")
+                      + "config_overrides: '{\"region_label_loss_weight\": 0.5}'\n")
+    with pytest.raises(ValueError, match=r"region_label_loss_weight=0.5 but none of the \d+ training records"):
+        main([str(config)])

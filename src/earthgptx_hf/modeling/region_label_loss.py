@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-IGNORE_INDEX = -100
+IGNORE_INDEX = -100  # no target: torch's cross-entropy default, transformers' label convention
 
 
 def region_label_loss(lm_head, region_embeds: torch.Tensor, region_labels: torch.Tensor) -> torch.Tensor | None:
@@ -34,4 +34,4 @@ def region_label_loss(lm_head, region_embeds: torch.Tensor, region_labels: torch
     return F.cross_entropy(lm_head(features).float(), region_labels[wanted])
 
 
-__all__ = ["region_label_loss"]
+__all__ = ["IGNORE_INDEX", "region_label_loss"]

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from ..data.dataset import example_to_record
+from ..modeling.region_label_loss import IGNORE_INDEX  # the model's (labels and region_labels), -100 as in torch
 from ..processing.region_tags import region_tag
 from ..processing.visual_prompts import rle_to_mask
 
-IGNORE_INDEX = -100
 ROLES = {"user": "user", "human": "user", "model": "assistant", "gpt": "assistant", "assistant": "assistant"}
 
 

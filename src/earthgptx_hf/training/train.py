@@ -195,6 +195,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         records, report = build_training_records(data_args, model.config.max_regions, output_dir, training_args.seed)
     if training_args.process_index == 0:
         (output_dir / "data_report.json").write_text(json.dumps(report, indent=2))
+    if model.config.region_label_loss_weight and not any(r.get("task") == "classification" for r in records):
+        raise ValueError(f"region_label_loss_weight={model.config.region_label_loss_weight} but none of the "
+                         f"{len(records)} training records is a classification record, the only ones with region "
+                         "labels: add the classification task (tasks) or set the weight to 0.")
     dataset = records_to_dataset(records)
     collator = EarthGPTXDataCollator(processor, max_length=getattr(data_args, "max_length", None),
                                      region_labels=bool(model.config.region_label_loss_weight))
