@@ -1,5 +1,6 @@
 """Pair crops (the prompt-swap check at the zoom-in scale, and the `pair_crops` training option): disjoint pairs of
-objects of different classes, nearest first, each on the smallest square holding both objects' own zoom-in crops.
+objects of different classes, nearest first (or, for training's `pair_partners="nearest"`, each object with its
+nearest partner), each on the smallest square holding both objects' own zoom-in crops.
 They need no geo extra, unlike the zoom-in crops of tests/data/test_zoom_in.py."""
 
 import numpy as np
@@ -28,6 +29,21 @@ def test_pairs_of_different_classes_are_nearest_first_disjoint_and_on_one_crop(f
     assert crop.id == "f0#pair0" and [o.category for o in crop.objects] == ["person", "bicycle"]
     np.testing.assert_array_equal(np.asarray(Image.open(crop.image)), pixels[y0:y1, x0:x1])
     assert crop.objects[0].bbox == [100 - x0, 100 - y0, 108 - x0, 115 - y0]
+
+
+def test_nearest_partners_pair_every_object_that_has_one_within_the_scale(frame, tmp_path):
+    pixels, image = frame
+    # person-bicycle first (10 px apart); then the car's nearest other-class object, the bicycle, fits within 4x
+    pairs, unpaired = pair_windows(image, max_scale=4.0, disjoint=False)
+    assert [(i, j) for i, j, _ in pairs] == [(0, 1), (1, 2)] and unpaired == 0
+    assert [(i, j) for i, j, _ in pair_windows(image, max_scale=4.0)[0]] == [(0, 1)]  # disjoint: the car is left
+    # at the zoom-in scale (2x) the car is too far from both: nothing more than the disjoint pair
+    assert [(i, j) for i, j, _ in pair_windows(image, disjoint=False)[0]] == [(0, 1)]
+    crops, counts = pair_crops([image], tmp_path, max_scale=4.0, disjoint=False)
+    assert [c.id for c in crops] == ["f0#pair0", "f0#pair1"] and counts["disjoint"] is False
+    assert [[o.category for o in c.objects] for c in crops] == [["person", "bicycle"], ["bicycle", "car"]]
+    with pytest.raises(ValueError, match="disjoint='yes' must be True or False"):
+        pair_windows(image, disjoint="yes")
 
 
 def test_a_pair_too_far_apart_for_the_zoom_in_scale_is_not_asked(frame, tmp_path):

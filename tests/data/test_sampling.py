@@ -80,10 +80,17 @@ def test_a_bad_procedural_share_is_refused(share):
     ("crop_context", -0.5, ">= 0"), ("crop_min_size", 0, "positive integer"),
     ("crop_keep_fraction", 0.0, r"in \(0, 1\]"), ("crop_keep_fraction", 1.2, r"in \(0, 1\]"),
     ("flip", "diagonal", "is not one of"), ("max_prompts_per_record", 0, "positive integer"),
+    ("pair_partners", "all", "is not one of"),
 ])
 def test_bad_training_options_are_refused_naming_argument_value_and_what_is_valid(name, value, valid):
     with pytest.raises(ValueError, match=rf"{name}={value!r}.*{valid}"):
         DataArguments(**{name: value})
+
+
+def test_pair_partners_without_pair_crops_is_refused_not_ignored():
+    with pytest.raises(ValueError, match="pair_partners='nearest' chooses the pairs of pair_crops, but pair_crops=0"):
+        DataArguments(pair_partners="nearest")
+    assert DataArguments(pair_partners="nearest", pair_crops=1).pair_partners == "nearest"
 
 
 @pytest.fixture
@@ -152,6 +159,11 @@ def test_pair_crops_add_both_objects_of_a_pair_prompted_on_one_crop(small_set, t
     flipped, report = build_training_records(replace(args, flip="horizontal"), 8, tmp_path / "flipped")
     assert report["augmentation"]["images_out"] == 2 * (4 + 4) + 2 * 4  # images and pairs flipped, then copied
     assert sum("#pair" in r["id"] and "#flip-horizontal#copy1" in r["id"] for r in flipped) == 4
+    nearest, report = build_training_records(replace(args, pair_partners="nearest"), 8, tmp_path / "nearest")
+    # per image: each of the three persons with the car (the car's own nearest partner is one of them)
+    assert report["augmentation"]["pair_crops"]["pairs"] == 12 and not report["augmentation"]["pair_crops"][
+        "disjoint"] and report["augmentation"]["pair_crops"]["objects_unpaired"] == 0
+    assert sum("#pair" in r["id"] for r in nearest) == 2 * 12
     with pytest.raises(ValueError, match="pair_crops=2 asks two prompts per crop but max_prompts_per_record=1"):
         build_training_records(replace(args, max_prompts_per_record=1), 8, tmp_path / "one")
     with pytest.raises(ValueError, match="region_crops, pair_crops and flip work on annotated images"):

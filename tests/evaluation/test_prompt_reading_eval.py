@@ -41,6 +41,12 @@ def test_swap_prior_and_seen_classes_reach_the_outputs(model_dir, tmp_path):
     binding = row["binding"]
     assert binding["pairs"] == row["swap"]["pairs"] and 0 <= binding["preferred"] <= binding["pairs"]
     assert "binding preference" in table and f"{binding['preferred']} of {binding['pairs']}" in table
+    # predictions.jsonl shows each pair's answers, and for the differing ones the answers with the prompts swapped
+    swaps = [p["swap"] for p in map(json.loads, (out / "predictions.jsonl").read_text().splitlines()) if "swap" in p]
+    assert len(swaps) == row["swap"]["pairs"]
+    assert sum("swapped_answers" in s for s in swaps) == row["swap"]["differing"]
+    assert sum(s.get("followed", False) for s in swaps) == row["swap"]["swapped"]
+    assert all(s["classes"][0] != s["classes"][1] and len(s["answers"]) == 2 for s in swaps)
 
 
 def test_training_options_and_bad_bins_are_refused_by_the_evaluation(model_dir, tmp_path):

@@ -70,8 +70,22 @@ def test_a_model_that_reads_its_prompts_swaps_every_differing_pair(stub):
 
 def test_answers_by_position_differ_but_do_not_follow_the_prompts(stub):
     stub(by_position)
-    assert swap_consistency(None, None, RECORDS, by_position(RECORDS)) == {
+    per_record = {}
+    assert swap_consistency(None, None, RECORDS, by_position(RECORDS), per_record=per_record) == {
         "pairs": 2, "differing": 2, "swapped": 0, "rate": 0.0}
+    # what each pair was answered, before and after the swap: the answers stay with their positions
+    assert per_record == {
+        0: {"regions": [1, 3], "classes": ["ship", "harbor"], "answers": ["class 0", "class 2"],
+            "swapped_answers": ["class 0", "class 2"], "followed": False},
+        2: {"regions": [1, 2], "classes": ["bridge", "ship"], "answers": ["class 0", "class 1"],
+            "swapped_answers": ["class 0", "class 1"], "followed": False}}
+
+
+def test_a_pair_answered_alike_is_listed_without_a_swap(stub):
+    stub(majority)
+    per_record = {}
+    swap_consistency(None, None, RECORDS, majority(RECORDS), per_record=per_record)
+    assert per_record[2] == {"regions": [1, 2], "classes": ["bridge", "ship"], "answers": ["ship", "ship"]}
 
 
 def test_a_majority_answer_gives_pairs_but_nothing_differing(stub):

@@ -40,8 +40,9 @@ def test_saved_folder_carries_its_code_and_auto_map(tmp_path):
         "AutoModel": "modeling_earthgptx.EarthGPTXModel",
         "AutoModelForImageTextToText": "modeling_earthgptx.EarthGPTXForConditionalGeneration",
     }
-    for name in ("configuration_earthgptx.py", "modeling_earthgptx.py", "mixed_visual_encoder.py",
-                 "spatial_aware_encoder.py", "hybrid_fusion.py", "projector.py", "pixel_perception.py"):
+    for name in ("configuration_earthgptx.py", "configuration_presets.py", "modeling_earthgptx.py",
+                 "mixed_visual_encoder.py", "spatial_aware_encoder.py", "hybrid_fusion.py", "projector.py",
+                 "region_features.py", "pixel_perception.py"):
         assert (tmp_path / name).exists(), name
 
 

@@ -72,6 +72,10 @@ class DataArguments:
                 "first), each holding both at the region crops' scale (the crops of the evaluation's zoom-in swap "
                 "check, data/zoom_in.py), both prompted, so that the answer must come from the prompt, not from the "
                 "object in the middle of the crop; 0: none (data_report.json 'augmentation')."})
+    pair_partners: str = field(default="disjoint", metadata={
+        "help": "Pair crops: 'disjoint' (each object in one pair at most, as the evaluation asks) or 'nearest' "
+                "(each object with its nearest object of another class: an image with one car among twenty persons "
+                "gives twenty pairs, not one).", "choices": ["disjoint", "nearest"]})
     crop_context: float = field(default=CROP_CONTEXT, metadata={
         "help": "Region crops: context on each side of the object, as a multiple of its larger side."})
     crop_min_size: int = field(default=CROP_MIN_SIZE, metadata={
@@ -98,8 +102,10 @@ class DataArguments:
 
 
 TRAINING_OPTIONS = ("balance_classes", "balance_power", "procedural_share", "region_crops", "pair_crops",
-                    "crop_context", "crop_min_size", "crop_keep_fraction", "flip", "max_prompts_per_record")
+                    "pair_partners", "crop_context", "crop_min_size", "crop_keep_fraction", "flip",
+                    "max_prompts_per_record")
 FLIPS = ("none", "horizontal", "vertical", "both")
+PAIR_PARTNERS = ("disjoint", "nearest")
 
 
 def _number(value) -> bool:
@@ -116,6 +122,11 @@ def check_training_options(args) -> None:
     if isinstance(args.pair_crops, bool) or not isinstance(args.pair_crops, int) or args.pair_crops < 0:
         raise ValueError(f"pair_crops={args.pair_crops!r} must be a non-negative integer (copies of each pair's "
                          "crop; 0: none).")
+    if args.pair_partners not in PAIR_PARTNERS:
+        raise ValueError(f"pair_partners={args.pair_partners!r} is not one of {list(PAIR_PARTNERS)}.")
+    if args.pair_partners != "disjoint" and not args.pair_crops:
+        raise ValueError(f"pair_partners={args.pair_partners!r} chooses the pairs of pair_crops, but pair_crops=0 "
+                         "makes none; set pair_crops >= 1.")
     if not _number(args.crop_context) or args.crop_context < 0:
         raise ValueError(f"crop_context={args.crop_context!r} must be a number >= 0 (context per side, in object "
                          "sizes).")

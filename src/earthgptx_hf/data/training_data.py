@@ -37,7 +37,8 @@ def augment_images(images: list[AnnotatedImage], data_args: DataArguments, workd
                                       data_args.crop_min_size, data_args.crop_keep_fraction, seed)
     pairs, pair_counts = [], None
     if data_args.pair_crops:
-        pairs, pair_counts = pair_crops(images, out_dir / "pairs", data_args.crop_context, data_args.crop_min_size)
+        pairs, pair_counts = pair_crops(images, out_dir / "pairs", data_args.crop_context, data_args.crop_min_size,
+                                        disjoint=data_args.pair_partners == "disjoint")
         pair_counts["copies"] = data_args.pair_crops
     originals = images + crops + pairs
     flips, flip_counts = flipped_copies(originals, out_dir / "flips", data_args.flip)

@@ -90,14 +90,20 @@ def _check_pair_scale(context, min_size, max_scale) -> None:
 
 
 def pair_windows(image: AnnotatedImage, context: float = CROP_CONTEXT, min_size: int = CROP_MIN_SIZE,
-                 max_scale: float = PAIR_MAX_SCALE) -> tuple[list[tuple[int, int, tuple]], int]:
-    """Disjoint pairs of `image`'s objects of different classes, nearest first (box centres; each object in one pair
-    at most), each with its crop: the smallest square holding both objects' own zoom-in crops (`crop_window`).
-    Classes are compared as `normalise_category` names. A pair whose crop side is more than `max_scale` times the
-    largest side of its own crops would show its objects smaller than the zoom-in scale: it is not asked. Returns
-    `[(i, j, window)]` and the number of objects left without a pair although the image holds another class (every
-    object of another class was too far, or paired already)."""
+                 max_scale: float = PAIR_MAX_SCALE, disjoint: bool = True) -> tuple[list[tuple[int, int, tuple]], int]:
+    """Pairs of `image`'s objects of different classes, nearest first (box centres), each with its crop: the
+    smallest square holding both objects' own zoom-in crops (`crop_window`). Classes are compared as
+    `normalise_category` names. A pair whose crop side is more than `max_scale` times the largest side of its own
+    crops would show its objects smaller than the zoom-in scale: it is not asked.
+
+    `disjoint` (the evaluation's pairs): each object in one pair at most, so every object is asked once. Otherwise
+    (training's `pair_partners="nearest"`): each object with its nearest object of another class that fits, a pair
+    found from both of its objects made once, so an image with one car among twenty persons gives twenty pairs, not
+    one. Returns `[(i, j, window)]` (i < j) and the number of objects left without a pair although the image holds
+    another class (every object of another class was too far, or, when disjoint, paired already)."""
     _check_pair_scale(context, min_size, max_scale)
+    if not isinstance(disjoint, bool):
+        raise ValueError(f"disjoint={disjoint!r} must be True or False.")
     objects = image.objects
     classes = [normalise_category(obj.category) for obj in objects]
     candidates = sorted(
@@ -105,8 +111,8 @@ def pair_windows(image: AnnotatedImage, context: float = CROP_CONTEXT, min_size:
         for i in range(len(objects)) for j in range(i + 1, len(objects)) if classes[i] != classes[j])
     used, pairs = set(), []
     for _, i, j in candidates:
-        if i in used or j in used:
-            continue
+        if (i in used or j in used) if disjoint else (i in used and j in used):
+            continue  # disjoint: one pair per object; nearest: both objects have their nearest partner already
         own = [crop_window(objects[k].bbox, image.width, image.height, context, min_size) for k in (i, j)]
         union = (min(w[0] for w in own), min(w[1] for w in own), max(w[2] for w in own), max(w[3] for w in own))
         window = crop_window(union, image.width, image.height, 0.0, 1)
@@ -119,14 +125,15 @@ def pair_windows(image: AnnotatedImage, context: float = CROP_CONTEXT, min_size:
 
 
 def pair_crops(images: list[AnnotatedImage], out_dir, context: float = CROP_CONTEXT, min_size: int = CROP_MIN_SIZE,
-               max_scale: float = PAIR_MAX_SCALE) -> tuple[list[AnnotatedImage], dict]:
-    """The crops of the prompt-swap check at the zoom-in scale (`pair_windows`), written under `out_dir`: one image
-    per pair, holding only the pair's two objects (the other objects a crop shows are not prompted). Returns the
-    crops and their counts (pairs asked, objects left without a pair, images without a pair, unreadable images)."""
+               max_scale: float = PAIR_MAX_SCALE, disjoint: bool = True) -> tuple[list[AnnotatedImage], dict]:
+    """The crops of the prompt-swap check at the zoom-in scale (`pair_windows`, `disjoint` as there), written under
+    `out_dir`: one image per pair, holding only the pair's two objects (the other objects a crop shows are not
+    prompted). Returns the crops and their counts (pairs asked, objects left without a pair, images without a pair,
+    unreadable images)."""
     _check_pair_scale(context, min_size, max_scale)
     crops, counts, without, unpaired, unreadable = [], Counter(), 0, 0, 0
     for image in images:
-        pairs, left = pair_windows(image, context, min_size, max_scale)
+        pairs, left = pair_windows(image, context, min_size, max_scale, disjoint)
         unpaired += left
         if not pairs:
             without += 1
@@ -143,7 +150,7 @@ def pair_crops(images: list[AnnotatedImage], out_dir, context: float = CROP_CONT
     counts.pop("image-level labels not carried", None)
     return crops, {"images_in": len(images), "pairs": len(crops), "objects_unpaired": unpaired,
                    "images_without_pair": without, "unreadable_images": unreadable, "objects": dict(counts),
-                   "max_scale": max_scale}
+                   "max_scale": max_scale, "disjoint": disjoint}
 
 
 __all__ = ["PAIR_MAX_SCALE", "pair_crops", "pair_windows", "zoom_in_images"]

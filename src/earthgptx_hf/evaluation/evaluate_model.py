@@ -20,7 +20,9 @@ Grounding masks are paired with their regions by `<Region i>` (the processor's `
 
 Writes to `--output_dir`: `results.json` (all figures and the run's settings), `results.md` (one table per task, one
 row per prompt type, laid out like Tables II and III of EarthGPT-X), `predictions.jsonl` (every question, reference
-and answer; for grounding also the regions asked, each region's IoU and each mask's score and region),
+and answer; for grounding also the regions asked, each region's IoU and each mask's score and region; with
+--swap_check, for a record with a pair of different classes, its `swap`: the pair, its answers and, when they
+differed, the answers with the two prompts swapped),
 `gallery.png` (examples with the prompts drawn, the answers and the predicted masks) and, when grounding was
 evaluated, `calibration.png` (mask score vs true IoU). docs/evaluation.md lists the keys of results.json.
 """
@@ -201,9 +203,10 @@ def evaluate_records(model, processor, groups: dict[tuple[str, str], list[dict]]
         figures = score_task(task, records, outputs, semantic_similarity, min_score, size_bins, seen_classes)
         pairings = figures.pop("_pairings", None) or [None] * len(records)
         results[task][kind] = {"samples": len(records), **figures}
+        swaps = {}
         if swap_check and task == "classification":
             results[task][kind]["swap"] = swap_consistency(model, processor, records, [o["regions"] for o in outputs],
-                                                           batch_size)
+                                                           batch_size, per_record=swaps)
             results[task][kind]["binding"] = binding_preference(model, processor, records)
         for index, (record, output, pairing) in enumerate(zip(records, outputs, pairings)):
             drawable = index < GALLERY_CANDIDATES  # masks are kept for a few per group only (memory on large images)
@@ -212,6 +215,8 @@ def evaluate_records(model, processor, groups: dict[tuple[str, str], list[dict]]
                                 "reference": record["conversations"][1]["value"], "answer": output["text"],
                                 "record": record if drawable else None, "masks": output["masks"] if drawable else None,
                                 "regions": output["regions"]})
+            if index in swaps:
+                predictions[-1]["swap"] = swaps[index]
             if pairing is not None:
                 predictions[-1].update({
                     "regions_asked": len(pairing["regions"]), "region_ious": [r["iou"] for r in pairing["regions"]],
@@ -341,7 +346,7 @@ def run_evaluation(eval_args: EvalArguments, data_args: DataArguments, model=Non
     (output_dir / "results.md").write_text(results_markdown(results, f"EarthGPT-X evaluation of `{eval_args.model}`",
                                                             calibration=summary.get("calibration")))
     keys = ("id", "task", "prompt_type", "question", "reference", "answer", "regions_asked", "region_ious", "scores",
-            "mask_regions")
+            "mask_regions", "swap")
     with open(output_dir / "predictions.jsonl", "w") as f:
         for p in predictions:
             f.write(json.dumps({k: p[k] for k in keys if k in p}) + "\n")

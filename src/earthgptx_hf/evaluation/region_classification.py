@@ -63,13 +63,19 @@ def first_differing_pair(record: dict) -> tuple[int, int] | None:
 
 
 def swap_consistency(model, processor, records: list[dict], predictions: list[dict[int, str]],
-                     batch_size: int = 8) -> dict:
+                     batch_size: int = 8, per_record: dict | None = None) -> dict:
     """The binding check of SPEC 2.4 on records whose regions differ in class. For each record, the first pair of
     regions with different ground-truth classes (`first_differing_pair`; classification records only) is a `pair`;
     where the model's two original answers to them differed (`differing`), the two prompts (and their masks) are
     swapped and the record asked again; `swapped` counts the records whose two answers then followed their prompts.
     `rate` = swapped / differing (0.0 when nothing differed). A model that answers from the label distribution or
-    the position in the list gives few differing pairs, or answers that stay in place."""
+    the position in the list gives few differing pairs, or answers that stay in place.
+
+    `per_record` (a dict, optional; the evaluation writes it into predictions.jsonl as each record's `swap`) is
+    filled by record index: the pair's `regions` [i, j], their ground-truth `classes`, the `answers` to them, and
+    for a differing pair the `swapped_answers` (to i and j, asked with the prompts swapped) and whether it
+    `followed`."""
+    per_record = {} if per_record is None else per_record
     pairs, candidates, swapped_records = 0, [], []
     for index, (record, predicted) in enumerate(zip(records, predictions)):
         if record.get("task", "classification") != "classification":
@@ -79,13 +85,19 @@ def swap_consistency(model, processor, records: list[dict], predictions: list[di
             continue
         pairs += 1
         i, j = pair
+        truth = _truth(record)
+        per_record[index] = {"regions": [i, j], "classes": [truth[i], truth[j]],
+                             "answers": [predicted.get(i), predicted.get(j)]}
         if predicted.get(i) is None or predicted.get(j) is None or predicted[i] == predicted[j]:
             continue
         candidates.append((index, i, j))
         swapped_records.append(swap_prompts(record, i, j))
     answers = predict_regions(model, processor, swapped_records, batch_size, progress=False) if candidates else []
-    agree = sum(answer.get(i) == predictions[index][j] and answer.get(j) == predictions[index][i]
-                for (index, i, j), answer in zip(candidates, answers))
+    agree = 0
+    for (index, i, j), answer in zip(candidates, answers):
+        followed = answer.get(i) == predictions[index][j] and answer.get(j) == predictions[index][i]
+        agree += followed
+        per_record[index].update(swapped_answers=[answer.get(i), answer.get(j)], followed=followed)
     return {"pairs": pairs, "differing": len(candidates), "swapped": agree,
             "rate": agree / len(candidates) if candidates else 0.0}
 

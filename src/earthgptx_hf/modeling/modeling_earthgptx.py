@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from transformers import AutoModel
 from transformers.modeling_utils import slice_logits_to_keep
 from transformers.utils import can_return_tuple
@@ -31,7 +30,6 @@ from .input_checks import (
     check_grounding_inputs,
     check_sequence_length,
     check_visual_inputs,
-    concat_gt_masks,
     pix_predictor_positions,
 )
 from .kv_cache import cache_kwargs, output_cache, pop_cache
@@ -42,9 +40,10 @@ from .outputs import (
     EarthGPTXImageFeatures,
     EarthGPTXModelOutputWithPast,
 )
-from .pixel_perception import EarthGPTXPixelPerception, best_candidate, candidate_losses
+from .pixel_perception import EarthGPTXPixelPerception
 from .pretrained_earthgptx import EarthGPTXPreTrainedModel
-from .projector import EarthGPTXMultiModalProjector, mask_pool_regions
+from .projector import EarthGPTXMultiModalProjector
+from .region_features import add_region_reference_features, place_region_features, region_features
 from .region_label_loss import region_label_loss
 from .spatial_aware_encoder import EarthGPTXSpatialAwareEncoder
 from .visual_inputs import unpack_prompt_maps
@@ -131,14 +130,9 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
 
         region_embeds = region_weights = None
         if self.region_projector is not None:
-            pooled, region_weights = mask_pool_regions(hybrid, prompt_maps, grid, token_mask)
-            region_embeds = self.region_projector(pooled)
-            if self.region_position_projector is not None:  # where the prompt is: its map on the global view
-                size = self.config.region_position_size
-                coarse = F.adaptive_avg_pool2d(prompt_maps[:, 0], size).flatten(2)  # (B, K, size * size)
-                region_embeds = region_embeds + self.region_position_projector(coarse.to(region_embeds.dtype))
-            # a prompt that covers nothing has no feature (zeros, not the projectors' biases)
-            region_embeds = region_embeds * (region_weights > 0)[..., None].to(pooled.dtype)
+            region_embeds, region_weights = region_features(
+                hybrid, prompt_maps, grid, token_mask, self.region_projector, self.region_position_projector,
+                self.config.region_position_size)
         per_image = [embeds if token_mask is None else embeds[keep] for embeds, keep in
                      zip(image_embeds, token_mask if token_mask is not None else [None] * batch)]
         return EarthGPTXImageFeatures(
@@ -170,33 +164,6 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
             "processor expand <image>.",
         )
         return inputs_embeds.masked_scatter(mask[..., None], selected)
-
-    def _place_region_features(self, input_ids, inputs_embeds, features: EarthGPTXImageFeatures):
-        mask = self.get_placeholder_mask(input_ids, inputs_embeds, self.config.region_feature_token_id)
-        counts = mask.sum(1)
-        if counts.max() > self.config.max_regions:
-            raise ValueError(
-                f"A sample holds {int(counts.max())} <region_feat> tokens but max_regions is "
-                f"{self.config.max_regions}."
-            )
-        wanted = torch.arange(self.config.max_regions, device=counts.device)[None, :] < counts[:, None]
-        empty = wanted & (features.region_weights <= 0)
-        if empty.any():
-            sample, region = (int(v) for v in torch.nonzero(empty)[0])
-            raise ValueError(
-                f"Sample {sample} refers to region {region + 1} with a <region_feat> token but prompt map "
-                f"{region + 1} is empty in every view: give a prompt for every referenced region."
-            )
-        selected = features.region_embeds[wanted].to(inputs_embeds.dtype)
-        return inputs_embeds.masked_scatter(mask[..., None], selected)
-
-    def _add_region_reference_features(self, input_ids, inputs_embeds, region_embeds):
-        """Adds prompt i's region feature to every `<Region i>` token (SPEC 2.4: "<Region i>" means the i-th prompt).
-
-        `(B, S)` ids, `(B, S, H)` embeddings, `(B, K, H)` region features -> embeddings."""
-        region_ids = torch.as_tensor(self.config.region_token_ids, device=input_ids.device)
-        one_hot = (input_ids[..., None] == region_ids).to(inputs_embeds.dtype)  # (B, S, K)
-        return inputs_embeds + torch.einsum("bsk,bkh->bsh", one_hot, region_embeds.to(inputs_embeds.dtype))
 
     @can_return_tuple
     def forward(
@@ -244,12 +211,15 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         if features is not None:
             inputs_embeds = self._place_image_features(input_ids, inputs_embeds, features)
             if self.region_projector is not None:
-                inputs_embeds = self._place_region_features(input_ids, inputs_embeds, features)
+                mask = self.get_placeholder_mask(input_ids, inputs_embeds, self.config.region_feature_token_id)
+                inputs_embeds = place_region_features(mask, inputs_embeds, features.region_embeds,
+                                                      features.region_weights, self.config.max_regions)
                 region_embeds = features.region_embeds
         elif cache is None and input_ids is not None and bool((input_ids == self.config.image_token_id).any()):
             raise ValueError("input_ids contain <image> tokens but pixel_values is None.")
         if region_embeds is not None and input_ids is not None:
-            inputs_embeds = self._add_region_reference_features(input_ids, inputs_embeds, region_embeds)
+            inputs_embeds = add_region_reference_features(input_ids, inputs_embeds, region_embeds,
+                                                          self.config.region_token_ids)
 
         outputs = self.language_model(
             inputs_embeds=inputs_embeds,
@@ -341,32 +311,8 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
         return self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs)
 
     def _pixel_outputs(self, input_ids, hidden_states, sam_pixel_values, gt_masks) -> dict:
-        """Masks and scores of the [PIX] tokens in `input_ids` (Eq. 13) and, with `gt_masks`, their BCE, Dice and
-        IoU losses (`candidate_losses`: the best of the candidates with `multimask_output`)."""
-        if sam_pixel_values is None:
-            return {}
-        positions = pix_predictor_positions(input_ids, self.config.pix_token_id)
-        gt = None
-        if gt_masks is not None:
-            gt = concat_gt_masks(gt_masks)
-            n_pix = sum(int(p.numel()) for p in positions)
-            if gt.shape[0] != n_pix:
-                raise ValueError(
-                    f"gt_masks holds {gt.shape[0]} masks but input_ids hold {n_pix} [PIX] tokens: give exactly one "
-                    "mask per [PIX], in reading order."
-                )
-        if not any(p.numel() for p in positions):
-            return {}
-        candidates, scores = self.pixel_perception.predict_masks(
-            hidden_states, positions, sam_pixel_values, multimask_output=self.config.multimask_output, candidates=True
-        )
-        best = [best_candidate(m, s) for m, s in zip(candidates, scores)]
-        parts = {"pred_masks": [m for m, _ in best], "pred_scores": [s for _, s in best]}
-        if gt is not None:
-            parts["mask_bce_loss"], parts["mask_dice_loss"], parts["mask_iou_loss"] = candidate_losses(
-                torch.cat(candidates, dim=0), torch.cat(scores, dim=0), gt, self.config.bce_loss_weight,
-                self.config.dice_loss_weight)
-        return parts
+        """Masks, scores and mask losses of the [PIX] tokens (Eq. 13; `EarthGPTXPixelPerception.pix_outputs`)."""
+        return self.pixel_perception.pix_outputs(input_ids, hidden_states, sam_pixel_values, gt_masks, self.config)
 
     def _region_label_loss(self, region_embeds, region_labels):
         """`region_label_loss` (module `region_label_loss`) when its weight is set and targets are given."""

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from transformers import SamModel
 
 from .configuration_earthgptx import EarthGPTXConfig
+from .input_checks import concat_gt_masks, pix_predictor_positions
 from .pretrained_earthgptx import EarthGPTXTowerBlock
 from .visual_inputs import sam_view_input
 
@@ -52,6 +53,35 @@ class EarthGPTXPixelPerception(EarthGPTXTowerBlock):
         already normalised (SAM's convention, padding 0). See `visual_inputs.sam_view_input`."""
         dtype = self.grounding_model.vision_encoder.get_input_embeddings().projection.weight.dtype
         return self.grounding_model.vision_encoder(sam_view_input(sam_pixel_values, *self.sam_statistics, dtype))[0]
+
+    def pix_outputs(self, input_ids, hidden_states, sam_pixel_values, gt_masks, config: EarthGPTXConfig) -> dict:
+        """The forward's mask outputs: `pred_masks` and `pred_scores` of the [PIX] tokens in `input_ids` (the best
+        candidate of each, `best_candidate`) and, with `gt_masks` (one per [PIX], in reading order), their BCE, Dice
+        and IoU losses (`candidate_losses`), unweighted. Empty without `sam_pixel_values` or [PIX] tokens."""
+        if sam_pixel_values is None:
+            return {}
+        positions = pix_predictor_positions(input_ids, config.pix_token_id)
+        gt = None
+        if gt_masks is not None:
+            gt = concat_gt_masks(gt_masks)
+            n_pix = sum(int(p.numel()) for p in positions)
+            if gt.shape[0] != n_pix:
+                raise ValueError(
+                    f"gt_masks holds {gt.shape[0]} masks but input_ids hold {n_pix} [PIX] tokens: give exactly one "
+                    "mask per [PIX], in reading order."
+                )
+        if not any(p.numel() for p in positions):
+            return {}
+        candidates, scores = self.predict_masks(
+            hidden_states, positions, sam_pixel_values, multimask_output=config.multimask_output, candidates=True
+        )
+        best = [best_candidate(m, s) for m, s in zip(candidates, scores)]
+        parts = {"pred_masks": [m for m, _ in best], "pred_scores": [s for _, s in best]}
+        if gt is not None:
+            parts["mask_bce_loss"], parts["mask_dice_loss"], parts["mask_iou_loss"] = candidate_losses(
+                torch.cat(candidates, dim=0), torch.cat(scores, dim=0), gt, config.bce_loss_weight,
+                config.dice_loss_weight)
+        return parts
 
     def predict_masks(
         self,

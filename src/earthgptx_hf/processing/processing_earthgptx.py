@@ -52,8 +52,9 @@ class EarthGPTXProcessor(ProcessorMixin):
         tokenizer: the language model's tokenizer with the EarthGPT-X tokens (`add_earthgptx_tokens`).
         use_region_features (`bool`): add the `<Region i><region_feat>` preamble (must match the model config).
         chat_template (`str`, *optional*): defaults to `CHAT_TEMPLATE` (USER: / ASSISTANT: turns).
-        image_token, pix_token, region_feature_token, region_token_template: the special token strings (the
-            defaults are the ones `EarthGPTXConfig` lays out).
+        image_token, pix_token, region_feature_token: the special token strings (the defaults are the ones
+            `EarthGPTXConfig` lays out).
+        region_token_template: kept for saved processors; only `"<Region {}>"` (what answers are read with).
     """
 
     def __init__(
@@ -72,6 +73,13 @@ class EarthGPTXProcessor(ProcessorMixin):
         self.image_token = image_token
         self.pix_token = pix_token
         self.region_feature_token = region_feature_token
+        if region_token_template != REGION_TAG_TEMPLATE:
+            # the tokenizer's added region tokens, the training records, answer parsing, [PIX] pairing, metrics and
+            # the app all write and read region_tags.REGION_TAG_TEMPLATE: another template would be rendered into
+            # prompts but never read back from generated text
+            raise ValueError(f"region_token_template={region_token_template!r} is not supported: the region tokens "
+                             f"are {REGION_TAG_TEMPLATE!r} (processing/region_tags.py), which the tokenizer adds "
+                             "and answers are read with; leave the argument out.")
         self.region_token_template = region_token_template
         if chat_template is None or chat_template in LEGACY_CHAT_TEMPLATES:  # see chat.LEGACY_CHAT_TEMPLATES
             chat_template = CHAT_TEMPLATE
