@@ -287,6 +287,11 @@ def test_config_overrides_apply_to_a_checkpoint_and_are_checked(tmp_path):
         checkpoint_config(str(source), {"region_label_weight": 1.0})
     with pytest.raises(ValueError, match=r"region_label_loss_weight=-1 must be a finite number at least 0"):
         checkpoint_config(str(source), {"region_label_loss_weight": -1})
+    # a sub-config dict changes the fields it names and keeps the checkpoint's others, as from_preset's overrides do
+    dropout = checkpoint_config(str(source), {"text_config": {"attention_dropout": 0.1}}).text_config
+    assert dropout.attention_dropout == 0.1
+    assert dropout.hidden_size == saved.config.text_config.hidden_size == 64
+    assert dropout.num_hidden_layers == saved.config.text_config.num_hidden_layers
 
 
 def test_training_with_the_region_label_loss_logs_it(tmp_path):

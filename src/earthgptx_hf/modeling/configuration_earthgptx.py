@@ -84,10 +84,13 @@ class EarthGPTXFusionConfig(PreTrainedConfig):
             )
 
 
-def _deep_update(target: dict, update: dict) -> None:
+def update_config_dict(target: dict, update: dict) -> None:
+    """Applies `update` to the config dict `target` in place: a dict without `model_type` updates the fields of the
+    dict it replaces (nested dicts too); anything else (a whole sub-config naming its model_type, a plain field)
+    replaces it. The rule of `from_preset`'s and the trainer's `config_overrides`."""
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(target.get(key), dict) and "model_type" not in value:
-            _deep_update(target[key], value)
+            update_config_dict(target[key], value)
         else:
             target[key] = value
 
@@ -369,7 +372,7 @@ class EarthGPTXConfig(PreTrainedConfig):
         for key, value in overrides.items():
             value = value.to_dict() if isinstance(value, PreTrainedConfig) else copy.deepcopy(value)
             if key.endswith("_config") and isinstance(value, dict) and "model_type" not in value:
-                _deep_update(spec[key], value)  # partial update of the preset's sub-config
+                update_config_dict(spec[key], value)  # partial update of the preset's sub-config
             else:
                 spec[key] = value  # a whole sub-config (it names its model_type) or a top-level field
         max_regions = spec.get("max_regions", 16)
@@ -391,4 +394,4 @@ def _as_int(value) -> int:
 
 __all__ = ["EarthGPTXConfig", "EarthGPTXFusionConfig", "PAPER_BASE_VOCAB_SIZE", "PIXEL_STATISTICS", "PRESETS",
            "SPECIAL_TOKENS", "REGION_TOKEN_TEMPLATE", "SHIPPED_BASE_VOCAB_SIZE",
-           "special_token_layout"]
+           "special_token_layout", "update_config_dict"]

@@ -11,6 +11,7 @@ curve is written to `<output_dir>/loss_curve.png` and the conversion counts to `
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import sys
@@ -29,6 +30,7 @@ from ..data.training_data import augment_images, prompts_per_record, resample_re
 from ..extras import require
 from ..modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
 from ..modeling.activation_checkpointing import enable_activation_checkpointing
+from ..modeling.configuration_earthgptx import update_config_dict
 from ..modeling.pretrained_earthgptx import QUANTIZATION_SKIP_MODULES
 from ..modeling.trainable import LORA_MODULES_TO_SAVE, LORA_TARGET_MODULES, TRAINABLE_PRESETS
 from ..processing import EarthGPTXProcessor
@@ -116,7 +118,8 @@ def build_training_records(data_args: DataArguments, max_regions: int, workdir: 
 
 
 def checkpoint_config(source: str, overrides: dict) -> EarthGPTXConfig:
-    """The config saved in `source` with `overrides` (EarthGPTXConfig fields) applied and checked as a new config is
+    """The config saved in `source` with `overrides` (EarthGPTXConfig fields; a sub-config dict without model_type
+    changes only the fields it names, `update_config_dict`) applied and checked as a new config is
     (`from_pretrained`'s own keyword overrides skip the checks and drop unknown names without a word)."""
     config = EarthGPTXConfig.from_pretrained(source)
     if not overrides:
@@ -125,7 +128,9 @@ def checkpoint_config(source: str, overrides: dict) -> EarthGPTXConfig:
     if unknown:
         raise ValueError(f"config_overrides names unknown field(s) {unknown} for the checkpoint {source!r}; valid are "
                          "the fields of EarthGPTXConfig (see its docstring).")
-    return EarthGPTXConfig.from_dict({**config.to_dict(), **overrides})
+    merged = config.to_dict()
+    update_config_dict(merged, copy.deepcopy(overrides))  # a sub-config dict updates its fields, as in from_preset
+    return EarthGPTXConfig.from_dict(merged)
 
 
 def build_model(model_args: ModelArguments, workdir: Path, gradient_checkpointing: bool = False):
