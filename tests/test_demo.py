@@ -61,10 +61,11 @@ def test_demo_on_a_real_dataset_folder_runs_the_recipe(rs_mini, tmp_path):
     report = json.loads((stage2 / "data_report.json").read_text())
     assert report["procedural_mix"]["procedural_records"] > 0
     assert (out / "recipe" / "recipe_stage1" / "model.safetensors").is_file()
-    # stage 2's config_overrides reach the checkpoint it starts from (the region-label loss, stage 2 only)
-    weights = [json.loads((out / "recipe" / name / "config.json").read_text())["region_label_loss_weight"]
+    # stage 2's config_overrides reach the checkpoint it starts from (stage 2 only)
+    configs = [json.loads((out / "recipe" / name / "config.json").read_text())
                for name in ("recipe_stage1", "recipe_stage2")]
-    assert weights == [0.0, 0.5]
+    assert [c["region_label_loss_weight"] for c in configs] == [0.0, 2.0]
+    assert [c["region_feature_next_token"] for c in configs] == [False, True]
     summary = json.loads((out / "demo_summary.json").read_text())
     assert {e["modality"] for e in summary["examples"]} == {"optical", "sar", "infrared"}
     assert "swap" in json.dumps(summary["results"]["classification"])  # the prompt-reading checks ran

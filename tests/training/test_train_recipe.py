@@ -21,12 +21,13 @@ def test_both_recipe_files_parse_and_stage_two_starts_from_stage_one():
     assert Path(model2.model_name_or_path) == Path(train1.output_dir)
     assert data2.data_format == "rs_mini" and Path(data2.data_path).parts[:3] == ("..", "shared", "data")
     assert data2.split == "train" and 0 < data2.procedural_share < 1 and data2.balance_classes
-    # crops at the zoom-in scale (the measured setting C of docs/training.md: no pair crops)
-    assert data2.region_crops == 12 and data2.pair_crops == 0 and data2.flip == "horizontal"
+    # crops at the zoom-in scale and pair crops (the measured setting X of docs/real_data_recipe.md)
+    assert data2.region_crops == 12 and data2.pair_crops == 8 and data2.flip == "horizontal"
+    assert data2.pair_partners == "disjoint"
     assert train2.max_steps == 1150 and train1.max_steps == 200
-    # the region-label loss in stage 2 only (setting G): an override of stage 1's config
+    # the region-label loss and the feature after <Region i> in stage 2 only (setting X): overrides of stage 1's config
     assert model1.config_overrides is None
-    assert json.loads(model2.config_overrides) == {"region_label_loss_weight": 0.5}
+    assert json.loads(model2.config_overrides) == {"region_label_loss_weight": 2.0, "region_feature_next_token": True}
     # its procedural records are stage 1's scenes, drawn with the same settings (read back, not drawn again)
     assert Path(data2.scene_dir) == Path(train1.output_dir) / "scenes"
     for name in ("num_scenes", "scene_size", "scene_objects", "object_scale"):

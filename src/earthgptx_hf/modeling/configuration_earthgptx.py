@@ -132,6 +132,9 @@ class EarthGPTXConfig(PreTrainedConfig):
     `region_position_size > 0`, a linear embedding of the prompt's map on the global view reduced to
     `region_position_size` x `region_position_size` (Osprey's spatial token; docs/model.md). The presets use 16; the
     default 0 keeps checkpoints saved before this field existed loading as they were trained.
+    `region_feature_next_token` (default False; not in the papers) adds the feature to the token right after each
+    `<Region i>` too (not its `<region_feat>`): in an answer "<Region i>: class" that is the ":" that predicts the
+    class (`modeling/region_features.py`).
 
     Loss weights (SPEC section 2.5, LISA defaults): `ce_loss_weight`, `bce_loss_weight`, `dice_loss_weight`.
 
@@ -178,6 +181,7 @@ class EarthGPTXConfig(PreTrainedConfig):
     projector_hidden_act: str = "gelu"
     use_region_features: bool = True
     region_position_size: int = 0
+    region_feature_next_token: bool = False
 
     image_token_id: int = PAPER_BASE_VOCAB_SIZE
     pix_token_id: int = PAPER_BASE_VOCAB_SIZE + 1
@@ -225,6 +229,7 @@ class EarthGPTXConfig(PreTrainedConfig):
             self.region_token_ids = list(range(first, first + self.max_regions))
         self.region_token_ids = [int(v) for v in self.region_token_ids]
         self._check_towers_fit()
+        self._check_switches()
         self._check_mask_scores()
         self._check_pixel_statistics()
 
@@ -238,6 +243,12 @@ class EarthGPTXConfig(PreTrainedConfig):
                 raise ValueError(f"{key}={values!r} must be 3 finite numbers (R, G, B, in [0, 1] pixel units)"
                                  + (", all positive." if key.endswith("std") else "."))
             setattr(self, key, [float(v) for v in numbers])
+
+    def _check_switches(self) -> None:
+        """The on/off fields are True or False (a JSON override of "yes" or 1 is refused, not read as truthy)."""
+        for key in ("use_region_features", "region_feature_next_token", "multimask_output"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"{key}={getattr(self, key)!r} must be true or false.")
 
     def _check_mask_scores(self) -> None:
         """`iou_loss_weight` and `region_label_loss_weight` are finite numbers at least 0; `multimask_output` needs

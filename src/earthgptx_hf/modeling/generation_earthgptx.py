@@ -14,6 +14,8 @@ run again (`EarthGPTXProcessor.next_turn` builds the follow-up's ids).
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from transformers import GenerationMixin
 from transformers.utils import logging
@@ -45,6 +47,19 @@ class EarthGPTXGenerationMixin(GenerationMixin):
             if isinstance(record, GenerationRecord):
                 record.region_embeds = outputs.region_embeds
         return model_kwargs
+
+    def prepare_inputs_for_generation(self, input_ids, *args, **kwargs):
+        """GenerationMixin's inputs plus, with `config.region_feature_next_token`, `preceding_token_ids`: the token
+        before this step's ids (a decoding step sees one new token, whose predecessor may be a `<Region i>`)."""
+        inputs = super().prepare_inputs_for_generation(input_ids, *args, **kwargs)
+        step = inputs.get("input_ids")
+        if getattr(self.config, "region_feature_next_token", False) and step is not None and input_ids is not None \
+                and step.shape[1] < input_ids.shape[1]:
+            inputs["preceding_token_ids"] = input_ids[:, input_ids.shape[1] - step.shape[1] - 1]
+        return inputs
+
+    # generate() checks its kwargs against this method's parameters: keep the installed GenerationMixin's
+    prepare_inputs_for_generation.__signature__ = inspect.signature(GenerationMixin.prepare_inputs_for_generation)
 
     def _expand_multimodal_outputs(self, input_ids, mm_encoder_output, expand_size=1, inputs_embeds=None):
         """GenerationMixin expands `pooler_output` for `num_return_sequences`; the per-image fields go the same way

@@ -43,7 +43,8 @@ from .outputs import (
 from .pixel_perception import EarthGPTXPixelPerception
 from .pretrained_earthgptx import EarthGPTXPreTrainedModel
 from .projector import EarthGPTXMultiModalProjector
-from .region_features import add_region_reference_features, place_region_features, region_features
+from .region_features import (add_region_next_token_features, add_region_reference_features, place_region_features,
+                              region_features)
 from .region_label_loss import region_label_loss
 from .spatial_aware_encoder import EarthGPTXSpatialAwareEncoder
 from .visual_inputs import unpack_prompt_maps
@@ -179,6 +180,7 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         use_cache: bool | None = None,
         region_embeds: torch.Tensor | None = None,
         mm_encoder_outputs: dict | None = None,
+        preceding_token_ids: torch.LongTensor | None = None,
         **kwargs,
     ) -> EarthGPTXModelOutputWithPast:
         r"""
@@ -188,6 +190,9 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
             them to the decoding steps, where the visual inputs are gone); computed from the visual inputs otherwise.
         mm_encoder_outputs (`{"image": EarthGPTXImageFeatures}`): features from `get_image_features`, instead of
             the visual inputs (generation computes them once before the prefill).
+        preceding_token_ids (`(B,)`): with `config.region_feature_next_token`, the token before `input_ids` (the
+            last one of the cached part; `generate()` passes it), so that a first token that follows a `<Region i>`
+            gets its feature; without it the first token has no predecessor.
         """
         cache = pop_cache(kwargs)
         if (input_ids is None) == (inputs_embeds is None):
@@ -220,6 +225,10 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         if region_embeds is not None and input_ids is not None:
             inputs_embeds = add_region_reference_features(input_ids, inputs_embeds, region_embeds,
                                                           self.config.region_token_ids)
+            if self.config.region_feature_next_token:
+                inputs_embeds = add_region_next_token_features(
+                    input_ids, inputs_embeds, region_embeds, self.config.region_token_ids,
+                    self.config.region_feature_token_id, preceding_token_ids)
 
         outputs = self.language_model(
             inputs_embeds=inputs_embeds,

@@ -5,6 +5,10 @@
 - `place_region_features`: the features replace the `<region_feat>` placeholders of the prompt's preamble.
 - `add_region_reference_features`: they are added to every `<Region i>` token, in the prompt and in generated text,
   so that "<Region i>" means the i-th prompt wherever it is written.
+- `add_region_next_token_features` (`config.region_feature_next_token`, off by default): they are also added to the
+  token right after each `<Region i>` (not its `<region_feat>`). In an answer "<Region i>: class" that token, ":",
+  is the position that predicts the class, so the feature is in its own residual stream instead of one attention
+  step away, as the `[PIX]` answers "<Region i>[PIX]" have it at `<Region i>` (`data/tasks.py`).
 """
 
 from __future__ import annotations
@@ -52,4 +56,22 @@ def add_region_reference_features(input_ids, inputs_embeds, region_embeds, regio
     return inputs_embeds + torch.einsum("bsk,bkh->bsh", one_hot, region_embeds.to(inputs_embeds.dtype))
 
 
-__all__ = ["add_region_reference_features", "place_region_features", "region_features"]
+def preceding_tokens(input_ids, preceding_token_ids=None) -> torch.Tensor:
+    """`(B, S)`: the token before each of `input_ids` `(B, S)`; before the first, `preceding_token_ids` `(B,)` (the
+    last token of the cached part, which generation passes) or -1 (no token)."""
+    first = torch.full_like(input_ids[:, :1], -1) if preceding_token_ids is None else \
+        torch.as_tensor(preceding_token_ids, device=input_ids.device).reshape(-1, 1).to(input_ids.dtype)
+    return torch.cat([first, input_ids[:, :-1]], dim=1)
+
+
+def add_region_next_token_features(input_ids, inputs_embeds, region_embeds, region_token_ids, region_feature_token_id,
+                                   preceding_token_ids=None) -> torch.Tensor:
+    """Adds prompt i's region feature to the token after every `<Region i>`, unless that token is `<region_feat>`
+    (which holds the feature already): `add_region_reference_features` with each token's predecessor as its id."""
+    previous = preceding_tokens(input_ids, preceding_token_ids)
+    previous = previous.masked_fill(input_ids == region_feature_token_id, -1)
+    return add_region_reference_features(previous, inputs_embeds, region_embeds, region_token_ids)
+
+
+__all__ = ["add_region_next_token_features", "add_region_reference_features", "place_region_features",
+           "preceding_tokens", "region_features"]
