@@ -53,7 +53,7 @@ class EarthGPTXGenerationMixin(GenerationMixin):
         before this step's ids (a decoding step sees one new token, whose predecessor may be a `<Region i>`)."""
         inputs = super().prepare_inputs_for_generation(input_ids, *args, **kwargs)
         step = inputs.get("input_ids")
-        if getattr(self.config, "region_feature_next_token", False) and step is not None and input_ids is not None \
+        if self.config.region_feature_next_token and step is not None and input_ids is not None \
                 and step.shape[1] < input_ids.shape[1]:
             inputs["preceding_token_ids"] = input_ids[:, input_ids.shape[1] - step.shape[1] - 1]
         return inputs
