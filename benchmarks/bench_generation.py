@@ -60,11 +60,10 @@ TEXT_IDS = list(range(100, 116))  # the prompt text: 16 ordinary ids, the same f
 BATCHES = (1, 8)
 
 
-def build_models(text_config: dict):
-    torch.manual_seed(0)
-    config = EarthGPTXConfig.from_preset("small", text_config=text_config, base_vocab_size=BASE_VOCAB_SIZE,
-                                         max_regions=16)
-    earth = EarthGPTXForConditionalGeneration(config).eval()
+def llava_like(config) -> tuple[LlavaForConditionalGeneration, int]:
+    """transformers' Llava with `config`'s language model and as many visual tokens: a CLIP tower as wide and deep as
+    its DINOv2 on `tile_size` images (64 tokens each without CLS in `small`), fed `config.num_views` images per
+    sample. Returns the model (random weights, seed 0) and the images per sample."""
     dino = config.dino_config
     patch = int(dino.patch_size)
     per_image = (config.tile_size // patch) ** 2
@@ -80,8 +79,16 @@ def build_models(text_config: dict):
                                vision_feature_layer=-1, image_seq_length=per_image,
                                tie_word_embeddings=config.tie_word_embeddings)
     torch.manual_seed(0)
-    llava = LlavaForConditionalGeneration(llava_config).eval()
-    return config, earth, llava, config.num_image_tokens // per_image
+    return LlavaForConditionalGeneration(llava_config), config.num_image_tokens // per_image
+
+
+def build_models(text_config: dict):
+    torch.manual_seed(0)
+    config = EarthGPTXConfig.from_preset("small", text_config=text_config, base_vocab_size=BASE_VOCAB_SIZE,
+                                         max_regions=16)
+    earth = EarthGPTXForConditionalGeneration(config).eval()
+    llava, images_per_sample = llava_like(config)
+    return config, earth, llava.eval(), images_per_sample
 
 
 def earth_inputs(config, batch: int, num_prompts: int) -> dict:

@@ -18,7 +18,7 @@ from transformers.core_model_loading import WeightRenaming
 
 from .configuration_earthgptx import EarthGPTXConfig
 from .kv_cache import CACHE_KEY
-from .trainable import apply_trainable_preset
+from .trainable import apply_trainable_preset, freeze_unused_tower_parameters
 
 
 # Modules that stay in full precision when a bitsandbytes config quantises the model: only the language model's linear
@@ -88,7 +88,8 @@ class EarthGPTXPreTrainedModel(PreTrainedModel):
 
         When the classes are registered for Auto classes (importing `earthgptx_hf` does it), the code files are
         copied next to the weights, so the folder loads with `trust_remote_code=True` without this package.
-        Weights are saved under the current module names (`save_original_format=False` unless given).
+        Weights are saved in transformers' default layout (`save_original_format=True`); `EarthGPTXTrainer` saves its
+        checkpoints under the current names, which its resume needs (`training/trainer.py`).
         """
         if self._auto_class is not None:
             module = "modeling_earthgptx"  # the file that defines both model classes (copied next to the weights)
@@ -100,11 +101,25 @@ class EarthGPTXPreTrainedModel(PreTrainedModel):
                 }
             )
             self.config.auto_map = auto_map
-        # Save the weights under the module names they have now, not transformers' legacy layouts of the towers
-        # (ViT's "encoder.layer.N.attention.attention.key", ...): `Trainer` resumes a checkpoint by loading its raw
-        # state dict, which must match the module names or the towers would silently keep their old weights.
-        kwargs.setdefault("save_original_format", False)
         return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def _check_and_adjust_attn_implementation(self, attn_implementation, is_init_check: bool = False, **kwargs):
+        """transformers' resolution of the attention implementation, also handed to the hybrid fusion's config when
+        it has none: the fusion is not a `PreTrainedModel`, so nothing else resolves it at `__init__`, and its blocks
+        would run eager attention (explicit weight matrices: its forward and backward about 16 % slower than "sdpa"
+        on CPU; docs/performance.md, "Training step") while every tower runs the model's choice. An implementation
+        set on the fusion's config (by `set_attn_implementation` or the config) is kept."""
+        resolved = super()._check_and_adjust_attn_implementation(attn_implementation, is_init_check, **kwargs)
+        fusion = getattr(self.config, "hybrid_fusion_config", None)
+        if fusion is not None and fusion._attn_implementation is None and isinstance(resolved, str):
+            fusion._attn_implementation_internal = resolved
+        return resolved
+
+    def post_init(self):
+        """`PreTrainedModel.post_init`, then the towers' parameters that the forward never reads are frozen
+        (`trainable.UNUSED_TOWER_PATTERNS`)."""
+        super().post_init()
+        freeze_unused_tower_parameters(self)
 
     def set_trainable(self, preset: str, lora_config=None):
         """Freezes and unfreezes parameters by a named preset: `"paper"`, `"lora"` or `"full"`.
