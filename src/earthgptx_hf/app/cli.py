@@ -45,20 +45,14 @@ def check_arguments(args: AppArguments) -> AppArguments:
 
 
 def load_pipeline(args: AppArguments):
-    """`pipeline("visual-prompting")` of `args.model`, on the first GPU when there is one. Without
-    `trust_remote_code` the model and processor are this package's classes (a Hub-ready checkpoint names its own
-    copy of the pipeline code, which transformers would refuse to run untrusted: `make app` serves one)."""
+    """`pipeline("visual-prompting")` of `args.model`, on the first GPU when there is one (the package's one loader,
+    `pipelines.loading.load_visual_prompting`, which `earthgptx-predict` uses too)."""
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor, pipeline
 
-    import earthgptx_hf  # noqa: F401  (registers the task and the model classes)
+    from ..pipelines.loading import load_visual_prompting
 
     device = 0 if torch.cuda.is_available() else -1
-    if args.trust_remote_code:
-        return pipeline("visual-prompting", model=args.model, device=device, trust_remote_code=True)
-    model = AutoModelForImageTextToText.from_pretrained(args.model)
-    return pipeline("visual-prompting", model=model, processor=AutoProcessor.from_pretrained(args.model),
-                    device=device)
+    return load_visual_prompting(args.model, device=device, trust_remote_code=args.trust_remote_code)
 
 
 def main(argv: list[str] | None = None) -> int:

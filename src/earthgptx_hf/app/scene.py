@@ -8,6 +8,11 @@ infrared) or a held-out procedural demo scene.
 
 Reading and stretching belong to `processing/multi_source.py` (`open_image`, `normalise_image`): the app shows the
 image exactly as the model sees it.
+
+Uploads are untrusted (the app is a server): they are opened only as PNG, JPEG or (Geo)TIFF (`open_image`'s format
+allow-list; a VRT or WMS description named `.tif` is refused, so no upload reads another file of the server or a
+URL), at most `MAX_UPLOAD_BYTES` on disk (Gradio's `max_file_size` refuses larger ones before they are stored) and
+at most `MAX_UPLOAD_PIXELS` decoded pixels, checked from the header before any pixel is decoded.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from ..processing.multi_source import normalise_image, open_image
 from ..processing.rle import rle_to_mask
 
 UPLOAD_TYPES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+MAX_UPLOAD_BYTES = 64 * 2**20  # 64 MiB, the pipeline's URL cap; Gradio's max_file_size
+MAX_UPLOAD_PIXELS = 25_000_000  # 5,000 x 5,000: a 16-bit scene this size takes well under 1 GB to display
 DEMO_SCENE_SIZE = 64  # the demo checkpoint's scenes (`earthgptx_hf.demo`: 64x64, 2-3 objects, object scale 1)
 DEMO_SEED_OFFSET = 1_000_000  # demo scenes come from seeds no training run uses (those draw from seed 0's stream)
 SPECKLE_RATIO = 0.2  # median neighbour difference / median level above which a single band reads as SAR speckle
@@ -85,12 +92,25 @@ def _scene(image, name: str, truth=(), georeference=None) -> Scene:
                  truth=list(truth), georeference=georeference)
 
 
-def read_upload(path) -> Scene:
-    """An uploaded file -> a `Scene` (ValueError naming the file when it cannot be read)."""
+def read_upload(path, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_UPLOAD_PIXELS) -> Scene:
+    """An uploaded file -> a `Scene` (ValueError naming the file and the limit when it cannot be read or is too
+    large: `max_bytes` on disk, `max_pixels` decoded, from its header before any pixel is decoded)."""
     name = os.path.basename(os.fspath(path))
     if not name.lower().endswith(UPLOAD_TYPES):
         raise ValueError(f"{name!r} is not a file the app reads: upload one of {', '.join(UPLOAD_TYPES)}.")
-    image = open_image(path, argument="image")  # a GeoTIFF comes back with its georeference (the `geo` extra)
+    if os.path.islink(path) or not os.path.isfile(path):
+        raise ValueError(f"{name!r} is not a regular file (an upload is never a link).")
+    size = os.path.getsize(path)
+    if size > max_bytes:
+        raise ValueError(f"{name!r} is {size:,} bytes; the app takes uploads of at most {max_bytes:,} bytes.")
+    try:  # a GeoTIFF comes back with its georeference (the `geo` extra)
+        image = open_image(path, argument="image", max_pixels=max_pixels)
+    except ValueError as error:
+        if "max_pixels" in str(error):
+            raise ValueError(f"{name!r} is larger than the app takes: {error} The app's limit is {max_pixels:,} "
+                             "pixels; run larger scenes with earthgptx-predict, which reads them window by "
+                             "window.") from None
+        raise
     georeference = getattr(image, "georeference", None)
     if georeference is not None and not georeference.is_georeferenced:
         georeference = None
@@ -113,4 +133,5 @@ def demo_scene(index: int, modality: str | None = None) -> Scene:
     return scene
 
 
-__all__ = ["Scene", "read_upload", "demo_scene", "guess_modality", "UPLOAD_TYPES", "DEMO_SCENE_SIZE"]
+__all__ = ["Scene", "read_upload", "demo_scene", "guess_modality", "UPLOAD_TYPES", "DEMO_SCENE_SIZE",
+           "MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS"]

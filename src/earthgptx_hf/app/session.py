@@ -12,6 +12,7 @@ browser; `ui.py` wires the methods to the page.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,12 +52,20 @@ class AppSession:
     def __init__(self, pipe, model: str = "", generate_kwargs: dict | None = None, output_dir: str | None = None):
         self.pipe, self.model = pipe, model
         self.generate_kwargs = dict(generate_kwargs or {})
+        self.owns_output_dir = output_dir is None  # a folder of its own is deleted by close()
         self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="earthgptx_app_"))
         self.scene: Scene | None = None
         self.board: PromptBoard | None = None
         self.mapping: CanvasMapping | None = None
         self.conversation: Conversation | None = None
         self.demo_count = 0
+
+    def close(self) -> None:
+        """The session ended (the page calls this when the browser session closes): its temporary folder (the result
+        files it wrote) is deleted, and its scene released."""
+        if self.owns_output_dir:
+            shutil.rmtree(self.output_dir, ignore_errors=True)
+        self.scene = self.board = self.conversation = None
 
     # ---------------------------------------------------------------------------------------------------------------
     # the scene

@@ -18,12 +18,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before Gradio is i
 from ..extras import require  # noqa: E402
 from .conversation import TASKS, PromptError  # noqa: E402
 from .prompts import DRAW_MODES  # noqa: E402
-from .scene import UPLOAD_TYPES  # noqa: E402
+from .scene import MAX_UPLOAD_BYTES, UPLOAD_TYPES  # noqa: E402
 from .session import AppSession  # noqa: E402
 
 gr = require("gradio", extra="app", purpose="The interactive app (earthgptx-app)")
 
 MODALITY_CHOICES = ("optical", "sar", "infrared")
+CACHE_SECONDS = 3600  # uploads older than this are deleted from Gradio's cache (checked as often)
 NOTICE = (
     "**About the model.** The demo checkpoint is a *small* EarthGPT-X ({parameters:,} parameters), trained for "
     "minutes on *synthetic scenes* only: procedural ships, storage tanks, vehicles, buildings and airplanes drawn on "
@@ -82,8 +83,15 @@ DRAG_SCRIPT = """
 
 
 def launch_kwargs() -> dict:
-    """What `Blocks.launch` needs besides the host and port: the drag script."""
-    return {"head": DRAG_SCRIPT}
+    """What `Blocks.launch` needs besides the host and port: the drag script, and the upload size cap (Gradio refuses
+    a larger file before storing it)."""
+    return {"head": DRAG_SCRIPT, "max_file_size": MAX_UPLOAD_BYTES}
+
+
+def _close_session(session) -> None:
+    """Gradio's end of a browser session (the State's delete_callback): the session's temporary files go."""
+    if session is not None:
+        session.close()
 
 
 def _warn(messages) -> None:
@@ -98,8 +106,9 @@ def build_app(pipe, model: str = "", generate_kwargs: dict | None = None, title:
     def new_session():
         return AppSession(pipe, model=model, generate_kwargs=generate_kwargs)
 
-    with gr.Blocks(title=title) as demo:
-        state = gr.State(None)
+    # uploads are stored in Gradio's cache: files older than CACHE_SECONDS are deleted every CACHE_SECONDS
+    with gr.Blocks(title=title, delete_cache=(CACHE_SECONDS, CACHE_SECONDS)) as demo:
+        state = gr.State(None, delete_callback=_close_session)
         gr.Markdown(f"# {title}: visual prompting on optical, SAR and infrared scenes\nModel: `{model}`")
         gr.Markdown(NOTICE.format(parameters=pipe.model.num_parameters()), elem_id="egx-notice")
         with gr.Row():

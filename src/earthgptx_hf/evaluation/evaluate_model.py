@@ -46,6 +46,7 @@ from ..data.annotated_images import DataArguments
 from ..data.augmentation import CROP_CONTEXT, CROP_MIN_SIZE
 from ..data.tasks import TASKS
 from ..data.zoom_in import PAIR_MAX_SCALE
+from ..output_paths import atomic_output, input_collision
 from ..processing.region_tags import REGION_TAG_PATTERN
 from ..visualization import draw_visual_prompts, save_gallery
 from . import load_metric
@@ -300,6 +301,24 @@ def gallery_panels(predictions: list[dict], count: int, seed: int = 0) -> list:
     return panels
 
 
+EVAL_OUTPUTS = ("results.json", "results.md", "predictions.jsonl", "gallery.png", "calibration.png")
+
+
+def check_output_dir(eval_args: EvalArguments, data_args) -> Path:
+    """`output_dir`, refused (a ValueError naming it and the input) when one of its files (`EVAL_OUTPUTS`) would
+    replace an input: the data file, the seen-classes file, or a file of the checkpoint folder
+    (`output_paths.input_collision`). The folder is the evaluation's own: its files are replaced on each run."""
+    output_dir = Path(eval_args.output_dir)
+    inputs = {"data_path": getattr(data_args, "data_path", None), "model": eval_args.model,
+              "seen_classes_path": getattr(eval_args, "seen_classes_path", None)}
+    for name in EVAL_OUTPUTS:
+        collision = input_collision(output_dir / name, inputs)
+        if collision:
+            raise ValueError(f"output_dir={str(output_dir)!r} would write {name} over the input {collision}; choose "
+                             "an output_dir of its own (an output never replaces an input).")
+    return output_dir
+
+
 def run_evaluation(eval_args: EvalArguments, data_args: DataArguments, model=None, processor=None,
                    progress: bool = True) -> dict:
     """Loads the model (unless given), evaluates, writes the four outputs; returns the results dict."""
@@ -313,7 +332,7 @@ def run_evaluation(eval_args: EvalArguments, data_args: DataArguments, model=Non
     if training_only:
         raise ValueError(f"{training_only} are training options (earthgptx-train); the evaluation reads the data as "
                          "it is: leave them at their defaults.")
-    output_dir = Path(eval_args.output_dir)
+    output_dir = check_output_dir(eval_args, data_args)
     output_dir.mkdir(parents=True, exist_ok=True)
     if model is None:
         model = EarthGPTXForConditionalGeneration.from_pretrained(eval_args.model,
@@ -342,14 +361,15 @@ def run_evaluation(eval_args: EvalArguments, data_args: DataArguments, model=Non
     if "grounding" in results:
         summary["calibration"] = calibration_scores([pt for v in points.values() for pt in v], eval_args.min_score)
         plot_calibration(dict(points), output_dir / "calibration.png", eval_args.min_score)
-    (output_dir / "results.json").write_text(json.dumps(summary, indent=2, default=str))
-    (output_dir / "results.md").write_text(results_markdown(results, f"EarthGPT-X evaluation of `{eval_args.model}`",
-                                                            calibration=summary.get("calibration")))
+    markdown = results_markdown(results, f"EarthGPT-X evaluation of `{eval_args.model}`",
+                                calibration=summary.get("calibration"))
     keys = ("id", "task", "prompt_type", "question", "reference", "answer", "regions_asked", "region_ious", "scores",
             "mask_regions", "swap")
-    with open(output_dir / "predictions.jsonl", "w") as f:
-        for p in predictions:
-            f.write(json.dumps({k: p[k] for k in keys if k in p}) + "\n")
+    lines = "".join(json.dumps({k: p[k] for k in keys if k in p}) + "\n" for p in predictions)
+    for name, text in (("results.json", json.dumps(summary, indent=2, default=str)), ("results.md", markdown),
+                       ("predictions.jsonl", lines)):
+        with atomic_output(output_dir / name) as temporary:  # a failed write leaves the previous file, not half
+            temporary.write_text(text)
     if eval_args.gallery_size > 0:
         save_gallery(gallery_panels(predictions, eval_args.gallery_size, eval_args.seed), output_dir / "gallery.png")
     return summary

@@ -7,6 +7,12 @@
     earthgptx-predict predict.yaml --batch-size 2        # ... and flags that override it
 
 The options are the fields of `PredictArguments` (underscores or dashes: `--mask_out` = `--mask-out`).
+
+Outputs never destroy inputs (`earthgptx_hf.output_paths`): `--out` (.geojson, .json, .gpkg) and `--mask-out` (.tif)
+may not resolve to the scene, the prompts, the config file or a file of the checkpoint folder; an existing output
+is replaced only with `--overwrite`; both are checked before the model loads, and written to a temporary file that is
+renamed into place. The scene opens only as GeoTIFF/COG, PNG or JPEG (`geo.opening`): `--allow-virtual` opens a
+trusted VRT or `/vsi` path, `--allow-remote` downloads an http(s) scene within `--timeout` and `--max-download-bytes`.
 """
 
 from __future__ import annotations
@@ -53,6 +59,20 @@ class PredictArguments:
     trust_remote_code: bool = field(default=False, metadata={
         "help": "Load the model with its saved code (for checkpoints of another version of the package)."})
     progress: bool = True
+    overwrite: bool = field(default=False, metadata={"help": "Replace --out and --mask-out when they exist."})
+    prompt_layer: str | None = field(default=None, metadata={
+        "help": "The layer of a prompts file with several (a GeoPackage)."})
+    complex_to: str | None = field(default=None, metadata={
+        "help": "'amplitude': read complex (SLC) bands as their modulus (default: refused).",
+        "choices": [None, "amplitude"]})
+    allow_virtual: bool = field(default=False, metadata={
+        "help": "Open a trusted scene as GDAL would (VRT, WMS, /vsi paths); default: GeoTIFF/COG, PNG, JPEG only."})
+    allow_remote: bool = field(default=False, metadata={
+        "help": "Download an http(s) scene (or /vsicurl/ URL) within --timeout and --max-download-bytes."})
+    timeout: float | None = field(default=None, metadata={
+        "help": "Total deadline of a remote scene's download, in seconds (default 30)."})
+    max_download_bytes: int | None = field(default=None, metadata={
+        "help": "Largest remote scene in bytes (default 64 MiB)."})
 
 
 def parse_arguments(argv: list[str] | None = None) -> PredictArguments:
@@ -60,7 +80,8 @@ def parse_arguments(argv: list[str] | None = None) -> PredictArguments:
     positional scene path, and flags."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser(PredictArguments, description=__doc__)
-    if argv and argv[0].lower().endswith(CONFIG_SUFFIXES) and not argv[0].startswith("-"):
+    config_path = bool(argv and argv[0].lower().endswith(CONFIG_SUFFIXES) and not argv[0].startswith("-"))
+    if config_path:
         path = Path(argv.pop(0))
         text = path.read_text()
         values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -77,20 +98,40 @@ def parse_arguments(argv: list[str] | None = None) -> PredictArguments:
     for name in ("scene", "model"):
         if getattr(args, name) is None:
             parser.error(f"the {name} is required (--{name}, or `{name}:` in the YAML file).")
+    args.config_file = str(path) if config_path else None
     return args
 
 
-def run(args: PredictArguments):
-    """Runs one `PredictArguments` (the command's Python entry); returns the `SceneResult`."""
+def check_outputs(args: PredictArguments, config: str | None = None) -> dict:
+    """`--out`, `--layer` and `--mask-out` checked against the inputs before anything runs; returns the inputs."""
+    from ..output_paths import check_output
+    from .output import VECTOR_SUFFIXES, check_layer
+    from .predictor import MASK_SUFFIXES
+
+    inputs = {"scene": args.scene, "prompts": args.prompts, "config": config, "model": args.model}
+    check_output(args.out, "out", VECTOR_SUFFIXES, inputs, args.overwrite)
+    if args.out.lower().endswith(".gpkg"):
+        check_layer(args.layer)
+    if args.mask_out is not None:
+        check_output(args.mask_out, "mask_out", MASK_SUFFIXES, inputs, args.overwrite)
+    return inputs
+
+
+def run(args: PredictArguments, config: str | None = None):
+    """Runs one `PredictArguments` (the command's Python entry; `config` the options file, an input no output may
+    replace); returns the `SceneResult`."""
     from . import ScenePredictor
 
+    inputs = check_outputs(args, config)
     predictor = ScenePredictor.from_pretrained(
         args.model, device=args.device, trust_remote_code=args.trust_remote_code, batch_size=args.batch_size,
         context=args.context, tile_overlap=args.tile_overlap, tolerance=args.tolerance, out_crs=args.out_crs,
-        progress=args.progress, max_new_tokens=args.max_new_tokens)
+        progress=args.progress, max_new_tokens=args.max_new_tokens, allow_virtual=args.allow_virtual,
+        allow_remote=args.allow_remote, timeout=args.timeout, max_download_bytes=args.max_download_bytes)
     result = predictor.predict(args.scene, args.prompts, task=args.task, bands=args.bands,
-                               prompt_crs=args.prompt_crs, mask_out=args.mask_out)
-    path = result.write(args.out, layer=args.layer)
+                               prompt_crs=args.prompt_crs, prompt_layer=args.prompt_layer, mask_out=args.mask_out,
+                               overwrite=args.overwrite, complex_to=args.complex_to)
+    path = result.write(args.out, layer=args.layer, overwrite=args.overwrite, inputs=inputs)
     summary = result.summary
     print(f"{summary['source']}: {summary['features']} features ({summary['task']}) -> {path}"
           + (f"; masks -> {result.mask_path}" if result.mask_path else ""))
@@ -104,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     args = parse_arguments(argv)
     try:
-        run(args)
-    except ValueError as error:  # bad input: the message says what and where
+        run(args, getattr(args, "config_file", None))
+    except ValueError as error:  # bad input (complex SLC bands too: ComplexImageError): the message says what and where
         print(f"earthgptx-predict: {error}", file=sys.stderr)
         return 2
     return 0

@@ -13,21 +13,29 @@
   Windows without a valid pixel are not run: they are counted (`summary["skipped_nodata"]`), with the prompts they
   held.
 - `[PIX]` masks are vectorised into the features and, with `mask_out`, stitched into a GeoTIFF (`stitching`).
-Memory holds one batch of windows, whatever the scene's size.
+Memory holds one batch of windows, whatever the scene's size; the tile grid is lazy (`windows.TileGrid`).
+
+Untrusted input: the scene is opened by `opening.open_raster` (GeoTIFF/COG, PNG, JPEG; `allow_virtual=True` for a
+trusted VRT or `/vsi` path; `allow_remote=True` downloads an http(s) scene within `timeout` and `max_download_bytes`).
+Outputs follow `earthgptx_hf.output_paths`: `mask_out` must end in `.tif` / `.tiff`, may not be an input (the scene,
+the prompts), and is not replaced unless `overwrite=True`.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from ..pipelines.pipeline_inputs import TASK_SHORTCUTS
+from ..output_paths import check_output
 from .features import OUTPUT_CRS, MapProjection, feature_collection, region_feature, tile_feature
 from .output import write_features
 from .prompts import _crs, load_prompts
+from .opening import local_scene
 from .raster import RasterScene
 from .stitching import MaskWriter
 from .vectorise import DEFAULT_TOLERANCE
@@ -35,6 +43,8 @@ from .windows import SceneWindow, grid_windows, region_windows
 
 SCENE_TASKS = tuple(t for t in TASK_SHORTCUTS if t != "relation")  # relation asks about a pair, not a region
 DEFAULT_CONTEXT = 2.0  # a region window's side in prompt extents (zoom-in)
+MAX_WINDOWS = 100_000  # windows one predict() call runs at most by default: a header cannot commit it to years
+MASK_SUFFIXES = (".tif", ".tiff")  # the stitched mask is a GeoTIFF
 
 
 @dataclass
@@ -45,14 +55,17 @@ class SceneResult:
     collection: dict
     summary: dict
     mask_path: Path | None = None
+    inputs: dict = field(default_factory=dict)  # the run's input paths (scene, prompts), which no output may replace
 
     @property
     def features(self) -> list[dict]:
         return self.collection["features"]
 
-    def write(self, path, layer: str = "earthgptx") -> Path:
-        """Writes the features as GeoJSON (`.geojson`) or a GeoPackage layer (`.gpkg`)."""
-        return write_features(self.collection, path, layer)
+    def write(self, path, layer: str = "earthgptx", *, overwrite: bool = False, inputs: dict | None = None) -> Path:
+        """Writes the features as GeoJSON (`.geojson`) or a GeoPackage layer (`.gpkg`): not over one of `inputs`
+        (default: the scene and prompts of the run), nor over an existing file unless `overwrite`."""
+        inputs = self.inputs if inputs is None else inputs
+        return write_features(self.collection, path, layer, overwrite=overwrite, inputs=inputs)
 
 
 @dataclass
@@ -74,6 +87,11 @@ def _canvas(image_processor) -> int:
     return max(max(rows, cols) for rows, cols in grids) * image_processor.tile_size
 
 
+@contextmanager
+def _nothing():
+    yield None
+
+
 class ScenePredictor:
     """Runs a `visual-prompting` pipeline over a scene (see the module docstring).
 
@@ -87,6 +105,11 @@ class ScenePredictor:
         out_crs: "EPSG:4326" (RFC 7946, default), "raster" (the raster's CRS) or any CRS pyproj knows.
         progress: show the tqdm bar.
         model_id: the `model` property of the features (default: the pipeline model's `name_or_path`).
+        allow_virtual: open a trusted scene as GDAL would (VRT, WMS, `/vsi` paths); off: `opening`'s allow-list.
+        max_windows: the most windows (grid tiles or region windows) one `predict` runs; more are refused before any
+            window is read (a header may claim 10^6 x 10^6 pixels). Default `MAX_WINDOWS`.
+        allow_remote: download an http(s) scene (or `/vsicurl/` + URL) within `timeout` seconds (a total deadline)
+            and `max_download_bytes` (the pipeline's limits, 30 s and 64 MiB by default).
         max_read: the longest side a window is read at (larger windows are decimated to it); default: the larger of
             the canvas and the SAM view, the most the model looks at.
         generate_kwargs: generation keywords for every call (`max_new_tokens` is 64 unless given).
@@ -94,7 +117,10 @@ class ScenePredictor:
 
     def __init__(self, pipe, *, batch_size: int = 8, context: float = DEFAULT_CONTEXT, tile_overlap: int | None = None,
                  tolerance: float = DEFAULT_TOLERANCE, out_crs=OUTPUT_CRS, progress: bool = True,
-                 model_id: str | None = None, max_read: int | None = None, **generate_kwargs):
+                 model_id: str | None = None, max_read: int | None = None, max_windows: int = MAX_WINDOWS,
+                 allow_virtual: bool = False,
+                 allow_remote: bool = False, timeout: float | None = None, max_download_bytes: int | None = None,
+                 **generate_kwargs):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r} must be a whole number at least 1 (windows per generate() "
                              "call).")
@@ -114,50 +140,55 @@ class ScenePredictor:
         model = getattr(pipe, "model", None)
         self.model_id = model_id or str(getattr(model, "name_or_path", "") or "") or None
         self.generate_kwargs = {"max_new_tokens": 64, **generate_kwargs}
+        self.allow_virtual, self.allow_remote = bool(allow_virtual), bool(allow_remote)
+        if isinstance(max_windows, bool) or not isinstance(max_windows, int) or max_windows < 1:
+            raise ValueError(f"max_windows={max_windows!r} must be a whole number at least 1.")
+        self.max_windows = max_windows
+        self.download_limits = {"timeout": timeout, "max_download_bytes": max_download_bytes}
 
     @classmethod
     def from_pretrained(cls, model, device=None, trust_remote_code: bool = False, **kwargs) -> "ScenePredictor":
-        """A predictor around `pipeline("visual-prompting", model=model)` (a folder or a Hub id)."""
-        from transformers import pipeline
+        """A predictor around `pipeline("visual-prompting", model=model)` (a folder or a Hub id), loaded as the app
+        loads it (`pipelines.loading.load_visual_prompting`)."""
+        from ..pipelines.loading import load_visual_prompting
 
-        pipe = pipeline("visual-prompting", model=str(model), device=device, trust_remote_code=trust_remote_code)
+        pipe = load_visual_prompting(model, device=device, trust_remote_code=trust_remote_code)
         return cls(pipe, model_id=kwargs.pop("model_id", None) or str(model), **kwargs)
 
     # -----------------------------------------------------------------------------------------------------------------
     def predict(self, scene, prompts=None, *, task: str | None = None, bands=None, prompt_crs=None,
-                mask_out=None) -> SceneResult:
+                prompt_layer: str | None = None, mask_out=None, overwrite: bool = False,
+                complex_to: str | None = None) -> SceneResult:
         """Answers `task` about `prompts` (any form `prompts.load_prompts` takes; None: image-level over grid tiles)
-        on `scene` (a raster path). Returns a `SceneResult`; with `mask_out`, the `[PIX]` masks are also stitched into
-        that GeoTIFF."""
+        on `scene` (a raster path). Returns a `SceneResult`; with `mask_out` (a `.tif`), the `[PIX]` masks are also
+        stitched into that GeoTIFF. `prompt_layer` names the layer of a vector file with several; `complex_to=
+        "amplitude"` reads complex (SLC) bands as their modulus."""
         task = task or ("classify" if prompts is not None else "caption")
         if task not in SCENE_TASKS:
             raise ValueError(f"task={task!r} is not one of {list(SCENE_TASKS)} for a scene.")
-        with RasterScene(scene, bands=bands, percentiles=self.pipe.processor.image_processor.percentiles) as raster:
+        if prompts is None and task == "segment":
+            raise ValueError("task='segment' needs prompts (the regions to segment).")
+        inputs = {"scene": scene, "prompts": prompts}
+        if mask_out is not None:
+            mask_out = check_output(mask_out, "mask_out", MASK_SUFFIXES, inputs, overwrite)
+        percentiles = self.pipe.processor.image_processor.percentiles
+        with local_scene(scene, "scene", self.allow_remote, **self.download_limits) as local, \
+                RasterScene(local, bands=bands, percentiles=percentiles, allow_virtual=self.allow_virtual,
+                            complex_to=complex_to) as raster:
             georeference = raster.georeference
-            if prompts is None:
-                if task == "segment":
-                    raise ValueError("task='segment' needs prompts (the regions to segment).")
-                scene_prompts, clipped = [], []
-                windows = grid_windows(raster.width, raster.height, self.canvas, self.tile_overlap, self.max_read)
-            else:
-                loaded = load_prompts(prompts, georeference, crs=prompt_crs)
-                scene_prompts, clipped = loaded.prompts, loaded.clipped
-                if not scene_prompts:
-                    raise ValueError("prompts holds no prompt: pass prompts=None for image-level answers over tiles.")
-                windows = region_windows([p.extent for p in scene_prompts], raster.width, raster.height, self.canvas,
-                                         self.context, self.max_regions, self.max_read)
+            scene_prompts, clipped, windows = self._windows(raster, prompts, prompt_crs, prompt_layer)
             # after the prompts: map prompts on a raster without a CRS are refused naming the prompt
             projection = MapProjection(georeference.crs, self.out_crs, georeference.source)
+            if len(windows) > self.max_windows:
+                raise ValueError(f"scene ({georeference.source!r}, {raster.width}x{raster.height} pixels) needs "
+                                 f"{len(windows):,} windows, more than max_windows={self.max_windows:,}: crop the "
+                                 "scene or pass a larger max_windows if the work is meant.")
             counts = _Run(windows=len(windows))
-            writer = MaskWriter(mask_out, georeference, len(scene_prompts)) if mask_out else None
             features = []
-            try:
+            with MaskWriter(mask_out, georeference, len(scene_prompts)) if mask_out else _nothing() as writer:
                 for window, result in self._run(raster, windows, scene_prompts, task, counts):
                     features += self._features(window, result, scene_prompts, georeference, projection, task, writer,
                                                counts)
-            finally:
-                if writer is not None:
-                    writer.close()
         summary = {"source": georeference.source, "model": self.model_id, "task": task,
                    "prompts": len(scene_prompts), "prompts_clipped": clipped, "windows": counts.windows,
                    "windows_run": counts.run, "skipped_nodata": counts.skipped_nodata,
@@ -165,9 +196,21 @@ class ScenePredictor:
                    "unbound_masks": counts.unbound_masks,
                    "dropped_masks": counts.dropped_masks, "features": len(features)}
         return SceneResult(feature_collection(features, projection, summary), summary,
-                           Path(mask_out) if mask_out else None)
+                           Path(mask_out) if mask_out else None, inputs)
 
-    def _run(self, raster: RasterScene, windows: list[SceneWindow], prompts: list, task: str, counts: _Run):
+    def _windows(self, raster: RasterScene, prompts, prompt_crs, prompt_layer):
+        """(scene prompts, names of the clipped ones, windows): region windows around the prompts, or the lazy tile
+        grid without prompts."""
+        if prompts is None:
+            return [], [], grid_windows(raster.width, raster.height, self.canvas, self.tile_overlap, self.max_read)
+        loaded = load_prompts(prompts, raster.georeference, crs=prompt_crs, layer=prompt_layer)
+        if not loaded.prompts:
+            raise ValueError("prompts holds no prompt: pass prompts=None for image-level answers over tiles.")
+        windows = region_windows([p.extent for p in loaded.prompts], raster.width, raster.height, self.canvas,
+                                 self.context, self.max_regions, self.max_read)
+        return loaded.prompts, loaded.clipped, windows
+
+    def _run(self, raster: RasterScene, windows, prompts: list, task: str, counts: _Run):
         """(window, pipeline result) for every window with a valid pixel, in order; the others are counted."""
         pending = deque()
         unit = "tile" if not prompts else "window"

@@ -3,7 +3,9 @@
 Accepted (`load_prompts`):
 - a GeoJSON FeatureCollection, Feature or geometry (a dict, or a JSON string), in `crs` (default: a legacy `"crs"`
   member when the document has one, else EPSG:4326 as RFC 7946 says);
-- a vector file of features (GeoJSON, GeoPackage, Shapefile, ...: anything pyogrio reads), in the file's CRS;
+- a vector file of features, in the file's CRS: GeoJSON (read as JSON, not through GDAL), or a GeoPackage or
+  Shapefile (through pyogrio, recognised by their first bytes; other formats, such as an OGR VRT that names other
+  files, are refused). A file with several layers needs `layer` (`--prompt-layer`): none is picked silently;
 - a list of GeoJSON Features / geometries or shapely geometries (in `crs`), or of SPEC pixel prompt dicts
   (`{"type": "box", "bbox": [...]}`, as the processor takes them; these need no CRS).
 
@@ -15,6 +17,13 @@ as `[minx, miny, maxx, maxy]` in `crs` are `box_geometries`.
 Coordinates are transformed exactly: pyproj from the prompt's CRS to the raster's (always x/y: longitude first), then
 the inverse of the raster's affine transform to (column, row) floats. A prompt outside the scene is refused, naming
 the feature; the parts of a prompt that lie outside are clipped away and counted (`PromptSet.clipped`).
+
+Malformed input is refused naming the feature (`prompts[3] (id 'a')`), never the window it would fall in: a document
+that is not a FeatureCollection, Feature, geometry or list; a legacy `crs` that is not `{"properties": {"name": ...}}`;
+`features` that is not a list; a feature that is not an object, or whose `properties` are not an object; a
+non-finite coordinate; more than `MAX_VERTICES` (10,000) vertices; a `width` that is not a positive number.
+A self-intersecting polygon (a bow-tie) is kept as given inside the scene (the processor fills it by the even-odd
+rule); when it must be clipped, its valid form (`shapely.make_valid`) is clipped.
 """
 
 from __future__ import annotations
@@ -27,13 +36,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+import shapely.errors
 from pyproj import CRS, Transformer
 from shapely.geometry import LineString, Point, Polygon, box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from ..extras import require
 from ..processing.rle import rle_to_mask
-from ..processing.visual_prompts import PROMPT_TYPES
+from ..processing.visual_prompts import MAX_MAGNITUDE, MAX_VERTICES, PROMPT_TYPES
 from .raster import Georeference, apply_transform
 from .vectorise import mask_to_geometry
 
@@ -102,12 +112,30 @@ def _crs(value, argument: str) -> CRS:
                          "'EPSG:32633'.") from None
 
 
-def _features_from_file(path: str) -> tuple[list[dict], CRS | None]:
+_SQLITE, _SHAPEFILE = b"SQLite format 3\x00", b"\x00\x00\x27\x0a"
+
+
+def _features_from_file(path: str, layer: str | None, argument: str) -> tuple[list[dict], CRS | None]:
+    """The features of a GeoPackage or Shapefile (`layer`: the one to read when it has several)."""
+    with open(path, "rb") as file:
+        head = file.read(16)
+    if not head.startswith((_SQLITE, _SHAPEFILE)):
+        raise ValueError(f"{argument}={path!r} is neither GeoJSON, a GeoPackage nor a Shapefile (by its first bytes "
+                         f"{head[:8]!r}); prompts from a file are read only in those formats.")
     pyogrio = require("pyogrio", extra="geo", purpose="Reading prompts from a vector file")
     try:
-        meta, _, geometries, values = pyogrio.raw.read(path)
+        layers = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+    except Exception as error:  # pyogrio's DataSourceError, ...
+        raise ValueError(f"{argument}={path!r} could not be read as a vector file: {error}") from None
+    if layer is None and len(layers) > 1:
+        raise ValueError(f"{argument}={path!r} has {len(layers)} layers {layers}: name the one to read with "
+                         "prompt_layer= (--prompt-layer).")
+    if layer is not None and layer not in layers:
+        raise ValueError(f"prompt_layer={layer!r} is not a layer of {path!r}; its layers: {layers}.")
+    try:
+        meta, _, geometries, values = pyogrio.raw.read(path, layer=layer)
     except Exception as error:  # pyogrio's DataSourceError, DataLayerError, ...
-        raise ValueError(f"prompts={path!r} could not be read as a vector file: {error}") from None
+        raise ValueError(f"{argument}={path!r} could not be read as a vector file: {error}") from None
     names = list(meta["fields"])
     features = []
     for i, wkb in enumerate(geometries):
@@ -121,28 +149,57 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _as_items(prompts, argument: str) -> tuple[list, CRS | None]:
+def _legacy_crs(document: Mapping, argument: str) -> CRS | None:
+    """The CRS of a GeoJSON document's legacy `crs` member (`{"type": "name", "properties": {"name": ...}}`)."""
+    legacy = document.get("crs")
+    if legacy is None:
+        return None
+    name = legacy.get("properties") if isinstance(legacy, Mapping) else None
+    name = name.get("name") if isinstance(name, Mapping) else None
+    if not isinstance(name, str):
+        raise ValueError(f"{argument}['crs'] is {legacy!r}; a legacy GeoJSON crs is "
+                         "{'type': 'name', 'properties': {'name': 'EPSG:32633'}} (or leave it out: EPSG:4326).")
+    return _crs(name, f"{argument}['crs']")
+
+
+def _read_json(path: str, argument: str):
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{argument}={path!r} is not valid GeoJSON: {error}") from None
+
+
+def _as_items(prompts, argument: str, layer: str | None = None) -> tuple[list, CRS | None]:
     """The prompt items of any accepted form, and the CRS the source itself declares (None when it declares none)."""
     if isinstance(prompts, os.PathLike) or (isinstance(prompts, str) and not prompts.lstrip().startswith("{")):
         path = os.fspath(prompts)
         if not os.path.isfile(path):
             raise ValueError(f"{argument}={path!r} is not a file (a GeoJSON or GeoPackage of prompt features).")
-        return _features_from_file(path)
-    if isinstance(prompts, str):
+        with open(path, "rb") as file:
+            is_json = file.read(64).lstrip().startswith((b"{", b"["))
+        if not is_json:
+            return _features_from_file(path, layer, argument)
+        prompts = _read_json(path, argument)
+    elif isinstance(prompts, str):
         try:
             prompts = json.loads(prompts)
         except json.JSONDecodeError as error:
             raise ValueError(f"{argument} is a string that is neither a file nor GeoJSON: {error}") from None
-    declared = None
     if isinstance(prompts, Mapping):
-        legacy = (prompts.get("crs") or {}).get("properties", {}).get("name")
-        declared = _crs(legacy, f"{argument}['crs']") if legacy else None
+        declared = _legacy_crs(prompts, argument)
         if prompts.get("type") == "FeatureCollection":
-            return list(prompts.get("features") or []), declared
+            features = prompts.get("features")
+            if features is None:
+                features = []
+            if not isinstance(features, list):
+                raise ValueError(f"{argument}['features'] is a {type(features).__name__}; a FeatureCollection's "
+                                 "features are a list of Feature objects.")
+            return features, declared
         return [prompts], declared
     if isinstance(prompts, BaseGeometry):
         return [prompts], None
-    if isinstance(prompts, Sequence):
+    if isinstance(prompts, Sequence) and not isinstance(prompts, (str, bytes)):
         return list(prompts), None
     raise TypeError(f"{argument} must be GeoJSON, a vector file path or a list of prompts, got "
                     f"{type(prompts).__name__}.")
@@ -150,13 +207,40 @@ def _as_items(prompts, argument: str) -> tuple[list, CRS | None]:
 
 def _name(item, index: int, argument: str) -> str:
     if isinstance(item, Mapping):
-        properties = item.get("properties") or {}
+        properties = item.get("properties")
+        properties = properties if isinstance(properties, Mapping) else {}
         for key in ("name", "id"):
             if properties.get(key) not in (None, ""):
                 return f"{argument}[{index}] ({key} {properties[key]!r})"
         if item.get("id") not in (None, ""):
             return f"{argument}[{index}] (id {item['id']!r})"
     return f"{argument}[{index}]"
+
+
+def _width(value, where: str) -> float:
+    """A scribble's `width` property in pixels (None or absent: the default)."""
+    if value is None:
+        return DEFAULT_SCRIBBLE_WIDTH
+    try:
+        width = float(value)
+    except (TypeError, ValueError, OverflowError):
+        width = float("nan")
+    if isinstance(value, bool) or not 0 < width <= MAX_MAGNITUDE:
+        raise ValueError(f"{where} has width={value!r}; a scribble's width is a number of pixels greater than 0 and "
+                         f"at most {MAX_MAGNITUDE:g} (or leave it out: {DEFAULT_SCRIBBLE_WIDTH:g}).")
+    return width
+
+
+def _check_coordinates(geometry: BaseGeometry, where: str) -> None:
+    """Finite coordinates, at most `MAX_VERTICES` of them (a closed ring's repeated vertex not counted)."""
+    coordinates = shapely.get_coordinates(geometry)
+    if not np.isfinite(coordinates).all():
+        raise ValueError(f"{where} has a coordinate that is not a finite number (NaN or infinity); every vertex must "
+                         "be finite.")
+    vertices = len(coordinates) - (1 if geometry.geom_type == "Polygon" else 0)
+    if vertices > MAX_VERTICES:
+        raise ValueError(f"{where} has {vertices} vertices; at most {MAX_VERTICES} are accepted (simplify the shape, "
+                         "e.g. shapely's simplify).")
 
 
 def _pixel_geometry(prompt: dict, where: str) -> tuple[str, BaseGeometry, float]:
@@ -170,7 +254,8 @@ def _pixel_geometry(prompt: dict, where: str) -> tuple[str, BaseGeometry, float]
         if kind == "polygon":
             return "polygon", Polygon([tuple(map(float, p)) for p in prompt["points"]]), DEFAULT_SCRIBBLE_WIDTH
         if kind == "scribble":
-            return "scribble", LineString([tuple(map(float, p)) for p in prompt["points"]]), float(prompt["width"])
+            return "scribble", LineString([tuple(map(float, p)) for p in prompt["points"]]), \
+                _width(prompt.get("width"), where)
         if kind == "circle":  # a disc: its polygon (64 segments)
             return "polygon", Point(*map(float, prompt["center"])).buffer(float(prompt["radius"]), 16), \
                 DEFAULT_SCRIBBLE_WIDTH
@@ -193,7 +278,13 @@ def _map_geometry(item, where: str) -> tuple[str, BaseGeometry, float, dict]:
     properties = {}
     if isinstance(item, Mapping):
         if item.get("type") == "Feature":
-            properties = dict(item.get("properties") or {})
+            properties = item.get("properties")
+            if properties is None:
+                properties = {}
+            if not isinstance(properties, Mapping):
+                raise ValueError(f"{where} has properties of type {type(properties).__name__}; a Feature's "
+                                 "properties are an object (a dict) or null.")
+            properties = dict(properties)
             item = item.get("geometry")
             if item is None:
                 raise ValueError(f"{where} is a Feature without a geometry.")
@@ -201,8 +292,12 @@ def _map_geometry(item, where: str) -> tuple[str, BaseGeometry, float, dict]:
             geometry = shape(item)
         except Exception as error:  # shapely's GeometryTypeError, KeyError, ...
             raise ValueError(f"{where} is not a GeoJSON geometry: {error!r}.") from None
-    else:
+    elif isinstance(item, BaseGeometry):
         geometry = item
+    else:
+        raise ValueError(f"{where} is a {type(item).__name__} ({str(item)[:40]!r}); a prompt is a GeoJSON Feature or "
+                         "geometry object, a shapely geometry, or a pixel prompt dict such as "
+                         "{'type': 'box', 'bbox': [x1, y1, x2, y2]}.")
     kinds = {"Point": "point", "Polygon": "polygon", "LineString": "scribble"}
     if geometry.geom_type not in kinds:
         raise ValueError(f"{where} is a {geometry.geom_type}; a prompt is one Point, Polygon or LineString (split "
@@ -216,8 +311,8 @@ def _map_geometry(item, where: str) -> tuple[str, BaseGeometry, float, dict]:
             raise ValueError(f"{where} has prompt_type={given!r} for a {geometry.geom_type}; valid: 'box' (any "
                              f"geometry: its bounding box) or the geometry's own type {kind!r}.")
         kind = given
-    width = float(properties.get("width") or DEFAULT_SCRIBBLE_WIDTH)
-    return kind, geometry, width, properties
+    _check_coordinates(geometry, where)
+    return kind, geometry, _width(properties.get("width"), where), properties
 
 
 def _to_pixels(geometry: BaseGeometry, kind: str, transformer: Transformer | None, inverse) -> BaseGeometry:
@@ -238,57 +333,75 @@ def _to_pixels(geometry: BaseGeometry, kind: str, transformer: Transformer | Non
     return box(*pixel.bounds) if kind == "box" else pixel
 
 
-def load_prompts(prompts, georeference: Georeference, crs=None, argument: str = "prompts") -> PromptSet:
+def load_prompts(prompts, georeference: Georeference, crs=None, argument: str = "prompts",
+                 layer: str | None = None) -> PromptSet:
     """The prompts of a scene (any form of the module docstring) in its pixel grid.
 
     Args:
         georeference: the scene's (`RasterScene.georeference`).
         crs: the CRS of map prompts (default: the CRS the source declares, else EPSG:4326).
+        layer: the layer of a vector file with several (`--prompt-layer`).
 
-    Raises ValueError naming the prompt when it is outside the scene, not a supported geometry, or given in map
-    coordinates while the scene has no CRS.
+    Raises ValueError naming the prompt when it is malformed, outside the scene, not a supported geometry, or given
+    in map coordinates while the scene has no CRS.
     """
-    items, declared = _as_items(prompts, argument)
+    items, declared = _as_items(prompts, argument, layer)
     prompt_crs = _crs(crs, "prompt_crs") if crs is not None else declared or CRS.from_user_input(DEFAULT_CRS)
-    scene = box(0, 0, georeference.width, georeference.height)
-    inverse = ~georeference.transform
-    transformer = None
+    context = {"scene": box(0, 0, georeference.width, georeference.height), "inverse": ~georeference.transform,
+               "crs": prompt_crs, "georeference": georeference, "transformer": None}
     out, clipped = [], []
     for i, item in enumerate(items):
         where = _name(item, i, argument)
-        if isinstance(item, Mapping) and item.get("type") in PROMPT_TYPES:  # a pixel prompt dict
-            kind, geometry, width = _pixel_geometry(item, where)
-            properties, source_crs, pixel = {}, None, geometry
-        else:
-            kind, geometry, width, properties = _map_geometry(item, where)
-            if georeference.crs is None:
-                raise ValueError(f"{where} is a map geometry (in {prompt_crs.to_string()}), but the scene "
-                                 f"{georeference.source!r} has no CRS: georeference the raster, or give the prompts "
-                                 "in pixels (SPEC prompt dicts such as {'type': 'box', 'bbox': [x1, y1, x2, y2]}).")
-            if transformer is None:
-                raster_crs = CRS.from_user_input(georeference.crs)
-                transformer = False if raster_crs == prompt_crs else \
-                    Transformer.from_crs(prompt_crs, raster_crs, always_xy=True)
-            source_crs = prompt_crs
-            pixel = _to_pixels(geometry, kind, transformer or None, inverse)
-        if not np.isfinite(np.asarray(pixel.bounds)).all():
-            raise ValueError(f"{where} does not transform to the scene's CRS (its coordinates {geometry.bounds} are "
-                             f"not valid in {prompt_crs.to_string()}).")
-        if not (pixel.intersects(scene) if kind != "point" else scene.covers(pixel)):
-            raise ValueError(
-                f"{where} lies outside the scene {georeference.source!r}: its pixel bounds "
-                f"{[round(v, 2) for v in pixel.bounds]} do not meet the {georeference.width}x{georeference.height} "
-                f"raster" + (f" (prompt bounds {[round(v, 6) for v in geometry.bounds]} in "
-                             f"{prompt_crs.to_string()})." if source_crs is not None else "."))
-        if kind != "point" and not scene.covers(pixel):
-            pixel = _clip(pixel, scene, kind)
+        try:
+            prompt, was_clipped = _scene_prompt(item, i, where, context)
+        except shapely.errors.GEOSException as error:
+            raise ValueError(f"{where} is not a geometry that can be placed on the scene: {error}.") from None
+        out.append(prompt)
+        if was_clipped:
             clipped.append(where)
-        out.append(ScenePrompt(i + 1, where, kind, pixel, geometry, source_crs, width, properties))
     return PromptSet(out, clipped)
 
 
+def _scene_prompt(item, i: int, where: str, context: dict) -> tuple[ScenePrompt, bool]:
+    """One prompt of `load_prompts` in the scene's pixel grid, and whether it was clipped to the scene."""
+    georeference, prompt_crs, scene = context["georeference"], context["crs"], context["scene"]
+    if isinstance(item, Mapping) and item.get("type") in PROMPT_TYPES:  # a pixel prompt dict
+        kind, geometry, width = _pixel_geometry(item, where)
+        if item.get("type") != "mask":
+            _check_coordinates(geometry, where)
+        properties, source_crs, pixel = {}, None, geometry
+    else:
+        kind, geometry, width, properties = _map_geometry(item, where)
+        if georeference.crs is None:
+            raise ValueError(f"{where} is a map geometry (in {prompt_crs.to_string()}), but the scene "
+                             f"{georeference.source!r} has no CRS: georeference the raster, or give the prompts "
+                             "in pixels (SPEC prompt dicts such as {'type': 'box', 'bbox': [x1, y1, x2, y2]}).")
+        if context["transformer"] is None:
+            raster_crs = CRS.from_user_input(georeference.crs)
+            context["transformer"] = False if raster_crs == prompt_crs else \
+                Transformer.from_crs(prompt_crs, raster_crs, always_xy=True)
+        source_crs = prompt_crs
+        pixel = _to_pixels(geometry, kind, context["transformer"] or None, context["inverse"])
+    if not np.isfinite(np.asarray(pixel.bounds)).all():
+        raise ValueError(f"{where} does not transform to the scene's CRS (its coordinates {geometry.bounds} are "
+                         f"not valid in {prompt_crs.to_string()}).")
+    if not (pixel.intersects(scene) if kind != "point" else scene.covers(pixel)):
+        raise ValueError(
+            f"{where} lies outside the scene {georeference.source!r}: its pixel bounds "
+            f"{[round(v, 2) for v in pixel.bounds]} do not meet the {georeference.width}x{georeference.height} "
+            f"raster" + (f" (prompt bounds {[round(v, 6) for v in geometry.bounds]} in "
+                         f"{prompt_crs.to_string()})." if source_crs is not None else "."))
+    clipped = kind != "point" and not scene.covers(pixel)
+    if clipped:
+        pixel = _clip(pixel, scene, kind)
+    return ScenePrompt(i + 1, where, kind, pixel, geometry, source_crs, width, properties), clipped
+
+
 def _clip(pixel: BaseGeometry, scene: Polygon, kind: str) -> BaseGeometry:
-    """The part of a prompt inside the scene (the largest part when clipping splits it)."""
+    """The part of a prompt inside the scene (the largest part when clipping splits it; a self-intersecting polygon's
+    valid form is clipped)."""
+    if kind == "polygon" and not pixel.is_valid:
+        pixel = shapely.make_valid(pixel)
     inside = pixel.intersection(scene)
     if kind == "box":
         return box(*inside.bounds)

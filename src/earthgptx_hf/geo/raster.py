@@ -1,4 +1,4 @@
-"""Raster scenes: a GeoTIFF (or any raster rasterio opens) read window by window, never whole.
+"""Raster scenes: a GeoTIFF (or a PNG or JPEG) read window by window, never whole.
 
     scene = RasterScene("S2_scene.tif", bands=(4, 3, 2))      # or bands=("red", "green", "blue"): band descriptions
     pixels, valid = scene.read_rgb(Window(0, 0, 448, 448))  # (448, 448, 3) uint8 and the (448, 448) valid mask
@@ -14,33 +14,39 @@ Rules (the pixel rules are `processing.multi_source`'s, which this module calls)
   tile of a scene gets the same stretch.
 - Reads are windowed (`rasterio.windows.Window`), optionally decimated to an `out_shape` (nearest neighbour; GDAL uses
   the file's overviews when it has them), under a bounded GDAL block cache (`GDAL_CACHE_MB`).
+- Files are opened by `opening.open_raster`, the one owner of the format allow-list (GeoTIFF/COG, PNG, JPEG; a VRT, a
+  WMS description or a `/vsi` path only with `allow_virtual=True`).
+- A palette (colour-map) band is expanded to its colours: an RGB image, not grey index values.
+- Complex (SLC) bands are refused with the processor's message (`multi_source.ComplexImageError`, a ValueError) unless
+  `complex_to="amplitude"`, which reads their modulus.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import rasterio
-from PIL import Image, UnidentifiedImageError
 from rasterio.enums import ColorInterp, Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import RasterioIOError
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from ..processing.multi_source import DEFAULT_PERCENTILES, apply_stretch, stretch_limits
+from ..processing.multi_source import (
+    COMPLEX_TO,
+    DEFAULT_PERCENTILES,
+    MIN_VALID_FRACTION,
+    ComplexImageError,
+    apply_stretch,
+    check_valid_fraction,
+    stretch_limits,
+)
+from .opening import GDAL_CACHE_MB, gdal_env, open_raster, sniff_format
 
 OVERVIEW_PIXELS = 1_000_000  # pixels of the decimated overview the stretch is computed over
-GDAL_CACHE_MB = 64  # GDAL's block cache: bounded, so that memory does not grow with the scene (GDAL's default: 5 % RAM)
-
-
-def gdal_env() -> rasterio.Env:
-    """The GDAL environment of every read and write of this package: a bounded block cache."""
-    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
 
 
 @dataclass(frozen=True)
@@ -169,22 +175,36 @@ class RasterScene:
         argument: how errors name the source.
     """
 
-    def __init__(self, source, bands=None, percentiles=DEFAULT_PERCENTILES, argument: str = "scene"):
+    def __init__(self, source, bands=None, percentiles=DEFAULT_PERCENTILES, argument: str = "scene",
+                 allow_virtual: bool = False, complex_to: str | None = None):
         self.name = _label(source)
         self.where = f"{argument} ({_path(source)!r})"  # how errors name it: the argument and the full path
-        try:
-            with gdal_env(), warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a plain TIFF: `crs` is None, that is all
-                self.dataset = rasterio.open(source)
-        except RasterioIOError as error:
-            raise ValueError(f"{self.where} could not be opened as a raster: {error}") from None
+        if complex_to not in COMPLEX_TO:
+            raise ValueError(f"complex_to={complex_to!r} is not one of {list(COMPLEX_TO)}.")
+        self.dataset = open_raster(source, argument, allow_virtual=allow_virtual)
         try:
             self.bands = select_bands(self.dataset, bands)
+            self.palette = self._palette()
+            if "complex" in self.dtype and complex_to is None:
+                raise ComplexImageError(self.where, self.dtype)
         except BaseException:
             self.dataset.close()
             raise
         self.percentiles = tuple(percentiles)
         self.argument = argument
+
+    def _palette(self) -> np.ndarray | None:
+        """The (256, 3) uint8 colour table of a single palette band (None for other rasters)."""
+        if len(self.bands) != 1 or self.dataset.colorinterp[self.bands[0] - 1] != ColorInterp.palette:
+            return None
+        try:
+            colours = self.dataset.colormap(self.bands[0])
+        except ValueError:  # a palette interpretation without a table: grey values, as GDAL reads them
+            return None
+        table = np.zeros((max(256, max(colours) + 1), 3), np.uint8)
+        for value, rgba in colours.items():
+            table[value] = rgba[:3]
+        return table
 
     def __enter__(self):
         return self
@@ -208,6 +228,11 @@ class RasterScene:
         return self.dataset.dtypes[self.bands[0] - 1]
 
     @property
+    def channels(self) -> int:
+        """Channels `read` gives: 3 for a palette band (its colours), else the bands read."""
+        return 3 if self.palette is not None else len(self.bands)
+
+    @property
     def georeference(self) -> Georeference:
         return Georeference(self.dataset.crs, self.dataset.transform, self.width, self.height, self.name)
 
@@ -226,6 +251,10 @@ class RasterScene:
                              "re-download or re-export it.") from error
         values = np.ma.getdata(data)
         valid = ~np.ma.getmaskarray(data).any(axis=0)
+        if np.iscomplexobj(values):  # complex_to="amplitude" (others are refused when the scene opens)
+            values = np.abs(values)
+        if self.palette is not None:  # the colours, channels first as the bands are
+            values = np.moveaxis(self.palette[values[0].astype(np.int64)], -1, 0)
         if np.issubdtype(values.dtype, np.floating):
             valid &= np.isfinite(values).all(axis=0)
         if not valid.all():
@@ -240,7 +269,7 @@ class RasterScene:
     def limits(self) -> tuple[float, float] | None:
         """The stretch's (low, high) over the valid pixels of a decimated overview of the scene (None for 8-bit
         rasters, which keep their values, and for a scene without a valid pixel)."""
-        if self.dtype == "uint8":
+        if self.dtype == "uint8" or self.palette is not None:
             return None
         scale = max(1.0, (self.width * self.height / OVERVIEW_PIXELS) ** 0.5)
         shape = (max(1, round(self.height / scale)), max(1, round(self.width / scale)))
@@ -260,72 +289,44 @@ class RasterScene:
 
 def is_raster_file(source) -> bool:
     """Whether `source` (a path or a binary file object) is a TIFF (classic or BigTIFF, by its first bytes), which the
-    processor reads through rasterio: PIL reads neither float multi-band TIFFs nor their georeference and no-data.
-    (Other files go to PIL first, then to rasterio when PIL does not identify them: JPEG 2000, ENVI, VRT, ...)"""
-    if isinstance(source, (str, os.PathLike)):
-        try:
-            with open(source, "rb") as file:
-                head = file.read(4)
-        except OSError:
-            return False
-    elif hasattr(source, "read") and hasattr(source, "seek"):
-        position = source.tell()
-        head = source.read(4)
-        source.seek(position)
-    else:
-        return False
-    return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+    processor reads through rasterio: PIL reads neither float multi-band TIFFs nor their georeference and no-data."""
+    return sniff_format(source) == "GTiff"
 
 
 def raster_reader_for(source):
-    """This module when the processor reads `source` through it (`multi_source`'s file rule): a TIFF, or a path PIL
-    does not identify that rasterio opens (JPEG 2000, ENVI, ...); else None."""
-    if is_raster_file(source):
-        return sys.modules[__name__]
-    if not isinstance(source, (str, os.PathLike)):
-        return None
-    try:
-        Image.open(source).close()
-        return None  # PIL's format (its own errors, if any, come later)
-    except UnidentifiedImageError:
-        pass
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
-    try:
-        raster_size(source)
-    except ValueError:
-        return None  # neither reads it: PIL's error says so
-    return sys.modules[__name__]
+    """This module when the processor reads `source` through it (`multi_source`'s file rule): a TIFF; else None (PIL
+    reads PNG, JPEG and its other allowed formats; `opening` refuses the rest)."""
+    return sys.modules[__name__] if is_raster_file(source) else None
 
 
-def read_raster_image(source, *, bands=None, max_pixels: int, percentiles=DEFAULT_PERCENTILES, where: str = "images") \
+def read_raster_image(source, *, bands=None, max_pixels: int, percentiles=DEFAULT_PERCENTILES, where: str = "images",
+                      min_valid_fraction: float = MIN_VALID_FRACTION, allow_virtual: bool = False) \
         -> GeoreferencedArray:
     """A whole raster as one image for the processor: `(H, W)` or `(H, W, 3)`, uint8 (8-bit rasters, no-data 0) or
     float32 (no-data NaN: the NaN rule applies), with its georeference. Rasters with more than `max_pixels` pixels are
-    refused before any pixel is read: a scene is tiled by `ScenePredictor` (`earthgptx-predict`)."""
-    with RasterScene(source, bands=bands, percentiles=percentiles, argument=where) as scene:
+    refused before any pixel is read: a scene is tiled by `ScenePredictor` (`earthgptx-predict`). An 8-bit raster whose
+    file mask leaves less than `min_valid_fraction` valid is refused as the NaN rule refuses float ones."""
+    with RasterScene(source, bands=bands, percentiles=percentiles, argument=where,
+                     allow_virtual=allow_virtual) as scene:
         if scene.width * scene.height > max_pixels:
             raise ValueError(
                 f"{scene.where} has {scene.height}x{scene.width} = {scene.width * scene.height:,} pixels, "
                 f"more than max_pixels={max_pixels:,}. Run a scene this large with earthgptx_hf.geo.ScenePredictor "
                 "(or the earthgptx-predict command), which reads it window by window, or raise the image processor's "
                 "max_pixels if the memory allows.")
-        values, _ = scene.read()
+        values, valid = scene.read()
+        if values.dtype == np.uint8:  # float no-data is NaN, which normalise_image counts itself
+            check_valid_fraction(float(valid.mean()), min_valid_fraction, scene.where, "valid",
+                                 "the file's no-data")
         georeference = scene.georeference
     image = values[..., 0] if values.shape[-1] == 1 else values
     return GeoreferencedArray(image, georeference)
 
 
 def raster_size(source, where: str = "images") -> tuple[int, int]:
-    """(height, width) of a raster from its header."""
-    try:
-        with gdal_env(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            dataset = rasterio.open(source)
-        with dataset:
-            return dataset.height, dataset.width
-    except RasterioIOError as error:
-        raise ValueError(f"{where} ({_path(source)!r}) could not be opened as a raster: {error}") from None
+    """(height, width) of a raster from its header (opened as `opening.open_raster` allows)."""
+    with open_raster(source, where) as dataset:
+        return dataset.height, dataset.width
 
 
 __all__ = ["RasterScene", "Georeference", "GeoreferencedArray", "select_bands", "read_raster_image", "raster_size",

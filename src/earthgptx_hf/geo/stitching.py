@@ -3,15 +3,20 @@ never allocated (only the window being written, in strips of `STRIP_ROWS` rows).
 
 Values: 0 where no mask is, `i` inside the mask of region `i` (the scene's prompt numbering); where masks overlap, the
 region written first keeps its pixels. The file keeps the source's CRS and transform; it is tiled, DEFLATE-compressed
-and sparse (blocks no mask touches take no space).
+and sparse (blocks no mask touches take no space). It is written to a temporary file next to `path` and renamed onto
+`path` by `close()`; `abort()` (a failed run) deletes it, so a run never leaves half a mask, nor replaces a file
+with one.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from ..output_paths import partial_path
 from .raster import Georeference, gdal_env
 
 STRIP_ROWS = 512  # rows of a window read, merged and written at a time
@@ -38,19 +43,30 @@ class MaskWriter:
         profile = {"driver": "GTiff", "width": georeference.width, "height": georeference.height, "count": 1,
                    "dtype": mask_dtype(count), "crs": georeference.crs, "transform": georeference.transform,
                    "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK, "compress": "deflate", "sparse_ok": True}
+        self.temporary = partial_path(path)
         with gdal_env():
-            self.dataset = rasterio.open(path, "w+", **profile)
+            self.dataset = rasterio.open(self.temporary, "w+", **profile)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        self.abort() if exc_type is not None else self.close()
 
     def close(self) -> None:
+        """Finishes the file and renames it onto `path`."""
         if not self.dataset.closed:
             with gdal_env():
                 self.dataset.close()
+            os.replace(self.temporary, self.path)
+
+    def abort(self) -> None:
+        """Closes and deletes the temporary file: `path` is left as it was."""
+        if not self.dataset.closed:
+            with gdal_env():
+                self.dataset.close()
+        if os.path.lexists(self.temporary):
+            os.unlink(self.temporary)
 
     def write(self, window: Window, mask: np.ndarray, value: int) -> None:
         """Writes `value` where `mask` (bool, the window read at any shape: nearest-neighbour to the window's size) is

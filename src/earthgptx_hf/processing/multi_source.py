@@ -3,9 +3,12 @@
 Accepted inputs: PIL images, file paths, binary file objects, numpy arrays and torch tensors, in uint8, uint16 (and
 other integer types), bool, float16/32/64 (torch bfloat16 too).
 
-Rasters: with the `geo` extra, TIFFs (GeoTIFF) and the formats PIL does not identify that rasterio opens are read by
-`earthgptx_hf.geo` (8/16-bit and float, 1 or 3 bands, no-data from the file's mask as NaN), whole, within
-`max_pixels`, keeping their CRS and transform (`open_image`). A larger scene is tiled by `earthgptx_hf.geo`.
+Files open only as what they are (a format allow-list): TIFFs are read, with the `geo` extra, by `earthgptx_hf.geo`
+(`geo.opening`: GeoTIFF/COG by its first bytes, with GDAL's one driver; 8/16-bit and float, 1 or 3 bands, a palette
+expanded to its colours, no-data from the file's mask as NaN), whole, within `max_pixels`, keeping their CRS and
+transform (`open_image`); a larger scene is tiled by `earthgptx_hf.geo`. Every other file is opened by PIL with
+only `PIL_FORMATS` (PNG, JPEG, TIFF, BMP, GIF, WebP) enabled: a GDAL VRT or WMS description, an EPS (which PIL would
+hand to Ghostscript) or any other format is refused naming the argument and the file.
 
 Layout rule for arrays and tensors:
 - `(H, W)` is one band; `(H, W, C)` with C = 1 or 3 is read as channels last when the first dimension is not 1 or 3.
@@ -25,8 +28,8 @@ Pixel rules:
   poison the image; `NormalisedImage.invalid_fraction` says how many there were. An image with fewer than
   `min_valid_fraction` (`MIN_VALID_FRACTION` = 1 %) finite values (all-NaN, all-inf, a scene of almost only no-data)
   is refused instead of becoming a black image.
-- Complex arrays (single-look complex SAR) are refused with a message that says to pass the amplitude (`np.abs`);
-  `complex_to="amplitude"` converts them instead.
+- Complex arrays (single-look complex SAR) are refused with a message that says to pass the amplitude (`np.abs`)
+  (`ComplexImageError`, both a TypeError and a ValueError); `complex_to="amplitude"` converts them instead.
 - More than three channels are rejected with a message that says how to choose bands.
 - Images larger than `max_pixels` are rejected before their pixels are decoded (a clear error, not an out-of-memory);
   files that PIL cannot identify, that are truncated or that declare more pixels than PIL's decompression-bomb limit
@@ -56,6 +59,7 @@ DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: about 1.2 GB as float32 RGB
 DEFAULT_PERCENTILES = (2.0, 98.0)
 MIN_VALID_FRACTION = 0.01  # below 1 % finite pixels an image is no-data, not a scene
 COMPLEX_TO = (None, "amplitude")
+PIL_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "GIF", "WEBP")  # the formats PIL may open for a file: an allow-list
 _CHANNEL_COUNTS = (1, 3)  # what the model takes
 _CHANNEL_LIKE = (1, 3, 4)  # what a last dimension may plausibly be (RGBA, 4-band stacks)
 # what PIL raises while decoding broken files (truncated data, corrupt chunks, bad tile descriptors)
@@ -105,7 +109,7 @@ def _open_file(source, where: str) -> Image.Image:
     try:
         with warnings.catch_warnings():  # our own max_pixels check follows, before any pixel is decoded
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(source)
+            return Image.open(source, formats=PIL_FORMATS)
     except Image.DecompressionBombError as err:
         raise ValueError(
             f"{label} declares more pixels than PIL's decompression-bomb limit "
@@ -115,8 +119,9 @@ def _open_file(source, where: str) -> Image.Image:
     except UnidentifiedImageError as err:
         size = _byte_count(source)
         detail = "it is empty (0 bytes)" if size == 0 else f"PIL cannot identify its format ({size:,} bytes)"
-        raise ValueError(f"{label} is not a readable image: {detail}. Pass a PNG, JPEG, TIFF or another "
-                         "format PIL reads, or a numpy array.") from err
+        raise ValueError(f"{label} is not a readable image: {detail}. Files are opened only as PNG, JPEG, "
+                         "(Geo)TIFF, BMP, GIF or WebP (a GDAL VRT or WMS description is refused); convert it, or pass "
+                         "a numpy array.") from err
     except OSError as err:
         raise ValueError(f"{label} could not be opened: {err}") from err
 
@@ -146,14 +151,20 @@ def _is_file_object(value) -> bool:
     return hasattr(value, "read") and hasattr(value, "seek")
 
 
-def _as_raster(source):
-    """`earthgptx_hf.geo.raster` when it reads `source` (`raster_reader_for`), else None; None too where the package or
-    its `geo` extra is missing (the processor's code saved with a checkpoint then reads TIFFs through PIL)."""
+def _raster_reader_for():
+    """`earthgptx_hf.geo.raster.raster_reader_for`, or None where the package or its `geo` extra is missing (the
+    processor's code saved with a checkpoint then reads TIFFs through PIL)."""
     try:
         from earthgptx_hf.geo.raster import raster_reader_for
     except ImportError:
         return None
-    return raster_reader_for(source)
+    return raster_reader_for
+
+
+def _as_raster(source):
+    """`earthgptx_hf.geo.raster` when it reads `source` (`raster_reader_for`), else None."""
+    reader_for = _raster_reader_for()
+    return None if reader_for is None else reader_for(source)
 
 
 def open_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, argument: str = "images",
@@ -181,7 +192,7 @@ def open_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, argument: str = 
     try:
         image = _open_file(source, where)
     except ValueError as error:
-        if str(getattr(source, "name", source)).lower().endswith((".tif", ".tiff")):  # and no geo extra
+        if str(getattr(source, "name", source)).lower().endswith((".tif", ".tiff")) and _raster_reader_for() is None:
             raise ValueError(f"{error} Reading GeoTIFFs (float, multi-band, no-data, georeference) needs the `geo` "
                              "extra: pip install 'earthgptx-hf[geo]'") from error
         raise
@@ -339,6 +350,29 @@ def robust_stretch(array: np.ndarray, percentiles=DEFAULT_PERCENTILES) -> tuple[
     return apply_stretch(array, stretch_limits(array, percentiles)), invalid_fraction
 
 
+class ComplexImageError(TypeError, ValueError):
+    """A complex (SLC) image where real pixels are needed: a TypeError (the array's type is wrong) that is also a
+    ValueError, so that commands which report bad input (`except ValueError`) report it too."""
+
+    def __init__(self, where: str, dtype):
+        super().__init__(
+            f"{where} is complex ({dtype}), e.g. single-look complex SAR; EarthGPT-X takes real pixels. Pass the "
+            "amplitude, `np.abs(image)` (or `image.abs()` for a tensor), or set the image processor's "
+            "complex_to='amplitude' (ScenePredictor / RasterScene: complex_to='amplitude').")
+
+
+def check_valid_fraction(valid: float, min_valid_fraction: float, where: str, kind: str = "finite",
+                         invalid: str = "NaN or inf, read as no-data") -> None:
+    """The no-data rule: refuses an image with less than `min_valid_fraction` of valid pixels (`valid`, a fraction;
+    `kind` and `invalid` say what valid and invalid mean for the message)."""
+    if valid < min_valid_fraction:
+        raise ValueError(
+            f"{where} has only {valid:.2%} {kind} pixels ({1 - valid:.2%} {invalid}); at least "
+            f"min_valid_fraction={min_valid_fraction:g} ({min_valid_fraction:.0%}) must be valid. Crop the scene "
+            "to its valid area, or fill the no-data first."
+        )
+
+
 def _check_complex_to(complex_to) -> None:
     if complex_to not in COMPLEX_TO:
         raise ValueError(f"complex_to={complex_to!r} is not one of {list(COMPLEX_TO)} (None refuses complex images, "
@@ -399,11 +433,7 @@ def normalise_image(
         )
     if np.iscomplexobj(array):
         if complex_to is None:
-            raise TypeError(
-                f"{where} is complex ({array.dtype}), e.g. single-look complex SAR; EarthGPT-X takes real pixels. "
-                "Pass the amplitude, `np.abs(image)` (or `image.abs()` for a tensor), or set the image processor's "
-                "complex_to='amplitude'."
-            )
+            raise ComplexImageError(where, array.dtype)
         array = np.abs(array)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         raise TypeError(f"{where} has dtype {array.dtype}; expected uint8, uint16, int, bool or float pixels.")
@@ -418,13 +448,7 @@ def normalise_image(
         pixels = array.astype(np.uint8) * 255
     else:
         pixels, invalid = robust_stretch(array, percentiles)
-        valid = 1.0 - invalid
-        if valid < min_valid_fraction:
-            raise ValueError(
-                f"{where} has only {valid:.2%} finite pixels ({invalid:.2%} NaN or inf, read as no-data); at least "
-                f"min_valid_fraction={min_valid_fraction:g} ({min_valid_fraction:.0%}) must be valid. Crop the scene "
-                "to its valid area, or fill the no-data first."
-            )
+        check_valid_fraction(1.0 - invalid, min_valid_fraction, where)
     if channels == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
     return NormalisedImage(np.ascontiguousarray(pixels), source_dtype, channels, invalid)
@@ -439,6 +463,9 @@ __all__ = [
     "stretch_limits",
     "apply_stretch",
     "check_min_valid_fraction",
+    "check_valid_fraction",
+    "ComplexImageError",
+    "PIL_FORMATS",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_PERCENTILES",
     "MIN_VALID_FRACTION",

@@ -12,6 +12,11 @@ from Python (the demo's `--data`) and moves it elsewhere without editing the fil
   lies under an earlier stage's configured output_dir (stage 2's `model_name_or_path` and `scene_dir`) follows it;
 - `real_data`: DataArguments fields (`data_format`, `data_path`, `image_dir`, `split`) that replace those of the
   stages on real data (every stage whose `data_format` is not `procedural`).
+
+Every stage is checked before the first one trains: its fields (`train.check_config`: `learning_rate: abc` or
+`per_device_train_batch_size: -3` are refused naming the file), its `output_dir` (under `output_root` it must stay
+there: `runs/..` is refused), and where it starts from: a `model_name_or_path` that is neither an earlier stage's
+output nor a checkpoint that exists now is refused before stage 1 runs, not found after it trained.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from transformers import HfArgumentParser, TrainingArguments
 from .train import (
     ModelArguments,
     TrainDataArguments,
+    check_config,
     read_config,
     settle_training_arguments,
     train,
@@ -55,13 +61,13 @@ def recipe_stages(paths, output_root=None, real_data: dict | None = None) -> lis
     bad = sorted(set(real_data or {}) - set(REAL_DATA_FIELDS))
     if bad:
         raise ValueError(f"real_data={real_data!r}: {bad} cannot be replaced; valid fields: {list(REAL_DATA_FIELDS)}.")
-    stages, moved, outputs = [read_config(p) for p in paths], {}, {}
+    stages, moved, outputs = [check_config(read_config(p), p) for p in paths], {}, {}
     for path, values in zip(paths, stages):
-        if not values.get("output_dir"):
+        if not values.get("output_dir") or not isinstance(values["output_dir"], str):
             raise ValueError(f"{path} has no output_dir: each stage of a recipe must say where it writes (the next "
                              "stage starts from there).")
         output = Path(values["output_dir"])
-        target = Path(output_root) / output.name if output_root is not None else output
+        target = _moved_output(path, output, output_root)
         if target in outputs:
             raise ValueError(f"{path} and {outputs[target]} both write to {target}; give the stages distinct "
                              "output_dir names.")
@@ -77,6 +83,39 @@ def recipe_stages(paths, output_root=None, real_data: dict | None = None) -> lis
     return stages
 
 
+def _moved_output(path, output: Path, output_root) -> Path:
+    """Where a stage writes: `output_root/<name of output_dir>`, which must lie inside `output_root`."""
+    if output_root is None:
+        return output
+    root = Path(output_root)
+    target = root / output.name
+    if output.name in ("", ".", "..") or not target.resolve().is_relative_to(root.resolve()) \
+            or target.resolve() == root.resolve():
+        raise ValueError(f"{path}: output_dir={str(output)!r} has no folder name to place under "
+                         f"output_root={str(root)!r} (it would write to {str(target.resolve())!r}); give output_dir a "
+                         "name such as runs/stage1.")
+    return target
+
+
+def check_starts(paths, stages: list[dict]) -> None:
+    """Each stage's `model_name_or_path` is an earlier stage's `output_dir` or a checkpoint that loads now (its
+    config); refused naming the stage otherwise, before any stage trains."""
+    from ..modeling import EarthGPTXConfig
+
+    earlier = []
+    for path, values in zip(paths, stages):
+        start = values.get("model_name_or_path")
+        if start and not any(Path(start).resolve() == Path(o).resolve() for o in earlier):
+            try:
+                EarthGPTXConfig.from_pretrained(start)
+            except (OSError, ValueError) as error:
+                written = [str(o) for o in earlier] or "none"
+                raise ValueError(f"{path}: model_name_or_path={start!r} is neither an earlier stage's output_dir "
+                                 f"(earlier stages write {written}) nor a checkpoint that loads now ({error}).") \
+                    from None
+        earlier.append(values["output_dir"])
+
+
 def parse_stage(values: dict):
     """`ModelArguments`, `TrainDataArguments` and `TrainingArguments` of one stage's mapping, as earthgptx-train
     parses its config file (the preset's training defaults for what the stage leaves unset)."""
@@ -89,9 +128,10 @@ def run_recipe(paths, output_root=None, real_data: dict | None = None, callbacks
     """Trains the stages at `paths` in order (see `recipe_stages`); returns each stage's Trainer. `callbacks` go to
     every stage's Trainer."""
     stages = recipe_stages(paths, output_root, real_data)
+    parsed = [parse_stage(values) for values in stages]  # every stage's fields, before any stage trains
+    check_starts(paths, stages)
     trainers = []
-    for number, (path, values) in enumerate(zip(paths, stages), 1):
-        model_args, data_args, training_args = parse_stage(values)
+    for number, (path, (model_args, data_args, training_args)) in enumerate(zip(paths, parsed), 1):
         logger.info("recipe stage %d of %d (%s): %s -> %s", number, len(stages), path,
                     model_args.model_name_or_path or f"{model_args.preset} preset", training_args.output_dir)
         trainers.append(train(model_args, data_args, training_args, callbacks=list(callbacks or [])))

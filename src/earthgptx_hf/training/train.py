@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ from ..modeling.trainable import LORA_MODULES_TO_SAVE, LORA_TARGET_MODULES, TRAI
 from ..processing import EarthGPTXProcessor
 from .callbacks import LossPartsCallback, plot_loss_curve
 from .collator import EarthGPTXDataCollator
+from .compose_config import check_compose_section, compose_model
+from .trainer import EarthGPTXTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,13 @@ class ModelArguments:
     quantization: str | None = field(default=None, metadata={
         "help": "Load the language model in 4 or 8 bits with bitsandbytes (QLoRA: use with trainable=lora).",
         "choices": [None, "4bit", "8bit"]})
+    compose: dict | str | None = field(default=None, metadata={
+        "help": "Start from pretrained parts: a mapping (JSON on the command line) of language_model, dino, convnext "
+                "and sam folders or Hub ids, with optional dtype and language_model_kwargs, composed at `preset` "
+                "(training/compose_config.py)."})
+
+    def __post_init__(self):
+        self.compose = check_compose_section(self)
 
 
 @dataclass
@@ -133,19 +143,38 @@ def checkpoint_config(source: str, overrides: dict) -> EarthGPTXConfig:
     return EarthGPTXConfig.from_dict(merged)
 
 
+def parse_config_overrides(text) -> dict:
+    """`config_overrides` (JSON of EarthGPTXConfig fields) as a dict, or a ValueError naming it."""
+    if not text:
+        return {}
+    if isinstance(text, dict):
+        return text
+    try:
+        overrides = json.loads(text)
+    except (TypeError, json.JSONDecodeError) as error:
+        raise ValueError(f"config_overrides={text!r} is not valid JSON ({error}); give a JSON object of "
+                         "EarthGPTXConfig fields, e.g. '{\"region_label_loss_weight\": 0.5}'.") from None
+    if not isinstance(overrides, dict):
+        raise ValueError(f"config_overrides={text!r} is a JSON {type(overrides).__name__}; give a JSON object of "
+                         "EarthGPTXConfig fields.")
+    return overrides
+
+
 def build_model(model_args: ModelArguments, workdir: Path, gradient_checkpointing: bool = False):
     """The model (with its trainable preset applied; a `PeftModel` for `lora`) and its processor."""
-    overrides = json.loads(model_args.config_overrides) if model_args.config_overrides else {}
+    overrides = parse_config_overrides(model_args.config_overrides)
     if model_args.model_name_or_path:
         source = model_args.model_name_or_path
         config = checkpoint_config(source, overrides)
         processor = EarthGPTXProcessor.from_pretrained(source) if (Path(source) / "processor_config.json").exists() \
             else EarthGPTXProcessor.from_model_config(config, tokenizer=model_args.tokenizer)
-    else:
+    elif not model_args.compose:
         config = EarthGPTXConfig.from_preset(model_args.preset, **overrides)
         processor = EarthGPTXProcessor.from_model_config(config, tokenizer=model_args.tokenizer)
         source = None
-    if model_args.quantization:
+    if model_args.compose:  # from pretrained parts, with the processor of their tokenizer (compose_config.py)
+        model, processor = compose_model(model_args, overrides)
+    elif model_args.quantization:
         require("bitsandbytes", extra="qlora", purpose=f"--quantization {model_args.quantization}")
         from peft import prepare_model_for_kbit_training
         from transformers import BitsAndBytesConfig
@@ -207,7 +236,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     dataset = records_to_dataset(records)
     collator = EarthGPTXDataCollator(processor, max_length=getattr(data_args, "max_length", None),
                                      region_labels=bool(model.config.region_label_loss_weight))
-    trainer = Trainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
+    trainer = EarthGPTXTrainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
                       callbacks=callbacks)
     # first in line, so that the progress bar and the loggers see the parts it adds
     trainer.callback_handler.callbacks.insert(0, LossPartsCallback(model))
@@ -236,6 +265,49 @@ def read_config(path) -> dict:
     return values
 
 
+# fields whose values must be greater than 0, or at least 0 (TrainingArguments checks neither when a file is read)
+POSITIVE_FIELDS = ("learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size",
+                   "gradient_accumulation_steps", "num_train_epochs", "lora_r", "lora_alpha")
+NON_NEGATIVE_FIELDS = ("weight_decay", "warmup_steps", "warmup_ratio", "lora_dropout", "max_grad_norm", "seed")
+
+
+def _argument_types(parser: HfArgumentParser) -> dict:
+    """{field name: (type, choices)} of the parser's options (what a command-line value would be converted with)."""
+    return {action.dest: (action.type, action.choices) for action in parser._actions if action.dest != "help"}
+
+
+def check_config(values: dict, source, parser: HfArgumentParser | None = None) -> dict:
+    """A config mapping's values checked and converted as the command line would convert them (a YAML `2e-5` is a
+    string to PyYAML: it becomes 2e-05), before anything is built or trained: numbers that are not numbers, values
+    outside their range (`POSITIVE_FIELDS`, `NON_NEGATIVE_FIELDS`) and `config_overrides` that is not a JSON object
+    are ValueErrors naming `source` (the file), the field, the value and what is valid."""
+    parser = parser or HfArgumentParser((ModelArguments, TrainDataArguments, TrainingArguments))
+    types, out = _argument_types(parser), dict(values)
+    for name, value in values.items():
+        kind, choices = types.get(name, (None, None))
+        if value is None or kind not in (int, float):
+            continue
+        try:
+            number = kind(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError, OverflowError):
+            number = None
+        if number is None or (kind is int and isinstance(value, float) and not value.is_integer()) \
+                or not math.isfinite(number):
+            raise ValueError(f"{source}: {name}={value!r} is not {'a whole number' if kind is int else 'a number'}.")
+        out[name] = number
+    for name in POSITIVE_FIELDS + NON_NEGATIVE_FIELDS:
+        if out.get(name) is not None and isinstance(out[name], (int, float)):
+            low_ok = out[name] > 0 if name in POSITIVE_FIELDS else out[name] >= 0
+            if not low_ok:
+                bound = "greater than 0" if name in POSITIVE_FIELDS else "at least 0"
+                raise ValueError(f"{source}: {name}={values[name]!r} must be {bound}.")
+    try:
+        parse_config_overrides(out.get("config_overrides"))
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
+    return out
+
+
 def with_training_defaults(values: dict) -> dict:
     """`values` (a config's mapping) over the training defaults of its model preset or checkpoint."""
     defaults = training_defaults(values.get("preset", ModelArguments.preset), values.get("model_name_or_path"))
@@ -248,13 +320,17 @@ def parse_arguments(argv: list[str] | None = None):
     parser = HfArgumentParser((ModelArguments, TrainDataArguments, TrainingArguments))
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
-        model_args, data_args, training_args = parser.parse_dict(with_training_defaults(read_config(argv[0])))
+        values = check_config(read_config(argv[0]), argv[0], parser)
+        model_args, data_args, training_args = parser.parse_dict(with_training_defaults(values))
     else:
         # the preset decides the defaults: read it first (without --help, which the full parser answers)
         preset_parser = HfArgumentParser(ModelArguments, add_help=False)
         given = preset_parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)[0]
         parser.set_defaults(**training_defaults(given.preset, given.model_name_or_path))
         model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
+        check_config({name: getattr(args, name) for args in (model_args, training_args)
+                      for name in POSITIVE_FIELDS + NON_NEGATIVE_FIELDS + ("config_overrides",)
+                      if hasattr(args, name)}, "the command line", parser)
     return model_args, data_args, settle_training_arguments(training_args)
 
 
