@@ -4,7 +4,8 @@
   the evaluation data), or lies inside an input folder, is refused (`check_output`), hard links included.
 - An existing output is refused unless the caller passes `overwrite=True` (`--overwrite`).
 - The suffix must say what is written (`.tif` for a GeoTIFF mask, `.geojson` / `.gpkg` for features).
-- Missing parent folders are created; a parent that is a file is refused.
+- Missing parent folders are created when the output is checked; a parent that is a file, a folder that cannot be
+  created or one that is not writable is refused then, before any work.
 - Files are written to a temporary file in the same folder and renamed into place (`atomic_output`): an interrupted
   run leaves the previous file (or none), never half of one.
 """
@@ -30,7 +31,8 @@ def input_collision(path, inputs: Mapping[str, object]) -> str | None:
     else None. Inputs that are not local paths (None, a GeoJSON string, a Hub id) are skipped."""
     target = Path(path).resolve()
     for name, value in inputs.items():
-        if not isinstance(value, (str, os.PathLike)) or not str(value).strip() or str(value).lstrip().startswith("{"):
+        if not isinstance(value, (str, os.PathLike)) or not str(value).strip() \
+                or str(value).lstrip().startswith(("{", "[")):
             continue
         source = Path(value)
         if not source.exists():
@@ -66,6 +68,12 @@ def check_output(path, argument: str, suffixes: Iterable[str], inputs: Mapping[s
             if not parent.is_dir():
                 raise ValueError(f"{argument}={str(path)!r}: {str(parent)!r} is a file, not a folder.")
             break
+    try:  # missing folders are created now, so that a folder that cannot be is refused before any work
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{argument}={str(path)!r}: its folder cannot be created ({error}).") from None
+    if not os.access(path.parent, os.W_OK):
+        raise ValueError(f"{argument}={str(path)!r}: its folder {str(path.parent)!r} is not writable.")
     return path
 
 

@@ -59,10 +59,14 @@ def test_the_command_writes_georeferenced_results(tmp_path, checkpoint, capsys):
     assert collection["earthgptx"]["windows_run"] >= 1 and collection["features"][0]["properties"]["model"]
     printed = capsys.readouterr().out
     assert f"scene.tif: {len(objects)} features (classify) -> {out}" in printed
+    # an existing output is kept unless --overwrite (checked before the model loads)
+    assert main([str(scene), "--model", str(checkpoint), "--prompts", str(prompts), "--out", str(out),
+                 "--no_progress"]) == 2
+    assert f"out={str(out)!r} exists; pass --overwrite" in capsys.readouterr().err
     # bad input: a clear message and exit status 2
     prompts.write_text(json.dumps(lonlat_feature(Point(5000, 5), name="far away")))
     assert main([str(scene), "--model", str(checkpoint), "--prompts", str(prompts), "--out", str(out),
-                 "--no_progress"]) == 2
+                 "--overwrite", "--no_progress"]) == 2
     assert "prompts[0] (name 'far away') lies outside the scene 'scene.tif'" in capsys.readouterr().err
 
 

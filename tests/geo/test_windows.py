@@ -40,3 +40,37 @@ def test_region_windows_zoom_in_and_group_prompts_that_fit():
             x1, y1, x2, y2 = extents[m]
             assert w.col_off <= x1 and w.row_off <= y1 and x2 <= w.col_off + w.width and y2 <= w.row_off + w.height
     assert len(region_windows(extents[:2], 1000, 600, canvas=56, max_regions=1)) == 2
+
+
+def _scan_groups(extents, canvas, context, max_regions):
+    """The grouping rule as a plain scan over every open group (quadratic): the reference the index must match."""
+    def side(e):
+        return max(canvas, int(np.ceil(context * max(e[2] - e[0], e[3] - e[1]))))
+
+    sides = [side(e) for e in extents]
+    groups = []
+    for i in sorted(range(len(extents)), key=lambda k: -sides[k]):
+        e = extents[i]
+        for group in groups:
+            u = group["union"]
+            union = [min(u[0], e[0]), min(u[1], e[1]), max(u[2], e[2]), max(u[3], e[3])]
+            if len(group["members"]) < max_regions and side(union) <= max(group["side"], sides[i]):
+                group["members"].append(i)
+                group["union"], group["side"] = union, max(group["side"], sides[i])
+                break
+        else:
+            groups.append({"members": [i], "union": list(e), "side": sides[i]})
+    return sorted(tuple(sorted(g["members"])) for g in groups)
+
+
+def test_the_spatial_index_groups_exactly_as_a_scan_of_every_group_would():
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        n, (width, height) = int(rng.integers(1, 50)), rng.integers(50, 3000, 2)
+        xy = rng.uniform(0, [width, height], (n, 2))
+        size = rng.exponential(rng.choice([5, 50, 500]), (n, 2)) * rng.integers(0, 2, (n, 1))
+        extents = np.column_stack([xy, np.minimum(xy + size, [width, height])])
+        canvas, context, max_regions = int(rng.choice([28, 56, 448])), float(rng.choice([1, 2, 3.5])), \
+            int(rng.choice([1, 2, 4, 16]))
+        windows = region_windows(extents, width, height, canvas, context, max_regions)
+        assert sorted(w.members for w in windows) == _scan_groups(extents, canvas, context, max_regions)

@@ -133,6 +133,8 @@ CASES = [
             match=r"out='.*result.shp' has the suffix '.shp'"),
     Hostile("--mask-out under a file", lambda t: segment(t, mask_out=t / "prompts.geojson" / "mask.tif"),
             raises=ValueError, match=r"is a file, not a folder|would overwrite the input prompts"),
+    Hostile("--mask-out whose folder cannot be created", lambda t: segment(t, mask_out="/proc/egx/mask.tif"),
+            raises=ValueError, match=r"mask_out='/proc/egx/mask.tif': its folder cannot be created"),
     Hostile("gpkg layer gpkg_contents", lambda t: segment(t).write(t / "r.gpkg", layer="gpkg_contents"),
             raises=ValueError, match=r"layer='gpkg_contents' is not a valid GeoPackage layer name"),
     Hostile("gpkg layer ''", lambda t: segment(t).write(t / "r.gpkg", layer=""), raises=ValueError,

@@ -97,6 +97,10 @@ CASES = [
             raises=ValueError, match=r"prompts\[0\] has properties of type list"),
     Hostile("GeoJSON file that is not JSON", lambda t: load(_written(t, "p.geojson", "{not json")), raises=ValueError,
             match=r"prompts='.*p.geojson' is not valid GeoJSON"),
+    Hostile("GeoJSON file with a byte-order mark", lambda t: load(_written(t, "b.geojson", "\ufeff" + json.dumps(
+        collection(feature(box(1, 1, 5, 5)))))), check=counts(1)),
+    Hostile("JSON nested 100,000 deep", lambda t: load("[" * 100_000 + "]" * 100_000), raises=ValueError,
+            match=r"prompts is a string that is neither a file nor GeoJSON: maximum recursion depth"),
     # invalid geometries: errors name the feature; a bow-tie is clipped through its valid form
     Hostile("bow-tie polygon that needs clipping", lambda t: load_prompts([bow_tie()], PIXEL_SCENE),
             check=clipped_polygon),

@@ -181,6 +181,8 @@ CASES = [
     Hostile("palette TIFF is read as its colours", lambda t: normalise_image(palette_tiff(t)), check=colours),
     Hostile("all-no-data uint8 raster is refused", lambda t: open_image(nodata_uint8(t)), raises=ValueError,
             match=r"0.00% valid pixels .*no-data.*min_valid_fraction=0.01"),
+    Hostile("a 1x1 RGB GeoTIFF is not an ambiguous layout", lambda t: normalise_image(geotiff(t, "one.tif", np.ones(
+        (1, 1, 3), np.uint8))), check=lambda out: np.testing.assert_equal(out.pixels.shape, (1, 1, 3))),
     Hostile("rasters keep working: a plain GeoTIFF opens", lambda t: open_image(geotiff(t)),
             check=lambda out: np.testing.assert_equal(out.shape, (96, 128, 3))),
 ]
@@ -196,3 +198,31 @@ def _slow_scene(tmp):
 def test_hostile_geo_raster(case, tmp_path):
     run_case(case, tmp_path)
 
+
+
+def hub_ready_predictor(tmp):
+    """`ScenePredictor.from_pretrained` (earthgptx-predict) on a Hub-ready folder, without --trust_remote_code: the
+    app's loader, so the package's classes load it (it refused before)."""
+    from earthgptx_hf import EarthGPTXProcessor
+    from earthgptx_hf.geo import ScenePredictor
+    from earthgptx_hf.hub import save_hub_ready
+    from tests.modeling.helpers import tiny_model
+
+    model = tiny_model()
+    save_hub_ready(tmp / "hub", model, EarthGPTXProcessor.from_model_config(model.config))
+    return ScenePredictor.from_pretrained(tmp / "hub", progress=False)
+
+
+def loaded_like_the_app(predictor):
+    from earthgptx_hf import EarthGPTXForConditionalGeneration
+
+    assert isinstance(predictor.pipe.model, EarthGPTXForConditionalGeneration), type(predictor.pipe.model)
+
+
+LOADING = [Hostile("predict loads a Hub-ready folder as the app does (one loader)", hub_ready_predictor,
+                   check=loaded_like_the_app, seconds=60)]
+
+
+@parametrize(LOADING)
+def test_one_loader_for_every_entry_point(case, tmp_path):
+    run_case(case, tmp_path)

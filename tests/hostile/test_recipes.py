@@ -61,6 +61,10 @@ CASES = [
             raises=ValueError, match=r"train.yaml: config_overrides='\{region_label_loss_weight: 1' is not valid JSON"),
     Hostile("config_overrides that is a JSON list", lambda t: parsed(t, config_overrides="[1, 2]"), raises=ValueError,
             match=r"config_overrides='\[1, 2\]' is a JSON list"),
+    Hostile("config_overrides naming an unknown field", lambda t: parsed(t, config_overrides='{"no_such": 1}'),
+            raises=ValueError, match=r"train.yaml: config_overrides names unknown field\(s\) \['no_such'\]"),
+    Hostile("YAML with a python tag", lambda t: parse_arguments([_text(t, "learning_rate: !!python/name:os.system\n")]),
+            raises=ValueError, match=r"t.yaml is not a valid YAML file of arguments"),
     Hostile("learning_rate: 2e-5 (a string to PyYAML) is read as a number", lambda t: parsed(t, learning_rate="2e-5"),
             check=float_rate),
     Hostile("recipe: a bad field of stage 2 is refused before stage 1 trains", trains_nothing(
@@ -77,6 +81,11 @@ CASES = [
                                                          {"output_dir": str(t / "b"), "model_name_or_path":
                                                           str(t / "a")}]), check=lambda out: None),
 ]
+
+
+def _text(tmp, text):
+    (tmp / "t.yaml").write_text(text)
+    return str(tmp / "t.yaml")
 
 
 @parametrize(CASES)

@@ -33,7 +33,7 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 @dataclass
 class PredictArguments:
     scene: str | None = field(default=None, metadata={
-        "help": "The raster (GeoTIFF or any raster rasterio opens); also the first positional argument."})
+        "help": "The raster (GeoTIFF/COG, PNG or JPEG; others with --allow-virtual); also the first positional argument."})
     model: str | None = field(default=None, metadata={"help": "An EarthGPT-X checkpoint folder or Hub id."})
     prompts: str | None = field(default=None, metadata={
         "help": "A vector file of prompt features (GeoJSON, GeoPackage, ...) or a GeoJSON string; none: image-level "
@@ -84,7 +84,10 @@ def parse_arguments(argv: list[str] | None = None) -> PredictArguments:
     if config_path:
         path = Path(argv.pop(0))
         text = path.read_text()
-        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        try:
+            values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as error:
+            raise SystemExit(f"earthgptx-predict: {path} is not a valid options file: {error}") from None
         if not isinstance(values, dict):
             raise SystemExit(f"earthgptx-predict: {path} must hold a mapping of options, got {type(values).__name__}.")
         known = {f.name for f in fields(PredictArguments)}

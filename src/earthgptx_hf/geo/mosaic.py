@@ -13,6 +13,7 @@ from pyproj import Transformer
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
+from ..processing.multi_source import PIL_FORMATS
 from .raster import apply_transform, gdal_env
 
 MOSAIC_CRS = "EPSG:32633"  # WGS 84 / UTM zone 33N
@@ -41,7 +42,7 @@ def write_mosaic(images, path, *, columns: int = 2, objects_per_image: int = 2, 
     with gdal_env(), rasterio.open(path, "w", **profile) as dataset:
         for k, image in enumerate(images):
             col, row = (k % columns) * cell_w, (k // columns) * cell_h
-            pixels = np.asarray(Image.open(image.image).convert("RGB"))
+            pixels = np.asarray(Image.open(image.image, formats=PIL_FORMATS).convert("RGB"))
             pixels = np.maximum(pixels, 1)  # 0 is the mosaic's no-data
             dataset.write(np.moveaxis(pixels, -1, 0), window=Window(col, row, image.width, image.height))
             for obj in image.objects[:objects_per_image]:

@@ -164,27 +164,27 @@ def _legacy_crs(document: Mapping, argument: str) -> CRS | None:
 
 def _read_json(path: str, argument: str):
     try:
-        with open(path, encoding="utf-8") as file:
+        with open(path, encoding="utf-8-sig") as file:  # a byte-order mark is not an error
             return json.load(file)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"{argument}={path!r} is not valid GeoJSON: {error}") from None
 
 
 def _as_items(prompts, argument: str, layer: str | None = None) -> tuple[list, CRS | None]:
     """The prompt items of any accepted form, and the CRS the source itself declares (None when it declares none)."""
-    if isinstance(prompts, os.PathLike) or (isinstance(prompts, str) and not prompts.lstrip().startswith("{")):
+    if isinstance(prompts, os.PathLike) or (isinstance(prompts, str) and not prompts.lstrip().startswith(("{", "["))):
         path = os.fspath(prompts)
         if not os.path.isfile(path):
             raise ValueError(f"{argument}={path!r} is not a file (a GeoJSON or GeoPackage of prompt features).")
         with open(path, "rb") as file:
-            is_json = file.read(64).lstrip().startswith((b"{", b"["))
+            is_json = file.read(64).lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"{", b"["))
         if not is_json:
             return _features_from_file(path, layer, argument)
         prompts = _read_json(path, argument)
     elif isinstance(prompts, str):
         try:
             prompts = json.loads(prompts)
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, RecursionError) as error:
             raise ValueError(f"{argument} is a string that is neither a file nor GeoJSON: {error}") from None
     if isinstance(prompts, Mapping):
         declared = _legacy_crs(prompts, argument)

@@ -186,6 +186,9 @@ def open_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, argument: str = 
             raise ValueError(f"{where} is the path {os.fspath(source)!r}, which is not a file.")
     elif not _is_file_object(source):
         raise TypeError(f"{where} must be a path or a binary file object, got {type(source).__name__}.")
+    elif hasattr(source, "seekable") and not source.seekable():
+        raise ValueError(f"{where}{_source_label(source)} is a stream that cannot seek; pass a path, or read it into "
+                         "an io.BytesIO first.")
     raster = _as_raster(source)
     if raster is not None:
         return raster.read_raster_image(source, max_pixels=max_pixels, where=where)
@@ -412,10 +415,12 @@ def normalise_image(
     where = _name(argument, index)
     _check_complex_to(complex_to)
     min_valid_fraction = check_min_valid_fraction(min_valid_fraction)
+    channels_last = False
     if isinstance(image, (str, os.PathLike)) or _is_file_object(image):
         opened = open_image(image, max_pixels=max_pixels, argument=argument, index=index)
-        if isinstance(opened, np.ndarray):  # a raster (GeoTIFF), read by the geo extra
-            array = opened
+        if isinstance(opened, np.ndarray):  # a raster (GeoTIFF), read by the geo extra: (H, W) or (H, W, 3), no
+            array = opened if opened.ndim == 3 else opened[..., None]  # layout to guess (a 1x1 RGB raster included)
+            channels_last = True
         else:
             with opened:
                 array = _pil_to_array(opened, where)
@@ -437,7 +442,7 @@ def normalise_image(
         array = np.abs(array)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         raise TypeError(f"{where} has dtype {array.dtype}; expected uint8, uint16, int, bool or float pixels.")
-    array = _to_hwc(array, where)
+    array = array if channels_last else _to_hwc(array, where)
     height, width, channels = array.shape
     _check_pixels(height, width, max_pixels, where)
     source_dtype = str(array.dtype)

@@ -259,7 +259,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 def read_config(path) -> dict:
     """The mapping of argument names to values in a YAML or JSON config file."""
     text = Path(path).read_text(encoding="utf-8")
-    values = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    try:
+        values = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:  # a python/... tag too: safe_load builds no object
+        raise ValueError(f"{path} is not a valid {'JSON' if str(path).endswith('.json') else 'YAML'} file of "
+                         f"arguments: {error}") from None
     if not isinstance(values, dict):
         raise ValueError(f"{path} must hold a mapping of argument names to values, not {type(values).__name__}.")
     return values
@@ -302,9 +306,13 @@ def check_config(values: dict, source, parser: HfArgumentParser | None = None) -
                 bound = "greater than 0" if name in POSITIVE_FIELDS else "at least 0"
                 raise ValueError(f"{source}: {name}={values[name]!r} must be {bound}.")
     try:
-        parse_config_overrides(out.get("config_overrides"))
+        overrides = parse_config_overrides(out.get("config_overrides"))
     except ValueError as error:
         raise ValueError(f"{source}: {error}") from None
+    unknown = sorted(set(overrides) - set(EarthGPTXConfig.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{source}: config_overrides names unknown field(s) {unknown}; valid are the fields of "
+                         "EarthGPTXConfig (see its docstring).")
     return out
 
 
@@ -321,7 +329,10 @@ def parse_arguments(argv: list[str] | None = None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
         values = check_config(read_config(argv[0]), argv[0], parser)
-        model_args, data_args, training_args = parser.parse_dict(with_training_defaults(values))
+        try:
+            model_args, data_args, training_args = parser.parse_dict(with_training_defaults(values))
+        except ValueError as error:  # unknown keys, or a value a field refuses: name the file
+            raise ValueError(f"{argv[0]}: {error}") from None
     else:
         # the preset decides the defaults: read it first (without --help, which the full parser answers)
         preset_parser = HfArgumentParser(ModelArguments, add_help=False)

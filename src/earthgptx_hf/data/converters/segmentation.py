@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ...processing.multi_source import PIL_FORMATS
 from ..annotations import (
     PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, find_image, ObjectAnnotation,
     PathOutsideRootError,
@@ -76,7 +77,7 @@ def _patches(shape, patch: int) -> int:
 def _class_indices(label_file: Path, palette: dict | None) -> np.ndarray:
     """The (H, W) class-index map of `label_file` (see the module docstring)."""
     try:
-        with Image.open(label_file) as image:
+        with Image.open(label_file, formats=PIL_FORMATS) as image:  # the processor's format allow-list
             label_map = np.asarray(image)
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise AnnotationFormatError(label_file, "", f"not a readable image ({error}).") from None
