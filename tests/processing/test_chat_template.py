@@ -94,7 +94,7 @@ def test_a_batch_of_conversations_and_one_image_each(processor):
                                           return_tensors="pt")
     assert batch["input_ids"].shape[0] == 2 and batch["pixel_values"].shape[0] == 2
     no_image = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
-    with pytest.raises(ValueError, match=r"conversation\[1\] has 0 images: each conversation needs one"):
+    with pytest.raises(ValueError, match=r"texts \[1\] have no image but the others have one"):
         processor.apply_chat_template([[_question()], no_image], tokenize=True)
 
 

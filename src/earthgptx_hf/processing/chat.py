@@ -14,6 +14,9 @@ item gives the conversation's image (one per conversation); its visual prompts c
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import re
+from collections.abc import Mapping
 
 CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
@@ -75,6 +78,43 @@ def resolve_template(templates, chat_template=None) -> str:
     return chat_template
 
 
+def reads_variable(template: str, name: str) -> bool:
+    """Whether a chat template mentions the variable `name` (a word of its source): the test for `tools=` and
+    `documents=`, which a template that never reads them would drop silently."""
+    return re.search(rf"\b{re.escape(name)}\b", template) is not None
+
+
+def _plain(value):
+    """Message objects (dataclasses, pydantic models) inside `value` -> dicts; media and scalars as they are."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value) if type(value) in (list, tuple) else value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: _plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if callable(getattr(value, "model_dump", None)):
+        return _plain(value.model_dump())
+    return value
+
+
+def message_dicts(conversation):
+    """One conversation or a batch, of message dicts or message objects (dataclasses; pydantic models such as the
+    OpenAI SDK's; objects with `.messages`) -> the same as plain dicts, keys whose value is None dropped (an API's
+    `content=None`), as transformers 5.25's `apply_chat_template` takes them (5.21 takes dicts only)."""
+    def messages(one):
+        out = []
+        for message in _plain(getattr(one, "messages", one)):
+            if not isinstance(message, dict):
+                raise TypeError(f"Chat messages must be dicts, dataclasses or pydantic models, got {message!r}.")
+            out.append({key: value for key, value in message.items() if value is not None})
+        return out
+
+    first = conversation[0] if isinstance(conversation, (list, tuple)) and conversation else None
+    if isinstance(first, (list, tuple)) or hasattr(first, "messages"):
+        return [messages(one) for one in conversation]
+    return messages(conversation)
+
+
 def is_batched(conversation) -> bool:
     """A list of conversations, as `ProcessorMixin.apply_chat_template` tells them apart from one conversation."""
     return isinstance(conversation, (list, tuple)) and bool(conversation) and isinstance(conversation[0],
@@ -97,7 +137,8 @@ def check_conversation_text(processor, conversations) -> None:
 
 
 def conversation_prompts(conversations) -> list[list]:
-    """The visual prompts of each conversation's image; checks that each conversation has exactly one image item."""
+    """The visual prompts of each conversation's image; checks that each conversation has at most one image item
+    (none: a text-only conversation, which has no visual prompts)."""
     prompts = []
     for c, messages in enumerate(conversations):
         images, image_prompts = 0, []
@@ -109,9 +150,10 @@ def conversation_prompts(conversations) -> list[list]:
                     image_prompts = item.get("visual_prompts", image_prompts)
                 elif item.get("type") == "visual_prompts":
                     image_prompts = item["visual_prompts"]
-        if images != 1:
-            raise ValueError(f"conversation[{c}] has {images} images: each conversation needs one "
-                             "{'type': 'image', 'image' (or 'url', 'path'): ...} content item.")
+        if images > 1 or (not images and image_prompts):
+            raise ValueError(f"conversation[{c}] has {images} images and {len(image_prompts)} visual prompts: a "
+                             "conversation has one {'type': 'image', 'image' (or 'url', 'path'): ...} content item, "
+                             "or none (text only, without visual prompts).")
         prompts.append(image_prompts)
     return prompts
 
@@ -151,5 +193,6 @@ def apply_edits(text: str, edits: list[tuple[int, int, str, str]]) -> tuple[str,
     return "".join(pieces), offsets
 
 
-__all__ = ["CHAT_TEMPLATE", "LEGACY_CHAT_TEMPLATES", "IMAGE_KEYS", "resolve_template", "is_batched", "check_conversation_text",
+__all__ = ["CHAT_TEMPLATE", "LEGACY_CHAT_TEMPLATES", "IMAGE_KEYS", "resolve_template", "reads_variable",
+           "message_dicts", "is_batched", "check_conversation_text",
            "conversation_prompts", "shift", "cut", "apply_edits"]

@@ -17,6 +17,7 @@ import torch
 from transformers.image_processing_utils import BatchFeature
 
 from .chat import apply_edits
+from .region_tags import region_reference_edits
 
 _PLACEHOLDER = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
 
@@ -99,7 +100,7 @@ def next_turn_inputs(processor, previous, text, attention_mask=None, return_tens
                              "and adds none.")
         if processor.use_region_features:  # the image's prompt count is written in its region preamble
             prompts = int((sequences[row] == feature_id).sum())
-            question = apply_edits(question, processor.region_reference_edits(
+            question = apply_edits(question, region_reference_edits(
                 question, prompts, where, f"the conversation of sequence {row}"))[0]
         real = sequences[row][prompt_mask[row].bool()]
         ids = [] if len(real) and int(real[-1]) == eos_id else [eos_id]  # the end of the earlier answer

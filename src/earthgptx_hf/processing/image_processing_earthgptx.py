@@ -28,9 +28,8 @@ Post-processing takes the original sizes (`post_process_masks`); the size of the
 them (`reshaped_input_size`).
 """
 
-from __future__ import annotations
-
 from functools import lru_cache
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -60,6 +59,20 @@ PIXEL_STATISTICS = ("image_mean", "image_std", "convnext_image_mean", "convnext_
                     "sam_image_std")
 
 
+class EarthGPTXImagesKwargs(TypedDict, total=False):
+    """The call-time arguments of `EarthGPTXImageProcessor` (transformers' `valid_kwargs`: `EarthGPTXProcessor` routes
+    these, flat or in `images_kwargs`). The views and the SAM view are fixed by the processor's sizes, so transformers'
+    resizing, cropping and padding arguments are not among them."""
+
+    do_rescale: bool | None
+    rescale_factor: float | None
+    do_normalize: bool | None
+    image_mean: float | list[float] | tuple[float, ...] | None
+    image_std: float | list[float] | tuple[float, ...] | None
+    do_sam_view: bool | None
+    return_tensors: str | None
+
+
 @lru_cache(maxsize=8)
 def _sam_post_processor(size: int) -> SamImageProcessorPil:
     """SAM's image processor for a `size` x `size` SAM view: its `post_process_masks` is the one used here (kept out
@@ -71,6 +84,21 @@ def mean_colour(mean) -> np.ndarray:
     """The 8-bit colour closest to a mean in [0, 1] units (the padding colour: normalised, it lands within half a grey
     level of 0, the value the towers' own processors pad with)."""
     return np.round(np.asarray(mean, float) * 255).astype(np.uint8)
+
+
+def rescale_and_normalise(pixels: np.ndarray, do_rescale: bool, factor: float, do_normalize: bool, mean,
+                          std) -> np.ndarray:
+    """`(..., 3, H, W)` uint8 views as transformers' image processors return them: unchanged when neither flag is on
+    (the model rescales and normalises), else float32 `x * factor` (`do_rescale`), then `(x - mean) / std`."""
+    if not (do_rescale or do_normalize):
+        return pixels
+    out = pixels.astype(np.float32)
+    if do_rescale:
+        out *= np.float32(factor)
+    if do_normalize:
+        shape = (-1, 1, 1)
+        out = (out - np.asarray(mean, np.float32).reshape(shape)) / np.asarray(std, np.float32).reshape(shape)
+    return out
 
 
 def as_batch(value, argument: str) -> list:
@@ -107,8 +135,14 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
             refuses them, "amplitude" takes their modulus (`np.abs`).
         do_sam_view (`bool`): make the SAM view (`sam_pixel_values`), which the model needs to decode `[PIX]` masks.
             Turn it off for tasks that never segment (it is the most expensive output); can also be given per call.
+        do_rescale, rescale_factor, do_normalize (`bool`, `float`, `bool`): transformers' flags, for `pixel_values`
+            only. Off by default: the views stay uint8 and the model rescales and normalises them with its config's
+            statistics. With either on, `pixel_values` are float32, `x * rescale_factor` (`do_rescale`), then
+            `(x - image_mean) / image_std` (`do_normalize`); the model takes floating views as already normalised.
+            Each can also be given per call (with `image_mean`, `image_std`).
     """
 
+    valid_kwargs = EarthGPTXImagesKwargs
     model_input_names = ["pixel_values", "prompt_maps", "view_mask", "sam_pixel_values"]
 
     def __init__(
@@ -131,9 +165,14 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         do_sam_view: bool = True,
         min_valid_fraction: float = MIN_VALID_FRACTION,
         complex_to: str | None = None,
+        do_rescale: bool = False,
+        rescale_factor: float = 1 / 255,
+        do_normalize: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.do_rescale, self.rescale_factor, self.do_normalize = bool(do_rescale), float(rescale_factor), \
+            bool(do_normalize)
         self.tile_size = int(tile_size)
         self.tile_grid = [int(v) for v in tile_grid]
         self.grid_pinpoints = [list(map(int, g)) for g in grid_pinpoints] if grid_pinpoints else None
@@ -196,7 +235,8 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         return self.preprocess(images, visual_prompts=visual_prompts, return_tensors=return_tensors, **kwargs)
 
     def preprocess(self, images, visual_prompts=None, return_tensors=None, do_sam_view: bool | None = None,
-                   return_metadata: bool = False, **kwargs) -> BatchFeature:
+                   return_metadata: bool = False, do_rescale: bool | None = None, rescale_factor: float | None = None,
+                   do_normalize: bool | None = None, image_mean=None, image_std=None, **kwargs) -> BatchFeature:
         """
         Args:
             images: one image or a list (PIL, path, numpy, torch; see `multi_source`).
@@ -205,10 +245,18 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
             return_tensors: "pt", "np" or None (lists of numpy arrays).
             do_sam_view: overrides the processor's `do_sam_view` for this call.
             return_metadata: also return `original_sizes`, `num_views` and `num_prompts` (not model inputs).
+            do_rescale, rescale_factor, do_normalize, image_mean, image_std: override the processor's for this call.
         """
         do_sam_view = self.do_sam_view if do_sam_view is None else do_sam_view
         if kwargs:
-            raise TypeError(f"EarthGPTXImageProcessor got unexpected arguments {sorted(kwargs)}.")
+            raise TypeError(f"EarthGPTXImageProcessor got unexpected arguments {sorted(kwargs)}; valid: "
+                            f"{sorted(self.valid_kwargs.__annotations__)} (the view sizes are the processor's "
+                            "tile_size, tile_grid and sam_image_size).")
+        rescale = (self.do_rescale if do_rescale is None else do_rescale,
+                   self.rescale_factor if rescale_factor is None else rescale_factor,
+                   self.do_normalize if do_normalize is None else do_normalize,
+                   self.image_mean if image_mean is None else image_mean,
+                   self.image_std if image_std is None else image_std)
         images = as_batch(images, "images")
         prompts = self._batch_prompts(visual_prompts, len(images))
         fill, sam_fill = mean_colour(self.image_mean), mean_colour(self.sam_image_mean)
@@ -225,7 +273,9 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
             maps = rasterise_prompts(clean, layout, self.point_radius, argument=name)
             sam_view = render_sam_view(normalised.pixels, layout, sam_fill) if do_sam_view else None
             items.append((views, maps, sam_view, layout, clean))
-        return self._collate(items, return_tensors, return_metadata)
+        outputs = self._collate(items, None, return_metadata)
+        outputs["pixel_values"] = rescale_and_normalise(outputs["pixel_values"], *rescale)
+        return BatchFeature(data=dict(outputs), tensor_type=return_tensors)
 
     @staticmethod
     def _batch_prompts(visual_prompts, batch: int) -> list:

@@ -8,22 +8,25 @@
   `<Region 1><region_feat> <Region 2><region_feat> ...` after the image: the model fills each `<region_feat>` with the
   mask-pooled feature of that prompt.
 - `[PIX]` is a special token; the model decodes a mask for every `[PIX]` it generates.
-- Batches are padded on the left by default (generation); pass `padding_side="right"` for training.
+- Keyword arguments follow transformers' processor API (`EarthGPTXProcessorKwargs`): the tokenizer's and the image
+  processor's, flat or in `text_kwargs` / `images_kwargs` / `common_kwargs`, routed by `ProcessorMixin._merge_kwargs`;
+  a name neither takes is refused with a suggestion. Batches are padded on the left by default (generation); pass
+  `padding_side="right"` for training.
+- Text-only calls (no `images`) tokenise the text as it is (an LLM-only question); a batch is all text-only or all
+  with one image per text.
 - The output holds the model's inputs only; post-processing takes the original image sizes (`target_sizes`), as
   transformers' post-processors do.
 - `check_model_config` is the one check that a processor and a model agree (token ids, view and prompt geometry).
 """
 
-from __future__ import annotations
-
-import difflib
-import inspect
 import re
 
 from transformers.image_processing_utils import BatchFeature
-from transformers.processing_utils import ProcessorMixin
-from transformers.utils.chat_template_utils import _get_template_variables, render_jinja_template
+from transformers.image_utils import ImageInput
+from transformers.processing_utils import ProcessingKwargs, ProcessorMixin, TextKwargs, Unpack
+from transformers.utils.chat_template_utils import render_jinja_template
 
+from .call_inputs import MODALITIES, OUTPUT_FLAGS, batch_images, batch_modalities, batch_texts, check_call_kwargs
 from .chat import (
     CHAT_TEMPLATE,
     LEGACY_CHAT_TEMPLATES,
@@ -32,17 +35,23 @@ from .chat import (
     conversation_prompts,
     cut,
     is_batched,
+    message_dicts,
+    reads_variable,
     resolve_template,
 )
 from .conversation import next_turn_inputs
-from .image_processing_earthgptx import METADATA, PIXEL_STATISTICS, as_batch
+from .image_processing_earthgptx import METADATA, PIXEL_STATISTICS, EarthGPTXImagesKwargs
 from .post_processing import check_min_score, mask_regions, post_process_generation
-from .region_tags import REGION_TAG, REGION_TAG_PATTERN, REGION_TAG_TEMPLATE
+from .region_tags import REGION_TAG_TEMPLATE, parse_region_answers, region_reference_edits
 
-MODALITIES = ("optical", "sar", "infrared")
-REGION_REFERENCE = re.compile(r"<(Region|Mark)\s*(\d+)>")
-REGION_ANSWER = re.compile(REGION_TAG_PATTERN + r"\s*:\s*(.*?)\s*$")
-URL = re.compile(r"^https?://", re.IGNORECASE)
+
+class EarthGPTXProcessorKwargs(ProcessingKwargs, total=False):
+    """The keyword arguments of `EarthGPTXProcessor.__call__`: the tokenizer's (transformers' `TextKwargs`) and the
+    image processor's (`EarthGPTXImagesKwargs`), flat or nested; batches are padded, on the left (generation)."""
+
+    text_kwargs: TextKwargs
+    images_kwargs: EarthGPTXImagesKwargs
+    _defaults = {"text_kwargs": {"padding": True, "padding_side": "left"}}
 
 
 class EarthGPTXProcessor(ProcessorMixin):
@@ -56,6 +65,8 @@ class EarthGPTXProcessor(ProcessorMixin):
             `EarthGPTXConfig` lays out).
         region_token_template: kept for saved processors; only `"<Region {}>"` (what answers are read with).
     """
+
+    valid_processor_kwargs = EarthGPTXProcessorKwargs
 
     def __init__(
         self,
@@ -188,28 +199,16 @@ class EarthGPTXProcessor(ProcessorMixin):
                 )
         return text
 
-    def _check_tokenizer_kwargs(self, kwargs: dict) -> None:
-        """Misspelt keyword arguments (`padding_sidee=`) are refused instead of being ignored by the tokenizer."""
-        valid = [name for name, parameter in inspect.signature(self.tokenizer.__call__).parameters.items()
-                 if parameter.kind is parameter.KEYWORD_ONLY or parameter.kind is parameter.POSITIONAL_OR_KEYWORD]
-        texts = ("self", "text", "text_pair", "text_target", "text_pair_target")
-        valid = [name for name in valid if name not in texts]
-        for name in kwargs:
-            if name not in valid:
-                close = difflib.get_close_matches(name, valid + ["images", "text", "visual_prompts", "modality"], n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise TypeError(f"EarthGPTXProcessor got an unexpected keyword argument {name!r}.{hint} Valid "
-                                f"tokenizer arguments: {sorted(valid)}.")
-
     def expand_text(self, text: str, index: int, num_tokens: int, num_prompts: int, modality: str | None = None) -> str:
         """Validates the region references of `text` (image `index` has `num_prompts` prompts), rewrites `<Mark i>`,
         and expands `<image>` (prepended when missing) to `num_tokens` image tokens plus the region preamble."""
         return self._expand(text, index, num_tokens, num_prompts, modality)[0]
 
-    def _expand(self, text: str, index: int, num_tokens: int, num_prompts: int, modality: str | None = None,
+    def _expand(self, text: str, index: int, num_tokens: int | None, num_prompts: int, modality: str | None = None,
                 strip_bos: bool = True) -> tuple[str, list[dict]]:
         """`expand_text`, with the edits it made (transformers' `text_replacement_offsets`). A leading BOS is the
-        tokenizer's: removed when the tokenizer adds it (`strip_bos`), kept as the BOS token otherwise."""
+        tokenizer's: removed when the tokenizer adds it (`strip_bos`), kept as the BOS token otherwise. With
+        `num_tokens=None` the text has no image (a text-only call): `<image>` and region references are refused."""
         where = f"text[{index}]"
         if not isinstance(text, str):
             raise TypeError(f"{where} must be a string, got {type(text).__name__}.")
@@ -222,10 +221,16 @@ class EarthGPTXProcessor(ProcessorMixin):
                 raise ValueError(f"{where} contains the reserved token {token!r}, which only the processor or the "
                                  "tokenizer writes; remove it from the text.")
         edits = [(0, lead, "", "text")] if lead and strip_bos else []
-        edits += self.region_reference_edits(text, num_prompts, where, f"image {index}", start=lead)
+        image = f"image {index}" if num_tokens is not None else "a text-only call (no images)"
+        edits += region_reference_edits(text, num_prompts, where, image, start=lead)
         places = [match.start() for match in re.finditer(re.escape(self.image_token), text)]
+        if num_tokens is None and places:
+            raise ValueError(f"{where} holds {self.image_token!r} but no images were given: pass images=, or remove "
+                             f"{self.image_token!r} for a text-only call.")
         if len(places) > 1:
             raise ValueError(f"{where} holds {len(places)} <image> tokens; EarthGPT-X takes one image per text.")
+        if num_tokens is None:
+            return apply_edits(text, edits)
         block = self.image_token * num_tokens
         if self.use_region_features and num_prompts:
             block += " " + " ".join(
@@ -239,121 +244,79 @@ class EarthGPTXProcessor(ProcessorMixin):
             edits.append((lead, lead, block + "\n", "image"))
         return apply_edits(text, sorted(edits, key=lambda edit: edit[:2]))
 
-    def region_reference_edits(self, text: str, num_prompts: int, where: str = "text", image: str = "the image",
-                               start: int = 0) -> list[tuple[int, int, str, str]]:
-        """The rule of region references: every `<Region i>` / `<Mark i>` of `text` (from `start`) must name one of the
-        image's `num_prompts` prompts (a ValueError naming it otherwise); returns the edits (`chat.apply_edits`) that
-        rewrite the aliases to the region token."""
-        edits = []
-        for match in REGION_REFERENCE.finditer(text, start):
-            number = int(match.group(2))
-            if not 1 <= number <= num_prompts:
-                raise ValueError(
-                    f"{where} refers to {match.group(0)}, but {image} has {num_prompts} visual prompt(s): "
-                    f"valid references are <Region 1> ... <Region {num_prompts}>." if num_prompts else
-                    f"{where} refers to {match.group(0)}, but {image} has no visual prompt."
-                )
-            if match.group(0) != self.region_token_template.format(number):
-                edits.append((match.start(), match.end(), self.region_token_template.format(number), "text"))
-        return edits
-
-    def __call__(
-        self,
-        images=None,
-        text: str | list[str] | None = None,
-        visual_prompts=None,
-        modality: str | list[str | None] | None = None,
-        return_tensors: str | None = None,
-        padding: bool | str = True,
-        padding_side: str = "left",
-        videos=None,
-        audio=None,
-        **kwargs,
-    ) -> BatchFeature:
+    def __call__(self, images: ImageInput | None = None, text: str | list[str] | None = None, visual_prompts=None,
+                 modality: str | list[str | None] | None = None,
+                 **kwargs: Unpack[EarthGPTXProcessorKwargs]) -> BatchFeature:
         """
         Args:
-            images: one image or a list (PIL, path, http(s) URL, numpy, torch; optical, SAR or infrared). A URL is
-                fetched by transformers' `load_image` (as `ProcessorMixin` does), which converts it to RGB.
+            images: one image per text (PIL, path, http(s) URL, numpy, torch; optical, SAR or infrared), flat or nested
+                per text (`[[image], ...]`); None for a text-only call. A URL is fetched by transformers' `load_image`
+                (as `ProcessorMixin` does), which converts it to RGB.
             text: one text per image (a single string for a single image).
             visual_prompts: per image, a list of prompt dicts (a flat list for a single image).
             modality: "optical" | "sar" | "infrared" (one for all, or one per image); stated in the text when given.
-            return_tensors: "pt", "np" or None.
-            padding, padding_side: tokenizer padding (left by default, for generation).
-            **kwargs: passed to the tokenizer (e.g. `truncation`, `max_length`, `return_offsets_mapping`);
-                `return_text_replacement_offsets=True` adds the edits made to each text (transformers'
-                `text_replacement_offsets`, read by `apply_chat_template(return_assistant_tokens_mask=True)`).
+            **kwargs: `EarthGPTXProcessorKwargs`: the tokenizer's (`padding`, `padding_side`, `truncation`,
+                `max_length`, `return_offsets_mapping`, ...) and the image processor's (`do_sam_view`, `do_rescale`,
+                ...), flat or in `text_kwargs` / `images_kwargs` / `common_kwargs`; `return_tensors` ("pt", "np" or
+                None); `return_text_replacement_offsets=True` adds the edits made to each text (read by
+                `apply_chat_template(return_assistant_tokens_mask=True)`); `return_mm_token_type_ids=True` marks the
+                image tokens (1) in `mm_token_type_ids`.
 
         Returns:
             `BatchFeature` with `input_ids`, `attention_mask` and the image processor's model inputs; the model
             consumes it directly.
         """
-        if videos is not None or audio is not None:
-            raise ValueError("EarthGPT-X takes images and text; videos and audio are not supported.")
+        check_call_kwargs(kwargs, self.valid_processor_kwargs, self.image_processor)
+        merged = self._merge_kwargs(self.valid_processor_kwargs, tokenizer_init_kwargs=self.tokenizer.init_kwargs,
+                                    **kwargs)
+        text_kwargs, images_kwargs = merged["text_kwargs"], merged["images_kwargs"]
+        return_tensors = text_kwargs.pop("return_tensors", None)
+        images_kwargs.pop("return_tensors", None)
+        flags = {flag: bool(text_kwargs.pop(flag, None) or merged.get(flag)) for flag in OUTPUT_FLAGS}
+        add_special_tokens = text_kwargs.pop("add_special_tokens", None) is not False
+        texts = batch_texts(text)
+        images = batch_images(images, len(texts), visual_prompts, modality, self.image_processor.fetch_images)
+        image_inputs, expanded = {}, []
         if images is None:
-            raise ValueError("images is required: EarthGPT-X answers about an image.")
-        images = [self._fetch(image) for image in as_batch(images, "images")]
-        if text is None:
-            raise ValueError("text is required (e.g. the task instruction).")
-        if not isinstance(text, (str, list, tuple)):
-            raise TypeError(f"text[0] must be a string (or text a list of strings, one per image), got "
-                            f"{type(text).__name__}.")
-        texts = [text] if isinstance(text, str) else list(text)
-        if len(texts) != len(images):
-            raise ValueError(f"text has {len(texts)} entries but there are {len(images)} images: give one text per "
-                             "image.")
-        modalities = self._modalities(modality, len(images))
-        return_offsets = kwargs.pop("return_text_replacement_offsets", False)
-        add_special_tokens = kwargs.pop("add_special_tokens", True)
-        self._check_tokenizer_kwargs(kwargs)
-        image_inputs = self.image_processor(images, visual_prompts=visual_prompts, return_metadata=True)
-        metadata = {key: image_inputs.pop(key) for key in METADATA}  # for the text, not for the model
-        tokens_per_view = self.image_processor.tokens_per_view
-        expanded = [
-            self._expand(t, i, int(metadata["num_views"][i]) * tokens_per_view, int(metadata["num_prompts"][i]),
-                         modalities[i], strip_bos=add_special_tokens)
-            for i, t in enumerate(texts)
-        ]
-        text_inputs = self.tokenizer([t for t, _ in expanded], padding=padding, padding_side=padding_side,
-                                     add_special_tokens=add_special_tokens, **kwargs)
+            expanded = [self._expand(t, i, None, 0, strip_bos=add_special_tokens) for i, t in enumerate(texts)]
+        else:
+            modalities = batch_modalities(modality, len(images))
+            image_inputs = self.image_processor(images, visual_prompts=visual_prompts, return_metadata=True,
+                                                **images_kwargs)
+            metadata = {key: image_inputs.pop(key) for key in METADATA}  # for the text, not for the model
+            tokens_per_view = self.image_processor.tokens_per_view
+            expanded = [
+                self._expand(t, i, int(metadata["num_views"][i]) * tokens_per_view, int(metadata["num_prompts"][i]),
+                             modalities[i], strip_bos=add_special_tokens)
+                for i, t in enumerate(texts)
+            ]
+        text_inputs = self.tokenizer([t for t, _ in expanded], add_special_tokens=add_special_tokens, **text_kwargs)
         data = {**text_inputs, **image_inputs}
-        if return_offsets:
+        if flags["return_text_replacement_offsets"]:
             data["text_replacement_offsets"] = [offsets for _, offsets in expanded]
+        if flags["return_mm_token_type_ids"]:
+            data["mm_token_type_ids"] = self.create_mm_token_type_ids(text_inputs["input_ids"])
         return BatchFeature(data=data, tensor_type=return_tensors, skip_tensor_conversion=["text_replacement_offsets"])
-
-    def _fetch(self, image):
-        # `ProcessorMixin.apply_chat_template` gives each conversation's images as a list (one image here)
-        if isinstance(image, (list, tuple)) and len(image) == 1:
-            image = image[0]
-        if isinstance(image, str) and URL.match(image):
-            return self.image_processor.fetch_images(image)
-        return image
-
-    @staticmethod
-    def _modalities(modality, batch: int) -> list:
-        values = [modality] * batch if modality is None or isinstance(modality, str) else list(modality)
-        if len(values) != batch:
-            raise ValueError(f"modality has {len(values)} entries but there are {batch} images.")
-        for value in values:
-            if value is not None and value not in MODALITIES:
-                raise ValueError(f"modality={value!r} is not one of {list(MODALITIES)}.")
-        return values
 
     # -----------------------------------------------------------------------------------------------------------------
     def apply_chat_template(self, conversation, chat_template=None, tools=None, documents=None, **kwargs):
         """`ProcessorMixin.apply_chat_template`, with its arguments and defaults (`tokenize=False`,
         `return_dict=False`, `add_generation_prompt`, `continue_final_message`, `return_assistant_tokens_mask`,
-        `processor_kwargs`, ...), for EarthGPT-X conversations (module `chat`): each conversation has one image item
-        (`"image"`, `"url"` or `"path"`) and its visual prompts (`"visual_prompts"`). Text a person wrote may not
-        hold reserved tokens (`check_user_text`). `tools` and `documents` are refused unless the template reads them
-        (the default template has no tool or document turns). With `tokenize=True` the result is this processor's
-        output for the rendered text (`input_ids` only, unless `return_dict=True`).
+        `processor_kwargs`, ...), for EarthGPT-X conversations (module `chat`): messages are dicts or message objects
+        (dataclasses, pydantic models such as the OpenAI SDK's); each conversation has at most one image item
+        (`"image"`, `"url"` or `"path"`) and its visual prompts (`"visual_prompts"`); a conversation without one is
+        text-only. Text a person wrote may not hold reserved tokens (`check_user_text`). `tools` and `documents` are
+        refused unless the template reads them (the default template has no tool or document turns). With
+        `tokenize=True` the result is this processor's output for the rendered text (`input_ids` only, unless
+        `return_dict=True`).
         """
-        variables = _get_template_variables(resolve_template(self.chat_template, chat_template))
+        template = resolve_template(self.chat_template, chat_template)
         for name, value in (("tools", tools), ("documents", documents)):
-            if value is not None and name not in variables:
+            if value is not None and not reads_variable(template, name):
                 raise ValueError(f"{name}= is not supported: the chat template never reads {name!r} (EarthGPT-X's "
                                  f"default template has no tool or document turns). Leave {name} out, or pass a "
                                  f"chat_template that renders them.")
+        conversation = message_dicts(conversation)
         conversations = conversation if is_batched(conversation) else [conversation]
         check_conversation_text(self, conversations)
         if kwargs.get("tokenize"):
@@ -374,6 +337,7 @@ class EarthGPTXProcessor(ProcessorMixin):
         Tokenising the pieces one by one keeps each prompt's tokens those of inference.
         """
         template = resolve_template(self.chat_template, chat_template)
+        conversation = message_dicts(conversation)
         check_conversation_text(self, [conversation])
         rendered, spans = render_jinja_template(conversations=[conversation], chat_template=template,
                                                 return_assistant_tokens_mask=True, **self.tokenizer.special_tokens_map)
@@ -390,21 +354,7 @@ class EarthGPTXProcessor(ProcessorMixin):
             text = text.replace(token, "")
         return text.strip()
 
-    @staticmethod
-    def parse_regions(text: str) -> dict[int, str]:
-        """`"<Region 1>: ship\\n<Region 2>: storage tank"` -> `{1: "ship", 2: "storage tank"}`.
-
-        Lines that are not region answers are ignored; a repeated region keeps its first answer; a trailing period is
-        removed.
-        """
-        regions: dict[int, str] = {}
-        for line in re.split(r"[\n;]", text):
-            starts = [tag.start() for tag in REGION_TAG.finditer(line)]  # one answer from each tag to the next
-            for start, stop in zip(starts, starts[1:] + [len(line)]):
-                match = REGION_ANSWER.match(line[start:stop].strip())
-                if match and int(match.group(1)) not in regions:
-                    regions[int(match.group(1))] = match.group(2).strip().rstrip(".").strip()
-        return regions
+    parse_regions = staticmethod(parse_region_answers)  # `"<Region 1>: ship"` -> `{1: "ship"}` (region_tags)
 
     check_min_score = staticmethod(check_min_score)  # min_score of post_process_generation (the pipeline's too)
 
@@ -445,4 +395,4 @@ class EarthGPTXProcessor(ProcessorMixin):
         return list(dict.fromkeys(self.tokenizer.model_input_names + self.image_processor.model_input_names))
 
 
-__all__ = ["EarthGPTXProcessor", "CHAT_TEMPLATE", "MODALITIES", "check_min_score"]
+__all__ = ["EarthGPTXProcessor", "EarthGPTXProcessorKwargs", "CHAT_TEMPLATE", "MODALITIES", "check_min_score"]
