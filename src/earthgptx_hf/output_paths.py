@@ -61,8 +61,8 @@ def check_output(path, argument: str, suffixes: Iterable[str], inputs: Mapping[s
     if path.is_dir():
         raise ValueError(f"{argument}={str(path)!r} is a folder; give a file path.")
     if path.exists() and not overwrite:
-        raise ValueError(f"{argument}={str(path)!r} exists; pass --overwrite (overwrite=True) to replace it, or choose "
-                         "another path.")
+        raise ValueError(f"{argument}={str(path)!r} exists; pass --overwrite (overwrite=True) to replace it, or "
+                         "choose another path.")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():

@@ -104,15 +104,15 @@ CASES = [
     # invalid geometries: errors name the feature; a bow-tie is clipped through its valid form
     Hostile("bow-tie polygon that needs clipping", lambda t: load_prompts([bow_tie()], PIXEL_SCENE),
             check=clipped_polygon),
-    Hostile("infinite vertex", lambda t: load(collection({"type": "Feature", "properties": {},
-                                                          "geometry": {"type": "Polygon", "coordinates": [
-                                                              [[15, 41], [float("inf"), 41], [15, 41.5], [15, 41]]]}})),
+    Hostile("infinite vertex", lambda t: load(collection({"type": "Feature", "properties": {}, "geometry": {
+        "type": "Polygon", "coordinates": [[[15, 41], [float("inf"), 41], [15, 41.5], [15, 41]]]}})),
             raises=ValueError, match=r"prompts\[0\] has a coordinate that is not a finite number"),
     Hostile("pixel polygon over the vertex limit names the feature, not the window",
             lambda t: load_prompts([{"type": "polygon", "points": MANY}], PIXEL_SCENE), raises=ValueError,
             match=r"prompts\[0\] has 10001 vertices; at most 10000"),
     Hostile("map polygon over the vertex limit names the feature",
-            lambda t: load(collection(feature(Polygon(MANY), name="big"))), raises=ValueError, match=r"prompts\[0\] \(name 'big'\) has 10001 vertices"),
+            lambda t: load(collection(feature(Polygon(MANY), name="big"))), raises=ValueError,
+            match=r"prompts\[0\] \(name 'big'\) has 10001 vertices"),
     Hostile("width 'abc'", lambda t: load(collection(feature(LineString([(1, 1), (5, 5)]), width="abc"))),
             raises=ValueError, match=r"prompts\[0\] has width='abc'; a scribble's width is a number of pixels"),
     Hostile("width -4 on a pixel scribble", lambda t: load_prompts(

@@ -33,7 +33,8 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 @dataclass
 class PredictArguments:
     scene: str | None = field(default=None, metadata={
-        "help": "The raster (GeoTIFF/COG, PNG or JPEG; others with --allow-virtual); also the first positional argument."})
+        "help": "The raster (GeoTIFF/COG, PNG or JPEG; others with --allow-virtual); also the first positional "
+                "argument."})
     model: str | None = field(default=None, metadata={"help": "An EarthGPT-X checkpoint folder or Hub id."})
     prompts: str | None = field(default=None, metadata={
         "help": "A vector file of prompt features (GeoJSON, GeoPackage, ...) or a GeoJSON string; none: image-level "
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     try:
         run(args, getattr(args, "config_file", None))
-    except ValueError as error:  # bad input (complex SLC bands too: ComplexImageError): the message says what and where
+    except ValueError as error:  # bad input (complex SLC bands too, ComplexImageError): the message says what
         print(f"earthgptx-predict: {error}", file=sys.stderr)
         return 2
     return 0

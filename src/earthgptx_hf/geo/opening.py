@@ -30,7 +30,7 @@ import warnings
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
-GDAL_CACHE_MB = 64  # GDAL's block cache: bounded, so that memory does not grow with the scene (GDAL's default: 5 % RAM)
+GDAL_CACHE_MB = 64  # GDAL's block cache: bounded, so memory does not grow with the scene (GDAL's default: 5 % RAM)
 # the GDAL driver of each allowed format, and the first bytes that identify it
 RASTER_FORMATS = {
     "GTiff": (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),  # TIFF, BigTIFF (GeoTIFF, COG)
