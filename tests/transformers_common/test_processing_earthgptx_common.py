@@ -32,7 +32,8 @@ Overrides (each tests the same property on this processor):
 
 Skips (the mixin's own conditions):
 - the `videos` and `audio` variants and the video / audio chat-template tests: the processor has no video processor,
-  feature extractor or audio processor (EarthGPT-X takes images and text);
+  feature extractor or audio processor (EarthGPT-X takes images and text); where librosa or torchcodec is missing,
+  some of them skip on that first;
 - `test_get_num_multimodal_tokens_matches_processor_call` (and its video and audio variants): the processor has no
   `_get_num_multimodal_tokens`, vLLM's helper (EarthGPT-X has no vLLM implementation;
   `image_processor.num_image_tokens` gives the count);
