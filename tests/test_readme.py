@@ -1,7 +1,7 @@
 """The README's examples marked `<!-- readme-example: NAME -->` run as written.
 
 Examples that use the demo's outputs (`runs/demo/...`) run against a tiny Hub-ready checkpoint and procedural scenes
-made here, with the paths substituted.
+made here, with the paths substituted; the composition example's Hub checkpoints are tiny random parts saved here.
 """
 
 import re
@@ -28,8 +28,16 @@ def demo_outputs(tmp_path_factory):
     model = tiny_model()
     save_hub_ready(folder / "hub", model, EarthGPTXProcessor.from_model_config(model.config))
     generate_scenes(folder / "scenes", 3, size=64, seed=0)
+    # the composition example's Hub checkpoints: tiny random parts in the same layouts (an LLM with Llama-2's context)
+    from tests.modeling.test_composition import save_tiny_parts
+
+    parts = save_tiny_parts(folder / "parts", max_position_embeddings=4096)
+    hub_ids = {"language_model": "meta-llama/Llama-2-13b-hf", "dino": "facebook/dinov2-large",
+               "convnext": "clip-convnext-large-hf", "sam": "facebook/sam-vit-huge"}
     return {"runs/demo/hub": str(folder / "hub"),
-            "runs/demo/scenes/03202_sar.png": str(folder / "scenes" / "00001_sar.png")}
+            "runs/demo/scenes/03202_sar.png": str(folder / "scenes" / "00001_sar.png"),
+            "earthgptx-paper-init": str(folder / "composed"),
+            **{hub_ids[name]: str(path) for name, path in parts.items()}}
 
 
 @pytest.mark.parametrize("name", sorted(_examples()))

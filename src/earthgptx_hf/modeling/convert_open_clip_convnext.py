@@ -73,6 +73,17 @@ def convert_open_clip_convnext_state_dict(
     return converted, unused
 
 
+def checkpoint_depths(converted: dict) -> list[int]:
+    """Blocks per stage of a converted state dict (its `encoder.stages.{i}.layers.{j}` keys)."""
+    depths: dict[int, int] = {}
+    for key in converted:
+        found = re.match(r"encoder\.stages\.(\d+)\.layers\.(\d+)\.", key)
+        if found:
+            stage, block = int(found.group(1)), int(found.group(2))
+            depths[stage] = max(depths.get(stage, 0), block + 1)
+    return [depths.get(i, 0) for i in range(max(depths, default=-1) + 1)]
+
+
 def load_open_clip_convnext(checkpoint: str | os.PathLike | dict, config) -> torch.nn.Module:
     """Builds a transformers `ConvNextModel` for `config` and loads an open_clip / timm checkpoint into it.
 
@@ -82,7 +93,8 @@ def load_open_clip_convnext(checkpoint: str | os.PathLike | dict, config) -> tor
         config: the matching `ConvNextConfig` (depths and widths must agree with the checkpoint).
 
     Raises:
-        ValueError: when a `ConvNextModel` weight is missing from the checkpoint or has another shape.
+        ValueError: when a `ConvNextModel` weight is missing from the checkpoint or has another shape, or the
+            checkpoint has weights the model has not (more stages or blocks than `config`).
     """
     from transformers import ConvNextModel
 
@@ -100,11 +112,13 @@ def load_open_clip_convnext(checkpoint: str | os.PathLike | dict, config) -> tor
     expected = model.state_dict()
     missing = sorted(set(expected) - set(converted))
     wrong = sorted(k for k in set(expected) & set(converted) if expected[k].shape != converted[k].shape)
-    if missing or wrong:
+    extra = sorted(set(converted) - set(expected))  # e.g. stages or blocks the config does not have
+    if missing or wrong or extra:
         raise ValueError(
-            f"The checkpoint does not fit ConvNextModel(depths={list(config.depths)}, "
-            f"hidden_sizes={list(config.hidden_sizes)}): missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"wrong shape {wrong[:5]}."
+            f"The checkpoint (depths={checkpoint_depths(converted)}) does not fit ConvNextModel(depths="
+            f"{list(config.depths)}, hidden_sizes={list(config.hidden_sizes)}): missing {missing[:5]}"
+            f"{'...' if len(missing) > 5 else ''}, wrong shape {wrong[:5]}, not in the model {extra[:5]}"
+            f"{'...' if len(extra) > 5 else ''}. Give the config of the checkpoint's architecture."
         )
     model.load_state_dict({k: converted[k] for k in expected})
     return model
