@@ -200,9 +200,8 @@ def test_a_convnext_with_too_many_stages_is_refused_not_failing_in_generate(part
     # with views it can read (56 pixels: 14, 7, 3, 1), the same ConvNeXt composes
     model = EarthGPTXForConditionalGeneration.from_pretrained_parts(**parts, preset="tiny", tile_size=56)
     assert model.config.convnext_config.num_stages == 4
-    views = torch.zeros(1, 3, 56, 56, dtype=torch.uint8)
-    width = model.config.hybrid_fusion_config.hidden_size
-    assert model.model.vision_tower(views).last_hidden_state.shape == (1, 16, width)  # 4 x 4 DINOv2 patches
+    feature_map = model.model.vision_tower.convnext(pixel_values=torch.zeros(1, 3, 56, 56)).last_hidden_state
+    assert feature_map.shape == (1, 32, 1, 1)
 
 
 def test_a_language_model_whose_tokenizer_outgrows_its_embedding_is_refused(tmp_path):
