@@ -83,6 +83,18 @@ def train_reads(tmp):
     return [normalise_image(r["image"]).pixels for r in records]
 
 
+def eval_reads(tmp):
+    """earthgptx-eval's records of the set, and their pixels as the evaluation's generation gets them."""
+    from earthgptx_hf.evaluation.evaluate_model import EvalDataArguments, load_evaluation_records
+
+    root = rs_mini_over_secret(tmp)
+    args = EvalDataArguments(data_format="rs_mini", data_path=str(root / "annotations" / "train.jsonl"),
+                             tasks="classification", split="train")
+    records = load_evaluation_records(args, ["box"], max_regions=8, workdir=tmp)
+    records = [r for group in records.values() for r in group] if isinstance(records, dict) else records
+    return [normalise_image(r["image"]).pixels for r in records]
+
+
 def kept_none(reason):
     def check(out):
         images, report = out
@@ -164,6 +176,7 @@ CASES = [
             check=kept_none("unreadable image")),
     Hostile("train: rs_mini image is a VRT raw band over a file outside", train_reads, raises=ValueError,
             match=REFUSED),
+    Hostile("eval: rs_mini image is a VRT raw band over a file outside", eval_reads, raises=ValueError, match=REFUSED),
     # bounded work
     Hostile("grid of a 10^6 x 10^6 header is lazy", lambda t: grid_windows(10**6, 10**6, 56, 7), check=lazy_grid,
             seconds=10),
