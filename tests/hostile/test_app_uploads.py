@@ -60,11 +60,19 @@ def linked(tmp):
 
 
 def session_cleanup(tmp):
+    """A session that wrote a result and was given an upload it owns (a bad one: owned files go even unread)."""
     session = AppSession(pipe=None)
     folder = session.output_dir
     (folder / "earthgptx_results.json").write_text("{}")
+    upload = tmp / "gradio" / "scene.png"
+    upload.parent.mkdir()
+    upload.write_bytes(b"not an image")
+    try:
+        session.load_upload(upload, owned=True)
+    except ValueError:
+        pass
     session.close()
-    return folder
+    return folder, upload
 
 
 def launch_settings(tmp):
@@ -94,8 +102,8 @@ CASES = [
             match=r"'big.png' is [\d,]+ bytes; the app takes uploads of at most 1,000 bytes"),
     Hostile("Gradio refuses large files before storing them", launch_settings,
             check=lambda kwargs: _equal(kwargs["max_file_size"], MAX_UPLOAD_BYTES)),
-    Hostile("a session's temporary folder is deleted when it ends", session_cleanup,
-            check=lambda folder: _equal(folder.exists(), False)),
+    Hostile("a session's temporary folder and uploads are deleted when it ends", session_cleanup,
+            check=lambda paths: _equal([p.exists() for p in paths], [False, False])),
 ]
 
 

@@ -53,6 +53,7 @@ class AppSession:
         self.pipe, self.model = pipe, model
         self.generate_kwargs = dict(generate_kwargs or {})
         self.owns_output_dir = output_dir is None  # a folder of its own is deleted by close()
+        self.uploads: list[Path] = []  # copies of uploaded files the session owns (Gradio's), deleted by close()
         self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="earthgptx_app_"))
         self.scene: Scene | None = None
         self.board: PromptBoard | None = None
@@ -62,9 +63,12 @@ class AppSession:
 
     def close(self) -> None:
         """The session ended (the page calls this when the browser session closes): its temporary folder (the result
-        files it wrote) is deleted, and its scene released."""
+        files it wrote) and the uploads it owns are deleted, and its scene released."""
         if self.owns_output_dir:
             shutil.rmtree(self.output_dir, ignore_errors=True)
+        for upload in self.uploads:
+            upload.unlink(missing_ok=True)
+        self.uploads = []
         self.scene = self.board = self.conversation = None
 
     # ---------------------------------------------------------------------------------------------------------------
@@ -74,8 +78,11 @@ class AppSession:
         max_regions = getattr(getattr(self.pipe, "model", None), "config", None)
         self.board = PromptBoard(scene.size, max_regions=getattr(max_regions, "max_regions", None))
 
-    def load_upload(self, path) -> None:
-        """An uploaded file (ValueError naming it when it cannot be read)."""
+    def load_upload(self, path, owned: bool = False) -> None:
+        """An uploaded file (ValueError naming it when it cannot be read). `owned`: the file is the session's copy
+        (Gradio's), deleted when the session closes, read or not."""
+        if owned:
+            self.uploads.append(Path(path))
         self._set_scene(read_upload(path))
 
     def load_demo(self, modality: str | None = None) -> None:

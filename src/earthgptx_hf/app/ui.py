@@ -167,7 +167,8 @@ def build_app(pipe, model: str = "", generate_kwargs: dict | None = None, title:
                     None, "")
 
         scene_outputs = [*prompt_outputs, modality, info, chat, answer, drawing, table, downloads, status]
-        upload.upload(lambda s, path: on_scene(s, lambda x: x.load_upload(path)), [state, upload], scene_outputs)
+        upload.upload(lambda s, path: on_scene(s, lambda x: x.load_upload(path, owned=True)), [state, upload],
+                      scene_outputs)
         demo_button.click(lambda s: on_scene(s, lambda x: x.load_demo()), [state], scene_outputs)
 
         def on_modality(session, value):
