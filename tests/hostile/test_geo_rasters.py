@@ -34,7 +34,7 @@ from .geo_inputs import (
 from .harness import Hostile, parametrize, run_case
 from .test_images import process, run_pipe
 
-REFUSED = r"GeoTIFF/COG, PNG, JPEG|PNG, JPEG, \(Geo\)TIFF, BMP, GIF or WebP"  # the allow-list, named in the message
+REFUSED = r"GeoTIFF/COG, PNG or JPEG|PNG, JPEG, \(Geo\)TIFF, BMP, GIF or WebP"  # the allow-list, named in the message
 
 
 def no_request(call):

@@ -98,26 +98,30 @@ def is_remote_path(path: str) -> bool:
     return path.startswith(REMOTE_PREFIXES) or bool(scheme and scheme.group(1).lower() in ("http", "https"))
 
 
-def _refusal(where: str, source, head: bytes) -> str:
-    text = head.lstrip()[:16].lower()
-    if text.startswith(b"<"):
+def _refusal(where: str, source) -> str:
+    try:
+        head = _head(source)
+    except OSError:
+        head = b""
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         kind = "an XML description (a GDAL VRT or WMS file names other files or URLs)"
     elif not head:
         kind = "empty (0 bytes)"
     else:
-        kind = f"not one of them (its first bytes are {head[:8]!r})"
+        kind = f"not an allowed raster format (its first bytes are {head[:8]!r})"
     return (f"{where} ({_label(source)}) is {kind}; rasters from users, uploads and datasets are opened only as "
-            f"{', '.join(RASTER_FORMATS)} (GeoTIFF/COG, PNG, JPEG), recognised by their first bytes. Convert it "
-            "(e.g. gdal_translate -of GTiff), or, for a trusted file, pass allow_virtual=True (--allow-virtual).")
+            "GeoTIFF/COG, PNG or JPEG, recognised by their first bytes. Convert it (e.g. gdal_translate -of GTiff), "
+            "or, for a trusted file, pass allow_virtual=True (--allow-virtual).")
 
 
 def open_raster(source, where: str = "scene", allow_virtual: bool = False):
     """`rasterio.open` of an untrusted raster (the module docstring): a path or a binary file object of an allowed
     format, opened with its one driver under `untrusted_env`. With `allow_virtual`, any source GDAL opens (trusted).
     Raises ValueError naming `where`, the source and what is valid."""
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if not allow_virtual:
+    driver = None
+    if not allow_virtual:
+        if isinstance(source, (str, os.PathLike)):
+            path = os.fspath(source)
             if is_virtual_path(path):
                 raise ValueError(f"{where} ({path!r}) is a GDAL virtual path or a URL, which is not opened for a "
                                  "file from a user: pass a local file; allow_remote=True (--allow-remote) downloads "
@@ -126,11 +130,10 @@ def open_raster(source, where: str = "scene", allow_virtual: bool = False):
             if not os.path.isfile(path):
                 raise ValueError(f"{where} ({path!r}) is not a file.")
             source = os.path.abspath(path)  # rasterio parses no scheme out of an absolute local path
+        driver = sniff_format(source)
+        if driver is None:
+            raise ValueError(_refusal(where, source))
     try:
-        driver = None if allow_virtual else sniff_format(source)
-        if driver is None and not allow_virtual:
-            raise ValueError(_refusal(where, source, _head(source) if not isinstance(source, str) or
-                                      os.path.isfile(source) else b""))
         with (gdal_env() if allow_virtual else untrusted_env()), warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a plain TIFF: `crs` is None, that is all
             return rasterio.open(source, driver=driver)
