@@ -264,7 +264,7 @@ def main() -> None:
     parser.add_argument("--llm", choices=["small", "smollm2"], default="small",
                         help="the language model: the small preset's, or SmolLM2-135M's architecture")
     parser.add_argument("--fusion-attention", choices=["sdpa", "eager"], default=None,
-                        help="the hybrid fusion's attention (default: the model's, sdpa; eager: before issue 36)")
+                        help="the hybrid fusion's attention (default: its config's: eager unless set)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config, earth, llava = build(args.llm)

@@ -103,18 +103,6 @@ class EarthGPTXPreTrainedModel(PreTrainedModel):
             self.config.auto_map = auto_map
         return super().save_pretrained(save_directory, *args, **kwargs)
 
-    def _check_and_adjust_attn_implementation(self, attn_implementation, is_init_check: bool = False, **kwargs):
-        """transformers' resolution of the attention implementation, also handed to the hybrid fusion's config when
-        it has none: the fusion is not a `PreTrainedModel`, so nothing else resolves it at `__init__`, and its blocks
-        would run eager attention (explicit weight matrices: its forward and backward about 16 % slower than "sdpa"
-        on CPU; docs/performance.md, "Training step") while every tower runs the model's choice. An implementation
-        set on the fusion's config (by `set_attn_implementation` or the config) is kept."""
-        resolved = super()._check_and_adjust_attn_implementation(attn_implementation, is_init_check, **kwargs)
-        fusion = getattr(self.config, "hybrid_fusion_config", None)
-        if fusion is not None and fusion._attn_implementation is None and isinstance(resolved, str):
-            fusion._attn_implementation_internal = resolved
-        return resolved
-
     def post_init(self):
         """`PreTrainedModel.post_init`, then the towers' parameters that the forward never reads are frozen
         (`trainable.UNUSED_TOWER_PATTERNS`)."""
