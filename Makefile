@@ -22,7 +22,7 @@ FLOOR_TESTS ?= tests --deselect tests/training/test_learnability.py::test_short_
 LLM ?= tiny
 DEMO_ARGS ?=
 
-.PHONY: venv venv-floors test test-floors demo inspect app clean
+.PHONY: venv venv-floors transformers-tests transformers-tests-floors test test-floors demo inspect app clean
 
 venv: $(VENV)/.installed
 
@@ -41,10 +41,18 @@ $(FLOORS_VENV)/.installed: pyproject.toml setup.cfg Makefile $(FLOORS)
 	$(FLOORS_PY) -m pip install --quiet -c $(FLOORS) -e ".[test]"
 	touch $@
 
-test: venv
+# transformers' own common test files (test_modeling_common.py, ...) of the installed release, from its source
+# distribution on PyPI, into the environment (tests/transformers_common/fetch.py; never copied into this repository)
+transformers-tests: venv
+	$(PY) tests/transformers_common/fetch.py
+
+transformers-tests-floors: venv-floors
+	$(FLOORS_PY) tests/transformers_common/fetch.py
+
+test: venv transformers-tests
 	$(PY) -m pytest tests
 
-test-floors: venv-floors
+test-floors: venv-floors transformers-tests-floors
 	$(FLOORS_PY) -m pip list 2>/dev/null | grep -iE "^(torch|transformers|peft|accelerate|datasets|huggingface.hub) "
 	$(FLOORS_PY) -m pytest $(FLOOR_TESTS)
 

@@ -8,6 +8,7 @@ from .processing import EarthGPTXImageProcessor, EarthGPTXProcessor
 from .modeling import (
     EarthGPTXConfig,
     EarthGPTXForConditionalGeneration,
+    EarthGPTXGenerateBeamOutput,
     EarthGPTXGenerateOutput,
     EarthGPTXModel,
     EarthGPTXPreTrainedModel,
@@ -22,6 +23,7 @@ __all__ = [
     "EarthGPTXModel",
     "EarthGPTXPreTrainedModel",
     "EarthGPTXForConditionalGeneration",
+    "EarthGPTXGenerateBeamOutput",
     "EarthGPTXGenerateOutput",
     "EarthGPTXImageProcessor",
     "EarthGPTXProcessor",

@@ -158,7 +158,7 @@ CASES = [
     Hostile("generate: all-NaN pixel_values", lambda _: generate(pixel_values=lambda t: t.fill_(float("nan"))),
             ValueError, r"pixel_values holds \d+ NaN"),
     Hostile("forward: longer than max_position_embeddings", too_long, ValueError,
-            r"longer than the language model's max_position_embeddings=512"),
+            r"longer than the 512 positions of the language model \(max_position_embeddings=512"),
     Hostile("generate: max_new_tokens past max_position_embeddings", lambda _: generate(max_new_tokens=600),
             ValueError, r"input_ids \+ max_new_tokens makes a sequence of \d+ tokens.*max_position_embeddings=512"),
     Hostile("generate: finite inputs work", lambda _: generate(), check=lambda out: out.sequences.shape[0] == 1),

@@ -179,11 +179,14 @@ def test_mismatched_image_tokens_raise():
         model(**dict(batch, input_ids=ids))
 
 
-def test_image_tokens_without_pixel_values_raise():
+def test_image_tokens_without_pixel_values_are_embedded_as_llava_does():
+    """Issue 30: a text-only forward whose ids hold the `<image>` id runs (Llava's rule; transformers' eager-versus-
+    SDPA tests do it), embedding the id like any other; it used to raise."""
     model = tiny_model()
     batch = training_batch(model.config)
-    with pytest.raises(ValueError, match="pixel_values is None"):
-        model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    with torch.no_grad():
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    assert out.logits.shape[:2] == batch["input_ids"].shape and torch.isfinite(out.logits).all()
 
 
 def test_too_many_or_misshapen_prompt_maps_raise():

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import TrainerCallback, TrainingArguments, set_seed
 
+from earthgptx_hf.training.trainer import EarthGPTXTrainer
 from earthgptx_hf.data import build_records, generate_scenes, records_to_dataset
 from earthgptx_hf.modeling.activation_checkpointing import is_activation_checkpointing
 from earthgptx_hf.training import EarthGPTXDataCollator, LossPartsCallback
@@ -34,7 +35,7 @@ def _args(output_dir, **overrides):
 
 
 def _trainer(model, processor, dataset, args):
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=EarthGPTXDataCollator(processor))
+    trainer = EarthGPTXTrainer(model=model, args=args, train_dataset=dataset, data_collator=EarthGPTXDataCollator(processor))
     trainer.callback_handler.callbacks.insert(0, LossPartsCallback(model))
     return trainer
 

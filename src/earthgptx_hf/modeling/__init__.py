@@ -5,6 +5,7 @@ from .configuration_earthgptx import EarthGPTXConfig, EarthGPTXFusionConfig, spe
 from .modeling_earthgptx import (
     EarthGPTXCausalLMOutputWithPast,
     EarthGPTXForConditionalGeneration,
+    EarthGPTXGenerateBeamOutput,
     EarthGPTXGenerateOutput,
     EarthGPTXModel,
     EarthGPTXPreTrainedModel,
@@ -18,6 +19,7 @@ __all__ = [
     "EarthGPTXPreTrainedModel",
     "EarthGPTXForConditionalGeneration",
     "EarthGPTXCausalLMOutputWithPast",
+    "EarthGPTXGenerateBeamOutput",
     "EarthGPTXGenerateOutput",
     "special_token_layout",
     "convert_open_clip_convnext_state_dict",

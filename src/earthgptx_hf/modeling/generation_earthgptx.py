@@ -18,10 +18,11 @@ import inspect
 
 import torch
 from transformers import GenerationMixin
+from transformers.generation.utils import GenerateBeamDecoderOnlyOutput
 from transformers.utils import logging
 
 from .input_checks import check_finite, check_sequence_length
-from .outputs import EarthGPTXGenerateOutput
+from .outputs import EarthGPTXGenerateBeamOutput, EarthGPTXGenerateOutput
 
 logger = logging.get_logger(__name__)
 
@@ -123,7 +124,10 @@ class EarthGPTXGenerationMixin(GenerationMixin):
             check_sequence_length(self.config, prompt.shape[1] + int(max_new_tokens),
                                   where="input_ids + max_new_tokens")
         per_image = kwargs.get("num_return_sequences", generation_config.num_return_sequences) or 1
-        record = GenerationRecord()  # this call's own: forward appends each step's last hidden state
+        # this call's own: forward appends each step's last hidden state. An assistant model (assisted decoding)
+        # is called with the main call's model kwargs, this record among them: it gets a record of its own.
+        kwargs.pop("pix_hidden_states", None)
+        record = GenerationRecord()
         output = super().generate(inputs, pix_hidden_states=record, **kwargs)
         if not return_dict:
             return output
@@ -131,8 +135,9 @@ class EarthGPTXGenerationMixin(GenerationMixin):
         if not want_masks:
             # the input row of every sequence, the one owner of that mapping (post-processing reads it)
             index = torch.arange(output.sequences.shape[0] // per_image, device=output.sequences.device)
-            return EarthGPTXGenerateOutput(**output, input_index=index.repeat_interleave(per_image),
-                                           region_embeds=region_embeds)
+            beam = isinstance(output, GenerateBeamDecoderOnlyOutput)
+            output_class = EarthGPTXGenerateBeamOutput if beam else EarthGPTXGenerateOutput
+            return output_class(**output, input_index=index.repeat_interleave(per_image), region_embeds=region_embeds)
         prompt_length = input_ids.shape[1] if input_ids is not None else 0  # with inputs_embeds: new tokens only
         return self._attach_masks(output, record, prompt_length, sam_pixel_values, sam_image_embeddings, per_image,
                                   region_embeds)

@@ -37,15 +37,35 @@ def check_finite(**tensors: torch.Tensor | None) -> None:
             )
 
 
+def position_limit(text_config) -> int | None:
+    """The longest sequence the language model's positions cover: `max_position_embeddings` (or the RoPE parameters'
+    `original_max_position_embeddings` when larger), times the RoPE scaling
+    factor when the config scales RoPE to extend the context (`rope_parameters` / `rope_scaling` with a `factor`:
+    linear, YaRN, Llama-3, LongRoPE), or None (no limit) for dynamic NTK scaling, which adapts to any length."""
+    limit = getattr(text_config, "max_position_embeddings", None)
+    rope = getattr(text_config, "rope_parameters", None) or getattr(text_config, "rope_scaling", None) or {}
+    if limit is None or not isinstance(rope, dict):
+        return limit
+    rope_type = rope.get("rope_type", rope.get("type", "default"))
+    if rope_type == "dynamic":
+        return None
+    original = max(limit, rope.get("original_max_position_embeddings") or 0)
+    if rope_type != "default" and rope.get("factor"):
+        return max(limit, int(original * float(rope["factor"])))
+    return original
+
+
 def check_sequence_length(config, new_tokens: int, cached_tokens: int = 0, where: str = "input_ids") -> None:
-    """Refuses sequences longer than the language model's `max_position_embeddings` before the model runs (RoPE
-    models would otherwise run on silently, past the positions they were trained for)."""
-    limit = getattr(config.text_config, "max_position_embeddings", None)
+    """Refuses sequences longer than the language model's positions cover (`position_limit`) before the model runs
+    (RoPE models would otherwise run on silently, past the positions they were trained for)."""
+    limit = position_limit(config.text_config)
     if limit is not None and cached_tokens + new_tokens > limit:
         raise ValueError(
             f"{where} makes a sequence of {cached_tokens + new_tokens} tokens ({cached_tokens} cached + {new_tokens} "
-            f"new), longer than the language model's max_position_embeddings={limit}. Shorten the text, use fewer "
-            "views (a smaller image) or fewer new tokens."
+            f"new), longer than the {limit} positions of the language model (max_position_embeddings="
+            f"{config.text_config.max_position_embeddings}, times the RoPE scaling factor of rope_parameters if any). "
+            "Shorten the text, use fewer views (a smaller image) or fewer new tokens, or extend the context with RoPE "
+            "scaling."
         )
 
 
@@ -122,5 +142,5 @@ def concat_gt_masks(gt_masks) -> torch.Tensor:
     raise TypeError(f"gt_masks must be a tensor or a list of tensors, got {type(gt_masks).__name__}.")
 
 
-__all__ = ["pix_predictor_positions", "check_finite", "check_pixel_dtype", "check_sequence_length",
+__all__ = ["pix_predictor_positions", "check_finite", "check_pixel_dtype", "check_sequence_length", "position_limit",
            "check_visual_inputs", "check_grounding_inputs", "concat_gt_masks"]

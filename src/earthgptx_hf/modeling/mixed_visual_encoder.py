@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import AutoModel
+from transformers.modeling_outputs import BaseModelOutput
 
 from .configuration_earthgptx import EarthGPTXConfig
 from .pretrained_earthgptx import EarthGPTXTowerBlock
@@ -49,7 +50,8 @@ class EarthGPTXMixedVisualEncoder(EarthGPTXTowerBlock):
         self.convnext_statistics = (tuple(config.convnext_image_mean), tuple(config.convnext_image_std))
         self.expose_tower_properties()
 
-    def forward(self, pixel_values: torch.Tensor, convnext_pixel_values: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, pixel_values: torch.Tensor, convnext_pixel_values: torch.Tensor | None = None,
+                output_hidden_states: bool | None = None, output_attentions: bool | None = None) -> BaseModelOutput:
         """
         Args:
             pixel_values: `(N, 3, T, T)` views: uint8 8-bit pixels (the processor's), normalised here for each tower,
@@ -57,8 +59,11 @@ class EarthGPTXMixedVisualEncoder(EarthGPTXTowerBlock):
             convnext_pixel_values: `(N, 3, T, T)` the same views for CLIP-ConvNeXt (uint8, or floating normalised
                 with CLIP statistics); `None` derives them from `pixel_values` (`visual_inputs.renormalise`).
 
+            output_hidden_states, output_attentions: also return DINOv2's hidden states (embeddings and every layer)
+                and attentions (the ViT of the pair; ConvNeXt has no attention and one output per stage).
+
         Returns:
-            `V_img`: `(N, grid * grid, D_v)`.
+            `last_hidden_state`: `V_img`, `(N, grid * grid, D_v)`; `hidden_states`, `attentions`: DINOv2's, when asked.
         """
         dtype = self.channel_mix.weight.dtype
         if convnext_pixel_values is None:
@@ -67,11 +72,15 @@ class EarthGPTXMixedVisualEncoder(EarthGPTXTowerBlock):
             convnext_input = normalise_pixels(convnext_pixel_values, *self.convnext_statistics, dtype)
         pixel_values = normalise_pixels(pixel_values, *self.dino_statistics, dtype)
         # DINOv2 returns [CLS] (+ registers) then the patch tokens; keep the last grid*grid tokens.
-        dino_tokens = self.dino(pixel_values=pixel_values).last_hidden_state[:, -self.grid * self.grid :]
+        requested = {name: value for name, value in (("output_hidden_states", output_hidden_states),
+                                                     ("output_attentions", output_attentions)) if value is not None}
+        dino = self.dino(pixel_values=pixel_values, **requested)  # unset: DINOv2's config decides
+        dino_tokens = dino.last_hidden_state[:, -self.grid * self.grid :]
         convnext_map = self.convnext(pixel_values=convnext_input).last_hidden_state
         convnext_tokens = resize_feature_map_to_grid(convnext_map, self.grid).to(dino_tokens.dtype)
         # Eq. (1): channel-wise concatenation, then the channel mix.
-        return self.mix_norm(self.channel_mix(torch.cat([dino_tokens, convnext_tokens], dim=-1)))
+        mixed = self.mix_norm(self.channel_mix(torch.cat([dino_tokens, convnext_tokens], dim=-1)))
+        return BaseModelOutput(last_hidden_state=mixed, hidden_states=dino.hidden_states, attentions=dino.attentions)
 
 
 __all__ = ["EarthGPTXMixedVisualEncoder", "resize_feature_map_to_grid"]

@@ -36,6 +36,7 @@ from .kv_cache import cache_kwargs, output_cache, pop_cache
 from .mixed_visual_encoder import EarthGPTXMixedVisualEncoder
 from .outputs import (
     EarthGPTXCausalLMOutputWithPast,
+    EarthGPTXGenerateBeamOutput,
     EarthGPTXGenerateOutput,
     EarthGPTXImageFeatures,
     EarthGPTXModelOutputWithPast,
@@ -93,6 +94,8 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         convnext_pixel_values: torch.Tensor | None = None,
         prompt_maps: torch.Tensor | None = None,
         view_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs,
     ) -> EarthGPTXImageFeatures:
         """Runs Eq. (1)-(8) and the region pooling.
@@ -106,6 +109,8 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
                 empty channels: no prompt), or `(B, V, k, T, ceil(T / 8))` uint8 bit-packed along the last axis
                 (`np.packbits`, what the processor ships). `None` means no prompt. See `visual_inputs`.
             view_mask: `(B, V)` bool, False for padding views (images with fewer views than the batch maximum).
+            output_hidden_states, output_attentions: also return the vision tower's (DINOv2's) hidden states and
+                attentions, per view: `(B * V, tokens, D_dino)` each (default: the config's).
         """
         check_visual_inputs(self.config, pixel_values, convnext_pixel_values, prompt_maps, view_mask)
         check_finite(pixel_values=pixel_values, convnext_pixel_values=convnext_pixel_values, prompt_maps=prompt_maps)
@@ -118,7 +123,9 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
 
         flat = pixel_values.flatten(0, 1)  # the vision tower normalises uint8 views and casts to its dtype
         flat_convnext = None if convnext_pixel_values is None else convnext_pixel_values.flatten(0, 1)
-        image_tokens = self.vision_tower(flat, flat_convnext)  # Eq. (1): (B*V, g*g, D_v)
+        tower = self.vision_tower(flat, flat_convnext, output_hidden_states=output_hidden_states,
+                                  output_attentions=output_attentions)
+        image_tokens = tower.last_hidden_state  # Eq. (1): (B*V, g*g, D_v)
         prompt_tokens = self.spatial_aware_encoder(prompt_maps.flatten(0, 1))  # Eq. (2): (B*V, g*g, C_s)
         image_tokens = image_tokens.reshape(batch, views * grid * grid, -1)
         prompt_tokens = prompt_tokens.reshape(batch, views * grid * grid, -1).to(image_tokens.dtype)
@@ -141,6 +148,8 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
             pooler_output=per_image,
             image_embeds=image_embeds,
             hybrid_features=hybrid,
+            hidden_states=tower.hidden_states,
+            attentions=tower.attentions,
             token_mask=token_mask,
             region_embeds=region_embeds,
             region_weights=region_weights,
@@ -153,6 +162,18 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
             return input_ids == token_id
         token = self.get_input_embeddings()(torch.full((), token_id, dtype=torch.long, device=inputs_embeds.device))
         return (inputs_embeds == token).all(-1)
+
+    def get_special_token_ids(self, input_ids, inputs_embeds) -> torch.Tensor:
+        """`(B, S)` ids that say where the placeholders and `<Region i>` tokens are: `input_ids` themselves, or (when
+        only `inputs_embeds` are given) the id of each `<image>`, `<region_feat>` and `<Region i>` whose embedding a
+        position holds and -1 elsewhere (`get_placeholder_mask`), so that both inputs get the same region features."""
+        if input_ids is not None:
+            return input_ids
+        ids = torch.full(inputs_embeds.shape[:2], -1, dtype=torch.long, device=inputs_embeds.device)
+        for token_id in (self.config.image_token_id, self.config.region_feature_token_id,
+                         *self.config.region_token_ids):
+            ids = ids.masked_fill(self.get_placeholder_mask(None, inputs_embeds, token_id), token_id)
+        return ids
 
     def _place_image_features(self, input_ids, inputs_embeds, features: EarthGPTXImageFeatures):
         mask = self.get_placeholder_mask(input_ids, inputs_embeds, self.config.image_token_id)
@@ -209,25 +230,25 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
                 raise ValueError(f"{stray} were given without pixel_values: they describe the views of pixel_values.")
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
+        token_ids = self.get_special_token_ids(input_ids, inputs_embeds)  # before any feature is placed
 
         if pixel_values is not None:
             features = self.get_image_features(pixel_values, convnext_pixel_values, prompt_maps, view_mask,
                                                return_dict=True)
         if features is not None:
-            inputs_embeds = self._place_image_features(input_ids, inputs_embeds, features)
+            inputs_embeds = self._place_image_features(token_ids, inputs_embeds, features)
             if self.region_projector is not None:
-                mask = self.get_placeholder_mask(input_ids, inputs_embeds, self.config.region_feature_token_id)
+                mask = self.get_placeholder_mask(token_ids, inputs_embeds, self.config.region_feature_token_id)
                 inputs_embeds = place_region_features(mask, inputs_embeds, features.region_embeds,
                                                       features.region_weights, self.config.max_regions)
                 region_embeds = features.region_embeds
-        elif cache is None and input_ids is not None and bool((input_ids == self.config.image_token_id).any()):
-            raise ValueError("input_ids contain <image> tokens but pixel_values is None.")
-        if region_embeds is not None and input_ids is not None:
-            inputs_embeds = add_region_reference_features(input_ids, inputs_embeds, region_embeds,
+        # without visual inputs, `<image>` ids are embedded as they are (Llava's rule: a text-only forward runs)
+        if region_embeds is not None:
+            inputs_embeds = add_region_reference_features(token_ids, inputs_embeds, region_embeds,
                                                           self.config.region_token_ids)
             if self.config.region_feature_next_token:
                 inputs_embeds = add_region_next_token_features(
-                    input_ids, inputs_embeds, region_embeds, self.config.region_token_ids,
+                    token_ids, inputs_embeds, region_embeds, self.config.region_token_ids,
                     self.config.region_feature_token_id, preceding_token_ids)
 
         outputs = self.language_model(
@@ -253,6 +274,9 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
     """EarthGPT-X with the LM head and the [PIX] mask head; `generate()` also returns masks."""
 
     _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+    # tensor parallelism: the language model's own plan shards its layers and `embed_tokens`; the LM head (tied to
+    # `embed_tokens`) is sharded with it, as Llava's is
+    _tp_plan = {"lm_head": "colwise_gather_output"}
 
     def __init__(self, config: EarthGPTXConfig):
         super().__init__(config)
@@ -271,9 +295,11 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
         preset: str = "paper",
         dtype: torch.dtype | None = None,
         language_model_kwargs: dict | None = None,
+        tokenizer=None,
+        return_processor: bool = False,
         **config_overrides,
     ) -> "EarthGPTXForConditionalGeneration":
-        """Builds EarthGPT-X from separately pretrained checkpoints in transformers format.
+        """Builds EarthGPT-X from separately pretrained checkpoints in transformers format (`modeling/composition.py`).
 
         Args:
             language_model: any causal LM (path, Hub id or loaded model), e.g. `meta-llama/Llama-2-13b-hf`.
@@ -286,15 +312,22 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
             dtype: dtype to load the parts in and to cast the new parts to.
             language_model_kwargs: extra `from_pretrained` arguments for the LLM (e.g. `gguf_file=...`,
                 `quantization_config=...`).
+            tokenizer: the LLM's tokenizer (loaded, folder, Hub id or `tokenizer.model`); the special tokens then take
+                the ids that follow its own. Defaults to `language_model`'s with `return_processor`.
+            return_processor: also return the matching `EarthGPTXProcessor` (the tokenizer with `<image>`, `[PIX]`,
+                `<region_feat>`, `<Region i>` added, and the image processor of the composed config): `(model,
+                processor)`.
             **config_overrides: fields of `EarthGPTXConfig.from_preset` to override.
 
-        The towers keep their pretrained weights unchanged; the new parts (channel mix, spatial-aware encoder,
-        hybrid fusion, projectors, R_lp) and the special-token embedding rows are initialised. Train them with
-        `model.set_trainable("paper")` (or `"lora"`).
+        Parts the composed model could not run are refused before any weight is loaded, naming the part and the
+        field (`composition.check_parts`). The towers keep their pretrained weights unchanged; the new parts (channel
+        mix, spatial-aware encoder, hybrid fusion, projectors, R_lp) and the special-token embedding rows are
+        initialised. Train them with `model.set_trainable("paper")` (or `"lora"`).
         """
         return compose_from_pretrained_parts(
             cls, language_model, dino, convnext, sam, preset=preset, dtype=dtype,
-            language_model_kwargs=language_model_kwargs, **config_overrides,
+            language_model_kwargs=language_model_kwargs, tokenizer=tokenizer, return_processor=return_processor,
+            **config_overrides,
         )
 
     def get_input_embeddings(self):
@@ -418,6 +451,7 @@ __all__ = [
     "EarthGPTXModel",
     "EarthGPTXForConditionalGeneration",
     "EarthGPTXCausalLMOutputWithPast",
+    "EarthGPTXGenerateBeamOutput",
     "EarthGPTXGenerateOutput",
     "pix_predictor_positions",
     "check_finite",

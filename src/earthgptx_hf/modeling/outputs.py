@@ -110,5 +110,18 @@ class EarthGPTXGenerateOutput(GenerateDecoderOnlyOutput):
         return {key: value for key, value in reuse.items() if value is not None}
 
 
+@dataclass
+class EarthGPTXGenerateBeamOutput(EarthGPTXGenerateOutput):
+    """`generate()` output of beam search and beam sampling (text only: masks need `num_beams=1`), with the fields
+    of transformers' `GenerateBeamDecoderOnlyOutput`:
+
+    sequences_scores: `(num_sequences,)` the final beam score of each returned sequence.
+    beam_indices: `(num_sequences, length)` the beam each generated token came from.
+    """
+
+    sequences_scores: torch.FloatTensor | None = None
+    beam_indices: torch.LongTensor | None = None
+
+
 __all__ = ["EarthGPTXImageFeatures", "EarthGPTXModelOutputWithPast", "EarthGPTXCausalLMOutputWithPast",
-           "EarthGPTXGenerateOutput"]
+           "EarthGPTXGenerateOutput", "EarthGPTXGenerateBeamOutput"]

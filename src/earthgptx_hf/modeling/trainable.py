@@ -9,7 +9,7 @@
   encoders, and the rest of the LLM.
 - `lora`: PEFT LoRA adapters on the LLM's attention projections; the same from-scratch parts as `paper` are trained
   in full (`modules_to_save`). Returns a `PeftModel`.
-- `full`: every parameter.
+- `full`: every parameter the forward reads (all but `UNUSED_TOWER_PATTERNS`, frozen from construction on).
 """
 
 from __future__ import annotations
@@ -30,6 +30,16 @@ FROM_SCRATCH_PATTERNS = (
     r"region_position_projector\.",
     r"pixel_perception\.text_to_pixel\.",
     r"pixel_perception\.grounding_model\.mask_decoder\.",
+)
+# Parameters of the pretrained towers that EarthGPT-X's forward never reads: DINOv2's mask token (masked image
+# modelling), ConvNeXt's final layer norm (it normalises the pooled output; Eq. (1) mixes the last feature map), and
+# SAM's point, box and mask prompt embeddings (the [PIX] embedding is SAM's only prompt, LISA's design). They stay
+# frozen from construction on, under every preset: no optimizer state for them, and no "unused parameter" error
+# from DistributedDataParallel.
+UNUSED_TOWER_PATTERNS = (
+    r"vision_tower\.dino\.embeddings\.mask_token$",
+    r"vision_tower\.convnext\.layernorm\.",
+    r"grounding_model\.prompt_encoder\.(point_embed|not_a_point_embed|mask_embed)\.",
 )
 NEW_TOKEN_PATTERNS = (r"language_model\.embed_tokens\.", r"(^|\.)lm_head\.")
 LLM_QKV_PATTERN = r"language_model\..*self_attn\.(q_proj|k_proj|v_proj)\."
@@ -55,11 +65,20 @@ LORA_TARGET_MODULES = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
 def trainable_parameter_names(model: nn.Module, preset: str) -> list[str]:
     """Names of the parameters that `preset` trains (for `paper` and `full`)."""
     if preset == "full":
-        return [name for name, _ in model.named_parameters()]
+        unused = re.compile("|".join(UNUSED_TOWER_PATTERNS))
+        return [name for name, _ in model.named_parameters() if not unused.search(name)]
     if preset == "paper":
         pattern = re.compile("|".join(PAPER_PATTERNS))
         return [name for name, _ in model.named_parameters() if pattern.search(name)]
     raise ValueError(f"trainable_parameter_names takes preset='paper' or 'full', got {preset!r}.")
+
+
+def freeze_unused_tower_parameters(model: nn.Module) -> None:
+    """Freezes the parameters of `UNUSED_TOWER_PATTERNS` (the model classes call it when they are built)."""
+    unused = re.compile("|".join(UNUSED_TOWER_PATTERNS))
+    for name, parameter in model.named_parameters():
+        if unused.search(name):
+            parameter.requires_grad_(False)
 
 
 def apply_trainable_preset(model: nn.Module, preset: str, lora_config=None):
