@@ -204,7 +204,11 @@ def test_a_convnext_with_too_many_stages_is_refused_not_failing_in_generate(part
     assert feature_map.shape == (1, 32, 1, 1)
 
 
-def test_a_language_model_whose_tokenizer_outgrows_its_embedding_is_refused(tmp_path):
+def test_a_language_model_that_cannot_hold_an_image_or_its_tokenizer_is_refused(tmp_path):
+    short = save_tiny_parts(tmp_path / "short", max_position_embeddings=16)
+    with pytest.raises(ValueError, match=r"language_model: max_position_embeddings=16 .* cannot hold one image: 20 "
+                                         r"visual tokens \(5 views x 4\) and up to 16 region tokens"):
+        EarthGPTXForConditionalGeneration.from_pretrained_parts(**short, preset="tiny")
     small = save_tiny_parts(tmp_path / "small", vocab_size=256)
     with pytest.raises(ValueError, match="language_model: vocab_size=256 embedding rows, but its tokenizer has 886"):
         EarthGPTXForConditionalGeneration.from_pretrained_parts(**small, preset="tiny", return_processor=True)

@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrained
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 from .configuration_earthgptx import SPECIAL_TOKENS, EarthGPTXConfig
+from .input_checks import position_limit
 from .pretrained_earthgptx import NO_HUB_KERNELS
 
 # which sub-config of EarthGPTXConfig each part gives
@@ -126,8 +127,19 @@ def check_parts(configs: dict, reference: EarthGPTXConfig, preset: str) -> None:
 
 
 def check_language_model_fit(config: EarthGPTXConfig, tokenizer_size: int, embedding_rows: int) -> None:
-    """Refuses a language model whose tokenizer has more ids of its own (`tokenizer_size`, `special_token_base`) than
-    its embedding has rows."""
+    """Refuses a language model whose positions cannot hold one image's tokens (the visual tokens and the region
+    preamble, `<Region i><region_feat>` for every region), or whose tokenizer has more ids of its own
+    (`tokenizer_size`, `special_token_base`) than its embedding has rows."""
+    needed = config.num_image_tokens + (2 * config.max_regions if config.use_region_features else 0)
+    limit = position_limit(config.text_config)
+    if limit is not None and limit < needed:
+        raise ValueError(
+            f"language_model: max_position_embeddings={config.text_config.max_position_embeddings} (with its RoPE "
+            f"scaling: {limit} positions) cannot hold one image: {config.num_image_tokens} visual tokens "
+            f"({config.num_views} views x {config.tokens_per_view}) and up to {needed - config.num_image_tokens} "
+            "region tokens. Give a language model with a longer context, or fewer / smaller views (tile_grid, "
+            "tile_size)."
+        )
     if tokenizer_size > embedding_rows:
         raise ValueError(f"language_model: vocab_size={embedding_rows} embedding rows, but its tokenizer has "
                          f"{tokenizer_size} ids: give the tokenizer that belongs to this language model.")
