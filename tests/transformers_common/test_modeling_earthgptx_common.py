@@ -130,8 +130,9 @@ class EarthGPTXCommonModelTest(ModelTesterMixin, GenerationTesterMixin, unittest
     def test_sdpa_can_dispatch_composite_models(self):
         """Override. transformers' version reads `model.vision_tower.config`: here the vision tower is the mixed
         encoder, a block holding two towers (DINOv2 and ConvNeXt), like DeepseekVLHybrid's. Same property: loading
-        with the default resolves SDPA in every part that has attention (language model, DINOv2, the spatial-aware
-        ViT, the hybrid fusion, SAM's encoder), and `attn_implementation="eager"` gives eager everywhere."""
+        with the default resolves SDPA in every transformers tower that has attention (language model, DINOv2, the
+        spatial-aware ViT, SAM's encoder), and `attn_implementation="eager"` gives eager in each. (The hybrid
+        fusion is our block, not a transformers model: it runs what its own config names, eager when unset.)"""
         config, _ = self.model_tester.prepare_config_and_inputs_for_common()
         with tempfile.TemporaryDirectory() as folder:
             EarthGPTXForConditionalGeneration(config).save_pretrained(folder)
@@ -141,7 +142,6 @@ class EarthGPTXCommonModelTest(ModelTesterMixin, GenerationTesterMixin, unittest
                     "language_model": model.model.language_model.config,
                     "dino": model.model.vision_tower.dino.config,
                     "spatial_aware_encoder": model.config.spatial_config,
-                    "hybrid_fusion": model.config.hybrid_fusion_config,
                     "grounding vision encoder": model.config.grounding_config.vision_config,
                 }
                 got = {name: part._attn_implementation for name, part in parts.items()}
