@@ -140,15 +140,14 @@ def crop_image(image: AnnotatedImage, window, pixels: Image.Image, out_dir: Path
                    id=f"{image.id}#crop{index}")
 
 
-def region_crops(images: list[AnnotatedImage], out_dir, crops_per_image: int, context: float = CROP_CONTEXT,
-                 min_size: int = CROP_MIN_SIZE, keep_fraction: float = 0.5,
-                 seed: int = 0) -> tuple[list[AnnotatedImage], dict]:
-    """Up to `crops_per_image` crops of each image, each around a different object drawn at random (seeded), see the
-    module docstring. Returns the crops and the counts: images cropped, crops written, objects per outcome, and
-    what was not cropped (an image that cannot be read, a crop that would be the whole image)."""
+def iter_region_crops(images, out_dir, crops_per_image: int, context: float = CROP_CONTEXT,
+                      min_size: int = CROP_MIN_SIZE, keep_fraction: float = 0.5, seed: int = 0,
+                      counts: dict | None = None):
+    """`region_crops` one crop at a time (each written before it is yielded), for data too large to hold; `counts`
+    (a dict) receives `region_crops`'s counts when the generator is exhausted."""
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
-    crops, counts, skipped, cropped = [], Counter(), Counter(), 0
+    made_total, objects, skipped, cropped = 0, Counter(), Counter(), 0
     for image in images:
         if crops_per_image == 0 or not image.objects:
             continue
@@ -163,14 +162,27 @@ def region_crops(images: list[AnnotatedImage], out_dir, crops_per_image: int, co
             if window == (0, 0, image.width, image.height):
                 skipped["crop would be the whole image"] += 1
                 continue
-            crops.append(crop_image(image, window, pixels, out_dir, made, keep_fraction, counts))
+            yield crop_image(image, window, pixels, out_dir, made, keep_fraction, objects)
             made += 1
+        made_total += made
         cropped += bool(made)
-    if not counts["image-level labels not carried"]:
-        del counts["image-level labels not carried"]
-    return crops, {"crops": len(crops), "images_cropped": cropped, "objects": dict(counts), "not_cropped": dict(skipped),
-                   "crops_per_image": crops_per_image, "context": context, "min_size": min_size,
-                   "keep_fraction": keep_fraction}
+    if not objects["image-level labels not carried"]:
+        del objects["image-level labels not carried"]
+    if counts is not None:
+        counts.update({"crops": made_total, "images_cropped": cropped, "objects": dict(objects),
+                       "not_cropped": dict(skipped), "crops_per_image": crops_per_image, "context": context,
+                       "min_size": min_size, "keep_fraction": keep_fraction})
+
+
+def region_crops(images: list[AnnotatedImage], out_dir, crops_per_image: int, context: float = CROP_CONTEXT,
+                 min_size: int = CROP_MIN_SIZE, keep_fraction: float = 0.5,
+                 seed: int = 0) -> tuple[list[AnnotatedImage], dict]:
+    """Up to `crops_per_image` crops of each image, each around a different object drawn at random (seeded), see the
+    module docstring. Returns the crops and the counts: images cropped, crops written, objects per outcome, and
+    what was not cropped (an image that cannot be read, a crop that would be the whole image)."""
+    counts = {}
+    crops = list(iter_region_crops(images, out_dir, crops_per_image, context, min_size, keep_fraction, seed, counts))
+    return crops, counts
 
 
 def flip_object(obj: ObjectAnnotation, axis: str, width: int, height: int) -> ObjectAnnotation:
@@ -189,37 +201,52 @@ def flip_object(obj: ObjectAnnotation, axis: str, width: int, height: int) -> Ob
     return replace(obj, bbox=bbox, point=point, polygon=polygon, mask=mask)
 
 
+def iter_flipped_copies(images, out_dir, flip: str, counts: dict | None = None):
+    """`flipped_copies` one copy at a time (each written before it is yielded); `counts` (a dict) receives its
+    counts when the generator is exhausted."""
+    if flip not in FLIP_AXES:
+        raise ValueError(f"flip={flip!r} is not one of {list(FLIP_AXES)}.")
+    out_dir = Path(out_dir)
+    made, tally = 0, Counter()
+    for image in images if FLIP_AXES[flip] else []:
+        pixels = open_pixels(image.image)
+        if pixels is None:
+            tally["unreadable image"] += 1
+            continue
+        for axis in FLIP_AXES[flip]:
+            yield _flipped(image, pixels, axis, out_dir, tally)
+            tally[f"{axis} copies"] += 1
+            made += 1
+    if counts is not None:
+        counts.update({"copies": made, "flip": flip, **dict(tally)})
+
+
+def _flipped(image: AnnotatedImage, pixels: Image.Image, axis: str, out_dir: Path, counts: Counter) -> AnnotatedImage:
+    """The copy of `image` (its opened `pixels`) mirrored along `axis`, written under `out_dir`; the human texts
+    removed for naming a direction are counted in `counts`."""
+    words = DIRECTION_WORDS[axis]
+    objects = []
+    for obj in image.objects:
+        moved = flip_object(obj, axis, image.width, image.height)
+        if moved.expression and words.search(moved.expression):
+            counts["expressions removed (direction words)"] += 1
+            moved = replace(moved, expression=None)
+        objects.append(moved)
+    captions = [c for c in image.captions if not words.search(c)]
+    counts["captions removed (direction words)"] += len(image.captions) - len(captions)
+    mirrored = pixels.transpose(Image.Transpose.FLIP_LEFT_RIGHT if axis == "horizontal"
+                                else Image.Transpose.FLIP_TOP_BOTTOM)
+    path = _save(mirrored, derived_path(image, out_dir, f"flip_{axis}", axis))
+    return replace(image, image=path, objects=objects, captions=captions, id=f"{image.id}#flip-{axis}")
+
+
 def flipped_copies(images: list[AnnotatedImage], out_dir, flip: str) -> tuple[list[AnnotatedImage], dict]:
     """A mirrored copy of every image per axis of `flip` ("none", "horizontal", "vertical", "both"), written under
     `out_dir`. Returns the copies and the counts (copies per axis, human texts removed for naming a direction,
     unreadable images)."""
-    if flip not in FLIP_AXES:
-        raise ValueError(f"flip={flip!r} is not one of {list(FLIP_AXES)}.")
-    out_dir = Path(out_dir)
-    copies, counts = [], Counter()
-    for image in images if FLIP_AXES[flip] else []:
-        pixels = open_pixels(image.image)
-        if pixels is None:
-            counts["unreadable image"] += 1
-            continue
-        for axis in FLIP_AXES[flip]:
-            words = DIRECTION_WORDS[axis]
-            objects = []
-            for obj in image.objects:
-                moved = flip_object(obj, axis, image.width, image.height)
-                if moved.expression and words.search(moved.expression):
-                    counts["expressions removed (direction words)"] += 1
-                    moved = replace(moved, expression=None)
-                objects.append(moved)
-            captions = [c for c in image.captions if not words.search(c)]
-            counts["captions removed (direction words)"] += len(image.captions) - len(captions)
-            mirrored = pixels.transpose(Image.Transpose.FLIP_LEFT_RIGHT if axis == "horizontal"
-                                        else Image.Transpose.FLIP_TOP_BOTTOM)
-            path = _save(mirrored, derived_path(image, out_dir, f"flip_{axis}", axis))
-            copies.append(replace(image, image=path, objects=objects, captions=captions,
-                                  id=f"{image.id}#flip-{axis}"))
-            counts[f"{axis} copies"] += 1
-    return copies, {"copies": len(copies), "flip": flip, **dict(counts)}
+    counts = {}
+    copies = list(iter_flipped_copies(images, out_dir, flip, counts))
+    return copies, counts
 
 
 def derived_path(image: AnnotatedImage, out_dir: Path, tag: str, transform) -> Path:
@@ -233,5 +260,6 @@ def derived_path(image: AnnotatedImage, out_dir: Path, tag: str, transform) -> P
     return Path(out_dir) / f"{prefix}_{tag}_{digest}"
 
 
-__all__ = ["CROP_CONTEXT", "CROP_MIN_SIZE", "check_pixel_size", "crop_image", "crop_object", "crop_window", "derived_path",
-           "flip_object", "flipped_copies", "open_pixels", "region_crops"]
+__all__ = ["CROP_CONTEXT", "CROP_MIN_SIZE", "check_pixel_size", "crop_image", "crop_object", "crop_window",
+           "derived_path", "flip_object", "flipped_copies", "iter_flipped_copies", "iter_region_crops", "open_pixels",
+           "region_crops"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import datasets
@@ -43,6 +45,16 @@ def _image_path(image):
     return None
 
 
+def record_to_row(record: dict) -> dict:
+    """One record as a row of `FEATURES` (prompts and masks as JSON strings, defaults for the optional columns)."""
+    row = {"image": record["image"]}
+    for key in ("id", "modality", "width", "height", "source", "task", "text_source", "pix_targets", "conversations"):
+        row[key] = record.get(key, {"text_source": "template", "task": "", "source": ""}.get(key))
+    row["prompts"] = json.dumps(record["prompts"])
+    row["masks"] = json.dumps(record.get("masks") or [None] * len(record["prompts"]))
+    return {name: row[name] for name in FEATURES}
+
+
 def records_to_dataset(records: list[dict], root: str | os.PathLike | None = None) -> datasets.Dataset:
     """M-RSVP records (image paths) -> a `datasets.Dataset` with the images embedded when saved.
 
@@ -57,13 +69,35 @@ def records_to_dataset(records: list[dict], root: str | os.PathLike | None = Non
         if path is not None and resolve_under_root(root, Path(path).absolute()) is None:
             raise ValueError(f"records[{i}] (id {record.get('id')!r}): image {str(path)!r} resolves outside root "
                              f"{str(root)!r}; image paths must lie inside root.")
-        rows["image"].append(record["image"])
-        for key in ("id", "modality", "width", "height", "source", "task", "text_source", "pix_targets",
-                    "conversations"):
-            rows[key].append(record.get(key, {"text_source": "template", "task": "", "source": ""}.get(key)))
-        rows["prompts"].append(json.dumps(record["prompts"]))
-        rows["masks"].append(json.dumps(record.get("masks") or [None] * len(record["prompts"])))
+        for name, value in record_to_row(record).items():
+            rows[name].append(value)
     return datasets.Dataset.from_dict(rows, features=FEATURES)
+
+
+class _Source:
+    """A records function for `Dataset.from_generator`, which hashes its arguments to name its cache: this one
+    hashes as a fresh random token (each call writes a new file, never a stale cache, and nothing large is
+    pickled to compute the hash)."""
+
+    def __init__(self, records: Callable[[], Iterable[dict]]):
+        self.records, self.token = records, uuid.uuid4().hex
+
+    def __reduce__(self):
+        return str, (self.token,)
+
+
+def _rows(source: _Source):
+    for record in source.records():
+        yield record_to_row(record)
+
+
+def stream_to_dataset(records: Callable[[], Iterable[dict]], cache_dir) -> datasets.Dataset:
+    """The rows of `records()` (a function that returns an iterable of records, e.g. a generator function) written
+    to an Arrow file under `cache_dir` as they come (`Dataset.from_generator`), and memory-mapped from there: the
+    same rows as `records_to_dataset(list(records()))`, and memory that does not grow with their number. Images stay
+    paths, decoded when a row is read. Each call writes a new file."""
+    return datasets.Dataset.from_generator(_rows, features=FEATURES, cache_dir=str(cache_dir),
+                                           gen_kwargs={"source": _Source(records)})
 
 
 def example_to_record(example: dict) -> dict:
@@ -74,4 +108,4 @@ def example_to_record(example: dict) -> dict:
     return record
 
 
-__all__ = ["FEATURES", "records_to_dataset", "example_to_record"]
+__all__ = ["FEATURES", "example_to_record", "record_to_row", "records_to_dataset", "stream_to_dataset"]

@@ -35,31 +35,43 @@ def check_balance_power(power) -> float:
     return float(power)
 
 
-def class_balanced_records(records: list[dict], seed: int = 0, power: float = 1.0) -> tuple[list[dict], dict]:
-    """`len(records)` records drawn with class-balancing weights (see the module docstring). Returns the records and
-    counts for the data report: per modality, the regions per class before and after."""
+def region_labels(record: dict) -> tuple[str | None, list[str]]:
+    """(modality, class of each region) of a record, the only thing class balancing reads of it (no classes unless
+    it is a classification record). A streamed dataset keeps these per record (its index) instead of the records."""
+    return record.get("modality"), _regions(record)
+
+
+def class_balanced_picks(labels: list[tuple[str | None, list[str]]], seed: int = 0,
+                         power: float = 1.0) -> tuple[np.ndarray | None, dict]:
+    """The record indices `class_balanced_records` draws, from each record's `region_labels` (None when there is no
+    classification region: the records are kept as they were), and the counts for the data report."""
     check_balance_power(power)
     frequency = Counter()
-    for record in records:
-        for label in _regions(record):
-            frequency[(record.get("modality"), label)] += 1
+    for modality, classes in labels:
+        for label in classes:
+            frequency[(modality, label)] += 1
     if not frequency:
-        return list(records), {"class_balanced": "no classification regions: records kept as they were"}
+        return None, {"class_balanced": "no classification regions: records kept as they were"}
     default = np.mean(list(frequency.values())) ** -power
     weights = []
-    for record in records:
-        labels = _regions(record)
-        weights.append(np.mean([frequency[(record.get("modality"), label)] ** -power for label in labels])
-                       if labels else default)
+    for modality, classes in labels:
+        weights.append(np.mean([frequency[(modality, label)] ** -power for label in classes])
+                       if classes else default)
     weights = np.asarray(weights) / np.sum(weights)
-    picks = np.random.default_rng(seed).choice(len(records), size=len(records), replace=True, p=weights)
-    chosen = [records[i] for i in picks]
-    after = Counter((r.get("modality"), label) for r in chosen for label in _regions(r))
+    picks = np.random.default_rng(seed).choice(len(labels), size=len(labels), replace=True, p=weights)
+    after = Counter((labels[i][0], label) for i in picks.tolist() for label in labels[i][1])
     table = {}
     for (modality, label), count in sorted(frequency.items()):
         table.setdefault(modality, {})[label] = {"before": count, "after": after.get((modality, label), 0)}
-    return chosen, {"class_balanced": {"power": power, "records": len(chosen), "distinct_records": len(set(picks.tolist())),
-                                       "regions_per_class": table}}
+    return picks, {"class_balanced": {"power": power, "records": len(picks),
+                                      "distinct_records": len(set(picks.tolist())), "regions_per_class": table}}
+
+
+def class_balanced_records(records: list[dict], seed: int = 0, power: float = 1.0) -> tuple[list[dict], dict]:
+    """`len(records)` records drawn with class-balancing weights (see the module docstring). Returns the records and
+    counts for the data report: per modality, the regions per class before and after."""
+    picks, counts = class_balanced_picks([region_labels(r) for r in records], seed, power)
+    return (list(records) if picks is None else [records[i] for i in picks]), counts
 
 
 def check_procedural_share(share) -> float:
@@ -71,20 +83,29 @@ def check_procedural_share(share) -> float:
     return float(share)
 
 
-def mix_procedural(real: list[dict], procedural: list[dict], share: float, seed: int = 0) -> tuple[list[dict], dict]:
-    """`real` plus procedural records making up `share` of the result (drawn without replacement while there are
-    enough, then repeated), shuffled together. Returns the records and counts for the data report."""
+def procedural_mix_order(real: int, procedural: int, share: float,
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """How `mix_procedural` mixes `real` real and `procedural` procedural records: the procedural picks, then the
+    order of (the real records, then the picked ones) in the result, and the counts for the data report."""
     check_procedural_share(share)
-    wanted = int(round(share / (1.0 - share) * len(real)))
+    wanted = int(round(share / (1.0 - share) * real))
     if wanted and not procedural:
         raise ValueError(f"procedural_share={share} asks for {wanted} procedural records but none were built.")
     rng = np.random.default_rng(seed)
-    picks = [] if not wanted else np.concatenate(
-        [rng.permutation(len(procedural)) for _ in range(-(-wanted // len(procedural)))])[:wanted]
+    picks = np.zeros(0, int) if not wanted else np.concatenate(
+        [rng.permutation(procedural) for _ in range(-(-wanted // procedural))])[:wanted]
+    order = rng.permutation(real + wanted)
+    return picks, order, {"procedural_share": share, "real_records": real, "procedural_records": wanted,
+                          "procedural_available": procedural}
+
+
+def mix_procedural(real: list[dict], procedural: list[dict], share: float, seed: int = 0) -> tuple[list[dict], dict]:
+    """`real` plus procedural records making up `share` of the result (drawn without replacement while there are
+    enough, then repeated), shuffled together. Returns the records and counts for the data report."""
+    picks, order, counts = procedural_mix_order(len(real), len(procedural), share, seed)
     mixed = list(real) + [procedural[i] for i in picks]
-    order = rng.permutation(len(mixed))
-    return [mixed[i] for i in order], {"procedural_share": share, "real_records": len(real),
-                                       "procedural_records": wanted, "procedural_available": len(procedural)}
+    return [mixed[i] for i in order], counts
 
 
-__all__ = ["check_balance_power", "check_procedural_share", "class_balanced_records", "mix_procedural"]
+__all__ = ["check_balance_power", "check_procedural_share", "class_balanced_picks", "class_balanced_records",
+           "mix_procedural", "procedural_mix_order", "region_labels"]

@@ -13,12 +13,16 @@ Each step returns its counts, which `earthgptx-train` writes to data_report.json
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+from itertools import chain
 from pathlib import Path
 
 from .annotated_images import DataArguments, load_annotated_images
 from .annotations import AnnotatedImage
-from .augmentation import flipped_copies, region_crops
+from .augmentation import iter_flipped_copies, iter_region_crops
 from .sampling import class_balanced_records, mix_procedural
 from .tasks import build_records
 from .zoom_in import pair_crops
@@ -30,26 +34,59 @@ def augment_images(images: list[AnnotatedImage], data_args: DataArguments, workd
     """`images` plus their region crops, pair crops and flipped copies, then `pair_crops - 1` more copies of each pair
     crop and its flips (as `data_args` asks). Returns the images and the counts (None when no augmentation was asked
     for)."""
-    if not data_args.region_crops and not data_args.pair_crops and data_args.flip == "none":
+    if not augmenting(data_args):
         return images, None
+    counts = {}
+    return list(iter_augmented_images(images, data_args, workdir, seed, counts)), counts
+
+
+def augmenting(data_args: DataArguments) -> bool:
+    """Whether `data_args` asks for region crops, pair crops or flips."""
+    return bool(data_args.region_crops or data_args.pair_crops or data_args.flip != "none")
+
+
+def iter_augmented_images(images: list[AnnotatedImage], data_args: DataArguments, workdir, seed: int = 0,
+                          counts: dict | None = None) -> Iterator[AnnotatedImage]:
+    """`augment_images`'s images one at a time, in its order, each file written before its image is yielded: the
+    region crops pass through a JSON-lines spool on disk (they are read again to be flipped), so memory holds the
+    input images and the pair crops, not the crops and flips. `counts` receives `augment_images`'s counts when the
+    generator is exhausted."""
+    if not augmenting(data_args):
+        yield from images
+        return
     out_dir = Path(workdir) / AUGMENTED_DIR
-    crops, crop_counts = region_crops(images, out_dir / "crops", data_args.region_crops, data_args.crop_context,
-                                      data_args.crop_min_size, data_args.crop_keep_fraction, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    crop_counts, flip_counts, made = {}, {}, 0
     pairs, pair_counts = [], None
-    if data_args.pair_crops:
-        pairs, pair_counts = pair_crops(images, out_dir / "pairs", data_args.crop_context, data_args.crop_min_size,
-                                        disjoint=data_args.pair_partners == "disjoint")
-        pair_counts["copies"] = data_args.pair_crops
-    originals = images + crops + pairs
-    flips, flip_counts = flipped_copies(originals, out_dir / "flips", data_args.flip)
-    # few pairs: weighed up by repeating them and their flips (files written once; ids "#copy<k>" keep records apart)
-    pair_ids = {pair.id for pair in pairs}
-    paired = pairs + [flip for flip in flips if flip.id.rsplit("#flip-", 1)[0] in pair_ids]
-    copies = [replace(image, id=f"{image.id}#copy{k}") for k in range(1, data_args.pair_crops) for image in paired]
-    out = originals + flips + copies
-    counts = {"images_in": len(images), "images_out": len(out), "region_crops": crop_counts,
-              "pair_crops": pair_counts, "flips": flip_counts}
-    return out, counts
+    with tempfile.TemporaryFile("w+", encoding="utf-8", dir=out_dir) as spool:
+        yield from images
+        for crop in iter_region_crops(images, out_dir / "crops", data_args.region_crops, data_args.crop_context,
+                                      data_args.crop_min_size, data_args.crop_keep_fraction, seed, crop_counts):
+            spool.write(json.dumps(asdict(crop)) + "\n")
+            made += 1
+            yield crop
+        if data_args.pair_crops:
+            pairs, pair_counts = pair_crops(images, out_dir / "pairs", data_args.crop_context, data_args.crop_min_size,
+                                            disjoint=data_args.pair_partners == "disjoint")
+            pair_counts["copies"] = data_args.pair_crops
+            yield from pairs
+        spool.seek(0)
+        crops = (AnnotatedImage.from_dict(json.loads(line)) for line in spool)
+        # few pairs: weighed up by repeating them and their flips below (files written once; ids "#copy<k>" keep
+        # records apart)
+        pair_ids, paired = {pair.id for pair in pairs}, list(pairs)
+        for flip in iter_flipped_copies(chain(images, crops, pairs), out_dir / "flips", data_args.flip, flip_counts):
+            if flip.id.rsplit("#flip-", 1)[0] in pair_ids:
+                paired.append(flip)
+            made += 1
+            yield flip
+    for k in range(1, data_args.pair_crops):
+        for image in paired:
+            made += 1
+            yield replace(image, id=f"{image.id}#copy{k}")
+    if counts is not None:
+        counts.update({"images_in": len(images), "images_out": len(images) + len(pairs) + made,
+                       "region_crops": crop_counts, "pair_crops": pair_counts, "flips": flip_counts})
 
 
 def prompts_per_record(data_args: DataArguments, max_regions: int) -> int:

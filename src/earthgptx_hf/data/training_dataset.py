@@ -1,0 +1,127 @@
+"""The training data of `earthgptx-train` as an on-disk Arrow dataset, made as it streams (issue 36):
+
+    dataset, report = prepare_training_dataset(data_args, max_regions, workdir, seed)
+
+The same rows, in the same order, as `records_to_dataset(records)` of the records that `training_data.py`'s steps
+make as lists (augmentation, records, class balance, procedural mix: the same functions and random draws), and the
+same report, but nothing grows with the record count except the index of what the steps need:
+
+- the images come from `iter_augmented_images` one at a time (crops spooled to disk, flips made on the way);
+- each image's records go straight into an Arrow file under `<workdir>/prepared` (`stream_to_dataset`,
+  `datasets.Dataset.from_generator`), memory-mapped from there; images stay paths, decoded when a row is read;
+- class balancing keeps `(modality, classes)` per record (`sampling.region_labels`) and draws the same indices
+  (`class_balanced_picks`); the procedural mix draws the same order (`procedural_mix_order`); both become
+  `Dataset.select` index mappings, not copies.
+
+What memory still holds: the converter's annotated images (its own index, as the converters return them), the pair
+crops (a few per image), the per-record classes when `balance_classes` is on, and the index mappings.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import datasets
+
+from .annotated_images import DataArguments, load_annotated_images
+from .dataset import stream_to_dataset
+from .records import read_records
+from .sampling import class_balanced_picks, procedural_mix_order, region_labels
+from .tasks import RecordBuilder
+from .training_data import augmenting, iter_augmented_images, prompts_per_record
+
+PREPARED_DIR = "prepared"
+
+
+class _RecordStream:
+    """The records of a list of records, or of annotated images through a `RecordBuilder`, as a function
+    `stream_to_dataset` calls once; it counts records and prompts into `report` and keeps each record's
+    `region_labels` when `keep_labels`."""
+
+    def __init__(self, images=None, records=None, builder: RecordBuilder | None = None, report=None,
+                 keep_labels: bool = False):
+        self.images, self.records, self.builder, self.report = images, records, builder, report
+        self.labels = [] if keep_labels else None
+        self.count = 0
+
+    def _records(self):
+        if self.records is not None:
+            yield from self.records
+            return
+        for image in self.images:
+            yield from self.builder.build_one(image)
+
+    def __call__(self):
+        for record in self._records():
+            if self.labels is not None:
+                modality, classes = region_labels(record)
+                self.labels.append((modality, [sys.intern(label) for label in classes]))
+            if self.report is not None:
+                self.report.records += 1
+                self.report.prompts_emitted += len(record["prompts"])
+            self.count += 1
+            yield record
+
+
+def _builder(data_args: DataArguments, max_regions: int, seed: int) -> RecordBuilder:
+    tasks = [t.strip() for t in data_args.tasks.split(",") if t.strip()]
+    return RecordBuilder(tasks, data_args.prompt_type, max_regions, seed,
+                         grounding_regions=data_args.grounding_regions)
+
+
+def real_records_dataset(data_args: DataArguments, max_regions: int, workdir, seed: int = 0):
+    """The records before resampling as an Arrow dataset, the report (a dict) and, with `balance_classes`, each
+    record's `region_labels`."""
+    cache = Path(workdir) / PREPARED_DIR
+    if data_args.data_format == "records":
+        if data_args.data_path is None:
+            raise ValueError("data_format='records' needs data_path (an M-RSVP .jsonl file).")
+        if augmenting(data_args):
+            raise ValueError("region_crops, pair_crops and flip work on annotated images; data_format='records' "
+                             "holds records (give the converter's input instead).")
+        records, report = read_records(data_args.data_path, data_args.image_dir, data_args.allow_outside_root)
+        stream = _RecordStream(records=records, keep_labels=data_args.balance_classes)
+        return stream_to_dataset(stream, cache), report.to_dict(), stream.labels
+    images, report = load_annotated_images(data_args, workdir)
+    augmentation = {}
+    augmented = iter_augmented_images(images, data_args, workdir, seed, augmentation)
+    builder = _builder(data_args, prompts_per_record(data_args, max_regions), seed)
+    stream = _RecordStream(images=augmented, builder=builder, report=report, keep_labels=data_args.balance_classes)
+    dataset = stream_to_dataset(stream, cache)
+    return dataset, {**report.to_dict(), **({"augmentation": augmentation} if augmentation else {})}, stream.labels
+
+
+def procedural_dataset(data_args: DataArguments, max_regions: int, workdir, seed: int = 0) -> datasets.Dataset:
+    """`training_data.procedural_records` as an Arrow dataset (the same records, streamed)."""
+    scenes = replace(data_args, data_format="procedural", data_path=None, split="train",
+                     scene_dir=data_args.scene_dir or str(Path(workdir) / "scenes"))
+    images, _ = load_annotated_images(scenes, workdir)
+    stream = _RecordStream(images=images, builder=_builder(data_args, max_regions, seed + 1))
+    return stream_to_dataset(stream, Path(workdir) / PREPARED_DIR)
+
+
+def prepare_training_dataset(data_args: DataArguments, max_regions: int, workdir, seed: int = 0):
+    """The training data as `data_args` shapes it (the module docstring), as a `datasets.Dataset` on disk under
+    `<workdir>/prepared`, and the report for data_report.json (the counts `training_data.py`'s steps give, and
+    "training_records")."""
+    if data_args.procedural_share and data_args.data_format == "procedural":
+        raise ValueError(f"procedural_share={data_args.procedural_share} mixes procedural records into real "
+                         "data, but data_format='procedural' is procedural already; give a real data_format.")
+    dataset, report, labels = real_records_dataset(data_args, max_regions, workdir, seed)
+    sampling = {}
+    if data_args.balance_classes:
+        picks, balanced = class_balanced_picks(labels, seed, data_args.balance_power)
+        if picks is not None:
+            dataset = dataset.select(picks)
+        sampling.update(balanced)
+    if data_args.procedural_share:
+        procedural = procedural_dataset(data_args, prompts_per_record(data_args, max_regions), workdir, seed)
+        picks, order, mixed = procedural_mix_order(len(dataset), len(procedural), data_args.procedural_share, seed)
+        dataset = datasets.concatenate_datasets([dataset, procedural.select(picks)]).select(order)
+        sampling["procedural_mix"] = mixed
+    return dataset, {**report, **sampling, "training_records": len(dataset)}
+
+
+__all__ = ["PREPARED_DIR", "prepare_training_dataset", "procedural_dataset", "real_records_dataset"]
