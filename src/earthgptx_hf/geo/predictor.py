@@ -8,7 +8,8 @@
   on one window around them (`windows.region_windows`: zoom-in, at least one model canvas).
 - Image-level tasks (no prompts: classify = scene classification, caption, detailed_caption): a grid of canvas-sized
   tiles with overlap (`windows.grid_windows`), one answer per tile.
-- Windows are read one at a time (`RasterScene.read_rgb`, the scene's stretch), batched through the
+- Windows are read one at a time (`RasterScene.read_rgb`, the scene's stretch) ahead of the model in a background
+  thread (`prefetch`; masks are written behind it likewise), batched through the
   `visual-prompting` pipeline (`batch_size` windows per `generate()` call), with a tqdm bar in tiles per second.
   Windows without a valid pixel are not run: they are counted (`summary["skipped_nodata"]`), with the prompts they
   held.
@@ -32,6 +33,7 @@ from tqdm.auto import tqdm
 
 from ..pipelines.pipeline_inputs import TASK_SHORTCUTS
 from ..output_paths import check_output
+from . import prefetch
 from .features import OUTPUT_CRS, MapProjection, feature_collection, region_feature, tile_feature
 from .output import write_features
 from .prompts import _crs, load_prompts
@@ -185,7 +187,9 @@ class ScenePredictor:
                                  "scene or pass a larger max_windows if the work is meant.")
             counts = _Run(windows=len(windows))
             features = []
-            with MaskWriter(mask_out, georeference, len(scene_prompts)) if mask_out else _nothing() as writer:
+            # masks written behind the model, in a background thread (`prefetch`)
+            with prefetch.WriteBehind(MaskWriter(mask_out, georeference, len(scene_prompts))) if mask_out \
+                    else _nothing() as writer:
                 for window, result in self._run(raster, windows, scene_prompts, task, counts):
                     features += self._features(window, result, scene_prompts, georeference, projection, task, writer,
                                                counts)
@@ -216,9 +220,10 @@ class ScenePredictor:
         unit = "tile" if not prompts else "window"
         bar = tqdm(total=len(windows), unit=unit, desc=f"{raster.name}: {task}", disable=not self.progress)
 
-        def items():
-            for window in windows:
-                pixels, valid = raster.read_rgb(window.window, window.out_shape)
+        def items():  # windows read ahead of the model, in a background thread (`prefetch`)
+            reads = prefetch.read_ahead(lambda window: raster.read_rgb(window.window, window.out_shape), windows,
+                                        prefetch.READ_AHEAD_BATCHES * self.batch_size)
+            for window, (pixels, valid) in reads:
                 if not valid.any():
                     counts.skipped_nodata += 1
                     counts.skipped_prompts += [prompts[m].name for m in window.members]
