@@ -5,8 +5,27 @@ The mixins are transformers' files of the installed release, fetched during set-
 sub-folder modules they import are our stand-ins (`standins.py`): `GenerationTesterMixin` is a marker, and its
 behaviours are tested on this model in `tests/modeling/test_decoding_modes.py`.
 
-Overrides and skips (each with its reason; an override tests the same property on this model's inputs):
-OVERRIDES_AND_SKIPS below is the list, one entry per test.
+Tester hooks (what an in-tree model's tester sets; no test is dropped by them):
+- the auto name tables: our class names are added to `MODEL_MAPPING_NAMES` / `MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES`
+  for this class's tests (`setUpClass`), where an in-tree model's names are; transformers' tests read a class's role
+  (base model, head that takes `labels`) there.
+- `_prepare_for_class`: the training tests also get the grounding inputs of the one `[PIX]` per sample, so the mask
+  head's parameters are in the loss and the gradient tests cover them.
+- `skip_test_image_features_output_shape`: the shape half of `test_get_image_features_output` is replaced by
+  `test_get_image_features_shapes` (the hybrid features are checked against the fusion width, not a vision config's).
+- `test_can_init_all_missing_weights_before_2023 = True`: our modeling file carries no copyright year, so the test
+  would be skipped as an "old model"; it runs.
+
+Overrides (each tests the same property on this model's layout):
+- `test_sdpa_can_dispatch_composite_models`: the vision tower is a block of two towers, not one `PreTrainedModel`.
+- `test_bc_cache_name_forward`: skipped by transformers for a forward that does not list `cache`; ours takes it in
+  `**kwargs` under either name, because the name changed inside our supported range.
+
+Skips: only transformers' own conditions (no accelerator, FlashAttention, DeepSpeed or MPS here; ConvNeXt has no
+attention, so "parts of this model don't support sdpa" for the dynamic-switch test; no MoE, sliding window, axial or
+partial RoPE in this model). `PipelineTesterMixin` is not used: it runs transformers' per-task pipeline tests
+(`tests/pipelines/test_pipelines_*.py`, not in the source distribution) for the tasks of transformers' own mapping,
+and `visual-prompting` is our task, tested in `tests/pipelines/`.
 """
 
 from __future__ import annotations
