@@ -166,5 +166,17 @@ def stub_predictor(**kwargs):
     return ScenePredictor(PromptMaskPipeline(), batch_size=2, progress=False, model_id="stub", **kwargs)
 
 
-__all__ = ["SECRET", "secret_file", "raw_vrt", "source_vrt", "wms_file", "outside_geotiff", "geotiff",
+def no_request(call):
+    """Runs `call(tmp, url)` against a recording server; fails if the server was asked anything, else re-raises what
+    `call` raised (or returns its result)."""
+    def run(tmp):
+        with recording_server() as (url, requests):
+            try:
+                return call(tmp, url)
+            finally:
+                assert requests == [], f"the server was asked {requests}"
+    return run
+
+
+__all__ = ["no_request", "SECRET", "secret_file", "raw_vrt", "source_vrt", "wms_file", "outside_geotiff", "geotiff",
            "palette_tiff", "complex_tiff", "nodata_uint8", "sparse_huge", "recording_server", "stub_predictor"]

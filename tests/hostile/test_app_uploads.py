@@ -10,20 +10,10 @@ import rasterio
 from earthgptx_hf.app.scene import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, read_upload
 from earthgptx_hf.app.session import AppSession
 
-from .geo_inputs import SECRET, outside_geotiff, raw_vrt, recording_server, secret_file, source_vrt, wms_file
+from .geo_inputs import SECRET, no_request, outside_geotiff, raw_vrt, secret_file, source_vrt, wms_file
 from .harness import Hostile, parametrize, run_case
 
 REFUSED = r"Files are opened only as PNG, JPEG, \(Geo\)TIFF, BMP, GIF or WebP \(a GDAL VRT or WMS description"
-
-
-def no_request(call):
-    def run(tmp):
-        with recording_server() as (url, requests):
-            try:
-                return call(tmp, url)
-            finally:
-                assert requests == [], f"the server was asked {requests}"
-    return run
 
 
 def not_leaked(call):

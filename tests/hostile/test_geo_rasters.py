@@ -24,7 +24,7 @@ from .geo_inputs import (
     outside_geotiff,
     palette_tiff,
     raw_vrt,
-    recording_server,
+    recording_server, no_request,
     secret_file,
     source_vrt,
     sparse_huge,
@@ -35,18 +35,6 @@ from .harness import Hostile, parametrize, run_case
 from .test_images import process, run_pipe
 
 REFUSED = r"GeoTIFF/COG, PNG or JPEG|PNG, JPEG, \(Geo\)TIFF, BMP, GIF or WebP"  # the allow-list, named in the message
-
-
-def no_request(call):
-    """Runs `call(tmp, url)` against a recording server; fails if the server was asked anything, else re-raises what
-    `call` raised (or returns its result)."""
-    def run(tmp):
-        with recording_server() as (url, requests):
-            try:
-                return call(tmp, url)
-            finally:
-                assert requests == [], f"the server was asked {requests}"
-    return run
 
 
 def coco_over_outside(tmp):
