@@ -20,11 +20,12 @@ from earthgptx_hf.training.train import build_training_records
 from .geo_inputs import (
     complex_tiff,
     geotiff,
+    no_request,
     nodata_uint8,
     outside_geotiff,
     palette_tiff,
     raw_vrt,
-    recording_server, no_request,
+    recording_server,
     secret_file,
     source_vrt,
     sparse_huge,
