@@ -29,19 +29,25 @@ from .helpers import training_batch
 PADDED_ROWS = 900
 
 
-def save_tiny_parts(root: Path, vocab_size: int = PADDED_ROWS, tokenizer: bool = True, **text_fields) -> dict:
-    """Tiny random parts of the `tiny` preset saved in the Hub layouts under `root` (the language model with the
-    shipped tokenizer in its folder, as a Hub LLM has its own); returns {part: folder}."""
+def tiny_parts(vocab_size: int = PADDED_ROWS, **text_fields) -> dict:
+    """Tiny random parts of the `tiny` preset (seed 3): {part: model}."""
     reference = EarthGPTXConfig.from_preset("tiny")
     torch.manual_seed(3)
     text_config = reference.text_config.__class__(
         **{**reference.text_config.to_dict(), "vocab_size": vocab_size, **text_fields})
-    models = {
+    return {
         "language_model": LlamaForCausalLM(text_config),
         "dino": Dinov2Model(reference.dino_config),
         "convnext": ConvNextModel(reference.convnext_config),
         "sam": SamModel(reference.grounding_config),
     }
+
+
+def save_tiny_parts(root: Path, vocab_size: int = PADDED_ROWS, tokenizer: bool = True, models: dict | None = None,
+                    **text_fields) -> dict:
+    """`tiny_parts` (or `models`) saved in the Hub layouts under `root` (the language model with the shipped tokenizer
+    in its folder, as a Hub LLM has its own); returns {part: folder}."""
+    models = models or tiny_parts(vocab_size, **text_fields)
     for name, model in models.items():
         model.save_pretrained(root / name)
     if tokenizer:
@@ -52,17 +58,8 @@ def save_tiny_parts(root: Path, vocab_size: int = PADDED_ROWS, tokenizer: bool =
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory):
     root = tmp_path_factory.mktemp("parts")
-    reference = EarthGPTXConfig.from_preset("tiny")
-    torch.manual_seed(3)
-    text_config = reference.text_config.__class__(**{**reference.text_config.to_dict(), "vocab_size": 256})
-    models = {
-        "language_model": LlamaForCausalLM(text_config),
-        "dino": Dinov2Model(reference.dino_config),
-        "convnext": ConvNextModel(reference.convnext_config),
-        "sam": SamModel(reference.grounding_config),
-    }
-    for name, model in models.items():
-        model.save_pretrained(root / name)
+    models = tiny_parts(vocab_size=256)
+    save_tiny_parts(root, tokenizer=False, models=models)
     return root, models
 
 
