@@ -13,21 +13,25 @@ from pathlib import Path
 
 from .augmentation import CROP_CONTEXT, CROP_MIN_SIZE
 from .converters import CONVERTERS
+from .formats import PLUGIN_FORMATS, GeoDataArguments, plugin_loader
 from .procedural import generate_scenes
 from .sampling import check_balance_power, check_procedural_share
 from .tasks import parse_grounding_regions
+from .validation_split import check_validation_split
 
 # Converters that read a label file (or folder) and an image folder.
 NEEDS_IMAGE_DIR = ("coco", "yolo", "dota", "voc", "segmentation", "caption_json")
 
 
 @dataclass
-class DataArguments:
-    """The data source (a converter's input, M-RSVP records or procedural scenes) and how records are built from it."""
+class DataArguments(GeoDataArguments):
+    """The data source (a converter's input, M-RSVP records, procedural scenes or a plugin format such as `geo`:
+    `formats.py`) and how records are built from it."""
 
     data_format: str = field(default="procedural", metadata={
-        "help": "procedural (synthetic scenes), records (M-RSVP .jsonl) or a converter name.",
-        "choices": ["procedural", "records", *CONVERTERS]})
+        "help": "procedural (synthetic scenes), records (M-RSVP .jsonl), a converter name, or geo (GeoTIFF scenes "
+                "and vector labels: scenes, labels, ...).",
+        "choices": ["procedural", "records", *CONVERTERS, *PLUGIN_FORMATS]})
     data_path: str | None = field(default=None, metadata={"help": "The converter's input (file or folder)."})
     image_dir: str | None = None
     split: str | None = field(default="train", metadata={"help": "Split to read where the format has splits."})
@@ -93,6 +97,7 @@ class DataArguments:
 
     def __post_init__(self):
         parse_grounding_regions(self.grounding_regions)  # a bad value fails when the arguments are read
+        check_validation_split(self.validation_split)
         check_training_options(self)
 
     def training_options_set(self) -> list[str]:
@@ -157,9 +162,11 @@ def load_annotated_images(data_args: DataArguments, workdir: Path):
         images, report = generate_scenes(scene_dir, data_args.num_scenes, size=data_args.scene_size, seed=0,
                                          num_objects=(low, high), object_scale=data_args.object_scale)
         return [im for im in images if data_args.split is None or im.split == data_args.split], report
+    if data_args.data_format in PLUGIN_FORMATS:
+        return plugin_loader(data_args.data_format)(data_args, workdir)
     if data_args.data_format not in CONVERTERS:
         raise ValueError(f"data_format={data_args.data_format!r} holds no annotated images; valid: "
-                         f"{['procedural', *CONVERTERS]} ('records' files are read with read_records).")
+                         f"{['procedural', *CONVERTERS, *PLUGIN_FORMATS]} ('records' files are read with read_records).")
     if data_args.data_path is None:
         raise ValueError(f"data_format={data_args.data_format!r} needs data_path.")
     converter = CONVERTERS[data_args.data_format]

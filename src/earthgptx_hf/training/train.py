@@ -28,6 +28,7 @@ from ..data.dataset import records_to_dataset
 from ..data.records import read_records
 from ..data.tasks import build_records
 from ..data.training_data import augment_images, prompts_per_record, resample_records
+from ..data.validation_split import split_images, split_records
 from ..extras import require
 from ..modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
 from ..modeling.activation_checkpointing import enable_activation_checkpointing
@@ -39,6 +40,7 @@ from .callbacks import LossPartsCallback, plot_loss_curve
 from .collator import EarthGPTXDataCollator
 from .compose_config import check_compose_section, compose_model
 from .trainer import EarthGPTXTrainer
+from .validation import ValidationMetricsCallback, check_eval_strategy
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +101,13 @@ def training_defaults(preset: str, model_name_or_path: str | None = None) -> dic
     return dict(PRESET_TRAINING_DEFAULTS[preset])
 
 
-def build_training_records(data_args: DataArguments, max_regions: int, workdir: Path, seed: int = 0):
+def build_training_records(data_args: DataArguments, max_regions: int, workdir: Path, seed: int = 0,
+                           validation: list | None = None):
     """M-RSVP records for training and the conversion report (a dict), shaped by the training options of
-    `data_args` (augmentation, prompts per record, class balance, procedural share: `data/training_data.py`)."""
+    `data_args` (augmentation, prompts per record, class balance, procedural share: `data/training_data.py`).
+    With `validation_split`, the held-out records (`data/validation_split.py`, neither augmented nor resampled) are
+    appended to `validation` (a list) and left out of the training records."""
+    held_out = []
     if data_args.data_format == "records":
         if data_args.data_path is None:
             raise ValueError("data_format='records' needs data_path (an M-RSVP .jsonl file).")
@@ -111,20 +117,27 @@ def build_training_records(data_args: DataArguments, max_regions: int, workdir: 
         records, report = read_records(data_args.data_path, data_args.image_dir, data_args.allow_outside_root)
         logger.info("%s", report)
         report = report.to_dict()
+        records, held_out = split_records(records, data_args.validation_split, seed)
     else:
         images, report = load_annotated_images(data_args, workdir)
+        images, held_images = split_images(images, data_args.validation_split, seed)
         images, augmentation = augment_images(images, data_args, workdir, seed)
         tasks = [t.strip() for t in data_args.tasks.split(",") if t.strip()]
         records = build_records(images, tasks=tasks, prompt_type=data_args.prompt_type,
                                 max_regions=prompts_per_record(data_args, max_regions), seed=seed, report=report,
                                 grounding_regions=data_args.grounding_regions)
+        held_out = build_records(held_images, tasks=tasks, prompt_type=data_args.prompt_type,
+                                 max_regions=prompts_per_record(data_args, max_regions), seed=seed,
+                                 grounding_regions=data_args.grounding_regions)
         logger.info("%s", report)
         report = {**report.to_dict(), **({"augmentation": augmentation} if augmentation else {})}
     records, sampling = resample_records(records, data_args, prompts_per_record(data_args, max_regions), workdir,
                                          seed)
     if sampling:
         logger.info("training data resampled: %s", sampling)
-    return records, {**report, **sampling, "training_records": len(records)}
+    if validation is not None:
+        validation.extend(held_out)
+    return records, {**report, **sampling, "training_records": len(records), "validation_records": len(held_out)}
 
 
 def checkpoint_config(source: str, overrides: dict) -> EarthGPTXConfig:
@@ -226,7 +239,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         model, processor = model_and_processor
     processor.check_model_config(model.config)  # a PeftModel hands `config` on from the model it wraps
     with training_args.main_process_first(desc="building the training data"):  # one process writes scene files
-        records, report = build_training_records(data_args, model.config.max_regions, output_dir, training_args.seed)
+        validation = []
+        records, report = build_training_records(data_args, model.config.max_regions, output_dir, training_args.seed,
+                                                 validation)
+    check_eval_strategy(training_args, validation)
     if training_args.process_index == 0:
         (output_dir / "data_report.json").write_text(json.dumps(report, indent=2))
     if model.config.region_label_loss_weight and not any(r.get("task") == "classification" for r in records):
@@ -236,8 +252,15 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     dataset = records_to_dataset(records)
     collator = EarthGPTXDataCollator(processor, max_length=getattr(data_args, "max_length", None),
                                      region_labels=bool(model.config.region_label_loss_weight))
+    if validation:  # validation_split: the loss on the held-out records, task metrics by the callback
+        training_args.prediction_loss_only = True
+        if training_args.label_names is None:  # region_labels (the model's other label) is absent without its loss
+            training_args.label_names = ["labels"]
+        samples = getattr(data_args, "validation_metric_samples", 0)
+        metrics = [ValidationMetricsCallback(processor, validation, samples)] if samples else []
+        callbacks = [*(callbacks or []), *metrics]
     trainer = EarthGPTXTrainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
-                      callbacks=callbacks)
+                      callbacks=callbacks, eval_dataset=records_to_dataset(validation) if validation else None)
     # first in line, so that the progress bar and the loggers see the parts it adds
     trainer.callback_handler.callbacks.insert(0, LossPartsCallback(model))
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)

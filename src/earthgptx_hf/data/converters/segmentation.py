@@ -9,6 +9,8 @@ read from the map. Our rule for which patches give a point (the paper does not s
 - otherwise the point is sampled uniformly (seeded) among the pixels of that class, so the label read at the point is
   the class by construction.
 Every patch is counted: `objects_read` counts patches, skipped patches are counted under their reason.
+Each point also carries the mask of the connected region (8-connected) of its class that it lies on
+(`regions.attach_region_masks`; `region_masks=False`: points only), so label maps give grounding records too.
 
 Label maps must hold class indices: a single-channel map ('L', 'I', ...) or a palette ('P') image, whose pixel
 values are the class ids. A 3-channel colour-coded map (channels that differ) raises `AnnotationFormatError` naming
@@ -30,6 +32,7 @@ from ..annotations import (
     PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, find_image, ObjectAnnotation,
     PathOutsideRootError,
 )
+from .regions import attach_region_masks
 
 
 def points_from_label_map(label_map: np.ndarray, class_names: dict[int, str], rng: np.random.Generator,
@@ -110,12 +113,13 @@ def _class_indices(label_file: Path, palette: dict | None) -> np.ndarray:
 def read_segmentation_maps(label_dir: str | Path, image_dir: str | Path, class_names: dict[int, str],
                            modality: str = "optical", patch: int = 32, background: int | None = 0,
                            ignore_index: int | None = 255, min_fraction: float = 0.5, seed: int = 0,
-                           palette: dict | None = None, allow_outside_root: bool = False):
+                           palette: dict | None = None, allow_outside_root: bool = False, region_masks: bool = True):
     """Reads `label_dir/<stem>.png` label maps next to `image_dir/<stem>.*` images.
 
     Args:
         palette: `{(r, g, b): class_id}` for colour-coded (RGB) label maps; None requires class-index maps.
         allow_outside_root: follow label maps and images that resolve outside their folder; off by default.
+        region_masks: give each point the mask of its connected class region (module docstring).
     """
     report = ConversionReport(source=f"segmentation:{Path(label_dir).name}")
     rng = np.random.default_rng(seed)
@@ -142,6 +146,8 @@ def read_segmentation_maps(label_dir: str | Path, image_dir: str | Path, class_n
             continue
         objects = points_from_label_map(label_map, class_names, rng, patch, background, ignore_index, min_fraction,
                                         report)
+        if region_masks:
+            attach_region_masks(objects, label_map, {name: value for value, name in class_names.items()})
         report.images += 1
         report.objects_kept += len(objects)
         images.append(AnnotatedImage(image=str(image_path), width=label_map.shape[1], height=label_map.shape[0],
