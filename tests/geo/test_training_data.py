@@ -85,15 +85,34 @@ def test_the_validation_split_holds_out_whole_spatial_blocks(geo_data):
     sides = {image.split for image in images}
     assert sides == {"train", "validation"}, [(i.id, i.split) for i in images]
     assert report.validation_windows == sum(i.split == "validation" for i in images)
-    # blocks of 2 x 2 windows: windows of one block are all on one side, and windows that straddle are dropped
-    images2, report2 = load_annotated_images(geo_args(scenes, labels, validation_split=0.5, validation_block=2,
+    # overlapping windows: a window that reaches into a block of the other side is dropped, so the map blocks that
+    # training windows touch and those that validation windows touch are disjoint
+    images2, report2 = load_annotated_images(geo_args(scenes, labels, validation_split=0.5, validation_block=1,
                                                       window_overlap=0.5), tmp / "work2")
+    assert report2.windows["straddles the validation boundary"] >= 1
     assert report2.objects_read == report2.objects_kept + sum(report2.skipped.values())
+    touched = {"train": set(), "validation": set()}
+    for image in images2:
+        name = scene_of(image)
+        col, row, w, h = (int(v) for v in image.id.split(":")[1].split(","))
+        x0, y0 = SCENES[name][1]
+        left, top = (x0 + 10 * col) / 640, (y0 - 10 * row) / 640  # 640 m blocks: 64 windows of 10 m pixels
+        right, bottom = (x0 + 10 * (col + w)) / 640, (y0 - 10 * (row + h)) / 640
+        blocks = {(name[0] != "b", bx, by) for bx in range(int(np.floor(left)), int(np.ceil(right)))
+                  for by in range(int(np.floor(bottom)), int(np.ceil(top)))}
+        touched[image.split] |= blocks
+    assert touched["train"] and touched["validation"] and not touched["train"] & touched["validation"]
+
+
+def test_spatial_split_refuses_windows_across_the_boundary():
     from earthgptx_hf.geo.spatial_split import SpatialSplit
 
-    for image in images2:
-        assert image.split in ("train", "validation")
-    assert SpatialSplit(0.5, 1280.0, "EPSG:32633").assign((0.0, 0.0, 1300.0, 10.0)) in (None, "train", "validation")
+    split = SpatialSplit(0.5, 100.0, "EPSG:32633", seed=0)
+    sides = [split.side_of(50 + 100 * i, 50) for i in range(40)]
+    i = next(k for k in range(39) if sides[k] != sides[k + 1])  # neighbouring blocks on different sides
+    assert split.assign((100 * i + 10, 10, 100 * i + 90, 90)) == sides[i]
+    assert split.assign((100 * i + 60, 10, 100 * i + 140, 90)) is None
+    assert SpatialSplit(0.0, 100.0, "EPSG:32633").assign((0, 0, 1000, 1000)) == "train"
 
 
 def test_target_gsd_resamples_windows_to_metres(geo_data):
@@ -172,7 +191,8 @@ eval_steps: 1
 save_strategy: steps
 save_steps: 1
 load_best_model_at_end: true
-metric_for_best_model: eval_loss
+metric_for_best_model: giou
+greater_is_better: true
 logging_steps: 1
 report_to: none
 use_cpu: true
@@ -210,3 +230,51 @@ def test_end_to_end_train_with_spatial_validation_then_predict_a_third_scene(geo
 
     assert len(features) == 1
     assert np.allclose(shape(features[0]["geometry"]).bounds, expected, atol=1e-3)  # the prompt on its pixels
+
+
+def test_resample_to_gsd_gives_inference_the_training_scale(tmp_path):
+    import rasterio
+
+    from earthgptx_hf.geo.gsd import resample_to_gsd
+    from earthgptx_hf.geo.raster import RasterScene
+
+    scene = write_scene(tmp_path / "c.tif", "c")
+    out = resample_to_gsd(scene, 20.0, tmp_path / "c_20m.tif", block_rows=7)
+    with rasterio.open(out) as dataset:
+        assert (dataset.width, dataset.height, dataset.transform.a, dataset.crs.to_string()) == (64, 64, 20.0,
+                                                                                                   "EPSG:32633")
+        assert dataset.transform.c == SCENES["c"][1][0] and dataset.descriptions[2] == "red"
+        data = dataset.read(3)
+    (rect, category), = OBJECTS["c"]
+    half = [v // 2 for v in rect]  # the planted object at 20 m
+    assert (data[half[1]:half[3], half[0]:half[2]] == BRIGHT[category]).all()
+    assert data.sum() == 300 * (64 * 64 - 10 * 8) + BRIGHT[category] * 10 * 8
+    with RasterScene(scene, bands="red,green,blue") as full:  # the training read of the same 640 m window
+        from rasterio.windows import Window
+
+        window, _ = full.read(Window(0, 0, 64, 64), out_shape=(32, 32))
+    assert (window[..., 0] == data[:32, :32]).all()
+    with pytest.raises(ValueError, match=r"out=.* exists"):
+        resample_to_gsd(scene, 20.0, out)
+    degrees = write_scene(tmp_path / "d.tif", "c", crs="EPSG:4326",
+                          transform=rasterio.transform.from_origin(15, 41.6, 1e-4, 1e-4))
+    with pytest.raises(ValueError, match=r"target_gsd needs each scene's ground sample distance.*EPSG:4326"):
+        resample_to_gsd(degrees, 20.0, tmp_path / "d_20m.tif")
+
+
+def test_mask_prompts_from_the_polygons_train(geo_data):
+    from earthgptx_hf.training.train import main as train
+
+    tmp, scenes, labels = geo_data
+    config = tmp / "mask.yaml"
+    text = TRAIN_CONFIG.format(scenes=scenes, labels=labels, out=tmp / "run_mask").replace("prompt_type: box",
+                                                                                         "prompt_type: mask")
+    config.write_text(text.replace("max_steps: 2", "max_steps: 1"))
+    assert train([str(config)]) == 0
+    from earthgptx_hf.data.annotated_images import load_annotated_images as load
+    from earthgptx_hf.data.tasks import build_records
+
+    images, _ = load(geo_args(scenes, labels), tmp / "work")
+    records = build_records(images, tasks=("classification",), prompt_type="mask")
+    prompt = records[0]["prompts"][0]
+    assert prompt["type"] == "mask" and rle_to_mask(prompt["mask"]).sum() == 16 * 12  # the first ship's pixels

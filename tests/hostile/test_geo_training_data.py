@@ -108,7 +108,8 @@ CASES = [
             lambda tmp: load(tmp, geojson_labels(tmp, [
                 {"type": "Feature", "geometry": shapely.geometry.mapping(pixel_polygon("a", (8, 8, 24, 20))),
                  "properties": {"class": "ship"}},
-                {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": []}, "properties": {"class": "ship"}},
+                {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": []},
+                 "properties": {"class": "ship"}},
                 {"type": "Feature", "geometry": None, "properties": {"class": "ship"}}])),
             check=skipped("invalid geometry", 2)),
     Hostile("a line label is counted as invalid (labels are polygons or points)",
@@ -188,3 +189,15 @@ def _train_records(tmp, **options):
 @parametrize(CASES)
 def test_hostile_geo_training_data(case, tmp_path):
     run_case(case, tmp_path)
+
+
+def test_a_huge_header_costs_nothing_before_its_windows_are_read():
+    from types import SimpleNamespace
+
+    from earthgptx_hf.geo.training_data import _windows
+
+    args = SimpleNamespace(window_sampling="grid", window_overlap=0.0)
+    count, windows = _windows(10**7, 10**7, (256, 256), args, None)
+    assert count == 39063 ** 2 and next(windows) == (0, 0)
+    count, windows = _windows(300, 100, (256, 256), args, None)
+    assert list(windows) == [(0, 0), (44, 0)]  # the last window ends at the edge; a short scene is taken whole

@@ -42,7 +42,7 @@ class DataArguments(GeoDataArguments):
     grounding_regions: str = field(default="1,2,3", metadata={
         "help": "Regions per grounding question, comma-separated positive integers; each record's count is drawn "
                 "uniformly from those that the image's objects with masks allow ('1': one region per question)."})
-    prompt_type: str = field(default="mixed", metadata={"choices": ["box", "point", "freeform", "mixed"]})
+    prompt_type: str = field(default="mixed", metadata={"choices": ["box", "point", "freeform", "mixed", "mask"]})
     num_scenes: int = 600
     scene_size: int = 128
     scene_objects: str = field(default="2,4", metadata={"help": "Objects per procedural scene: 'min,max'."})
@@ -166,7 +166,8 @@ def load_annotated_images(data_args: DataArguments, workdir: Path):
         return plugin_loader(data_args.data_format)(data_args, workdir)
     if data_args.data_format not in CONVERTERS:
         raise ValueError(f"data_format={data_args.data_format!r} holds no annotated images; valid: "
-                         f"{['procedural', *CONVERTERS, *PLUGIN_FORMATS]} ('records' files are read with read_records).")
+                         f"{['procedural', *CONVERTERS, *PLUGIN_FORMATS]} ('records' files are read with "
+                         "read_records).")
     if data_args.data_path is None:
         raise ValueError(f"data_format={data_args.data_format!r} needs data_path.")
     converter = CONVERTERS[data_args.data_format]

@@ -11,7 +11,7 @@ templates and labels; instructions always come from the templates below.
 
 Tasks:
 - `classification`: referring object classification; up to `max_regions` objects per record (several records for
-  crowded images); prompt type box, point or free-form; answer "<Region 1>: label" per line.
+  crowded images); prompt type box, point, free-form or mask (the object's mask, its box when it has none); answer "<Region 1>: label" per line.
 - `region_caption`: the referring expression when people wrote one, else a templated description.
 - `scene`: scene classification with the image-level box [0, 0, W, H].
 - `caption`: brief captioning with the image-level box; one record per human caption.
@@ -34,7 +34,7 @@ from .annotations import AnnotatedImage, ConversionReport, ObjectAnnotation
 from .freeform import box_to_freeform
 
 TASKS = ("classification", "region_caption", "scene", "caption", "relation", "grounding")
-PROMPT_TYPES = ("box", "point", "freeform", "mixed")
+PROMPT_TYPES = ("box", "point", "freeform", "mixed", "mask")  # mask: the object's own mask (box without one)
 
 TEMPLATES = {
     "classification": [
@@ -151,6 +151,8 @@ class RecordBuilder:
     def _prompt(self, obj: ObjectAnnotation, image: AnnotatedImage, kind: str) -> dict:
         if obj.point is not None or kind == "point":
             return {"type": "point", "point": obj.point or self._point_on(obj)}
+        if kind == "mask" and obj.mask is not None:
+            return {"type": "mask", "mask": obj.mask}
         if kind == "freeform":
             return box_to_freeform(obj.bbox, self.rng, image.width, image.height, noise=self.freeform_noise)
         return {"type": "box", "bbox": [round(float(v), 2) for v in obj.bbox]}

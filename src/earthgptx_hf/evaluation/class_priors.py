@@ -21,12 +21,17 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from ..processing.rle import rle_to_mask
 from ..processing.visual_prompts import prompt_bounds
 from .region_classification import _truth
 
 
 def prompt_area(prompt: dict) -> float:
-    """Area in pixels of the box around one prompt (0 for a point)."""
+    """Area in pixels of the box around one prompt (0 for a point; a mask prompt: the box around its pixels)."""
+    if prompt.get("type") == "mask":
+        mask = prompt["mask"]
+        rows, cols = np.nonzero(rle_to_mask(mask) if isinstance(mask, dict) else np.asarray(mask, bool))
+        return float((np.ptp(cols) + 1) * (np.ptp(rows) + 1)) if rows.size else 0.0
     x1, y1, x2, y2 = prompt_bounds(prompt)
     return max(0.0, float(x2) - float(x1)) * max(0.0, float(y2) - float(y1))
 

@@ -59,7 +59,8 @@ def preset_bands(dataset, preset: str) -> tuple[int, ...]:
     if dataset.count in counts:
         return tuple(wanted)
     raise ValueError(f"band_preset={preset!r} needs a {sensor} raster: band descriptions naming bands {wanted} "
-                     f"(e.g. 'B{wanted[0]:02d}') or {'/'.join(map(str, counts))} bands in the sensor's order; the raster "
+                     f"(e.g. 'B{wanted[0]:02d}') or {'/'.join(map(str, counts))} bands in the sensor's order; the "
+                     "raster "
                      f"has {dataset.count} band(s) described {list(dataset.descriptions)}. Give bands= instead.")
 
 

@@ -4,11 +4,30 @@ sizes that follow from it (`window_size` in pixels or metres, `target_gsd` resam
 A scene's GSD is known when it has a projected CRS (its linear unit converted to metres: `CRS.linear_units_factor`);
 a scene without a CRS, or in a geographic CRS (degrees, whose ground size changes with latitude), has none, and the
 options that need one (`window_unit: metres`, `target_gsd`) refuse it, naming the scene.
+
+At inference, `resample_to_gsd` writes a scene at the training `target_gsd` (a GeoTIFF with the same CRS and the
+scaled transform, read and written in blocks of rows: memory stays bounded), resampled as the training windows are
+(nearest neighbour, `RasterScene.read`), so that `earthgptx-predict` sees the scale the model was trained at:
+
+    python -m earthgptx_hf.geo.gsd scene.tif --target-gsd 0.5 --out scene_0.5m.tif
+    earthgptx-predict scene_0.5m.tif --model runs/gis --prompts fields.gpkg ...
 """
 
 from __future__ import annotations
 
+import argparse
 import math
+import os
+import sys
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.transform import Affine
+from rasterio.windows import Window
+
+from .opening import gdal_env, open_raster
+from .raster import Georeference
 
 
 def scene_gsd(georeference) -> tuple[float, float] | None:
@@ -56,4 +75,49 @@ def window_shapes(georeference, window_size: float, window_unit: str, target_gsd
     return read, (out, out) if out else (read[1], read[0])
 
 
-__all__ = ["scene_gsd", "require_gsd", "window_shapes"]
+def resample_to_gsd(source, target_gsd: float, out, block_rows: int = 256, argument: str = "scene") -> str:
+    """`source` written to `out` (a new GeoTIFF) at `target_gsd` metres per pixel (module docstring); returns `out`.
+    Raises ValueError naming the scene when its GSD is unknown, and refuses to replace an existing `out`."""
+    if os.path.exists(out):
+        raise ValueError(f"out={str(out)!r} exists; give a new file (an output never replaces a file).")
+    with open_raster(source, argument) as src:
+        where = f"{argument} ({os.fspath(source)!r})"
+        window_shapes(Georeference(src.crs, src.transform, src.width, src.height), 1, "pixels", target_gsd, where)
+        gsd_x, gsd_y = require_gsd(Georeference(src.crs, src.transform, src.width, src.height), "target_gsd", where)
+        width = max(1, round(src.width * gsd_x / target_gsd))
+        height = max(1, round(src.height * gsd_y / target_gsd))
+        step_x, step_y = src.width / width, src.height / height  # source pixels per output pixel
+        t = src.transform
+        transform = Affine(t.a * step_x, t.b * step_y, t.c, t.d * step_x, t.e * step_y, t.f)
+        profile = {"driver": "GTiff", "width": width, "height": height, "count": src.count, "dtype": src.dtypes[0],
+                   "crs": src.crs, "transform": transform, "tiled": True, "compress": "deflate",
+                   **({"nodata": src.nodata} if src.nodata is not None else {})}
+        with gdal_env(), rasterio.open(out, "w", **profile) as dst:
+            dst.colorinterp = src.colorinterp
+            for band, description in enumerate(src.descriptions, start=1):
+                if description:
+                    dst.set_band_description(band, description)
+            for top in range(0, height, block_rows):
+                rows = min(block_rows, height - top)
+                window = Window(0, top * step_y, src.width, rows * step_y)
+                data = src.read(window=window, out_shape=(src.count, rows, width), resampling=Resampling.nearest)
+                dst.write(np.asarray(data), window=Window(0, top, width, rows))
+    return str(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m earthgptx_hf.geo.gsd",
+                                     description="Write a scene at a ground sample distance (metres per pixel).")
+    parser.add_argument("scene")
+    parser.add_argument("--target-gsd", type=float, required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    print(resample_to_gsd(args.scene, args.target_gsd, args.out))
+    return 0
+
+
+__all__ = ["scene_gsd", "require_gsd", "window_shapes", "resample_to_gsd"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

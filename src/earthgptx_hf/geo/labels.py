@@ -102,7 +102,8 @@ def read_labels(path, class_attribute: str = "class", class_names=None, layer: s
     items, declared = _as_items(str(path), argument, layer)
     label_crs = declared or (_crs(crs, "label_crs") if crs is not None else CRS.from_user_input(DEFAULT_CRS))
     if declared is not None and crs is not None and _crs(crs, "label_crs") != declared:
-        raise ValueError(f"label_crs={crs!r} differs from the CRS {declared.to_string()} that {argument}={str(path)!r} "
+        raise ValueError(f"label_crs={crs!r} differs from the CRS {declared.to_string()} that "
+                         f"{argument}={str(path)!r} "
                          "declares; leave label_crs unset (it is for files that declare none).")
     names = None if class_names is None else set(class_names)
     labels = LabelSet([], [], [], label_crs)

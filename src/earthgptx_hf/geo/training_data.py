@@ -99,28 +99,30 @@ def scene_paths(scenes) -> list[str]:
     return paths
 
 
-def _starts(length: int, size: int, stride: int) -> list[int]:
-    if length <= size:
-        return [0]
-    starts = list(range(0, length - size + 1, stride))
-    return starts if starts[-1] == length - size else [*starts, length - size]
+def _starts(length: int, size: int, stride: int) -> range:
+    """Window offsets along `length` every `stride` (a lazy range); the last, past `length - size`, is clamped to it by
+    `_windows`, so that the last window ends at the edge."""
+    return range(1) if length <= size else range(0, length - size + stride, stride)
 
 
-def _windows(width: int, height: int, read: tuple[int, int], args, rng) -> list[tuple[int, int]]:
-    """(col, row) of the windows of a scene: a grid, or `windows_per_scene` random ones."""
+def _windows(width: int, height: int, read: tuple[int, int], args, rng):
+    """(number of windows, iterator of their (col, row)): a grid, or `windows_per_scene` random ones; lazy, so that a
+    header claiming a huge scene costs nothing before its windows are read."""
     w, h = read
     if args.window_sampling == "random":
         if isinstance(args.windows_per_scene, bool) or not isinstance(args.windows_per_scene, int) \
                 or args.windows_per_scene < 1:
             raise ValueError(f"windows_per_scene={args.windows_per_scene!r} must be a positive integer.")
-        return [(int(rng.integers(0, max(1, width - w + 1))), int(rng.integers(0, max(1, height - h + 1))))
-                for _ in range(args.windows_per_scene)]
+        return args.windows_per_scene, ((int(rng.integers(0, max(1, width - w + 1))),
+                                         int(rng.integers(0, max(1, height - h + 1))))
+                                        for _ in range(args.windows_per_scene))
     if args.window_sampling != "grid":
         raise ValueError(f"window_sampling={args.window_sampling!r} is not one of ['grid', 'random'].")
     if not 0 <= args.window_overlap < 1:
         raise ValueError(f"window_overlap={args.window_overlap!r} must be a fraction in [0, 1).")
     stride_x, stride_y = (max(1, round(side * (1 - args.window_overlap))) for side in (w, h))
-    return [(c, r) for r in _starts(height, h, stride_y) for c in _starts(width, w, stride_x)]
+    rows, cols = _starts(height, h, stride_y), _starts(width, w, stride_x)
+    return len(rows) * len(cols), ((min(c, max(0, width - w)), min(r, max(0, height - h))) for r in rows for c in cols)
 
 
 def _local(geometry, col: int, row: int, scale: tuple[float, float]):
@@ -183,8 +185,8 @@ def _scene_images(number: int, scene, labels, args, out_dir: Path, tally: _Tally
     split = SpatialSplit(args.validation_split, args.validation_block * read[0] * math.hypot(t.a, t.d),
                          georeference.crs.to_string(), seed)
     stem, images = Path(scene.name).stem, []
-    for col, row in tqdm(_windows(scene.width, scene.height, read, args, np.random.default_rng(seed + number)),
-                         desc=f"windows of {scene.name}", leave=False):
+    count, windows = _windows(scene.width, scene.height, read, args, np.random.default_rng(seed + number))
+    for col, row in tqdm(windows, total=count, desc=f"windows of {scene.name}", leave=False):
         w, h = min(read[0], scene.width - col), min(read[1], scene.height - row)
         hits = tree.query(box(col, row, col + w, row + h), predicate="intersects")
         if not len(hits):
@@ -246,7 +248,8 @@ def load_geo_images(data_args, workdir, seed: int = 0) -> tuple[list[AnnotatedIm
         report.scenes += 1
     if not tally.placed:
         raise ValueError(f"None of the {len(labels.geometries)} labels of {data_args.labels!r} (in "
-                         f"{labels.crs.to_string()}) falls on any of the {len(paths)} scene(s): check the label file's "
+                         f"{labels.crs.to_string()}) falls on any of the {len(paths)} scene(s): check the label "
+                         "file's "
                          "CRS against the scenes' (a file declaring the wrong CRS, or label_crs for one that "
                          "declares none).")
     report.skip("outside all scenes", len(labels.geometries) - len(tally.placed))

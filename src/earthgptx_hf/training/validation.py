@@ -56,7 +56,8 @@ class ValidationMetricsCallback(TrainerCallback):
         training = model.training
         model.eval()
         try:
-            results, _ = evaluate_records(model, self.processor, self.groups, batch_size=args.per_device_eval_batch_size,
+            results, _ = evaluate_records(model, self.processor, self.groups,
+                                          batch_size=args.per_device_eval_batch_size,
                                           max_new_tokens=self.max_new_tokens, semantic_similarity=False,
                                           progress=False)
         finally:
