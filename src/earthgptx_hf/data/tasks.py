@@ -11,7 +11,8 @@ templates and labels; instructions always come from the templates below.
 
 Tasks:
 - `classification`: referring object classification; up to `max_regions` objects per record (several records for
-  crowded images); prompt type box, point, free-form or mask (the object's mask, its box when it has none); answer "<Region 1>: label" per line.
+  crowded images); prompt type box, point, free-form or mask (the object's mask, its box when it has none); answer
+  "<Region 1>: label" per line.
 - `region_caption`: the referring expression when people wrote one, else a templated description.
 - `scene`: scene classification with the image-level box [0, 0, W, H].
 - `caption`: brief captioning with the image-level box; one record per human caption.
