@@ -166,9 +166,24 @@ CASES = [
             match=r"validation_split=0.01 held out no spatial block"),
     Hostile("validation_split out of range", lambda tmp: DataArguments(validation_split=1.0), raises=ValueError,
             match=r"validation_split=1.0 must be a number in \[0, 1\)"),
+    Hostile("a label file of two layers without label_layer", lambda tmp: load(tmp, _two_layers(tmp)),
+            raises=ValueError, match=r"has 2 layers .*name the one to read with label_layer="),
+    Hostile("a label_layer the file does not have", lambda tmp: load(tmp, _two_layers(tmp), label_layer="roads"),
+            raises=ValueError, match=r"label_layer='roads' is not a layer of .*two.gpkg"),
     Hostile("a zero window", lambda tmp: load(tmp, window_size=0), raises=ValueError,
             match=r"window_size=0 must be a number greater than 0"),
 ]
+
+
+def _two_layers(tmp):
+    import pyogrio.raw
+
+    path = tmp / "two.gpkg"
+    for layer in ("ships", "tanks"):
+        geometry = np.array([shapely.to_wkb(pixel_polygon("a", (8, 8, 24, 20)))], dtype=object)
+        pyogrio.raw.write(str(path), geometry, [np.array(["ship"], dtype=object)], ["class"], layer=layer,
+                          driver="GPKG", geometry_type="Polygon", crs="EPSG:4326", append=path.exists())
+    return str(path)
 
 
 def _vrt(tmp):

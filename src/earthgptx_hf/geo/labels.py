@@ -99,7 +99,11 @@ def read_labels(path, class_attribute: str = "class", class_names=None, layer: s
     """The labels of a vector file, each feature counted in `report` (module docstring). `crs` is the labels' CRS
     when the file declares none (default EPSG:4326, as GeoJSON says). Raises ValueError naming the file when it cannot
     be read, and when none of its features is a usable label."""
-    items, declared = _as_items(str(path), argument, layer)
+    try:
+        items, declared = _as_items(str(path), argument, layer)
+    except ValueError as error:  # the prompt reader's messages, with the option of this command
+        raise ValueError(str(error).replace(" (--prompt-layer)", "").replace("prompt_layer=", "label_layer=")) \
+            from None
     label_crs = declared or (_crs(crs, "label_crs") if crs is not None else CRS.from_user_input(DEFAULT_CRS))
     if declared is not None and crs is not None and _crs(crs, "label_crs") != declared:
         raise ValueError(f"label_crs={crs!r} differs from the CRS {declared.to_string()} that "
