@@ -143,7 +143,10 @@ CASES = [
             match=r"band 4 of its 4 is tagged alpha.*alpha_band=data.*alpha_band=mask"),
     Hostile("the alpha band read as data when asked",
             lambda tmp: load(tmp, scenes=four_band_rgbn(tmp), bands="4,1,2", alpha_band="data"),
-            check=lambda result: (result[1].windows["kept"] >= 1) or (_ for _ in ()).throw(AssertionError(result))),
+            check=lambda result: _nir_read_as_data(*result)),
+    Hostile("the alpha band taken as a mask when asked: its zeros are no-data",
+            lambda tmp: load(tmp, scenes=four_band_rgbn(tmp), bands="1,2,3", alpha_band="mask"),
+            check=lambda result: _check(result[1].windows["no-data window"] == 2, result[1].windows)),
     Hostile("window_unit metres on a scene in degrees is refused",
             lambda tmp: load(tmp, scenes=write_scene(tmp / "a.tif", "a", crs="EPSG:4326",
                                                     transform=rasterio.transform.from_origin(15, 41.6, 1e-4, 1e-4)),
@@ -184,6 +187,20 @@ def _two_layers(tmp):
         pyogrio.raw.write(str(path), geometry, [np.array(["ship"], dtype=object)], ["class"], layer=layer,
                           driver="GPKG", geometry_type="Polygon", crs="EPSG:4326", append=path.exists())
     return str(path)
+
+
+def _check(condition, detail):
+    assert condition, detail
+
+
+def _nir_read_as_data(images, report):
+    """Every window with labels is kept (the zero near-infrared half is data, not no-data), and the window's first
+    channel is the near-infrared band."""
+    assert report.windows["kept"] == 3 and "no-data window" not in report.windows, report.windows
+    import PIL.Image
+
+    values = {image.id.split(":")[1]: np.asarray(PIL.Image.open(image.image))[..., 0] for image in images}
+    assert (values["0,0,64,64"] == 90).all() and (values["64,64,64,64"] == 0).all()
 
 
 def _vrt(tmp):

@@ -20,8 +20,9 @@ import re
 import numpy as np
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioIOError
+from rasterio.windows import Window
 
-from .opening import gdal_env
+from .opening import gdal_env, open_raster
 from .raster import RasterScene
 
 # preset -> (sensor, (band numbers of the triple in the sensor's band order), band counts of that order)
@@ -73,8 +74,6 @@ class DataAlphaScene(RasterScene):
     value and non-finite floats only, never from the alpha band."""
 
     def read(self, window=None, out_shape=None):
-        from rasterio.windows import Window
-
         window = window or Window(0, 0, self.width, self.height)
         shape = out_shape or (int(window.height), int(window.width))
         try:
@@ -107,7 +106,7 @@ def open_training_scene(path, bands=None, band_preset: str | None = None, alpha_
         raise ValueError(f"alpha_band={alpha_band!r} is not one of ['refuse', 'data', 'mask'].")
     if bands is not None and band_preset is not None:
         raise ValueError(f"bands={bands!r} and band_preset={band_preset!r} both choose the bands; give one.")
-    scene = RasterScene(path, bands=None if band_preset else bands, argument=argument) if band_preset is None \
+    scene = RasterScene(path, bands=bands, argument=argument) if band_preset is None \
         else _preset_scene(path, band_preset, argument)
     alpha = alpha_bands(scene.dataset)
     if alpha and alpha_band == "refuse":
@@ -125,8 +124,6 @@ def open_training_scene(path, bands=None, band_preset: str | None = None, alpha_
 
 
 def _preset_scene(path, preset: str, argument: str) -> RasterScene:
-    from .opening import open_raster
-
     with open_raster(path, argument) as dataset:
         chosen = preset_bands(dataset, preset)
     return RasterScene(path, bands=chosen, argument=argument)
