@@ -182,7 +182,7 @@ def test_training_defaults_follow_the_model_preset(tmp_path):
     out = ["--output_dir", str(tmp_path)]
     _, _, args = parse_arguments(["--preset", "paper", *out])
     assert (args.learning_rate, args.weight_decay) == (2e-5, 0.01)
-    assert Trainer.get_optimizer_cls_and_kwargs(args)[0] is torch.optim.AdamW
+    assert EarthGPTXTrainer.get_optimizer_cls_and_kwargs(args)[0] is torch.optim.AdamW
     _, _, args = parse_arguments(["--preset=paper", "--learning_rate", "1e-4", *out])
     assert (args.learning_rate, args.weight_decay) == (1e-4, 0.01)  # what the input sets wins
     _, _, args = parse_arguments(out)
