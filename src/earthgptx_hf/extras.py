@@ -18,6 +18,7 @@ EXTRAS = {
     "llama": "the Llama-2 tokenizer from a SentencePiece tokenizer.model (sentencepiece, protobuf)",
     "app": "the interactive app, earthgptx-app (gradio)",
     "geo": "GeoTIFF scenes, map-coordinate prompts and georeferenced output (rasterio, shapely, pyproj, pyogrio)",
+    "distributed": "many scenes on a Ray cluster, earthgptx-predict --engine ray (ray[data])",
 }
 
 

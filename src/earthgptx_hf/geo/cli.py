@@ -5,6 +5,7 @@
     earthgptx-predict scene.tif --model DIR --task caption --out tiles.gpkg    # no prompts: one answer per grid tile
     earthgptx-predict predict.yaml                       # every option from a YAML (or JSON) file
     earthgptx-predict predict.yaml --batch-size 2        # ... and flags that override it
+    earthgptx-predict --scenes "archive/*.tif" --model DIR --out-dir runs/ [--engine ray]   # many scenes: many_scenes
 
 The options are the fields of `PredictArguments` (underscores or dashes: `--mask_out` = `--mask-out`).
 
@@ -147,6 +148,11 @@ def run(args: PredictArguments, config: str | None = None):
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--scenes" or a.startswith("--scenes=") for a in argv):  # many scenes: `geo.many_scenes`
+        from .many_scenes import main as many_scenes_main
+
+        return many_scenes_main(argv)
     args = parse_arguments(argv)
     try:
         run(args, getattr(args, "config_file", None))

@@ -49,15 +49,15 @@ def write_geojson(collection: dict, path) -> Path:
     return path
 
 
-def write_geopackage(collection: dict, path, layer: str = "earthgptx") -> Path:
-    """Writes a FeatureCollection's features as a GeoPackage layer (the properties of `features.PROPERTIES` as
-    columns, the collection's CRS)."""
+def write_geopackage(collection: dict, path, layer: str = "earthgptx", columns=PROPERTIES) -> Path:
+    """Writes a FeatureCollection's features as a GeoPackage layer (the properties named in `columns`, default
+    `features.PROPERTIES`, as columns; the collection's CRS)."""
     pyogrio = require("pyogrio", extra="geo", purpose="Writing a GeoPackage")
     path, layer = Path(path), check_layer(layer)
     features = collection["features"]
     geometry = np.array([shapely.to_wkb(shape(f["geometry"])) for f in features], dtype=object)
-    columns = []
-    for name in PROPERTIES:
+    names, columns = list(columns), []
+    for name in names:
         values = [f["properties"].get(name) for f in features]
         if name in ("region",):
             columns.append(np.array([-1 if v is None else int(v) for v in values], np.int64))  # -1: a tile
@@ -66,7 +66,7 @@ def write_geopackage(collection: dict, path, layer: str = "earthgptx") -> Path:
         else:
             columns.append(np.array([None if v is None else str(v) for v in values], dtype=object))
     with atomic_output(path) as temporary:
-        pyogrio.raw.write(str(temporary), geometry, columns, list(PROPERTIES), layer=layer, driver="GPKG",
+        pyogrio.raw.write(str(temporary), geometry, columns, names, layer=layer, driver="GPKG",
                           geometry_type="Unknown", crs=collection_crs(collection).to_wkt())
     return path
 

@@ -83,6 +83,16 @@ class _Run:
     dropped_masks: int = 0
 
 
+def scene_task(task: str | None, has_prompts: bool) -> str:
+    """`task`, or its default (classify with prompts, caption without), checked against `SCENE_TASKS`."""
+    task = task or ("classify" if has_prompts else "caption")
+    if task not in SCENE_TASKS:
+        raise ValueError(f"task={task!r} is not one of {list(SCENE_TASKS)} for a scene.")
+    if not has_prompts and task == "segment":
+        raise ValueError("task='segment' needs prompts (the regions to segment).")
+    return task
+
+
 def _canvas(image_processor) -> int:
     """The longer side of the model's canvas (`tile_grid` x `tile_size`, or the largest `grid_pinpoints` grid)."""
     grids = image_processor.grid_pinpoints or [image_processor.tile_grid]
@@ -165,11 +175,7 @@ class ScenePredictor:
         on `scene` (a raster path). Returns a `SceneResult`; with `mask_out` (a `.tif`), the `[PIX]` masks are also
         stitched into that GeoTIFF. `prompt_layer` names the layer of a vector file with several; `complex_to=
         "amplitude"` reads complex (SLC) bands as their modulus."""
-        task = task or ("classify" if prompts is not None else "caption")
-        if task not in SCENE_TASKS:
-            raise ValueError(f"task={task!r} is not one of {list(SCENE_TASKS)} for a scene.")
-        if prompts is None and task == "segment":
-            raise ValueError("task='segment' needs prompts (the regions to segment).")
+        task = scene_task(task, prompts is not None)
         inputs = {"scene": scene, "prompts": prompts}
         if mask_out is not None:
             mask_out = check_output(mask_out, "mask_out", MASK_SUFFIXES, inputs, overwrite)
@@ -178,13 +184,7 @@ class ScenePredictor:
                 RasterScene(local, bands=bands, percentiles=percentiles, allow_virtual=self.allow_virtual,
                             complex_to=complex_to) as raster:
             georeference = raster.georeference
-            scene_prompts, clipped, windows = self._windows(raster, prompts, prompt_crs, prompt_layer)
-            # after the prompts: map prompts on a raster without a CRS are refused naming the prompt
-            projection = MapProjection(georeference.crs, self.out_crs, georeference.source)
-            if len(windows) > self.max_windows:
-                raise ValueError(f"scene ({georeference.source!r}, {raster.width}x{raster.height} pixels) needs "
-                                 f"{len(windows):,} windows, more than max_windows={self.max_windows:,}: crop the "
-                                 "scene or pass a larger max_windows if the work is meant.")
+            scene_prompts, clipped, windows, projection = self.plan(raster, prompts, prompt_crs, prompt_layer)
             counts = _Run(windows=len(windows))
             features = []
             # masks written behind the model, in a background thread (`prefetch`)
@@ -193,6 +193,35 @@ class ScenePredictor:
                 for window, result in self._run(raster, windows, scene_prompts, task, counts):
                     features += self._features(window, result, scene_prompts, georeference, projection, task, writer,
                                                counts)
+        return self.scene_result(georeference, projection, task, scene_prompts, clipped, counts, features,
+                                 mask_out, inputs)
+
+    def plan(self, raster: RasterScene, prompts, prompt_crs=None, prompt_layer=None):
+        """(scene prompts, names of the clipped ones, windows, projection) of an open scene: the work `predict` runs,
+        planned apart so that an engine running the windows elsewhere (`geo.ray_engine`) plans it the same way."""
+        georeference = raster.georeference
+        scene_prompts, clipped, windows = self._windows(raster, prompts, prompt_crs, prompt_layer)
+        # after the prompts: map prompts on a raster without a CRS are refused naming the prompt
+        projection = MapProjection(georeference.crs, self.out_crs, georeference.source)
+        if len(windows) > self.max_windows:
+            raise ValueError(f"scene ({georeference.source!r}, {raster.width}x{raster.height} pixels) needs "
+                             f"{len(windows):,} windows, more than max_windows={self.max_windows:,}: crop the "
+                             "scene or pass a larger max_windows if the work is meant.")
+        return scene_prompts, clipped, windows, projection
+
+    @staticmethod
+    def window_item(window: SceneWindow, pixels, valid, prompts: list, task: str) -> dict | None:
+        """The pipeline input of a window read as (`pixels`, `valid`), its prompts in window pixels; None for a
+        window without a valid pixel (not run)."""
+        if not valid.any():
+            return None
+        sx, sy = window.scale
+        local = [prompts[m].to_window(window.col_off, window.row_off, sx, sy) for m in window.members]
+        return {"image": pixels, "prompts": local, "task": task}
+
+    def scene_result(self, georeference, projection, task: str, scene_prompts: list, clipped: list, counts: _Run,
+                     features: list, mask_out=None, inputs: dict | None = None) -> SceneResult:
+        """The `SceneResult` of a scene's features (in window order) and counts."""
         summary = {"source": georeference.source, "model": self.model_id, "task": task,
                    "prompts": len(scene_prompts), "prompts_clipped": clipped, "windows": counts.windows,
                    "windows_run": counts.run, "skipped_nodata": counts.skipped_nodata,
@@ -200,7 +229,7 @@ class ScenePredictor:
                    "unbound_masks": counts.unbound_masks,
                    "dropped_masks": counts.dropped_masks, "features": len(features)}
         return SceneResult(feature_collection(features, projection, summary), summary,
-                           Path(mask_out) if mask_out else None, inputs)
+                           Path(mask_out) if mask_out else None, inputs or {})
 
     def _windows(self, raster: RasterScene, prompts, prompt_crs, prompt_layer):
         """(scene prompts, names of the clipped ones, windows): region windows around the prompts, or the lazy tile
@@ -224,15 +253,14 @@ class ScenePredictor:
             reads = prefetch.read_ahead(lambda window: raster.read_rgb(window.window, window.out_shape), windows,
                                         prefetch.READ_AHEAD_BATCHES * self.batch_size)
             for window, (pixels, valid) in reads:
-                if not valid.any():
+                item = self.window_item(window, pixels, valid, prompts, task)
+                if item is None:
                     counts.skipped_nodata += 1
                     counts.skipped_prompts += [prompts[m].name for m in window.members]
                     bar.update(1)
                     continue
-                sx, sy = window.scale
-                local = [prompts[m].to_window(window.col_off, window.row_off, sx, sy) for m in window.members]
                 pending.append(window)
-                yield {"image": pixels, "prompts": local, "task": task}
+                yield item
 
         with bar:
             for outputs in self.pipe(items(), batch_size=self.batch_size, **self.generate_kwargs):
@@ -268,4 +296,4 @@ class ScenePredictor:
         return out
 
 
-__all__ = ["ScenePredictor", "SceneResult", "SCENE_TASKS", "DEFAULT_CONTEXT"]
+__all__ = ["ScenePredictor", "SceneResult", "SCENE_TASKS", "DEFAULT_CONTEXT", "scene_task"]
