@@ -20,9 +20,12 @@ breakdown of where EarthGPT-X's extra time goes.
 - Step time: median of `--repeats` steps after one warm-up, EarthGPT-X and LLaVA interleaved.
 - Peak memory: what a step allocates above what lives before it (weights, gradients' buffers, optimizer state),
   from the allocator events of `torch.profiler(profile_memory=True)`; live bytes before the step alongside.
-- Breakdown: the median of 3 profiled steps per model, row by row; forward ranges are the top-level modules (`record_function` from forward
-  hooks), each backward node is charged to the module whose forward op created it (the profiler's `sequence_nr`),
-  the optimizer step is its own row, the rest ("glue": losses outside modules, autograd bookkeeping) the last.
+- Breakdown: the median of 3 profiled steps per model, row by row; forward ranges are the top-level modules
+  (`record_function` from forward hooks), each backward node is charged to the module whose forward op created it
+  (the profiler's `sequence_nr`), the optimizer step is its own row, the rest ("glue": losses outside modules,
+  autograd bookkeeping) the last.
+- FLOPs: `FlopCounterMode` over one whole step (the ratio to hold the step to on a shared machine), and each row's
+  forward.
 """
 
 from __future__ import annotations
