@@ -36,14 +36,28 @@ def checkpoint(tmp_path_factory):
     return folder
 
 
-def write_archive(folder, count=6, corrupt=3):
-    """`count` small scenes (scene `corrupt` a damaged file), each with its prompts file, and a list file."""
+def damage_pixels(path) -> None:
+    """Overwrites the start of every block: the file opens, its pixels cannot be decoded."""
+    import rasterio
+
+    with rasterio.open(path) as dataset:
+        offsets = [int(dataset.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=1))
+                   for row in range(-(-dataset.height // 64)) for col in range(-(-dataset.width // 64))]
+    data = bytearray(path.read_bytes())
+    for offset in offsets:
+        data[offset:offset + 40] = b"\xff" * 40
+    path.write_bytes(bytes(data))
+
+
+def write_archive(folder, count=6, corrupt=3, damage="header"):
+    """`count` small scenes (scene `corrupt` damaged: its header, or the pixels of every block), each with its
+    prompts file, and a list file."""
     lines = []
     for i in range(count):
         pixels, objects = generate_scene(np.random.default_rng(i), "optical", SIZE)
-        scene = write_geotiff(folder / f"s{i}.tif", pixels)
+        scene = write_geotiff(folder / f"s{i}.tif", pixels, block=64)
         if i == corrupt:
-            scene.write_bytes(b"II*\x00" + b"damaged" * 20)
+            damage_pixels(scene) if damage == "pixels" else scene.write_bytes(b"II*\x00" + b"damaged" * 20)
         (folder / f"s{i}.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
             lonlat_feature(Point((o.bbox[0] + o.bbox[2]) / 2, (o.bbox[1] + o.bbox[3]) / 2), name=o.category)
             for o in objects]}))
@@ -172,7 +186,7 @@ def local_ray():
 
 
 def test_ray_two_replicas_a_corrupt_scene_and_a_killed_replica(tmp_path, checkpoint, local_ray, monkeypatch):
-    listing = write_archive(tmp_path)
+    listing = write_archive(tmp_path, damage="pixels")  # s3 opens on the driver, its windows fail in the replicas
     out = tmp_path / "out"
     killed, seen = [], []
     receive = ray_engine.SceneAssembler.__call__
@@ -189,10 +203,14 @@ def test_ray_two_replicas_a_corrupt_scene_and_a_killed_replica(tmp_path, checkpo
                                    batch_size=1)).run()
     (pid, left), = killed
     assert left > 0  # windows were still to come when it died
-    assert summary["states"] == {"done": 5, "failed": 1} and "could not be opened" in summary["failed"]["s3"]
+    assert summary["states"] == {"done": 5, "failed": 1}
+    assert "windows failed; first: ValueError: scene (" in summary["failed"]["s3"]
+    assert "could not be decoded" in summary["failed"]["s3"]
     planned = sum(json.loads((out / "scenes" / f"s{i}.geojson").read_text())["earthgptx"]["windows"]
                   for i in (0, 1, 2, 4, 5))
-    assert len(seen) == summary["windows"]["windows_run"] == planned  # every window returned, none twice
+    failed_windows = summary["windows"]["windows_failed_scenes"]
+    assert failed_windows >= 1 and summary["windows"]["windows_run"] == planned
+    assert len(seen) == planned + failed_windows  # every window returned, none twice
     assert len(summary["replicas"]) >= 2  # the killed replica's windows ran on another (or on its restart)
     single = single_process_outputs(tmp_path, checkpoint, [0, 1, 2, 4, 5])
     for i, expected in single.items():
@@ -201,5 +219,25 @@ def test_ray_two_replicas_a_corrupt_scene_and_a_killed_replica(tmp_path, checkpo
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "scenes").iterdir()}
     again = ManyScenes(arguments(listing, checkpoint, out, engine="ray", replicas=2, cpus_per_replica=0.5)).run()
     assert (again["run_now"], again["left_as_they_were"], list(again["failed"])) == (1, 5, ["s3"])
-    assert again["windows"]["windows_run"] == 0 and again["replicas"] == {}  # nothing but the failure was tried
+    assert again["windows"]["windows_run"] == 0  # nothing but the failure was tried: only s3's windows ran
+    assert sum(r["windows"] for r in again["replicas"].values()) == again["windows"]["windows_failed_scenes"] \
+        == failed_windows
     assert stamps == {p.name: p.stat().st_mtime_ns for p in (out / "scenes").iterdir()}
+
+
+def test_the_command_dispatches_many_scenes_and_reports(tmp_path, checkpoint, capsys):
+    listing = write_archive(tmp_path, count=2, corrupt=1)
+    out = tmp_path / "out"
+    command = ["--scenes", str(listing), "--model", str(checkpoint), "--out-dir", str(out), "--task", "classify",
+               "--max_new_tokens", "3", "--no_progress"]
+    assert main(command) == 1  # a scene failed: the exit status says so
+    printed = capsys.readouterr().out
+    assert "scenes: 2 (done 1, failed 1); run now: 2, left as they were: 0" in printed
+    assert "failed  s1: ValueError: scene (" in printed and f"merged: {out / 'all_scenes.gpkg'} (" in printed
+    assert json.loads((out / "summary.json").read_text())["states"] == {"done": 1, "failed": 1}
+    # an output folder inside an input (the checkpoint) is refused before any scene runs
+    assert main([*command[:4], "--out-dir", str(checkpoint / "runs"), *command[6:]]) == 2
+    assert "would overwrite the input model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*command, "--engine", "spark"])
+    assert "--engine: invalid choice: 'spark' (choose from 'local', 'ray')" in capsys.readouterr().err

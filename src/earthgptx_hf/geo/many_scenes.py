@@ -295,6 +295,8 @@ def print_summary(summary: dict) -> None:
           f"failed scenes")
     for scene, error in summary["failed"].items():
         print(f"  failed  {scene}: {error}")
+    for scene, reason in summary["skipped"].items():
+        print(f"  skipped {scene}: {reason}")
     merged = summary["merged"]
     print(f"merged: {merged['path']} ({merged['features']} features)" if merged["path"] else
           f"merged: not written ({merged['reason']})")

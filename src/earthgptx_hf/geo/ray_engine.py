@@ -33,6 +33,7 @@ from ..extras import require
 
 NODATA = "nodata"  # a window without a valid pixel: counted, not run
 OPEN_SCENES = 4  # scenes a replica keeps open (their stretch computed once)
+MAX_BLOCKS = 1000  # Ray Data blocks of window rows
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,9 @@ def run_windows(plans: list[ScenePlan], options: dict, on_row, *, replicas: int 
         return
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the driver's tqdm bar counts windows
-    dataset = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // max(1, batch_size), 200)))
+    # blocks of about a batch (every replica gets work; a dead replica's retry redoes one block), at most MAX_BLOCKS
+    blocks = min(max(-(-len(rows) // batch_size), min(len(rows), replicas)), MAX_BLOCKS)
+    dataset = ray.data.from_items(rows, override_num_blocks=blocks)
     device = 0 if gpus_per_replica else options["device"]
     predicted = dataset.map_batches(
         WindowReplica, batch_size=batch_size, batch_format="numpy",
