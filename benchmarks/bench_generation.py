@@ -2,7 +2,7 @@
 against the memory-bandwidth bound of the language model.
 
     python benchmarks/bench_generation.py [--quick] [--repeats 7] [--new-tokens 64] [--threads 2]
-                                          [--text-config JSON]
+                                          [--text-config JSON] [--compile]
 
 `--quick` (3 repeats, N=16) takes about 2 minutes on the project's 2-core CPU, the default (7 repeats, N=64) about 5.
 
@@ -31,6 +31,8 @@ Measured, median of `--repeats` after one warm-up (`timing.median_seconds`), for
   fp32) divided by the memory bandwidth measured in this run (`dst.copy_(src)` of 512 MB: bytes read + written per
   second); the fraction reached is bound time per token / measured batch-1 decode time per token.
 
+- with `--compile` (issue 30): decode per token at batch 1 with the static cache, EarthGPT-X compiled
+  (`torch.compile(model.forward)`) against uncompiled, and against LLaVA compiled the same way (`compiled_decode`).
 - a follow-up turn against the first turn, time to first token (batch 1, 1 prompt): the first turn is the prefill
   above; the follow-up continues a conversation whose first turn answered 8 tokens, with a question as long as the
   first one (`EOS` + the same 16 text ids), through `generate(..., **first.followup_kwargs(keep=...))`: the KV cache,
@@ -153,6 +155,39 @@ def followup_seconds(earth, config, gen: dict, repeats: int) -> tuple[float, int
     return seconds, ids.shape[1] - cached, cached
 
 
+def compiled_decode(earth, llava, config, images_per_sample: int, gen: dict, new_tokens: int, repeats: int) -> dict:
+    """Decode per token at batch 1 with the static cache (`cache_implementation="static"`): EarthGPT-X uncompiled,
+    EarthGPT-X with `torch.compile(model.forward)`, and LLaVA with `torch.compile(model.forward)`, in this run. Both
+    compiled forwards are warmed up (compiled) before timing; EarthGPT-X compiles with graph breaks at its input checks
+    (`_can_compile_fullgraph` is not claimed, docs/model.md)."""
+    static = {**gen, "cache_implementation": "static"}
+    e_in = earth_inputs(config, 1, 1)
+    l_in = llava_inputs(config, llava.config, 1, images_per_sample, 1)
+
+    def per_token(model, inputs):
+        one = median_seconds(lambda: model.generate(**inputs, max_new_tokens=1, min_new_tokens=1, **static), repeats)
+        n = median_seconds(lambda: model.generate(**inputs, max_new_tokens=new_tokens + 1,
+                                                  min_new_tokens=new_tokens + 1, **static), repeats)
+        return (n - one) / new_tokens
+
+    eager = per_token(earth, e_in)
+    earth.forward, llava.forward = torch.compile(earth.forward), torch.compile(llava.forward)
+    try:
+        return {"eager": eager, "compiled": per_token(earth, e_in), "llava_compiled": per_token(llava, l_in)}
+    finally:
+        del earth.forward, llava.forward  # the instance attributes go; the classes' methods are back
+
+
+def print_compiled(compiled: dict, repeats: int | None = None, new_tokens: int | None = None) -> None:
+    if repeats is not None:
+        print(f"torch_threads={torch.get_num_threads()}; N={new_tokens}; median of {repeats} after 1 warm-up")
+        print("| measurement | EarthGPT-X | LLaVA | ratio |\n|---|---:|---:|---:|")
+    print(f"| batch 1, static cache, decode per token, compiled / uncompiled, ms | {compiled['compiled'] * 1e3:.2f}"
+          f" / {compiled['eager'] * 1e3:.2f} | | {compiled['compiled'] / compiled['eager']:.3f} |")
+    print(f"| batch 1, static cache, decode per token, both compiled, ms | {compiled['compiled'] * 1e3:.2f} | "
+          f"{compiled['llava_compiled'] * 1e3:.2f} | {compiled['compiled'] / compiled['llava_compiled']:.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repeats and new tokens (under 3 minutes)")
@@ -160,6 +195,10 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=None, help="N of the decode difference; default 64, "
                                                                      "with --quick 16")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compile", action="store_true",
+                        help="also decode per token (batch 1, static cache) compiled against uncompiled, and against "
+                             "LLaVA compiled (torch >= 2.7; compiling takes minutes on 2 cores)")
+    parser.add_argument("--compile-only", action="store_true", help="only the --compile rows")
     parser.add_argument("--text-config", type=json.loads, default=None,
                         help="the language model's config as JSON (with model_type); default SmolLM2-135M's")
     args = parser.parse_args()
@@ -174,6 +213,11 @@ def main() -> None:
     def timed(model, inputs, n):
         return median_seconds(lambda: model.generate(**inputs, max_new_tokens=n, min_new_tokens=n, **gen), repeats)
 
+    if args.compile_only:
+        with torch.no_grad():
+            compiled = compiled_decode(earth, llava, config, images_per_sample, gen, new_tokens, repeats)
+        print_compiled(compiled, repeats, new_tokens)
+        return
     results = {}
     with torch.no_grad():
         bandwidth = memory_bandwidth(max(repeats, 3))
@@ -189,6 +233,8 @@ def main() -> None:
         p1 = timed(earth, earth_inputs(config, 1, 1), 1)
         p16 = timed(earth, e16_in, 1)
         followup, followup_tokens, cached = followup_seconds(earth, config, gen, repeats)
+        compiled = compiled_decode(earth, llava, config, images_per_sample, gen, new_tokens, repeats) \
+            if args.compile else None
 
     e_bytes, l_bytes = llm_weight_bytes(earth), llm_weight_bytes(llava)
     bound = e_bytes / bandwidth
@@ -217,6 +263,8 @@ def main() -> None:
     print(f"| batch 1 decode, fraction of the bound | {fraction:.3f} | {l_bytes / bandwidth / b1['l_decode']:.3f} | |")
     print(f"| batch 1, follow-up turn ({followup_tokens} new tokens, {cached} cached) / first turn, time to first "
           f"token, ms | {followup * 1e3:.1f} / {p1 * 1e3:.1f} | | {followup / p1:.3f} |")
+    if compiled:
+        print_compiled(compiled)
     print()
     r8 = results[8]
     print(f"decode_ratio_vs_llava={b1['e_decode'] / b1['l_decode']:.3f} "
