@@ -100,6 +100,8 @@ def test_scene_sources(tmp_path):
     (tmp_path / "twice.txt").write_text(f"a.tif\nsub/a.tif\n")
     with pytest.raises(ValueError, match=r"scene id\(s\) \['a'\] repeat"):
         list_scenes(str(tmp_path / "twice.txt"))
+    with pytest.raises(ValueError, match=r"prompts='\{stem\}_\{0\}.geojson' is not a valid per-scene template"):
+        list_scenes(str(tmp_path / "*.tif"), prompts="{stem}_{0}.geojson")
     with pytest.raises(ValueError, match=r"scenes='nowhere.txt' is neither a glob"):
         list_scenes("nowhere.txt")
 
@@ -151,10 +153,12 @@ def test_a_shared_prompts_file_is_filtered_by_footprint(tmp_path, stub):
         lonlat_feature(Point(20, 20).buffer(5), name="west field"),
         lonlat_feature(Point(64 + 30, 30).buffer(5), name="east field")]}))
     args = ManySceneArguments(scenes=str(tmp_path / "*.tif"), model="unused", out_dir=str(tmp_path / "out"),
-                              prompts=str(shared), task="segment", progress=False)
+                              prompts=str(shared), task="segment", progress=False, masks=True)
     summary = ManyScenes(args).run(pipe=stub)
     assert summary["states"] == {"done": 2, "skipped": 1}
     assert "no prompt of prompts=" in summary["skipped"]["away"]
+    assert sorted(p.name for p in (tmp_path / "out" / "scenes").glob("*.mask.tif")) == ["east.mask.tif",
+                                                                                        "west.mask.tif"]
     for scene, centre in (("west", (20, 20)), ("east", (64 + 30, 30))):  # each scene got the prompt over it alone
         (feature,) = json.loads((tmp_path / "out" / "scenes" / f"{scene}.geojson").read_text())["features"]
         asked = shapely.from_wkt(feature["properties"]["prompt_geometry"]).centroid
@@ -238,6 +242,49 @@ def test_the_command_dispatches_many_scenes_and_reports(tmp_path, checkpoint, ca
     # an output folder inside an input (the checkpoint) is refused before any scene runs
     assert main([*command[:4], "--out-dir", str(checkpoint / "runs"), *command[6:]]) == 2
     assert "would overwrite the input model" in capsys.readouterr().err
+    (out / "stray.tif").write_bytes(b"x")  # an output folder the scenes' glob reaches is refused
+    assert main(["--scenes", str(tmp_path / "**" / "*.tif"), *command[2:]]) == 2
+    assert "lists files inside out_dir=" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*command, "--engine", "spark"])
     assert "--engine: invalid choice: 'spark' (choose from 'local', 'ray')" in capsys.readouterr().err
+
+
+def test_the_ray_assembly_equals_the_single_process_masks_included(tmp_path, stub):
+    """The Ray path without Ray: windows planned on the driver, run as a replica runs them (in one batch, returned in
+    reverse order), assembled with their masks stitched; the single process's features and mask GeoTIFF exactly."""
+    import pickle
+    from collections import OrderedDict
+
+    import rasterio
+
+    from earthgptx_hf.geo.predictor import ScenePredictor
+    from earthgptx_hf.geo.raster import RasterScene
+    from earthgptx_hf.geo.scene_sources import SceneSpec
+
+    listing = write_archive(tmp_path, count=1, corrupt=-1)
+    scene, prompts = str(tmp_path / "s0.tif"), str(tmp_path / "s0.geojson")
+    predictor = ScenePredictor(stub, batch_size=2, progress=False, model_id="stub")
+    single = predictor.predict(scene, prompts, task="segment", mask_out=tmp_path / "single.tif")
+    with RasterScene(scene) as raster:
+        planned, georeference = predictor.plan(raster, prompts), raster.georeference
+    plan = ray_engine.ScenePlan(SceneSpec("s0", scene), georeference, planned[3], "segment", planned[0], planned[1],
+                                planned[2], {})
+    replica = ray_engine.WindowReplica.__new__(ray_engine.WindowReplica)  # its model: the stub, not a checkpoint
+    replica.pipe, replica.percentiles, replica.batch_size = stub, stub.processor.image_processor.percentiles, 2
+    replica.generate_kwargs, replica.scenes = predictor.generate_kwargs, OrderedDict()
+    replica.load_s = replica.busy_s = 0.0
+    rows = list(ray_engine.window_rows([plan], {"bands": None, "complex_to": None, "allow_virtual": False}))
+    out = replica({name: np.array([row[name] for row in rows], dtype=object) for name in ("scene", "window", "job")})
+    done, failed = [], []
+    assembler = ray_engine.SceneAssembler(predictor, [plan], on_done=lambda p, r: done.append(r),
+                                          on_failed=lambda p, e: failed.append(e),
+                                          mask_output=lambda p: tmp_path / "ray.tif")
+    for k in reversed(range(len(rows))):
+        assembler(0, int(out["window"][k]), pickle.loads(out["result"][k]), 1, {"peak_mib": 1.0})
+    assert failed == [] and len(done) == 1 and len(rows) == single.summary["windows"] >= 2
+    assert json.dumps(done[0].collection) == json.dumps(single.collection)
+    assert done[0].summary["masks"] == single.summary["masks"] >= 1
+    with rasterio.open(tmp_path / "single.tif") as a, rasterio.open(tmp_path / "ray.tif") as b:
+        one, two = a.read(1), b.read(1)
+    assert one.any() and np.array_equal(one, two) and b.crs == a.crs and b.transform == a.transform

@@ -35,7 +35,7 @@ SCENE_SUFFIX = ".geojson"
 MERGED_SUFFIXES = (".gpkg",)
 # the options that decide a scene's output: a rerun with others is refused (`manifest`)
 OUTPUT_OPTIONS = ("model", "task", "prompts", "prompt_crs", "prompt_layer", "asset", "out_crs", "bands", "context",
-                  "tile_overlap", "tolerance", "max_new_tokens", "complex_to")
+                  "tile_overlap", "tolerance", "max_new_tokens", "complex_to", "masks")
 
 
 @dataclass
@@ -55,6 +55,8 @@ class ManySceneArguments:
     task: str | None = None
     out_crs: str = "EPSG:4326"
     merged: str = field(default="all_scenes.gpkg", metadata={"help": "Every feature with its scene, in out_dir."})
+    masks: bool = field(default=False, metadata={"help": "Also stitch each scene's [PIX] masks into "
+                                                          "scenes/<id>.mask.tif (as --mask-out does)."})
     bands: str | None = None
     batch_size: int = 8
     context: float = 2.0
@@ -106,6 +108,12 @@ class ManyScenes:
         check_output(self.out_dir / "summary.json", "out_dir", (".json",), {"scenes": args.scenes, "prompts":
                                                                             args.prompts, "model": args.model}, True)
         self.specs = list_scenes(args.scenes, args.asset, args.prompts)
+        root = self.out_dir.resolve()
+        inside = [s.path for s in self.specs if Path(s.path).resolve().is_relative_to(root)]
+        if inside:
+            raise ValueError(f"scenes={args.scenes!r} lists files inside out_dir={args.out_dir!r} ({inside[:3]}): "
+                             "outputs would become scenes of a rerun; choose an out_dir outside the scenes, or a "
+                             "narrower glob.")
         self.task = scene_task(args.task, args.prompts is not None or any(s.prompts for s in self.specs))
         self.shared = load_shared_prompts(args.prompts, args.prompt_layer) \
             if args.prompts and not is_prompts_template(args.prompts) else None
@@ -116,6 +124,15 @@ class ManyScenes:
     # -- per scene ----------------------------------------------------------------------------------------------------
     def output(self, spec) -> Path:
         return self.out_dir / "scenes" / f"{spec.id}{SCENE_SUFFIX}"
+
+    def mask_output(self, spec) -> Path | None:
+        """The scene's mask GeoTIFF with `masks`, checked as `--mask-out` is (None without `masks`)."""
+        from .predictor import MASK_SUFFIXES
+
+        if not self.args.masks:
+            return None
+        path = self.out_dir / "scenes" / f"{spec.id}.mask.tif"
+        return check_output(path, "mask_out", MASK_SUFFIXES, self.inputs(spec), overwrite=True)
 
     def inputs(self, spec) -> dict:
         return {"scene": spec.path, "prompts": spec.prompts or self.args.prompts, "model": self.args.model}
@@ -140,7 +157,8 @@ class ManyScenes:
         self.stats["windows_nodata"] += summary["skipped_nodata"]
         self.manifest.record(spec.id, "done", output=str(path), features=summary["features"],
                              windows=summary["windows"], windows_run=summary["windows_run"],
-                             skipped_nodata=summary["skipped_nodata"])
+                             skipped_nodata=summary["skipped_nodata"], masks=summary["masks"],
+                             mask=str(result.mask_path) if result.mask_path else None)
 
     def failed(self, spec, error, windows: int = 0) -> None:
         message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
@@ -174,7 +192,8 @@ class ManyScenes:
                         georeference = raster.georeference
                 prompts = self.prompts_for(spec, georeference)
                 result = predictor.predict(spec.path, prompts, task=self.task, bands=a.bands, prompt_crs=a.prompt_crs,
-                                           prompt_layer=a.prompt_layer, complex_to=a.complex_to)
+                                           prompt_layer=a.prompt_layer, complex_to=a.complex_to,
+                                           mask_out=self.mask_output(spec), overwrite=True)
                 self.done(spec, result)
             except SceneSkipped as reason:
                 self.manifest.record(spec.id, "skipped", reason=str(reason))
@@ -210,7 +229,8 @@ class ManyScenes:
         total = sum(len(p.windows) for p in plans)
         with tqdm(total=total, unit="window", desc="windows", disable=not a.progress) as bar:
             assembler = ray_engine.SceneAssembler(
-                planner, plans, on_done=lambda plan, result: self._settle(plan, self.done, result),
+                planner, plans, mask_output=lambda plan: self.mask_output(plan.spec),
+                on_done=lambda plan, result: self._settle(plan, self.done, result),
                 on_failed=lambda plan, error: self._settle(plan, self.failed, error, len(plan.windows)), bar=bar)
             try:
                 ray_engine.run_windows(plans, options, assembler, replicas=a.replicas,

@@ -25,6 +25,7 @@ import pickle
 import resource
 import time
 from collections import OrderedDict, defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,8 +184,9 @@ class SceneAssembler:
     """Gathers window results per scene and assembles a scene when its last window has returned: `on_row` for
     `run_windows`; `on_done(plan, SceneResult)` and `on_failed(plan, error)` are called once per scene."""
 
-    def __init__(self, predictor, plans: list[ScenePlan], on_done, on_failed, bar=None):
+    def __init__(self, predictor, plans: list[ScenePlan], on_done, on_failed, bar=None, mask_output=None):
         self.predictor, self.plans, self.on_done, self.on_failed, self.bar = predictor, plans, on_done, on_failed, bar
+        self.mask_output = mask_output  # plan -> the mask GeoTIFF to stitch its [PIX] masks into, or None
         self.replicas: dict[int, dict] = defaultdict(lambda: {"windows": 0, "peak_mib": 0.0, "load_s": 0.0,
                                                               "busy_s": 0.0})
         self.finished: set[int] = set()
@@ -203,24 +205,31 @@ class SceneAssembler:
 
     def finish(self, plan: ScenePlan) -> None:
         from .predictor import _Run
+        from .stitching import MaskWriter
 
         results, plan.results = plan.results, {}  # the scene's results are released once it is written
         errors = [r["error"] for r in results.values() if isinstance(r, dict) and "error" in r]
         if errors:
             self.on_failed(plan, f"{len(errors)} of {len(results)} windows failed; first: {errors[0]}")
             return
-        counts, features = _Run(windows=len(plan.windows)), []
-        for j, window in enumerate(plan.windows):
-            result = results[j]
-            if result == NODATA:
-                counts.skipped_nodata += 1
-                counts.skipped_prompts += [plan.prompts[m].name for m in window.members]
-                continue
-            counts.run += 1
-            features += self.predictor._features(window, result, plan.prompts, plan.georeference, plan.projection,
-                                                 plan.task, None, counts)
+        try:
+            mask_out = self.mask_output(plan) if self.mask_output else None
+            counts, features = _Run(windows=len(plan.windows)), []
+            with MaskWriter(mask_out, plan.georeference, len(plan.prompts)) if mask_out else nullcontext() as writer:
+                for j, window in enumerate(plan.windows):  # in window order, as the single process
+                    result = results[j]
+                    if result == NODATA:
+                        counts.skipped_nodata += 1
+                        counts.skipped_prompts += [plan.prompts[m].name for m in window.members]
+                        continue
+                    counts.run += 1
+                    features += self.predictor._features(window, result, plan.prompts, plan.georeference,
+                                                         plan.projection, plan.task, writer, counts)
+        except Exception as error:  # e.g. the mask could not be written: this scene fails, the others go on
+            self.on_failed(plan, f"{type(error).__name__}: {error}")
+            return
         self.on_done(plan, self.predictor.scene_result(plan.georeference, plan.projection, plan.task, plan.prompts,
-                                                       plan.clipped, counts, features))
+                                                       plan.clipped, counts, features, mask_out))
 
 
 __all__ = ["WindowReplica", "WindowJob", "ScenePlan", "SceneAssembler", "run_windows", "connect", "require_ray"]

@@ -121,10 +121,13 @@ def list_scenes(scenes: str, asset: str | None = None, prompts: str | None = Non
         specs = _from_list(Path(scenes))
     if not specs:
         raise ValueError(f"scenes={scenes!r} holds no scene.")
-    if prompts is not None and ("{stem}" in prompts or "{id}" in prompts):
-        specs = [SceneSpec(s.id, s.path, s.prompts or str(Path(s.path).parent / prompts.format(stem=Path(s.path).stem,
-                                                                                                   id=s.id)))
-                 for s in specs]
+    if is_prompts_template(prompts):
+        try:
+            specs = [SceneSpec(s.id, s.path, s.prompts or str(Path(s.path).parent / prompts.format(
+                stem=Path(s.path).stem, id=s.id))) for s in specs]
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"prompts={prompts!r} is not a valid per-scene template ({error!r}); valid placeholders: "
+                             "{stem} (the scene file's name without suffix) and {id} (the scene's id).") from None
     bad = [s.id for s in specs if not SCENE_ID.match(s.id)]
     if bad:
         raise ValueError(f"scenes={scenes!r}: scene id(s) {bad[:5]} are not plain file names (letters, digits, '.', "
