@@ -10,7 +10,11 @@
   windows on model replicas (Ray actors, `ray_engine`), a scene written when its last window returns.
 - Outputs (`out_dir`): `scenes/<id>.geojson` per scene, written to a temporary file and renamed
   (`output_paths.atomic_output`); `manifest.jsonl` (`manifest`: every scene done, failed with its error, or skipped
-  with its reason); `all_scenes.gpkg`, every feature of every done scene with a `scene` column; `summary.json`.
+  with its reason); `all_scenes.gpkg`, every feature of every done scene with a `scene` column; `summary.json`;
+  with `masks`, `scenes/<id>.mask.tif` (the stitched `[PIX]` masks). `out_dir` may not be or lie in an input, nor
+  hold a file the scenes' glob lists.
+- Options come as flags only (not from a YAML file); the `--engine ray` options: `--address`, `--replicas`,
+  `--gpus-per-replica`, `--cpus-per-replica`.
 - Rerunning the same command resumes: done and skipped scenes are left, failed ones run again. A scene that fails
   (a corrupt file, prompts that do not overlap it) is recorded and the others go on.
 """
