@@ -81,3 +81,33 @@ def test_a_missing_geo_extra_is_named(monkeypatch, tmp_path):
         require("rasterio", extra="geo", purpose="earthgptx_hf.geo")
     with pytest.raises(ValueError, match=r"float3.tif.*needs the `geo` extra: pip install 'earthgptx-hf\[geo\]'"):
         normalise_image(scene)  # PIL alone cannot read a 3-band float TIFF
+
+
+def test_target_gsd_runs_the_model_at_the_training_resolution(tmp_path, checkpoint, capsys):
+    """Issue 35: `--target-gsd` resamples the scene as the `geo` training data did; the features stay in map
+    coordinates, the mask is written at the target GSD, and a scene without a known GSD is refused."""
+    import rasterio
+
+    pixels, objects = generate_scene(np.random.default_rng(7), "optical", 96)
+    scene = write_geotiff(tmp_path / "scene.tif", pixels)  # 10 m pixels (conftest)
+    prompts = tmp_path / "prompts.geojson"
+    prompts.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        lonlat_feature(Point((o.bbox[0] + o.bbox[2]) / 2, (o.bbox[1] + o.bbox[3]) / 2), name=o.category)
+        for o in objects]}))
+    out, mask = tmp_path / "result.geojson", tmp_path / "mask.tif"
+    assert main([str(scene), "--model", str(checkpoint), "--prompts", str(prompts), "--task", "segment",
+                 "--out", str(out), "--mask-out", str(mask), "--max_new_tokens", "3", "--target-gsd", "20",
+                 "--no_progress"]) == 0
+    collection = json.loads(out.read_text())
+    assert len(collection["features"]) == len(objects)
+    assert collection["earthgptx"]["source"] == str(scene) and collection["earthgptx"]["target_gsd"] == 20
+    with rasterio.open(mask) as written, rasterio.open(scene) as original:
+        assert written.res == (20.0, 20.0) and written.bounds == original.bounds
+    assert f"scene.tif: {len(objects)} features (segment)" in capsys.readouterr().out
+    plain = write_geotiff(tmp_path / "plain.tif", pixels, crs=None, transform=None)
+    assert main([str(plain), "--model", str(checkpoint), "--out", str(tmp_path / "r2.geojson"), "--target-gsd", "20",
+                 "--no_progress"]) == 2
+    assert "target_gsd" in capsys.readouterr().err
+    assert main([str(scene), "--model", str(checkpoint), "--out", str(tmp_path / "r3.geojson"), "--target-gsd",
+                 "-1", "--no_progress"]) == 2
+    assert "target_gsd=-1.0 must be a positive number" in capsys.readouterr().err

@@ -18,9 +18,13 @@ trusted VRT or `/vsi` path, `--allow-remote` downloads an http(s) scene within `
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
 import logging
 import sys
+import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -75,6 +79,10 @@ class PredictArguments:
         "help": "Total deadline of a remote scene's download, in seconds (default 30)."})
     max_download_bytes: int | None = field(default=None, metadata={
         "help": "Largest remote scene in bytes (default 64 MiB)."})
+    target_gsd: float | None = field(default=None, metadata={
+        "help": "Metres per pixel to run the model at: the scene is resampled to this ground sample distance first, "
+                "as the `geo` training data was (`target_gsd` there; a scene without a known GSD is refused). The "
+                "features stay in map coordinates; --mask-out is written at this GSD."})
 
 
 def parse_arguments(argv: list[str] | None = None) -> PredictArguments:
@@ -122,20 +130,38 @@ def check_outputs(args: PredictArguments, config: str | None = None) -> dict:
     return inputs
 
 
+@contextlib.contextmanager
+def scene_at_gsd(scene: str, target_gsd: float | None):
+    """`scene` itself, or with `target_gsd` a temporary copy resampled to it by `gsd.resample_to_gsd` (the training
+    data's resampling), deleted on exit."""
+    if target_gsd is None:
+        yield scene
+        return
+    from .gsd import resample_to_gsd
+
+    with tempfile.TemporaryDirectory(prefix="earthgptx_gsd_") as folder:
+        yield resample_to_gsd(scene, target_gsd, os.path.join(folder, "scene.tif"))
+
+
 def run(args: PredictArguments, config: str | None = None):
     """Runs one `PredictArguments` (the command's Python entry; `config` the options file, an input no output may
     replace); returns the `SceneResult`."""
     from . import ScenePredictor
 
     inputs = check_outputs(args, config)
+    if args.target_gsd is not None and not (math.isfinite(args.target_gsd) and args.target_gsd > 0):
+        raise ValueError(f"target_gsd={args.target_gsd!r} must be a positive number of metres per pixel.")
     predictor = ScenePredictor.from_pretrained(
         args.model, device=args.device, trust_remote_code=args.trust_remote_code, batch_size=args.batch_size,
         context=args.context, tile_overlap=args.tile_overlap, tolerance=args.tolerance, out_crs=args.out_crs,
         progress=args.progress, max_new_tokens=args.max_new_tokens, allow_virtual=args.allow_virtual,
         allow_remote=args.allow_remote, timeout=args.timeout, max_download_bytes=args.max_download_bytes)
-    result = predictor.predict(args.scene, args.prompts, task=args.task, bands=args.bands,
-                               prompt_crs=args.prompt_crs, prompt_layer=args.prompt_layer, mask_out=args.mask_out,
-                               overwrite=args.overwrite, complex_to=args.complex_to)
+    with scene_at_gsd(args.scene, args.target_gsd) as scene:
+        result = predictor.predict(scene, args.prompts, task=args.task, bands=args.bands,
+                                   prompt_crs=args.prompt_crs, prompt_layer=args.prompt_layer, mask_out=args.mask_out,
+                                   overwrite=args.overwrite, complex_to=args.complex_to)
+    if args.target_gsd is not None:  # what was read is the resampled copy; the summary names the user's scene
+        result.summary.update(source=args.scene, target_gsd=args.target_gsd)
     path = result.write(args.out, layer=args.layer, overwrite=args.overwrite, inputs=inputs)
     summary = result.summary
     print(f"{summary['source']}: {summary['features']} features ({summary['task']}) -> {path}"
