@@ -14,14 +14,14 @@ differ only in size. Two runs per scene, each in a fresh process (so that its pe
 The model is a random tiny EarthGPT-X with the demo's geometry (56-pixel views, 112-pixel canvas, 128-pixel SAM view):
 the figures measure the scene machinery (reading, stretching, batching, stitching, vectorising), not a trained model.
 
-    python benchmarks/bench_scene.py --sizes "" --dense 6000 [--dense-repeats 1] [--gdal-cache-in-bytes]
+    python benchmarks/bench_scene.py --sizes "" --dense 6000 [--dense-repeats 1]
 
 `--dense SIDE` (issue 36) adds a fully valid SIDE^2 scene (`write_dense_scene`, written once and kept in the workdir),
 captioned over its grid twice per repeat, alternating: with the predictor's read-ahead (`geo/prefetch.py`) and
 without it (`READ_AHEAD_BATCHES = 0`). Each run reports windows per second and the share of wall time outside
 `model.generate()`, with the seconds spent in reads (`RasterScene.read_rgb`, in whichever thread), in the processor
-and in `post_process_generation`. `--gdal-cache-in-bytes` measures the recommended fix of `geo/opening.py`'s block
-cache (see the flag's help).
+and in `post_process_generation`. (The runs recorded with `--gdal-cache-in-bytes` measured the fix of
+`geo/opening.py`'s block cache before it landed; it is now the default, and the flag is gone.)
 """
 
 from __future__ import annotations
@@ -159,7 +159,6 @@ def run_child(side: int, task: str, args, dense: bool = False, read_ahead: bool 
     command = [sys.executable, __file__, "--child", str(side), task, "--workdir", args.workdir, "--batch-size",
                str(args.batch_size)]
     command += (["--dense-child"] if dense else []) + ([] if read_ahead else ["--no-read-ahead"])
-    command += ["--gdal-cache-in-bytes"] if args.gdal_cache_in_bytes else []
     out = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "read_ahead": read_ahead}
 
@@ -204,17 +203,9 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("SIDE", "TASK"), help=argparse.SUPPRESS)
     parser.add_argument("--dense-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-read-ahead", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--gdal-cache-in-bytes", action="store_true",
-                        help="measure the recommended fix of geo/opening.py: rasterio.Env takes GDAL_CACHEMAX in "
-                             "bytes, so GDAL_CACHE_MB=64 gives GDAL a 64-byte block cache (every window decompresses "
-                             "its blocks again); with this flag the runs get 64 MiB")
     args = parser.parse_args()
     workdir = Path(args.workdir)
     if args.child:
-        if args.gdal_cache_in_bytes:
-            from earthgptx_hf.geo import opening
-
-            opening.GDAL_CACHE_MB = opening.GDAL_CACHE_MB * 2**20  # what gdal_env passes on as GDAL_CACHEMAX
         if args.no_read_ahead:
             from earthgptx_hf.geo import prefetch
 

@@ -122,3 +122,15 @@ def test_the_georeferenced_array_loses_its_georeference_when_cropped(tmp_path, r
     import pickle
 
     assert pickle.loads(pickle.dumps(opened)).georeference == opened.georeference
+
+
+def test_the_gdal_block_cache_is_64_mib_not_64_bytes():
+    """rasterio passes an integer GDAL_CACHEMAX to GDALSetCacheMax64 (bytes): `gdal_env` must give it bytes (issue 36:
+    64 meant a 64-byte cache, and dense scenes decompressed every block again)."""
+    import rasterio
+
+    from earthgptx_hf.geo.opening import GDAL_CACHE_MB, gdal_env, untrusted_env
+
+    for env in (gdal_env, untrusted_env):
+        with env():
+            assert rasterio.env.getenv()["GDAL_CACHEMAX"] == GDAL_CACHE_MB * 2**20

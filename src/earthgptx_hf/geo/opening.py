@@ -53,7 +53,9 @@ UNTRUSTED_GDAL_OPTIONS = {
 
 def gdal_env(**options) -> rasterio.Env:
     """The GDAL environment of every read and write of this package: a bounded block cache (and `options`)."""
-    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, **options)
+    # rasterio hands an integer GDAL_CACHEMAX to GDALSetCacheMax64, which takes bytes (64 would be a 64-byte cache:
+    # every window's blocks decompressed again, 13x slower reads on a dense scene; docs/performance.md)
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20, **options)
 
 
 def untrusted_env() -> rasterio.Env:
