@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -278,3 +279,38 @@ def test_mask_prompts_from_the_polygons_train(geo_data):
     records = build_records(images, tasks=("classification",), prompt_type="mask")
     prompt = records[0]["prompts"][0]
     assert prompt["type"] == "mask" and rle_to_mask(prompt["mask"]).sum() == 16 * 12  # the first ship's pixels
+
+
+def test_four_band_scenes_train_the_band_adapter_then_predict(geo_data, capsys):
+    """issue 35: `config_overrides` set `input_bands: 4`; the windows keep the 4 bands (GeoTIFFs, no band tagged
+    alpha), the adapter trains, and earthgptx-predict reads 4 bands of a new scene for the trained model."""
+    from earthgptx_hf import EarthGPTXForConditionalGeneration
+    from earthgptx_hf.geo.cli import main as predict
+    from earthgptx_hf.training.train import main as train
+
+    tmp, scenes, labels = geo_data
+    config = tmp / "train4.yaml"
+    text = TRAIN_CONFIG.format(scenes=scenes, labels=labels, out=tmp / "run4").replace(
+        "bands: red,green,blue", "bands: blue,green,red,nir\n"
+        'config_overrides: \'{"input_bands": 4, "band_adapter_init": [2, 1, 0]}\'')
+    config.write_text(text)
+    assert train([str(config)]) == 0
+    windows = sorted((tmp / "run4" / "geo_windows").glob("*.tif"))
+    assert windows and not list((tmp / "run4" / "geo_windows").glob("*.png"))
+    import rasterio
+
+    with rasterio.open(windows[0]) as window:
+        assert window.count == 4 and rasterio.enums.ColorInterp.alpha not in window.colorinterp
+    model = EarthGPTXForConditionalGeneration.from_pretrained(tmp / "run4")
+    assert model.config.input_bands == 4
+    weight = model.model.vision_tower.band_adapter.weight.detach().flatten(1)
+    assert not torch.equal(weight, torch.eye(4)[[2, 1, 0]])  # it trained
+    out = tmp / "c4.geojson"
+    prompts = planted_labels(tmp / "c4_prompts.gpkg", scenes=("c",))
+    assert predict([str(tmp / "c.tif"), "--model", str(tmp / "run4"), "--prompts", prompts, "--task", "classify",
+                    "--bands", "blue,green,red,nir", "--out", str(out), "--out-crs", "raster",
+                    "--max-new-tokens", "4", "--progress", "false"]) == 0
+    assert len(json.loads(out.read_text())["features"]) == 1
+    assert predict([str(tmp / "c.tif"), "--model", str(tmp / "run4"), "--prompts", prompts, "--task", "classify",
+                    "--bands", "red,green,blue", "--out", str(tmp / "c3.geojson"), "--progress", "false"]) != 0
+    assert "the model takes input_bands=4" in capsys.readouterr().err

@@ -74,6 +74,9 @@ class GeoDataArguments:
         "help": "geo: a band tagged alpha (GDAL's default for band 4 of a 4-band uint8 GeoTIFF): 'refuse' (an "
                 "error), 'data' (read it as data, e.g. near-infrared) or 'mask' (a real transparency mask).",
         "choices": list(ALPHA_BAND)})
+    input_bands: int | None = field(default=None, metadata={
+        "help": "geo: bands per window; earthgptx-train sets it from the model config's input_bands (3, or N for "
+                "the band adapter, with N bands chosen by `bands`)."})
     target_gsd: float | None = field(default=None, metadata={
         "help": "geo: resample every window to this ground sample distance in metres (scenes without a known GSD "
                 "are refused)."})

@@ -99,14 +99,18 @@ class DataAlphaScene(RasterScene):
 
 
 def open_training_scene(path, bands=None, band_preset: str | None = None, alpha_band: str = "refuse",
-                        argument: str = "scenes") -> RasterScene:
+                        argument: str = "scenes", channels: int = 3) -> RasterScene:
     """A `RasterScene` of `path` with its bands chosen by `bands` or `band_preset` and the alpha-band rule of the
-    module docstring. Raises ValueError naming the scene, the option and what is valid."""
+    module docstring. `channels`: the model's `input_bands` (N bands read, for its band adapter; presets are band
+    triples, for 3). Raises ValueError naming the scene, the option and what is valid."""
+    if channels != 3 and band_preset is not None:
+        raise ValueError(f"band_preset={band_preset!r} chooses 3 bands, but the model takes input_bands={channels}: "
+                         f"give bands= ({channels} band numbers or names).")
     if alpha_band not in ("refuse", "data", "mask"):
         raise ValueError(f"alpha_band={alpha_band!r} is not one of ['refuse', 'data', 'mask'].")
     if bands is not None and band_preset is not None:
         raise ValueError(f"bands={bands!r} and band_preset={band_preset!r} both choose the bands; give one.")
-    scene = RasterScene(path, bands=bands, argument=argument) if band_preset is None \
+    scene = RasterScene(path, bands=bands, argument=argument, channels=channels) if band_preset is None \
         else _preset_scene(path, band_preset, argument)
     alpha = alpha_bands(scene.dataset)
     if alpha and alpha_band == "refuse":
@@ -119,7 +123,7 @@ def open_training_scene(path, bands=None, band_preset: str | None = None, alpha_
     if alpha and alpha_band == "data":
         chosen = scene.bands
         scene.close()
-        scene = DataAlphaScene(path, bands=chosen, argument=argument)
+        scene = DataAlphaScene(path, bands=chosen, argument=argument, channels=channels)
     return scene
 
 

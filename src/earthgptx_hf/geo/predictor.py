@@ -179,10 +179,10 @@ class ScenePredictor:
         inputs = {"scene": scene, "prompts": prompts}
         if mask_out is not None:
             mask_out = check_output(mask_out, "mask_out", MASK_SUFFIXES, inputs, overwrite)
-        percentiles = self.pipe.processor.image_processor.percentiles
+        images = self.pipe.processor.image_processor  # N bands read for a model with the band adapter (input_bands)
         with local_scene(scene, "scene", self.allow_remote, **self.download_limits) as local, \
-                RasterScene(local, bands=bands, percentiles=percentiles, allow_virtual=self.allow_virtual,
-                            complex_to=complex_to) as raster:
+                RasterScene(local, bands=bands, percentiles=images.percentiles, allow_virtual=self.allow_virtual,
+                            complex_to=complex_to, channels=getattr(images, "input_bands", 3)) as raster:
             georeference = raster.georeference
             scene_prompts, clipped, windows, projection = self.plan(raster, prompts, prompt_crs, prompt_layer)
             counts = _Run(windows=len(windows))

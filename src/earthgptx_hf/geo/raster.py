@@ -6,7 +6,8 @@
 Rules (the pixel rules are `processing.multi_source`'s, which this module calls):
 - Bands: `bands` holds 1-based band numbers (rasterio's and GDAL's convention) or band names (the file's band
   descriptions, case-insensitive); 1 (SAR, infrared, panchromatic) or 3 bands. Without `bands`, a raster of 1 or 3
-  bands (not counting an alpha band) is read as it is; any other count is refused with the bands it has.
+  bands (not counting an alpha band) is read as it is; any other count is refused with the bands it has. With
+  `channels` N (the model's `input_bands`, for its band adapter; not 3), exactly N bands instead, all kept.
 - No-data comes from the file's mask (its nodata value, an internal mask or an alpha band: `read(masked=True)`), and
   from non-finite floats: those pixels are left out of the stretch and become 0, as the NaN rule does.
 - 8-bit rasters keep their values; every other type (16-bit, float) is stretched by the robust percentiles of the
@@ -127,15 +128,19 @@ def _describe(dataset) -> str:
     return ", ".join(names)
 
 
-def select_bands(dataset, bands=None, argument: str = "bands") -> tuple[int, ...]:
+def select_bands(dataset, bands=None, argument: str = "bands", channels: int = 3) -> tuple[int, ...]:
     """The 1-based band numbers to read: `bands` (numbers, names from the band descriptions, or a string such as
     "4,3,2" or "red,green,blue"), or by default the raster's bands when there are 1 or 3 besides an alpha band.
-    Raises ValueError naming `argument`, the value, and the bands the raster has."""
+    Raises ValueError naming `argument`, the value, and the bands the raster has. `channels`: the module docstring."""
     count = dataset.count
     where = f"{argument}={bands!r}"
+    wanted = (1, 3) if channels == 3 else (channels,)
     if bands is None:
         colour = [i for i, ci in enumerate(dataset.colorinterp, start=1) if ci != ColorInterp.alpha]
-        if len(colour) in (1, 3):
+        if channels != 3 and len(colour) != channels:
+            raise ValueError(f"The raster has {len(colour)} bands besides any alpha ({_describe(dataset)}); the model "
+                             f"takes input_bands={channels}: choose {channels} with bands=.")
+        if len(colour) in wanted:
             return tuple(colour)
         raise ValueError(f"The raster has {count} bands ({_describe(dataset)}); EarthGPT-X takes 1 (SAR, infrared, "
                          "panchromatic) or 3 (RGB): choose them with bands=, e.g. bands=(4, 3, 2) (1-based band "
@@ -159,7 +164,9 @@ def select_bands(dataset, bands=None, argument: str = "bands") -> tuple[int, ...
         else:
             raise ValueError(f"{where}: {band!r} is neither a band number (1 to {count}) nor a band name of the "
                              f"raster ({_describe(dataset)}).")
-    if len(chosen) not in (1, 3):
+    if channels != 3 and len(chosen) != channels:
+        raise ValueError(f"{where} selects {len(chosen)} bands; the model takes input_bands={channels}.")
+    if len(chosen) not in wanted:
         raise ValueError(f"{where} selects {len(chosen)} bands; EarthGPT-X takes 1 (SAR, infrared, panchromatic) or "
                          "3 (RGB).")
     return tuple(chosen)
@@ -176,14 +183,15 @@ class RasterScene:
     """
 
     def __init__(self, source, bands=None, percentiles=DEFAULT_PERCENTILES, argument: str = "scene",
-                 allow_virtual: bool = False, complex_to: str | None = None):
+                 allow_virtual: bool = False, complex_to: str | None = None, channels: int = 3):
         self.name = _label(source)
         self.where = f"{argument} ({_path(source)!r})"  # how errors name it: the argument and the full path
         if complex_to not in COMPLEX_TO:
             raise ValueError(f"complex_to={complex_to!r} is not one of {list(COMPLEX_TO)}.")
         self.dataset = open_raster(source, argument, allow_virtual=allow_virtual)
         try:
-            self.bands = select_bands(self.dataset, bands)
+            self.bands = select_bands(self.dataset, bands, channels=channels)
+            self.input_bands = channels
             self.palette = self._palette()
             if "complex" in self.dtype and complex_to is None:
                 raise ComplexImageError(self.where, self.dtype)
@@ -279,10 +287,10 @@ class RasterScene:
     def read_rgb(self, window: Window | None = None, out_shape: tuple[int, int] | None = None) \
             -> tuple[np.ndarray, np.ndarray]:
         """`read`, then the scene's stretch (8-bit kept) and single bands replicated: `(pixels (H, W, 3) uint8,
-        valid (H, W) bool)`, the image the model sees."""
+        valid (H, W) bool)`, the image the model sees (`(H, W, N)` with N `channels`)."""
         values, valid = self.read(window, out_shape)
         pixels = values if values.dtype == np.uint8 else apply_stretch(values, self.limits)
-        if pixels.shape[-1] == 1:
+        if pixels.shape[-1] == 1 and self.input_bands == 3:
             pixels = np.repeat(pixels, 3, axis=-1)
         return np.ascontiguousarray(pixels), valid
 
@@ -300,14 +308,14 @@ def raster_reader_for(source):
 
 
 def read_raster_image(source, *, bands=None, max_pixels: int, percentiles=DEFAULT_PERCENTILES, where: str = "images",
-                      min_valid_fraction: float = MIN_VALID_FRACTION, allow_virtual: bool = False) \
+                      min_valid_fraction: float = MIN_VALID_FRACTION, allow_virtual: bool = False, channels: int = 3) \
         -> GeoreferencedArray:
     """A whole raster as one image for the processor: `(H, W)` or `(H, W, 3)`, uint8 (8-bit rasters, no-data 0) or
     float32 (no-data NaN: the NaN rule applies), with its georeference. Rasters with more than `max_pixels` pixels are
     refused before any pixel is read: a scene is tiled by `ScenePredictor` (`earthgptx-predict`). An 8-bit raster whose
     file mask leaves less than `min_valid_fraction` valid is refused as the NaN rule refuses float ones."""
     with RasterScene(source, bands=bands, percentiles=percentiles, argument=where,
-                     allow_virtual=allow_virtual) as scene:
+                     allow_virtual=allow_virtual, channels=channels) as scene:
         if scene.width * scene.height > max_pixels:
             raise ValueError(
                 f"{scene.where} has {scene.height}x{scene.width} = {scene.width * scene.height:,} pixels, "

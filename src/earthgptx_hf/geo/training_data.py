@@ -6,14 +6,17 @@
     labels: labels.gpkg               # any CRS; reprojected to each scene's
     class_attribute: class
     window_size: 256                  # window_unit: pixels | metres;  window_sampling: grid | random
-    band_preset: sentinel2_true_colour   # or bands: "4,3,2" / "red,green,blue"
+    band_preset: sentinel2_true_colour   # or bands: "4,3,2" / "red,green,blue"; N bands for a model whose
+                                         # config_overrides set input_bands: N (the band adapter)
     target_gsd: 0.5                   # metres per pixel of every window (optional)
     validation_split: 0.2             # held-out spatial blocks (geo/spatial_split.py)
 
 Per scene (opened by `opening.open_raster` through `bands.open_training_scene`): the labels are reprojected to its
 pixel grid (`labels.py`), windows are sampled (a grid with `window_overlap`, or `windows_per_scene` seeded random
 ones), each read on its own (`RasterScene.read_rgb`: memory stays one window, whatever the scene's size), resampled
-to `target_gsd` when set (`gsd.py`), and written as a PNG under `<workdir>/geo_windows`. In a window, a polygon is cut
+to `target_gsd` when set (`gsd.py`), and written as a PNG under `<workdir>/geo_windows` (a GeoTIFF of N uint8
+bands, photometric grey so that no band is tagged alpha, when the model's `input_bands` is N: `earthgptx-train` sets
+`data_args.input_bands` from the model config). In a window, a polygon is cut
 at the window's edges (kept, and counted as clipped, when at least `label_keep_fraction` of its area is inside), and
 becomes an object with its exact box, its outline (for free-form prompts) and its instance mask, rasterised from the
 polygon (`rasterio.features.rasterize`: pixels whose centres it covers); a point label becomes a point object.
@@ -40,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from affine import Affine
 from PIL import Image
 from rasterio.features import rasterize
 from rasterio.windows import Window
@@ -207,13 +211,28 @@ def _scene_images(number: int, scene, labels, args, out_dir: Path, tally: _Tally
         if not objects:
             report.windows["no label kept"] += 1
             continue
-        path = out_dir / f"{number:03d}_{stem}_c{col}_r{row}.png"
-        Image.fromarray(rgb).save(path)
+        path = out_dir / f"{number:03d}_{stem}_c{col}_r{row}.{'png' if rgb.shape[-1] == 3 else 'tif'}"
+        _save_window(rgb, path, georeference.crs,
+                     t @ Affine.translation(col, row) @ Affine.scale(w / shape[1], h / shape[0]))
         report.windows["kept"] += 1
         report.validation_windows += side == VALIDATION
         images.append(AnnotatedImage(str(path), shape[1], shape[0], args.modality, objects, source="geo",
                                      id=f"{stem}:{col},{row},{w},{h}", split=side))
     return images
+
+
+def _save_window(pixels: np.ndarray, path: Path, crs, transform) -> None:
+    """`(H, W, C)` uint8 window -> a PNG (3 bands) or a GeoTIFF of C bands in the scene's `crs` at `transform`
+    (photometric grey: none tagged alpha)."""
+    if pixels.shape[-1] == 3:
+        Image.fromarray(pixels).save(path)
+        return
+    import rasterio
+
+    height, width, count = pixels.shape
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count, dtype="uint8",
+                       photometric="MINISBLACK", crs=crs, transform=transform) as out:
+        out.write(np.moveaxis(pixels, -1, 0))
 
 
 def _check(args) -> None:
@@ -243,7 +262,8 @@ def load_geo_images(data_args, workdir, seed: int = 0) -> tuple[list[AnnotatedIm
     out_dir.mkdir(parents=True, exist_ok=True)
     tally, images = _Tally(), []
     for number, path in enumerate(tqdm(paths, desc="geo scenes", disable=len(paths) < 2)):
-        with open_training_scene(path, data_args.bands, data_args.band_preset, data_args.alpha_band) as scene:
+        with open_training_scene(path, data_args.bands, data_args.band_preset, data_args.alpha_band,
+                                 channels=getattr(data_args, "input_bands", None) or 3) as scene:
             images += _scene_images(number, scene, labels, data_args, out_dir, tally, report, seed)
         report.scenes += 1
     if not tally.placed:

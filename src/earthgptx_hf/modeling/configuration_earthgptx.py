@@ -156,6 +156,13 @@ class EarthGPTXConfig(PreTrainedConfig):
     CLIP) and `sam_image_mean` / `sam_image_std` (SAM: ImageNet). The model normalises uint8 visual inputs with them
     and derives ConvNeXt's input from DINOv2-normalised `pixel_values` (`visual_inputs`). Configs saved before these
     fields existed load with the defaults, which are the statistics their processors used.
+
+    Bands (issue 35): `input_bands` (default 3) is the number of channels of `pixel_values`. Any other value adds the
+    learned band adapter (`modeling/band_adapter.py`), a 1x1 convolution from the `input_bands` 8-bit bands to the
+    towers' 3 channels, initialised to the band triple `band_adapter_init` (0-based band indices, default [0, 1, 2])
+    so that pretrained towers start on those three bands exactly as they saw RGB; docs/model.md says when to train
+    it. With 3 bands there is no adapter and `band_adapter_init` must stay [0, 1, 2]. Configs saved before these
+    fields existed load with the defaults.
     """
 
     model_type = "earthgptx"
@@ -200,6 +207,8 @@ class EarthGPTXConfig(PreTrainedConfig):
     convnext_image_std: list[float | int] | tuple[float, ...] = tuple(OPENAI_CLIP_STD)
     sam_image_mean: list[float | int] | tuple[float, ...] = tuple(IMAGENET_DEFAULT_MEAN)
     sam_image_std: list[float | int] | tuple[float, ...] = tuple(IMAGENET_DEFAULT_STD)
+    input_bands: int = 3
+    band_adapter_init: list[int] | tuple[int, ...] | None = None
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
 
@@ -232,6 +241,24 @@ class EarthGPTXConfig(PreTrainedConfig):
         self._check_switches()
         self._check_mask_scores()
         self._check_pixel_statistics()
+        self._check_bands()
+
+    def _check_bands(self) -> None:
+        """`input_bands` a positive integer; `band_adapter_init` three band indices below it (stored as a list)."""
+        bands = self.input_bands
+        if isinstance(bands, bool) or not isinstance(bands, int) or bands < 1:
+            raise ValueError(f"input_bands={bands!r} must be a positive integer (the channels of pixel_values; 3 "
+                             "without the band adapter).")
+        triple = [0, 1, 2] if self.band_adapter_init is None else self.band_adapter_init
+        if not isinstance(triple, (list, tuple)) or len(triple) != 3 or \
+                any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < bands for v in triple):
+            raise ValueError(f"band_adapter_init={triple!r} must be 3 integer band indices in [0, {bands}) (0-based, "
+                             f"below input_bands={bands}): the bands the adapter starts as, e.g. [2, 1, 0] for "
+                             "the red, green and blue of a blue, green, red, near-infrared stack.")
+        if bands == 3 and list(triple) != [0, 1, 2]:
+            raise ValueError(f"band_adapter_init={list(triple)} needs input_bands other than 3: with 3 bands there is "
+                             "no band adapter (reorder the bands in the processor instead, or leave it out).")
+        self.band_adapter_init = [int(v) for v in triple]
 
     def _check_pixel_statistics(self) -> None:
         """Each statistic is 3 finite numbers (one per RGB channel), every std positive; stored as lists."""

@@ -79,10 +79,11 @@ def check_pixel_dtype(name: str, tensor: torch.Tensor | None) -> None:
 
 def check_visual_inputs(config, pixel_values, convnext_pixel_values, prompt_maps, view_mask) -> None:
     """Shapes and dtypes of the processor's visual inputs (`EarthGPTXModel.get_image_features` documents them)."""
-    tile = config.tile_size
-    if pixel_values.ndim != 5 or pixel_values.shape[2] != 3 or tuple(pixel_values.shape[-2:]) != (tile, tile):
+    tile, bands = config.tile_size, getattr(config, "input_bands", 3)
+    if pixel_values.ndim != 5 or pixel_values.shape[2] != bands or tuple(pixel_values.shape[-2:]) != (tile, tile):
         raise ValueError(
-            f"pixel_values must have shape (batch, views, 3, {tile}, {tile}), got {tuple(pixel_values.shape)}."
+            f"pixel_values must have shape (batch, views, {bands}, {tile}, {tile}) ({bands} bands: the config's "
+            f"input_bands={bands}), got {tuple(pixel_values.shape)}."
         )
     batch, views = pixel_values.shape[:2]
     if convnext_pixel_values is not None and convnext_pixel_values.shape != pixel_values.shape:
@@ -92,6 +93,11 @@ def check_visual_inputs(config, pixel_values, convnext_pixel_values, prompt_maps
         )
     check_pixel_dtype("pixel_values", pixel_values)
     check_pixel_dtype("convnext_pixel_values", convnext_pixel_values)
+    if bands != 3:
+        for name, tensor in (("pixel_values", pixel_values), ("convnext_pixel_values", convnext_pixel_values)):
+            if tensor is not None and tensor.dtype != torch.uint8:
+                raise ValueError(f"{name} has dtype {tensor.dtype}, but with input_bands={bands} the band adapter "
+                                 "takes uint8 8-bit bands (what the processor ships), not values already normalised.")
     if prompt_maps is not None:
         shape, packed = tuple(prompt_maps.shape), packed_width(tile)
         if len(shape) != 5 or shape[:2] != (batch, views) or shape[2] > config.max_regions or \

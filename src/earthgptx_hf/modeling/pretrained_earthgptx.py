@@ -16,6 +16,7 @@ from transformers import initialization as init
 from transformers.conversion_mapping import register_checkpoint_conversion_mapping
 from transformers.core_model_loading import WeightRenaming
 
+from .band_adapter import EarthGPTXBandAdapter, band_triple_weight
 from .configuration_earthgptx import EarthGPTXConfig
 from .kv_cache import CACHE_KEY
 from .trainable import apply_trainable_preset, freeze_unused_tower_parameters
@@ -129,6 +130,9 @@ class EarthGPTXPreTrainedModel(PreTrainedModel):
             init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, EarthGPTXBandAdapter):  # starts as its band triple (the towers see those bands)
+            init.copy_(module.weight, band_triple_weight(module.input_bands, module.init_bands).to(module.weight))
+            init.zeros_(module.bias)
 
 
 for _class_name in ("EarthGPTXForConditionalGeneration",):

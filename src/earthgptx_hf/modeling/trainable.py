@@ -2,11 +2,12 @@
 
 - `paper`: what the paper trains (the LLM's self-attention q/k/v projections and the hybrid fusion's cross-attention)
   plus every part that starts from random weights when the model is composed from separately pretrained
-  checkpoints: the mixed encoder's channel mix, the spatial-aware encoder, the whole hybrid fusion, the projectors,
-  the language-to-pixel projection R_lp and SAM's mask decoder (the pixel decoder P, fine-tuned as in LISA), and the
-  input embeddings and LM head, which hold the rows of the added special tokens (`<image>`, `[PIX]`, `<Region i>`)
-  that the pretrained LLM has never seen (LISA trains them too). Frozen: DINOv2, ConvNeXt, SAM's image and prompt
-  encoders, and the rest of the LLM.
+  checkpoints: the mixed encoder's channel mix (and its band adapter, when `input_bands` is not 3: it starts as
+  a band triple, and learns to let the other bands in), the spatial-aware encoder, the whole hybrid fusion, the
+  projectors, the language-to-pixel projection R_lp and SAM's mask decoder (the pixel decoder P, fine-tuned as in
+  LISA), and the input embeddings and LM head, which hold the rows of the added special tokens (`<image>`, `[PIX]`,
+  `<Region i>`) that the pretrained LLM has never seen (LISA trains them too). Frozen: DINOv2, ConvNeXt, SAM's image
+  and prompt encoders, and the rest of the LLM.
 - `lora`: PEFT LoRA adapters on the LLM's attention projections; the same from-scratch parts as `paper` are trained
   in full (`modules_to_save`). Returns a `PeftModel`.
 - `full`: every parameter the forward reads (all but `UNUSED_TOWER_PATTERNS`, frozen from construction on).
@@ -23,6 +24,7 @@ TRAINABLE_PRESETS = ("paper", "lora", "full")
 # Parameter-name patterns (regular expressions searched in `named_parameters()` names).
 FROM_SCRATCH_PATTERNS = (
     r"vision_tower\.(channel_mix|mix_norm)\.",
+    r"vision_tower\.band_adapter\.",
     r"spatial_aware_encoder\.",
     r"hybrid_fusion\.",
     r"multi_modal_projector\.",
@@ -49,6 +51,7 @@ PAPER_PATTERNS = (LLM_QKV_PATTERN, *FROM_SCRATCH_PATTERNS, *NEW_TOKEN_PATTERNS)
 LORA_MODULES_TO_SAVE = (
     "vision_tower.channel_mix",
     "vision_tower.mix_norm",
+    "vision_tower.band_adapter",
     "spatial_aware_encoder",
     "hybrid_fusion",
     "multi_modal_projector",

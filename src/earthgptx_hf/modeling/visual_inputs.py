@@ -36,6 +36,12 @@ def normalise_pixels(pixels: torch.Tensor, mean, std, dtype: torch.dtype) -> tor
     return pixels.to(torch.float32).sub_(255.0 * _stats(mean, pixels)).div_(scale).to(dtype)
 
 
+def normalise_pixel_units(pixels: torch.Tensor, mean, std, dtype: torch.dtype) -> torch.Tensor:
+    """`(..., 3, H, W)` float32 values in 8-bit units (0-255; the band adapter's output) -> the tower's input in
+    `dtype`, `(x - 255 mean) / (255 std)`: what `normalise_pixels` computes for uint8, out of place (autograd)."""
+    return ((pixels - 255.0 * _stats(mean, pixels)) / (255.0 * _stats(std, pixels))).to(dtype)
+
+
 def renormalise(pixel_values: torch.Tensor, source: tuple, target: tuple, dtype: torch.dtype) -> torch.Tensor:
     """Floating pixels normalised with `source` = (mean, std) -> normalised with `target` (exact per-channel
     affine in float32); uint8 pixels are normalised with `target` directly."""
@@ -86,4 +92,5 @@ def unpack_prompt_maps(prompt_maps: torch.Tensor, regions: int, tile: int) -> to
     return dense
 
 
-__all__ = ["normalise_pixels", "renormalise", "padding_colour", "sam_view_input", "packed_width", "unpack_prompt_maps"]
+__all__ = ["normalise_pixels", "normalise_pixel_units", "renormalise", "padding_colour", "sam_view_input",
+           "packed_width", "unpack_prompt_maps"]

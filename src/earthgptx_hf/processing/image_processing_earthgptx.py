@@ -140,6 +140,13 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
             statistics. With either on, `pixel_values` are float32, `x * rescale_factor` (`do_rescale`), then
             `(x - image_mean) / image_std` (`do_normalize`); the model takes floating views as already normalised.
             Each can also be given per call (with `image_mean`, `image_std`).
+        input_bands (`int`): channels of `pixel_values`, the model config's field of the same name. 3 by default
+            (RGB); another N takes numpy arrays or torch tensors of N bands, stretched together to uint8, and gives
+            `(B, V, N, T, T)` views for the model's band adapter (`do_rescale` / `do_normalize` stay off: the adapter
+            takes 8-bit bands). Padding is the RGB mean colour on the bands of `band_adapter_init`, their mean
+            elsewhere.
+        band_adapter_init (`[int, int, int]`, *optional*): the band triple the model's adapter starts as (the config's
+            field); the SAM view is made of these three bands. Default [0, 1, 2].
     """
 
     valid_kwargs = EarthGPTXImagesKwargs
@@ -168,6 +175,8 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         do_rescale: bool = False,
         rescale_factor: float = 1 / 255,
         do_normalize: bool = False,
+        input_bands: int = 3,
+        band_adapter_init: list[int] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -193,6 +202,15 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         self.complex_to = complex_to
         if self.tile_size % self.patch_size:
             raise ValueError(f"tile_size ({self.tile_size}) must be a multiple of patch_size ({self.patch_size}).")
+        self.input_bands = int(input_bands)
+        self.band_adapter_init = [0, 1, 2] if band_adapter_init is None else [int(v) for v in band_adapter_init]
+        if self.input_bands < 1 or len(self.band_adapter_init) != 3 or \
+                not all(0 <= v < self.input_bands for v in self.band_adapter_init):
+            raise ValueError(f"band_adapter_init={self.band_adapter_init} must be 3 band indices in [0, "
+                             f"{self.input_bands}) (input_bands={self.input_bands}).")
+        if self.input_bands != 3 and (self.do_rescale or self.do_normalize):
+            raise ValueError(f"do_rescale and do_normalize must stay off with input_bands={self.input_bands}: the "
+                             "model's band adapter takes the uint8 bands.")
 
     @classmethod
     def from_model_config(cls, config, **kwargs) -> "EarthGPTXImageProcessor":
@@ -204,6 +222,8 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
             patch_size=patch if isinstance(patch, int) else patch[0],
             max_regions=config.max_regions,
             sam_image_size=config.grounding_image_size,
+            input_bands=getattr(config, "input_bands", 3),
+            band_adapter_init=getattr(config, "band_adapter_init", None),
             **{key: getattr(config, key) for key in PIXEL_STATISTICS},
             **kwargs,
         )
@@ -219,7 +239,7 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
     def get_image_size(self, image, argument: str = "images", index: int | None = None) -> tuple[int, int]:
         """(height, width) of an image as this processor reads it, without converting pixels (`multi_source`'s
         layout rule, for callers such as the pipeline whose saved code cannot import the package)."""
-        return image_size(image, argument=argument, index=index)
+        return image_size(image, argument=argument, index=index, channels=self.input_bands)
 
     def open_image(self, source, argument: str = "images", index: int | None = None):
         """A path or binary file object -> a decoded PIL image, within this processor's `max_pixels`
@@ -257,25 +277,43 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
                    self.do_normalize if do_normalize is None else do_normalize,
                    self.image_mean if image_mean is None else image_mean,
                    self.image_std if image_std is None else image_std)
+        if self.input_bands != 3 and (rescale[0] or rescale[2]):
+            raise ValueError(f"do_rescale and do_normalize must stay off with input_bands={self.input_bands}: the "
+                             "model's band adapter takes the uint8 bands.")
         images = as_batch(images, "images")
         prompts = self._batch_prompts(visual_prompts, len(images))
-        fill, sam_fill = mean_colour(self.image_mean), mean_colour(self.sam_image_mean)
+        fill, sam_fill = self.band_fill(), mean_colour(self.sam_image_mean)
+        triple = None if self.input_bands == 3 else self.band_adapter_init
         items = []
         for i, (image, image_prompts) in enumerate(zip(images, prompts)):
             normalised = normalise_image(image, max_pixels=self.max_pixels, percentiles=self.percentiles,
                                          index=i if len(images) > 1 else None,
-                                         min_valid_fraction=self.min_valid_fraction, complex_to=self.complex_to)
+                                         min_valid_fraction=self.min_valid_fraction, complex_to=self.complex_to,
+                                         channels=self.input_bands)
             height, width = normalised.size
             name = f"visual_prompts[{i}]" if len(images) > 1 else "visual_prompts"
             clean = validate_prompts(image_prompts, (height, width), self.max_regions, argument=name)
             layout = self.layout(height, width)
             views = render_views(normalised.pixels, layout, fill)
             maps = rasterise_prompts(clean, layout, self.point_radius, argument=name)
-            sam_view = render_sam_view(normalised.pixels, layout, sam_fill) if do_sam_view else None
+            sam_pixels = normalised.pixels if triple is None else normalised.pixels[..., triple]  # the adapter's start
+            sam_view = render_sam_view(sam_pixels, layout, sam_fill) if do_sam_view else None
             items.append((views, maps, sam_view, layout, clean))
         outputs = self._collate(items, None, return_metadata)
         outputs["pixel_values"] = rescale_and_normalise(outputs["pixel_values"], *rescale)
         return BatchFeature(data=dict(outputs), tensor_type=return_tensors)
+
+    def band_fill(self) -> np.ndarray:
+        """The views' 8-bit padding, one value per band: the RGB mean colour (`image_mean`), on the bands of
+        `band_adapter_init` when `input_bands` is not 3 (so at initialisation the adapter's output is padded as RGB
+        is) and their mean on the other bands."""
+        colour = mean_colour(self.image_mean)
+        if self.input_bands == 3:
+            return colour
+        fill = np.full(self.input_bands, np.round(colour.mean()), np.uint8)
+        for channel in (2, 1, 0):  # the first channel wins where a band is repeated
+            fill[self.band_adapter_init[channel]] = colour[channel]
+        return fill
 
     @staticmethod
     def _batch_prompts(visual_prompts, batch: int) -> list:
@@ -296,7 +334,7 @@ class EarthGPTXImageProcessor(BaseImageProcessor):
         max_views = max(views.shape[0] for views, *_ in items)
         max_prompts = max(maps.shape[1] for _, maps, *_ in items)
         tile = self.tile_size
-        views_all = np.zeros((batch, max_views, 3, tile, tile), np.uint8)
+        views_all = np.zeros((batch, max_views, self.input_bands, tile, tile), np.uint8)
         maps_all = np.zeros((batch, max_views, max_prompts, tile, -(-tile // 8)), np.uint8)
         view_mask = np.zeros((batch, max_views), bool)
         for b, (views, maps, _, _, _) in enumerate(items):

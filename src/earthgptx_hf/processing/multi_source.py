@@ -30,7 +30,10 @@ Pixel rules:
   is refused instead of becoming a black image.
 - Complex arrays (single-look complex SAR) are refused with a message that says to pass the amplitude (`np.abs`)
   (`ComplexImageError`, both a TypeError and a ValueError); `complex_to="amplitude"` converts them instead.
-- More than three channels are rejected with a message that says how to choose bands.
+- More than three channels are rejected with a message that says how to choose bands, unless `channels` (the
+  model's `input_bands`, for its band adapter) asks for exactly that many: an array or tensor of `channels` bands
+  (`(H, W, N)` or `(C, H, W)` by the layout rule with N in place of 1 and 3) is kept with all N bands, stretched
+  together as RGB is (one pair of percentiles over all bands: their relative brightness is kept).
 - Images larger than `max_pixels` are rejected before their pixels are decoded (a clear error, not an out-of-memory);
   files that PIL cannot identify, that are truncated or that declare more pixels than PIL's decompression-bomb limit
   raise a `ValueError` naming the argument, the index in the batch and the path.
@@ -69,7 +72,7 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyErr
 
 @dataclass
 class NormalisedImage:
-    """An image as the processor uses it: `pixels` is `(H, W, 3)` uint8."""
+    """An image as the processor uses it: `pixels` is `(H, W, 3)` uint8 (`(H, W, N)` for `channels` N)."""
 
     pixels: np.ndarray
     source_dtype: str
@@ -168,13 +171,13 @@ def _as_raster(source):
 
 
 def open_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, argument: str = "images",
-               index: int | None = None):
+               index: int | None = None, channels: int = 3):
     """A path or a binary file object (an open file, an `io.BytesIO`; its `name`, when set, labels errors, e.g. the
     URL of a download) -> a decoded PIL image, its mode kept (16-bit and single-channel stay as they are).
 
     Rasters (the module docstring) come back as an `earthgptx_hf.geo.GeoreferencedArray`, `(H, W)` or `(H, W, 3)`:
     uint8 with no-data 0, or float32 with no-data NaN; other band counts are refused (choose them with
-    `earthgptx_hf.geo.read_raster_image(path, bands=...)`).
+    `earthgptx_hf.geo.read_raster_image(path, bands=...)`), except exactly `channels` bands when it is not 3.
 
     The declared size is checked against `max_pixels` before any pixel is decoded. Raises ValueError naming the
     argument, the index and the source when the file is missing, empty, not an image, a decompression bomb, too large
@@ -191,7 +194,9 @@ def open_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, argument: str = 
                          "an io.BytesIO first.")
     raster = _as_raster(source)
     if raster is not None:
-        return raster.read_raster_image(source, max_pixels=max_pixels, where=where)
+        if channels == 3:
+            return raster.read_raster_image(source, max_pixels=max_pixels, where=where)
+        return raster.read_raster_image(source, max_pixels=max_pixels, where=where, channels=channels)
     try:
         image = _open_file(source, where)
     except ValueError as error:
@@ -234,9 +239,12 @@ def _tensor_to_array(tensor) -> np.ndarray:
     return tensor.resolve_neg().numpy()
 
 
-def _channels_first(shape: tuple, where: str) -> bool:
+def _channels_first(shape: tuple, where: str, channels: int = 3) -> bool:
     """The layout rule (see the module docstring): whether a 2-D or 3-D shape is `(C, H, W)`; raises ValueError for
-    the shapes it refuses (other dimension counts, ambiguous layouts, channel counts other than 1 or 3)."""
+    the shapes it refuses (other dimension counts, ambiguous layouts, channel counts other than 1 or 3, or other
+    than `channels` when it is not 3)."""
+    if channels != 3:
+        return _bands_first(shape, where, channels)
     if len(shape) == 2:
         return False
     if len(shape) != 3:
@@ -264,9 +272,21 @@ def _channels_first(shape: tuple, where: str) -> bool:
     )
 
 
-def _to_hwc(array: np.ndarray, where: str) -> np.ndarray:
-    """`(H, W)`, `(H, W, C)` or an unambiguous `(C, H, W)` -> `(H, W, C)` with C in {1, 3}."""
-    if _channels_first(tuple(array.shape), where):
+def _bands_first(shape: tuple, where: str, channels: int) -> bool:
+    """The layout rule for `channels` bands (not 3): `(H, W, N)` or `(N, H, W)`, the one dimension that is N."""
+    if len(shape) == 3 and (shape[-1] == channels) != (shape[0] == channels):
+        return shape[0] == channels
+    if len(shape) == 3 and shape[0] == shape[-1] == channels:
+        raise ValueError(f"{where} has the ambiguous shape {shape}: both its first and last dimensions could be its "
+                         f"{channels} bands. Pass an array only one reading fits.")
+    raise ValueError(f"{where} has shape {shape}, but the model takes input_bands={channels} bands: give an (H, W, "
+                     f"{channels}) or ({channels}, H, W) array or tensor (choose the bands first, e.g. "
+                     f"`image[..., bands]`).")
+
+
+def _to_hwc(array: np.ndarray, where: str, channels: int = 3) -> np.ndarray:
+    """`(H, W)`, `(H, W, C)` or an unambiguous `(C, H, W)` -> `(H, W, C)` with C in {1, 3} (or C = `channels`)."""
+    if _channels_first(tuple(array.shape), where, channels):
         return np.moveaxis(array, 0, -1)
     return array[..., None] if array.ndim == 2 else array
 
@@ -275,12 +295,12 @@ def _is_tensor(value) -> bool:
     return type(value).__module__.startswith("torch") and hasattr(value, "detach")
 
 
-def image_size(image, *, argument: str = "images", index: int | None = None) -> tuple[int, int]:
+def image_size(image, *, argument: str = "images", index: int | None = None, channels: int = 3) -> tuple[int, int]:
     """`(height, width)` of an image as `normalise_image` reads it, without converting any pixel: a PIL image's size,
     a file's declared size (its header only), the layout rule for numpy arrays and torch tensors.
 
     Raises the ValueError `normalise_image` raises for a layout it refuses (1-D or 4-D arrays, ambiguous or
-    unsupported channel layouts, empty images) and for files it cannot open.
+    unsupported channel layouts, empty images) and for files it cannot open. `channels`: as for `normalise_image`.
     """
     where = _name(argument, index)
     if isinstance(image, (str, os.PathLike)):
@@ -296,7 +316,7 @@ def image_size(image, *, argument: str = "images", index: int | None = None) -> 
         height, width = image.height, image.width
     elif isinstance(image, np.ndarray) or _is_tensor(image):
         shape = tuple(int(v) for v in image.shape)
-        channels_first = _channels_first(shape, where)
+        channels_first = _channels_first(shape, where, channels)
         height, width = shape[1:3] if channels_first else shape[:2]
     else:
         raise TypeError(
@@ -403,6 +423,7 @@ def normalise_image(
     index: int | None = None,
     min_valid_fraction: float = MIN_VALID_FRACTION,
     complex_to: str | None = None,
+    channels: int = 3,
 ) -> NormalisedImage:
     """Converts one image of any supported kind to `(H, W, 3)` uint8 (see the module docstring for the layout and
     pixel rules).
@@ -411,13 +432,15 @@ def normalise_image(
         argument, index: how errors name the image (`images[2]`).
         min_valid_fraction: the least fraction of finite values (NaN / inf are no-data) an image must have (1 %).
         complex_to: None refuses complex (SLC) arrays; "amplitude" takes their modulus, `np.abs(image)`.
+        channels: 3 (RGB; one band is replicated), or the model's `input_bands` N: an array or tensor of N bands
+            gives `(H, W, N)` uint8 (a GeoTIFF of N bands too; other files have 1 or 3 and are refused).
     """
     where = _name(argument, index)
     _check_complex_to(complex_to)
     min_valid_fraction = check_min_valid_fraction(min_valid_fraction)
     channels_last = False
     if isinstance(image, (str, os.PathLike)) or _is_file_object(image):
-        opened = open_image(image, max_pixels=max_pixels, argument=argument, index=index)
+        opened = open_image(image, max_pixels=max_pixels, argument=argument, index=index, channels=channels)
         if isinstance(opened, np.ndarray):  # a raster (GeoTIFF), read by the geo extra: (H, W) or (H, W, 3), no
             array = opened if opened.ndim == 3 else opened[..., None]  # layout to guess (a 1x1 RGB raster included)
             channels_last = True
@@ -442,8 +465,8 @@ def normalise_image(
         array = np.abs(array)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         raise TypeError(f"{where} has dtype {array.dtype}; expected uint8, uint16, int, bool or float pixels.")
-    array = array if channels_last else _to_hwc(array, where)
-    height, width, channels = array.shape
+    array = array if channels_last else _to_hwc(array, where, channels)
+    height, width, source_channels = array.shape
     _check_pixels(height, width, max_pixels, where)
     source_dtype = str(array.dtype)
     invalid = 0.0
@@ -454,9 +477,9 @@ def normalise_image(
     else:
         pixels, invalid = robust_stretch(array, percentiles)
         check_valid_fraction(1.0 - invalid, min_valid_fraction, where)
-    if channels == 1:
+    if source_channels == 1 and channels == 3:
         pixels = np.repeat(pixels, 3, axis=-1)
-    return NormalisedImage(np.ascontiguousarray(pixels), source_dtype, channels, invalid)
+    return NormalisedImage(np.ascontiguousarray(pixels), source_dtype, source_channels, invalid)
 
 
 __all__ = [

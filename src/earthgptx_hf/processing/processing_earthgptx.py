@@ -139,7 +139,8 @@ class EarthGPTXProcessor(ProcessorMixin):
         `max_regions`, `tile_size`, `tile_grid` (unless it picks grids from `grid_pinpoints`), `patch_size` and
         `sam_image_size` with `max_regions`, `tile_size`, `tile_grid`, `dino_config.patch_size` and
         `grounding_image_size`; and the pixel statistics (`image_mean`, `image_std`, `convnext_image_*`,
-        `sam_image_*`), with which the model normalises the processor's uint8 outputs.
+        `sam_image_*`), with which the model normalises the processor's uint8 outputs; and `input_bands` and
+        `band_adapter_init` (the bands of the views and of the SAM view).
         """
         tokenizer, images = self.tokenizer, self.image_processor
         patch = config.dino_config.patch_size
@@ -167,6 +168,9 @@ class EarthGPTXProcessor(ProcessorMixin):
                              "the image processor's tile_grid"))
         compared += [(key, [float(v) for v in getattr(images, key)], [float(v) for v in getattr(config, key)],
                       f"the image processor's {key}") for key in PIXEL_STATISTICS]
+        compared += [(key, getattr(images, key, default), getattr(config, key, default),
+                      f"the image processor's {key}")
+                     for key, default in (("input_bands", 3), ("band_adapter_init", [0, 1, 2]))]
         problems = [f"{field}: the config has {theirs!r}, {where} is {ours!r}"
                     for field, ours, theirs, where in compared if ours != theirs]
         if len(tokenizer) > config.text_config.vocab_size:

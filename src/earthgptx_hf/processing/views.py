@@ -155,9 +155,13 @@ def cut_tiles(canvas: np.ndarray, layout: ImageLayout) -> np.ndarray:
 
 
 def render_views(pixels: np.ndarray, layout: ImageLayout, fill, resample=Image.BICUBIC) -> np.ndarray:
-    """`(H, W, 3)` uint8 -> `(V, T, T, 3)` uint8 views: global view first, then the tiles."""
+    """`(H, W, C)` uint8 -> `(V, T, T, C)` uint8 views: global view first, then the tiles. C is 3, or the model's
+    `input_bands` (the band adapter's input; `fill` then has C values, and each band is rendered as RGB's are)."""
     canvas = place(pixels, layout.canvas, fill, resample)
-    if layout.global_factor:
+    if layout.global_factor and canvas.shape[-1] != 3:  # PIL reduces RGB; other band counts band by band, alike
+        global_view = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(canvas[..., band])).reduce(
+            layout.global_factor)) for band in range(canvas.shape[-1])], axis=-1)
+    elif layout.global_factor:
         global_view = np.asarray(Image.fromarray(canvas).reduce(layout.global_factor))
     else:
         global_view = place(pixels, layout.global_view, fill, resample)

@@ -12,6 +12,7 @@ classification record, the first token of its class as the answer tokenises it.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,14 @@ from ..data.dataset import example_to_record
 from ..modeling.region_label_loss import IGNORE_INDEX  # the model's (labels and region_labels), -100 as in torch
 from ..processing.region_tags import region_tag
 from ..processing.visual_prompts import rle_to_mask
+
+
+def _undecoded(image):
+    """A row's image for the processor: a `datasets.Image(decode=False)` dict (N-band windows, which PIL cannot
+    decode) as its path or its bytes; anything else as it is."""
+    if isinstance(image, dict) and ("path" in image or "bytes" in image):
+        return image["path"] if image.get("bytes") is None else io.BytesIO(image["bytes"])
+    return image
 
 ROLES = {"user": "user", "human": "user", "model": "assistant", "gpt": "assistant", "assistant": "assistant"}
 
@@ -122,7 +131,8 @@ class EarthGPTXDataCollator:
         records = [example_to_record(e) if isinstance(e.get("prompts"), str) else e for e in examples]
         needs_masks = any(r.get("pix_targets") for r in records)
         image_inputs = self.processor.image_processor(
-            [r["image"] for r in records], visual_prompts=[r["prompts"] for r in records], do_sam_view=needs_masks,
+            [_undecoded(r["image"]) for r in records], visual_prompts=[r["prompts"] for r in records],
+            do_sam_view=needs_masks,
             return_metadata=True,
         )
         per_view = self.processor.image_processor.tokens_per_view

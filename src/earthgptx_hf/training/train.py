@@ -12,6 +12,7 @@ curve is written to `<output_dir>/loss_curve.png` and the conversion counts to `
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import math
@@ -19,6 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import datasets
 import torch
 import yaml
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
@@ -140,6 +142,16 @@ def build_training_records(data_args: DataArguments, max_regions: int, workdir: 
     return records, {**report, **sampling, "training_records": len(records), "validation_records": len(held_out)}
 
 
+def bands_for_model(data_args: DataArguments, config) -> DataArguments:
+    """`data_args` with `input_bands` the model config's (the bands of each `geo` window: 3, or N for the band
+    adapter); a YAML that sets another value is refused naming both."""
+    bands = getattr(config, "input_bands", 3)
+    if data_args.input_bands is not None and data_args.input_bands != bands:
+        raise ValueError(f"input_bands={data_args.input_bands} in the data options, but the model config has "
+                         f"input_bands={bands}: set it once, in config_overrides.")
+    return dataclasses.replace(data_args, input_bands=bands)
+
+
 def checkpoint_config(source: str, overrides: dict) -> EarthGPTXConfig:
     """The config saved in `source` with `overrides` (EarthGPTXConfig fields; a sub-config dict without model_type
     changes only the fields it names, `update_config_dict`) applied and checked as a new config is
@@ -238,6 +250,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     else:
         model, processor = model_and_processor
     processor.check_model_config(model.config)  # a PeftModel hands `config` on from the model it wraps
+    data_args = bands_for_model(data_args, model.config)
     with training_args.main_process_first(desc="building the training data"):  # one process writes scene files
         validation = []
         records, report = build_training_records(data_args, model.config.max_regions, output_dir, training_args.seed,
@@ -250,6 +263,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
                          f"{len(records)} training records is a classification record, the only ones with region "
                          "labels: add the classification task (tasks) or set the weight to 0.")
     dataset = records_to_dataset(records)
+    eval_dataset = records_to_dataset(validation) if validation else None
+    if data_args.input_bands != 3:  # N-band windows (GeoTIFFs) are read by the processor, not decoded by PIL
+        dataset, eval_dataset = (None if d is None else d.cast_column("image", datasets.Image(decode=False))
+                                 for d in (dataset, eval_dataset))
     collator = EarthGPTXDataCollator(processor, max_length=getattr(data_args, "max_length", None),
                                      region_labels=bool(model.config.region_label_loss_weight))
     if validation:  # validation_split: the loss on the held-out records, task metrics by the callback
@@ -260,7 +277,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         metrics = [ValidationMetricsCallback(processor, validation, samples)] if samples else []
         callbacks = [*(callbacks or []), *metrics]
     trainer = EarthGPTXTrainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
-                      callbacks=callbacks, eval_dataset=records_to_dataset(validation) if validation else None)
+                      callbacks=callbacks, eval_dataset=eval_dataset)
     # first in line, so that the progress bar and the loggers see the parts it adds
     trainer.callback_handler.callbacks.insert(0, LossPartsCallback(model))
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
