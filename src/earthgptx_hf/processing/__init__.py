@@ -1,7 +1,8 @@
 """Pre- and post-processing: multi-source images, views, visual prompts, tokenisation, masks back to the image."""
 
 from .image_processing_earthgptx import EarthGPTXImageProcessor
-from .multi_source import normalise_image, robust_stretch
+from .multi_source import normalise_image
+from .stretch import robust_stretch
 from .processing_earthgptx import CHAT_TEMPLATE, MODALITIES, EarthGPTXProcessor
 from .tokenization import add_earthgptx_tokens, load_llama_tokenizer, load_shipped_tokenizer
 from .views import plan_layout, render_views

@@ -58,8 +58,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .stretch import DEFAULT_PERCENTILES, robust_stretch
+
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: about 1.2 GB as float32 RGB
-DEFAULT_PERCENTILES = (2.0, 98.0)
 MIN_VALID_FRACTION = 0.01  # below 1 % finite pixels an image is no-data, not a scene
 COMPLEX_TO = (None, "amplitude")
 PIL_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "GIF", "WEBP")  # the formats PIL may open for a file: an allow-list
@@ -327,52 +328,6 @@ def image_size(image, *, argument: str = "images", index: int | None = None, cha
     return height, width
 
 
-def stretch_limits(array: np.ndarray, percentiles=DEFAULT_PERCENTILES) -> tuple[float, float] | None:
-    """The robust stretch's `(low, high)`: the `percentiles` of the finite values of `array` (a strided sample of at
-    most a million of them), or None when no value is finite. A scene computes them once over a decimated overview
-    (`earthgptx_hf.geo`) and applies them to every tile with `apply_stretch`."""
-    finite = np.isfinite(array)
-    if not finite.any():
-        return None
-    sample = array[finite]
-    if sample.size > 1_000_000:  # the percentiles of a strided sample are as good, and much cheaper
-        sample = sample[:: sample.size // 1_000_000]
-    low, high = (float(v) for v in np.percentile(sample, percentiles))  # Python floats: the arithmetic stays float32
-    return low, high
-
-
-def apply_stretch(array: np.ndarray, limits: tuple[float, float] | None) -> np.ndarray:
-    """`array` stretched to uint8 so that `limits` = (low, high) map to 0 and 255 (clipped); non-finite values (and
-    everything, when `limits` is None) become 0."""
-    finite = np.isfinite(array)  # of the source values: a float64 beyond float32's range is bright, not no-data
-    with np.errstate(over="ignore"):
-        values = array.astype(np.float32, copy=False)
-    if limits is None:
-        return np.zeros(values.shape, np.uint8)
-    low, high = limits
-    if high <= low:  # a constant image
-        out = np.zeros(values.shape, np.float32)
-    else:
-        if max(abs(low), abs(high)) > float(np.finfo(np.float32).max) / 4:  # float64 data beyond float32's range
-            values = array.astype(np.float64)
-        with np.errstate(over="ignore"):
-            out = (values - low) * (255.0 / (high - low))
-        out = np.clip(out, 0.0, 255.0, out=out)
-    out[~finite] = 0.0
-    return (out + 0.5).astype(np.uint8)
-
-
-def robust_stretch(array: np.ndarray, percentiles=DEFAULT_PERCENTILES) -> tuple[np.ndarray, float]:
-    """Stretches any numeric array to uint8 by robust percentiles of its finite values (`stretch_limits`, then
-    `apply_stretch`).
-
-    Returns:
-        `(uint8 array of the same shape, fraction of non-finite values)`.
-    """
-    invalid_fraction = 1.0 - float(np.isfinite(array).mean()) if array.size else 0.0
-    return apply_stretch(array, stretch_limits(array, percentiles)), invalid_fraction
-
-
 class ComplexImageError(TypeError, ValueError):
     """A complex (SLC) image where real pixels are needed: a TypeError (the array's type is wrong) that is also a
     ValueError, so that commands which report bad input (`except ValueError`) report it too."""
@@ -487,9 +442,6 @@ __all__ = [
     "normalise_image",
     "image_size",
     "open_image",
-    "robust_stretch",
-    "stretch_limits",
-    "apply_stretch",
     "check_min_valid_fraction",
     "check_valid_fraction",
     "ComplexImageError",
