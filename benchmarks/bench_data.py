@@ -7,8 +7,8 @@ scenes and the COCO converter, with region crops and flips on, at growing record
 Two paths, each run in a fresh process (its own peak RSS), in the same invocation:
 - `stream`: `data.training_dataset.prepare_training_dataset` (issue 36): images, crops and flips streamed, records
   written to an on-disk Arrow table as they are made (`Dataset.from_generator`);
-- `lists`: what `earthgptx-train` built before: `training.train.build_training_records` (every step on Python lists)
-  then `records_to_dataset` (`Dataset.from_dict`, in memory).
+- `lists`: what `earthgptx-train` built before (issue 36 moved it to `stream`): every step on Python lists
+  (`augment_images`, `build_records`), then `records_to_dataset` (`Dataset.from_dict`, in memory).
 Both make the same rows (tests/data/test_training_dataset.py).
 
 Data (`DataArguments`): tasks classification and grounding (grounding regions 1,2,3), `region_crops=1`,
@@ -54,18 +54,23 @@ def data_arguments(source: str, records: int, workdir: Path):
 
 def child(source: str, records: int, path: str, workdir: Path) -> dict:
     """One preparation in this process; returns its figures."""
+    from earthgptx_hf.data.annotated_images import load_annotated_images
     from earthgptx_hf.data.dataset import records_to_dataset
+    from earthgptx_hf.data.tasks import build_records
+    from earthgptx_hf.data.training_data import augment_images
     from earthgptx_hf.data.training_dataset import prepare_training_dataset
-    from earthgptx_hf.training.train import build_training_records
 
     data = data_arguments(source, records, workdir)
     before = peak_rss_mb()
     start = time.perf_counter()
     if path == "stream":
-        dataset, report = prepare_training_dataset(data, 8, workdir, 0)
-    else:
-        built, report = build_training_records(data, 8, workdir, 0)
-        dataset = records_to_dataset(built)
+        dataset, _, report = prepare_training_dataset(data, 8, workdir, 0)
+    else:  # the list path as earthgptx-train ran it before (no class balance or procedural mix in these data)
+        images, report = load_annotated_images(data, workdir)
+        images, augmentation = augment_images(images, data, workdir, 0)
+        built = build_records(images, tasks=data.tasks.split(","), prompt_type=data.prompt_type, max_regions=8,
+                              seed=0, report=report, grounding_regions=data.grounding_regions)
+        dataset, report = records_to_dataset(built), {"augmentation": augmentation}
     seconds = time.perf_counter() - start
     return {"source": source, "path": path, "records": len(dataset), "images": report.get("augmentation", {}).get(
         "images_out"), "seconds": seconds, "records_per_s": len(dataset) / seconds, "rss_before_mb": before,

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import datasets
+from datasets.exceptions import DatasetGenerationError
 
 from .annotations import resolve_under_root
 
@@ -80,7 +81,7 @@ class _Source:
     pickled to compute the hash)."""
 
     def __init__(self, records: Callable[[], Iterable[dict]]):
-        self.records, self.token = records, uuid.uuid4().hex
+        self.records, self.token, self.rows = records, uuid.uuid4().hex, 0
 
     def __reduce__(self):
         return str, (self.token,)
@@ -88,6 +89,7 @@ class _Source:
 
 def _rows(source: _Source):
     for record in source.records():
+        source.rows += 1
         yield record_to_row(record)
 
 
@@ -95,9 +97,31 @@ def stream_to_dataset(records: Callable[[], Iterable[dict]], cache_dir) -> datas
     """The rows of `records()` (a function that returns an iterable of records, e.g. a generator function) written
     to an Arrow file under `cache_dir` as they come (`Dataset.from_generator`), and memory-mapped from there: the
     same rows as `records_to_dataset(list(records()))`, and memory that does not grow with their number. Images stay
-    paths, decoded when a row is read. Each call writes a new file."""
-    return datasets.Dataset.from_generator(_rows, features=FEATURES, cache_dir=str(cache_dir),
-                                           gen_kwargs={"source": _Source(records)})
+    paths, decoded when a row is read. Each call writes a new file. No records: an empty dataset; an error raised
+    while making the records is raised as it was (not as datasets' `DatasetGenerationError` around it)."""
+    source = _Source(records)
+    try:
+        return datasets.Dataset.from_generator(_rows, features=FEATURES, cache_dir=str(cache_dir),
+                                               gen_kwargs={"source": source})
+    except DatasetGenerationError as error:
+        failure = error.__cause__
+        if failure is None:
+            raise
+    except ValueError as error:  # datasets refuses to load a split it wrote no row of
+        if source.rows or "corresponds to no data" not in str(error):
+            raise
+        return datasets.Dataset.from_dict({name: [] for name in FEATURES}, features=FEATURES)
+    raise failure
+
+
+def dataset_records(dataset: datasets.Dataset) -> Iterator[dict]:
+    """The records of a dataset of `FEATURES` rows, one at a time, as `record_to_row` was given them: prompts and
+    masks as lists, images as their paths (not decoded; a dict with the bytes when the row carries its pixels)."""
+    for row in dataset.cast_column("image", datasets.Image(decode=False)):
+        record = example_to_record(row)
+        if row["image"].get("bytes") is None:
+            record["image"] = row["image"]["path"]
+        yield record
 
 
 def example_to_record(example: dict) -> dict:
@@ -108,4 +132,4 @@ def example_to_record(example: dict) -> dict:
     return record
 
 
-__all__ = ["FEATURES", "example_to_record", "record_to_row", "records_to_dataset", "stream_to_dataset"]
+__all__ = ["FEATURES", "dataset_records", "example_to_record", "record_to_row", "records_to_dataset", "stream_to_dataset"]

@@ -4,11 +4,12 @@
    different classes (`pair_crops`, `zoom_in.py`), then flipped copies of the images and crops (`flip`), written
    under `<workdir>/augmented` (`augmentation.py`);
 2. `prompts_per_record`: the regions per classification record (`max_prompts_per_record`, at most the model's);
-3. `resample_records`: class-balanced resampling of those records (`balance_classes`), then procedural records
-   mixed in (`procedural_share`, the procedural arguments say how the scenes are made; `sampling.py`).
+3. class-balanced resampling of those records (`balance_classes`), then procedural records mixed in
+   (`procedural_share`; `procedural_images` makes the scenes as the procedural arguments say; `sampling.py`).
 
-Each step returns its counts, which `earthgptx-train` writes to data_report.json under "augmentation",
-"class_balanced" and "procedural_mix".
+`training_dataset.prepare_training_dataset` runs the steps as the records stream into an Arrow dataset; it returns
+the counts, which `earthgptx-train` writes to data_report.json under "augmentation", "class_balanced" and
+"procedural_mix".
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from pathlib import Path
 from .annotated_images import DataArguments, load_annotated_images
 from .annotations import AnnotatedImage
 from .augmentation import iter_flipped_copies, iter_region_crops
-from .sampling import class_balanced_records, mix_procedural
-from .tasks import build_records
 from .zoom_in import pair_crops
 
 AUGMENTED_DIR = "augmented"
@@ -101,32 +100,13 @@ def prompts_per_record(data_args: DataArguments, max_regions: int) -> int:
     return wanted
 
 
-def procedural_records(data_args: DataArguments, max_regions: int, workdir, seed: int = 0) -> list[dict]:
-    """Records of the procedural scenes' train split, made as the procedural arguments of `data_args` say, with its
-    tasks, prompt type and grounding regions."""
+def procedural_images(data_args: DataArguments, workdir) -> list[AnnotatedImage]:
+    """The procedural scenes' train split (written under `scene_dir`, or `<workdir>/scenes`), made as the procedural
+    arguments of `data_args` say: the scenes that `procedural_share` mixes in."""
     scenes = replace(data_args, data_format="procedural", data_path=None, split="train",
                      scene_dir=data_args.scene_dir or str(Path(workdir) / "scenes"))
-    images, _ = load_annotated_images(scenes, workdir)
-    tasks = [t.strip() for t in data_args.tasks.split(",") if t.strip()]
-    return build_records(images, tasks=tasks, prompt_type=data_args.prompt_type, max_regions=max_regions,
-                         seed=seed + 1, grounding_regions=data_args.grounding_regions)
+    return load_annotated_images(scenes, workdir)[0]
 
 
-def resample_records(records: list[dict], data_args: DataArguments, max_regions: int, workdir, seed: int = 0):
-    """`records` class-balanced and mixed with procedural records, as `data_args` asks. Returns the records and the
-    counts for data_report.json."""
-    counts = {}
-    if data_args.balance_classes:
-        records, balanced = class_balanced_records(records, seed, data_args.balance_power)
-        counts.update(balanced)
-    if data_args.procedural_share:
-        if data_args.data_format == "procedural":
-            raise ValueError(f"procedural_share={data_args.procedural_share} mixes procedural records into real "
-                             "data, but data_format='procedural' is procedural already; give a real data_format.")
-        procedural = procedural_records(data_args, max_regions, workdir, seed)
-        records, mixed = mix_procedural(records, procedural, data_args.procedural_share, seed)
-        counts["procedural_mix"] = mixed
-    return records, counts
-
-
-__all__ = ["AUGMENTED_DIR", "augment_images", "procedural_records", "prompts_per_record", "resample_records"]
+__all__ = ["AUGMENTED_DIR", "augment_images", "augmenting", "iter_augmented_images", "procedural_images",
+           "prompts_per_record"]

@@ -1,6 +1,6 @@
 """The training data of `earthgptx-train` as an on-disk Arrow dataset, made as it streams (issue 36):
 
-    dataset, report = prepare_training_dataset(data_args, max_regions, workdir, seed)
+    dataset, validation, report = prepare_training_dataset(data_args, max_regions, workdir, seed)
 
 The same rows, in the same order, as `records_to_dataset(records)` of the records that `training_data.py`'s steps
 make as lists (augmentation, records, class balance, procedural mix: the same functions and random draws), and the
@@ -13,6 +13,10 @@ same report, but nothing grows with the record count except the index of what th
   (`class_balanced_picks`); the procedural mix draws the same order (`procedural_mix_order`); both become
   `Dataset.select` index mappings, not copies.
 
+With `validation_split`, the held-out images (or, for `data_format: records`, the records of the held-out image
+files) are split off first (`validation_split.py`) and their records streamed into a second dataset, neither augmented
+nor resampled. `earthgptx-train` trains on the first and evaluates on the second (`training/train.py`).
+
 What memory still holds: the converter's annotated images (its own index, as the converters return them), the pair
 crops (a few per image), the per-record classes when `balance_classes` is on, and the index mappings.
 """
@@ -20,7 +24,6 @@ crops (a few per image), the per-record classes when `balance_classes` is on, an
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import datasets
@@ -30,7 +33,8 @@ from .dataset import stream_to_dataset
 from .records import read_records
 from .sampling import class_balanced_picks, procedural_mix_order, region_labels
 from .tasks import RecordBuilder
-from .training_data import augmenting, iter_augmented_images, prompts_per_record
+from .training_data import augmenting, iter_augmented_images, procedural_images, prompts_per_record
+from .validation_split import split_images, split_records
 
 PREPARED_DIR = "prepared"
 
@@ -72,8 +76,9 @@ def _builder(data_args: DataArguments, max_regions: int, seed: int) -> RecordBui
 
 
 def real_records_dataset(data_args: DataArguments, max_regions: int, workdir, seed: int = 0):
-    """The records before resampling as an Arrow dataset, the report (a dict) and, with `balance_classes`, each
-    record's `region_labels`."""
+    """The records before resampling as an Arrow dataset, the held-out validation records as another (None without
+    `validation_split`; `data/validation_split.py`: held out before augmentation, so neither augmented nor
+    resampled), the report (a dict) and, with `balance_classes`, each training record's `region_labels`."""
     cache = Path(workdir) / PREPARED_DIR
     if data_args.data_format == "records":
         if data_args.data_path is None:
@@ -82,34 +87,41 @@ def real_records_dataset(data_args: DataArguments, max_regions: int, workdir, se
             raise ValueError("region_crops, pair_crops and flip work on annotated images; data_format='records' "
                              "holds records (give the converter's input instead).")
         records, report = read_records(data_args.data_path, data_args.image_dir, data_args.allow_outside_root)
+        records, held_out = split_records(records, data_args.validation_split, seed)
         stream = _RecordStream(records=records, keep_labels=data_args.balance_classes)
-        return stream_to_dataset(stream, cache), report.to_dict(), stream.labels
+        validation = stream_to_dataset(_RecordStream(records=held_out), cache) if held_out else None
+        return stream_to_dataset(stream, cache), validation, report.to_dict(), stream.labels
     images, report = load_annotated_images(data_args, workdir)
+    images, held_images = split_images(images, data_args.validation_split, seed)
     augmentation = {}
     augmented = iter_augmented_images(images, data_args, workdir, seed, augmentation)
-    builder = _builder(data_args, prompts_per_record(data_args, max_regions), seed)
-    stream = _RecordStream(images=augmented, builder=builder, report=report, keep_labels=data_args.balance_classes)
+    regions = prompts_per_record(data_args, max_regions)
+    stream = _RecordStream(images=augmented, builder=_builder(data_args, regions, seed), report=report,
+                           keep_labels=data_args.balance_classes)
     dataset = stream_to_dataset(stream, cache)
-    return dataset, {**report.to_dict(), **({"augmentation": augmentation} if augmentation else {})}, stream.labels
+    validation = stream_to_dataset(_RecordStream(images=held_images, builder=_builder(data_args, regions, seed)),
+                                   cache) if held_images else None
+    return dataset, validation, {**report.to_dict(), **({"augmentation": augmentation} if augmentation else {})}, \
+        stream.labels
 
 
 def procedural_dataset(data_args: DataArguments, max_regions: int, workdir, seed: int = 0) -> datasets.Dataset:
-    """`training_data.procedural_records` as an Arrow dataset (the same records, streamed)."""
-    scenes = replace(data_args, data_format="procedural", data_path=None, split="train",
-                     scene_dir=data_args.scene_dir or str(Path(workdir) / "scenes"))
-    images, _ = load_annotated_images(scenes, workdir)
-    stream = _RecordStream(images=images, builder=_builder(data_args, max_regions, seed + 1))
-    return stream_to_dataset(stream, Path(workdir) / PREPARED_DIR)
+    """The records of `training_data.procedural_images` (with the tasks, prompt type and grounding regions of
+    `data_args`, drawn with `seed + 1`) as an Arrow dataset."""
+    images = procedural_images(data_args, workdir)
+    return stream_to_dataset(_RecordStream(images=images, builder=_builder(data_args, max_regions, seed + 1)),
+                             Path(workdir) / PREPARED_DIR)
 
 
 def prepare_training_dataset(data_args: DataArguments, max_regions: int, workdir, seed: int = 0):
     """The training data as `data_args` shapes it (the module docstring), as a `datasets.Dataset` on disk under
-    `<workdir>/prepared`, and the report for data_report.json (the counts `training_data.py`'s steps give, and
-    "training_records")."""
+    `<workdir>/prepared`; the held-out validation records (`validation_split`) as another, or None when nothing is
+    held out; and the report for data_report.json (the counts `training_data.py`'s steps give, "training_records"
+    and "validation_records")."""
     if data_args.procedural_share and data_args.data_format == "procedural":
         raise ValueError(f"procedural_share={data_args.procedural_share} mixes procedural records into real "
                          "data, but data_format='procedural' is procedural already; give a real data_format.")
-    dataset, report, labels = real_records_dataset(data_args, max_regions, workdir, seed)
+    dataset, validation, report, labels = real_records_dataset(data_args, max_regions, workdir, seed)
     sampling = {}
     if data_args.balance_classes:
         picks, balanced = class_balanced_picks(labels, seed, data_args.balance_power)
@@ -121,7 +133,9 @@ def prepare_training_dataset(data_args: DataArguments, max_regions: int, workdir
         picks, order, mixed = procedural_mix_order(len(dataset), len(procedural), data_args.procedural_share, seed)
         dataset = datasets.concatenate_datasets([dataset, procedural.select(picks)]).select(order)
         sampling["procedural_mix"] = mixed
-    return dataset, {**report, **sampling, "training_records": len(dataset)}
+    validation = validation if validation is not None and len(validation) else None
+    return dataset, validation, {**report, **sampling, "training_records": len(dataset),
+                                 "validation_records": len(validation) if validation is not None else 0}
 
 
 __all__ = ["PREPARED_DIR", "prepare_training_dataset", "procedural_dataset", "real_records_dataset"]

@@ -6,7 +6,9 @@
 The config file holds the fields of `ModelArguments`, `TrainDataArguments` and transformers' `TrainingArguments`; the
 training fields it leaves unset take the model preset's defaults (`paper`: AdamW, weight decay 0.01, lr 2e-5). The
 model returns its loss (1.0 CE + 2.0 BCE + 0.5 Dice); the CE, BCE and Dice parts are logged separately; the loss
-curve is written to `<output_dir>/loss_curve.png` and the conversion counts to `<output_dir>/data_report.json`.
+curve is written to `<output_dir>/loss_curve.png` and the conversion counts to `<output_dir>/data_report.json`. The
+training data is prepared as it streams into Arrow files under `<output_dir>/prepared`
+(`data/training_dataset.py`), so that its memory does not grow with the record count.
 """
 
 from __future__ import annotations
@@ -25,12 +27,9 @@ import torch
 import yaml
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
-from ..data.annotated_images import DataArguments, load_annotated_images
-from ..data.dataset import records_to_dataset
-from ..data.records import read_records
-from ..data.tasks import build_records
-from ..data.training_data import augment_images, prompts_per_record, resample_records
-from ..data.validation_split import split_images, split_records
+from ..data.annotated_images import DataArguments
+from ..data.dataset import dataset_records
+from ..data.training_dataset import prepare_training_dataset
 from ..extras import require
 from ..modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
 from ..modeling.activation_checkpointing import enable_activation_checkpointing
@@ -105,41 +104,13 @@ def training_defaults(preset: str, model_name_or_path: str | None = None) -> dic
 
 def build_training_records(data_args: DataArguments, max_regions: int, workdir: Path, seed: int = 0,
                            validation: list | None = None):
-    """M-RSVP records for training and the conversion report (a dict), shaped by the training options of
-    `data_args` (augmentation, prompts per record, class balance, procedural share: `data/training_data.py`).
-    With `validation_split`, the held-out records (`data/validation_split.py`, neither augmented nor resampled) are
-    appended to `validation` (a list) and left out of the training records."""
-    held_out = []
-    if data_args.data_format == "records":
-        if data_args.data_path is None:
-            raise ValueError("data_format='records' needs data_path (an M-RSVP .jsonl file).")
-        if data_args.region_crops or data_args.pair_crops or data_args.flip != "none":
-            raise ValueError("region_crops, pair_crops and flip work on annotated images; data_format='records' "
-                             "holds records (give the converter's input instead).")
-        records, report = read_records(data_args.data_path, data_args.image_dir, data_args.allow_outside_root)
-        logger.info("%s", report)
-        report = report.to_dict()
-        records, held_out = split_records(records, data_args.validation_split, seed)
-    else:
-        images, report = load_annotated_images(data_args, workdir)
-        images, held_images = split_images(images, data_args.validation_split, seed)
-        images, augmentation = augment_images(images, data_args, workdir, seed)
-        tasks = [t.strip() for t in data_args.tasks.split(",") if t.strip()]
-        records = build_records(images, tasks=tasks, prompt_type=data_args.prompt_type,
-                                max_regions=prompts_per_record(data_args, max_regions), seed=seed, report=report,
-                                grounding_regions=data_args.grounding_regions)
-        held_out = build_records(held_images, tasks=tasks, prompt_type=data_args.prompt_type,
-                                 max_regions=prompts_per_record(data_args, max_regions), seed=seed,
-                                 grounding_regions=data_args.grounding_regions)
-        logger.info("%s", report)
-        report = {**report.to_dict(), **({"augmentation": augmentation} if augmentation else {})}
-    records, sampling = resample_records(records, data_args, prompts_per_record(data_args, max_regions), workdir,
-                                         seed)
-    if sampling:
-        logger.info("training data resampled: %s", sampling)
-    if validation is not None:
-        validation.extend(held_out)
-    return records, {**report, **sampling, "training_records": len(records), "validation_records": len(held_out)}
+    """`prepare_training_dataset`'s training records as a list, and its report (a dict): the data that
+    `earthgptx-train` trains on, for callers that want the records in memory (small data: tests, a batch to look
+    at). With `validation_split`, the held-out records are appended to `validation` (a list)."""
+    dataset, held_out, report = prepare_training_dataset(data_args, max_regions, workdir, seed)
+    if validation is not None and held_out is not None:
+        validation.extend(dataset_records(held_out))
+    return list(dataset_records(dataset)), report
 
 
 def bands_for_model(data_args: DataArguments, config) -> DataArguments:
@@ -150,6 +121,12 @@ def bands_for_model(data_args: DataArguments, config) -> DataArguments:
         raise ValueError(f"input_bands={data_args.input_bands} in the data options, but the model config has "
                          f"input_bands={bands}: set it once, in config_overrides.")
     return dataclasses.replace(data_args, input_bands=bands)
+
+
+def has_task(dataset, task: str) -> bool:
+    """Whether any row of `dataset` (of `data.dataset.FEATURES`) is a `task` record, read from its task column a
+    batch at a time."""
+    return any(task in batch["task"] for batch in dataset.select_columns(["task"]).iter(batch_size=10_000))
 
 
 def checkpoint_config(source: str, overrides: dict) -> EarthGPTXConfig:
@@ -252,32 +229,31 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     processor.check_model_config(model.config)  # a PeftModel hands `config` on from the model it wraps
     data_args = bands_for_model(data_args, model.config)
     with training_args.main_process_first(desc="building the training data"):  # one process writes scene files
-        validation = []
-        records, report = build_training_records(data_args, model.config.max_regions, output_dir, training_args.seed,
-                                                 validation)
+        # on disk under <output_dir>/prepared, streamed: memory does not grow with the records (issue 36)
+        dataset, validation, report = prepare_training_dataset(data_args, model.config.max_regions, output_dir,
+                                                               training_args.seed)
+    if data_args.input_bands != 3:  # N-band windows (GeoTIFFs) are read by the processor, not decoded by PIL
+        dataset, validation = (None if d is None else d.cast_column("image", datasets.Image(decode=False))
+                               for d in (dataset, validation))
+    logger.info("training data: %s", report)
     check_eval_strategy(training_args, validation)
     if training_args.process_index == 0:
         (output_dir / "data_report.json").write_text(json.dumps(report, indent=2))
-    if model.config.region_label_loss_weight and not any(r.get("task") == "classification" for r in records):
+    if model.config.region_label_loss_weight and not has_task(dataset, "classification"):
         raise ValueError(f"region_label_loss_weight={model.config.region_label_loss_weight} but none of the "
-                         f"{len(records)} training records is a classification record, the only ones with region "
+                         f"{len(dataset)} training records is a classification record, the only ones with region "
                          "labels: add the classification task (tasks) or set the weight to 0.")
-    dataset = records_to_dataset(records)
-    eval_dataset = records_to_dataset(validation) if validation else None
-    if data_args.input_bands != 3:  # N-band windows (GeoTIFFs) are read by the processor, not decoded by PIL
-        dataset, eval_dataset = (None if d is None else d.cast_column("image", datasets.Image(decode=False))
-                                 for d in (dataset, eval_dataset))
     collator = EarthGPTXDataCollator(processor, max_length=getattr(data_args, "max_length", None),
                                      region_labels=bool(model.config.region_label_loss_weight))
-    if validation:  # validation_split: the loss on the held-out records, task metrics by the callback
+    if validation is not None:  # validation_split: the loss on the held-out records, task metrics by the callback
         training_args.prediction_loss_only = True
         if training_args.label_names is None:  # region_labels (the model's other label) is absent without its loss
             training_args.label_names = ["labels"]
         samples = getattr(data_args, "validation_metric_samples", 0)
-        metrics = [ValidationMetricsCallback(processor, validation, samples)] if samples else []
+        metrics = [ValidationMetricsCallback(processor, dataset_records(validation), samples)] if samples else []
         callbacks = [*(callbacks or []), *metrics]
     trainer = EarthGPTXTrainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
-                      callbacks=callbacks, eval_dataset=eval_dataset)
+                               callbacks=callbacks, eval_dataset=validation)
     # first in line, so that the progress bar and the loggers see the parts it adds
     trainer.callback_handler.callbacks.insert(0, LossPartsCallback(model))
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)

@@ -12,6 +12,7 @@ figures are added to the evaluation's metrics, so that `metric_for_best_model` m
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from transformers import TrainerCallback
 
@@ -22,8 +23,9 @@ FIGURES = {("classification", "accuracy"): "roc_accuracy", ("classification", "S
            ("grounding", "gIoU"): "giou", ("grounding", "cIoU"): "ciou"}
 
 
-def check_eval_strategy(training_args, validation_records: list) -> None:
-    """A ValueError when the Trainer is asked to evaluate but nothing is held out (the Trainer's own message, "didn't
+def check_eval_strategy(training_args, validation_records) -> None:
+    """`validation_records`: the held-out records (a list or a `datasets.Dataset`; None or empty when nothing is held
+    out). A ValueError when the Trainer is asked to evaluate but nothing is held out (the Trainer's own message, "didn't
     pass an eval_dataset", names neither cause nor cure)."""
     strategy = str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy))
     if strategy != "no" and not validation_records:
@@ -36,9 +38,10 @@ def check_eval_strategy(training_args, validation_records: list) -> None:
 
 
 class ValidationMetricsCallback(TrainerCallback):
-    """Adds the task metrics of `records` (up to `samples` per task) to every evaluation (module docstring)."""
+    """Adds the task metrics of `records` (up to `samples` per task; any iterable of records, read once here) to
+    every evaluation (module docstring)."""
 
-    def __init__(self, processor, records: list[dict], samples: int = 16, max_new_tokens: int = 32):
+    def __init__(self, processor, records: Iterable[dict], samples: int = 16, max_new_tokens: int = 32):
         self.processor, self.max_new_tokens = processor, max_new_tokens
         self.groups: dict = {}
         for record in records:
