@@ -104,3 +104,16 @@ def tiny_pipe():
 
     model = tiny_model()
     return pipeline("visual-prompting", model=model, processor=EarthGPTXProcessor.from_model_config(model.config))
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A saved tiny checkpoint (model and processor), as `earthgptx-predict --model` takes it."""
+    from earthgptx_hf import EarthGPTXProcessor
+    from tests.modeling.helpers import tiny_model
+
+    folder = tmp_path_factory.mktemp("tiny")
+    model = tiny_model()
+    model.save_pretrained(folder)
+    EarthGPTXProcessor.from_model_config(model.config).save_pretrained(folder)
+    return folder

@@ -31,18 +31,6 @@ def test_options_from_flags_and_a_yaml_file(tmp_path):
         parse_arguments(["scene.tif"])  # no --model
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from earthgptx_hf import EarthGPTXProcessor
-    from tests.modeling.helpers import tiny_model
-
-    folder = tmp_path_factory.mktemp("tiny")
-    model = tiny_model()
-    model.save_pretrained(folder)
-    EarthGPTXProcessor.from_model_config(model.config).save_pretrained(folder)
-    return folder
-
-
 def test_the_command_writes_georeferenced_results(tmp_path, checkpoint, capsys):
     pixels, objects = generate_scene(np.random.default_rng(6), "optical", 96)
     scene = write_geotiff(tmp_path / "scene.tif", pixels)

@@ -24,18 +24,6 @@ from .conftest import PIXEL, TRANSFORM, lonlat_feature, pixel_to_lonlat, write_g
 SIZE = 160
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from earthgptx_hf import EarthGPTXProcessor
-    from tests.modeling.helpers import tiny_model
-
-    folder = tmp_path_factory.mktemp("tiny")
-    model = tiny_model()
-    model.save_pretrained(folder)
-    EarthGPTXProcessor.from_model_config(model.config).save_pretrained(folder)
-    return folder
-
-
 def damage_pixels(path) -> None:
     """Overwrites the start of every block: the file opens, its pixels cannot be decoded."""
     import rasterio

@@ -74,12 +74,21 @@ def test_every_wrapped_class_exists_and_wraps_the_towers_layers(preset):
     assert root >= sum(p.numel() for p in model.model.vision_tower.convnext.parameters())
 
 
-@pytest.mark.skipif(not LAUNCHER.exists() and shutil.which("accelerate") is None,
-                    reason="accelerate launcher not installed")
-def test_two_process_fsdp_with_the_shipped_config_matches_one_process(tmp_path):
+needs_launcher = pytest.mark.skipif(not LAUNCHER.exists() and shutil.which("accelerate") is None,
+                                    reason="accelerate launcher not installed")
+
+
+def launch_env() -> dict:
+    """This process's environment without any distributed-launch variables, offline, one thread per process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "FSDP_", "LOCAL_RANK", "RANK",
                                                                      "WORLD_SIZE", "MASTER_"))}
     env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    return env
+
+
+@needs_launcher
+def test_two_process_fsdp_with_the_shipped_config_matches_one_process(tmp_path):
+    env = launch_env()
     scenes = tmp_path / "scenes"
     from tests.training import fsdp_worker
 

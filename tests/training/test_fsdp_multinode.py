@@ -6,7 +6,6 @@ What cannot run here: more than one physical machine and NCCL over a network; th
 applies accelerate's FSDP plugin with torch (as tests/training/test_fsdp.py explains)."""
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.training.test_fsdp import LAUNCHER, WORKER, _cpu_variant
+from tests.training.test_fsdp import LAUNCHER, WORKER, _cpu_variant, launch_env, needs_launcher
 
 ROOT = Path(__file__).resolve().parents[2]
 MULTINODE = ROOT / "configs" / "accelerate_fsdp_multinode.yaml"
@@ -38,12 +37,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(not LAUNCHER.exists() and shutil.which("accelerate") is None,
-                    reason="accelerate launcher not installed")
+@needs_launcher
 def test_two_machines_meet_and_train_like_one_process(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "FSDP_", "LOCAL_RANK", "RANK",
-                                                                     "WORLD_SIZE", "MASTER_"))}
-    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    env = launch_env()
     scenes = tmp_path / "scenes"
     from tests.training import fsdp_worker
 

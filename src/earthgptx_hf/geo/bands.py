@@ -23,7 +23,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from .opening import gdal_env, open_raster
-from .raster import RasterScene
+from .raster import RasterScene, bands_last_with_nodata
 
 # preset -> (sensor, (band numbers of the triple in the sensor's band order), band counts of that order)
 SENTINEL2 = ("Sentinel-2", (12, 13))
@@ -87,15 +87,7 @@ class DataAlphaScene(RasterScene):
             nodata = self.dataset.nodatavals[band - 1]
             if nodata is not None:
                 valid &= ~(np.isnan(values[k]) if np.isnan(nodata) else values[k] == nodata)
-        if np.issubdtype(values.dtype, np.floating):
-            valid &= np.isfinite(values).all(axis=0)
-        if not valid.all():
-            if values.dtype == np.uint8:
-                values[:, ~valid] = 0
-            else:
-                values = values.astype(np.float32)
-                values[:, ~valid] = np.nan
-        return np.moveaxis(values, 0, -1), valid
+        return bands_last_with_nodata(values, valid)
 
 
 def open_training_scene(path, bands=None, band_preset: str | None = None, alpha_band: str = "refuse",

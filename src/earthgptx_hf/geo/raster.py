@@ -165,6 +165,21 @@ def select_bands(dataset, bands=None, argument: str = "bands", channels: int = 3
     return tuple(chosen)
 
 
+def bands_last_with_nodata(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`(C, H, W)` band values and their `(H, W)` validity -> `(H, W, C)` values with the invalid pixels (and, for
+    floats, the non-finite ones) set to 0 (uint8) or NaN (float32), and the final validity: how every read of a
+    scene marks no-data for the stretch."""
+    if np.issubdtype(values.dtype, np.floating):
+        valid = valid & np.isfinite(values).all(axis=0)
+    if not valid.all():
+        if values.dtype == np.uint8:
+            values[:, ~valid] = 0
+        else:
+            values = values.astype(np.float32, copy=False)
+            values[:, ~valid] = np.nan
+    return np.moveaxis(values, 0, -1), valid
+
+
 class RasterScene:
     """One raster, opened with rasterio and read window by window (see the module docstring for the rules).
 
@@ -256,15 +271,7 @@ class RasterScene:
             values = np.abs(values)
         if self.palette is not None:  # the colours, channels first as the bands are
             values = np.moveaxis(self.palette[values[0].astype(np.int64)], -1, 0)
-        if np.issubdtype(values.dtype, np.floating):
-            valid &= np.isfinite(values).all(axis=0)
-        if not valid.all():
-            if values.dtype == np.uint8:
-                values[:, ~valid] = 0
-            else:
-                values = values.astype(np.float32, copy=False)
-                values[:, ~valid] = np.nan
-        return np.moveaxis(values, 0, -1), valid
+        return bands_last_with_nodata(values, valid)
 
     @cached_property
     def limits(self) -> tuple[float, float] | None:
