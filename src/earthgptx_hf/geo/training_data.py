@@ -43,9 +43,9 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from affine import Affine
 from PIL import Image
 from rasterio.features import rasterize
+from rasterio.transform import Affine
 from rasterio.windows import Window
 from shapely.geometry import box
 from tqdm.auto import tqdm
