@@ -274,8 +274,8 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
     """EarthGPT-X with the LM head and the [PIX] mask head; `generate()` also returns masks."""
 
     _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
-    # tensor parallelism: the language model's own plan shards its layers and `embed_tokens`; the LM head (tied to
-    # `embed_tokens`) is sharded with it, as Llava's is
+    # tensor parallelism: the language model's own plan shards its layers; the LM head is sharded column-wise and
+    # gathered, as Llava's is (transformers' common test checks that tied weights are sharded together)
     _tp_plan = {"lm_head": "colwise_gather_output"}
 
     def __init__(self, config: EarthGPTXConfig):
