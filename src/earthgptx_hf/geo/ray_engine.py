@@ -21,6 +21,9 @@ system, or `/vsi` paths with `--allow-virtual`). Ray is the `distributed` extra:
 from __future__ import annotations
 
 import os
+# Window jobs and results travel between this driver and its own replicas as pickled bytes in Ray Data columns
+# (Arrow holds no Python objects); they are made by this process, never read from a file or a user, and Ray itself
+# pickles every task and actor argument the same way.
 import pickle
 import resource
 import time
