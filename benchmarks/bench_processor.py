@@ -30,11 +30,11 @@ from transformers.models.llava_next.image_processing_pil_llava_next import Llava
 from timing import median_seconds  # noqa: E402 (benchmarks/, on sys.path as a script)
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXImageProcessor
-from earthgptx_hf.modeling.visual_inputs import normalise_pixels, renormalise, sam_view_input, unpack_prompt_maps
-from earthgptx_hf.processing.image_processing_earthgptx import as_batch
-from earthgptx_hf.processing.multi_source import normalise_image
-from earthgptx_hf.processing.views import place, render_views
-from earthgptx_hf.processing.visual_prompts import rasterise_prompts, validate_prompts
+from earthgptx_hf.models.earthgptx.mixed_visual_encoder import normalise_pixels, renormalise, sam_view_input, unpack_prompt_maps
+from earthgptx_hf.models.earthgptx.image_processing_earthgptx import as_batch
+from earthgptx_hf.models.earthgptx.multi_source import normalise_image
+from earthgptx_hf.models.earthgptx.image_geometry import place, render_views
+from earthgptx_hf.models.earthgptx.visual_prompts import rasterise_prompts, validate_prompts
 
 PROMPTS = [
     {"type": "box", "bbox": [40, 60, 200, 180]},

@@ -18,7 +18,7 @@ import numpy as np
 from timing import median_seconds  # noqa: E402 (benchmarks/, on sys.path as a script)
 
 from earthgptx_hf import EarthGPTXImageProcessor
-from earthgptx_hf.processing import rasterise_prompts, validate_prompts
+from earthgptx_hf.models.earthgptx.visual_prompts import rasterise_prompts, validate_prompts
 
 
 def cases(side: int) -> dict[str, dict]:

@@ -123,7 +123,7 @@ def child(side: int, task: str, workdir: Path, batch_size: int, dense: bool = Fa
     from transformers import pipeline
 
     from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXProcessor
-    from earthgptx_hf.demo import DEMO_OVERRIDES
+    from earthgptx_hf.tools.demo_training import DEMO_OVERRIDES
     from earthgptx_hf.geo import ScenePredictor
     from earthgptx_hf.geo.raster import RasterScene
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from earthgptx_hf import demo
+from earthgptx_hf.tools import demo
 
 
 def test_demo_end_to_end_at_toy_size(tmp_path, capsys):

@@ -3,16 +3,16 @@ loading in a fresh process without the package (model, processor and pipeline th
 
 import hashlib
 import json
-import os
-import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from huggingface_hub import ModelCard
 from transformers import pipeline
 
+import earthgptx_hf
 from earthgptx_hf import EarthGPTXProcessor
-from earthgptx_hf.hub import push_hub_ready, save_hub_ready
+from earthgptx_hf.tools.hub import push_hub_ready, save_hub_ready
 from tests.fresh_process import run_without_package
 from tests.modeling.helpers import tiny_model
 
@@ -200,19 +200,35 @@ def test_fresh_process_without_the_package_loads_model_processor_and_pipeline(sa
     assert loaded["generate_text"] == direct["text"] and loaded["generate_masks"] == _mask_digests(direct["masks"])
 
 
-def test_the_readme_re_save_recipe_rewrites_the_remote_code(saved, tmp_path):
-    """README "What changed": a folder is loaded with the package's classes (not its own remote code) and saved again;
-    the new folder carries today's remote code and the same weights."""
+OLD_CHECKPOINT = Path(__file__).parent / "fixtures" / "checkpoint_saved_before_the_model_folder.tar.gz"
+
+
+def test_a_checkpoint_saved_before_the_model_folder_loads_and_re_saves_in_the_new_layout(tmp_path):
+    """Issue 32: a Hub-ready folder saved by the package before the model folder (its 40 remote-code files under the
+    old names, written by main at 0c30361; weights stored in float16 to keep the fixture small) loads through the
+    installed package's classes, answers through the pipeline, and saved again carries the model folder's files."""
+    import tarfile
+
     import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from earthgptx_hf import EarthGPTXForConditionalGeneration
+    from earthgptx_hf.conversion import load_visual_prompting
+    from earthgptx_hf.models.earthgptx import EarthGPTXForConditionalGeneration
 
-    folder, model, _ = saved
     old = tmp_path / "old"
-    shutil.copytree(folder, old)
-    (old / "modeling_earthgptx.py").write_text("raise ImportError('the remote code of an older release')\n")
-    reloaded = EarthGPTXForConditionalGeneration.from_pretrained(old)
-    new = save_hub_ready(tmp_path / "new", reloaded, EarthGPTXProcessor.from_pretrained(old))
-    assert "pop_cache" in (new / "modeling_earthgptx.py").read_text() and (new / "kv_cache.py").exists()
-    for (name, a), (_, b) in zip(model.state_dict().items(), reloaded.state_dict().items()):
+    with tarfile.open(OLD_CHECKPOINT) as archive:
+        archive.extractall(old, filter="data")
+    assert {"pretrained_earthgptx.py", "kv_cache.py", "trainable.py", "configuration_presets.py"} <= \
+        {path.name for path in old.glob("*.py")}  # the old layout
+    reloaded = AutoModelForImageTextToText.from_pretrained(old)
+    assert type(reloaded) is EarthGPTXForConditionalGeneration  # the package's class, not the old remote code
+    answer = load_visual_prompting(old)(np.zeros((48, 64, 3), np.uint8), boxes=[[4, 4, 30, 40]], task="classify",
+                                        max_new_tokens=2)
+    assert isinstance(answer[0]["generated_text"], str) and len(answer[0]["regions"]) <= 1
+    new = save_hub_ready(tmp_path / "new", reloaded, AutoProcessor.from_pretrained(old))
+    model_folder = Path(earthgptx_hf.__file__).parent / "models" / "earthgptx"
+    assert sorted(path.name for path in new.glob("*.py")) == \
+        sorted(path.name for path in model_folder.glob("*.py") if path.name != "__init__.py")
+    again = AutoModelForImageTextToText.from_pretrained(new)
+    for (name, a), (_, b) in zip(reloaded.state_dict().items(), again.state_dict().items()):
         assert torch.equal(a, b), name

@@ -2,7 +2,7 @@
 
 import torch
 
-from earthgptx_hf.inspect import (
+from earthgptx_hf.tools.inspect_model import (
     REFERENCE_TOWERS,
     build_meta_model,
     component_counts,
@@ -64,7 +64,7 @@ def test_meta_model_forward_shapes_without_memory():
 # --memory: FLOPs measured on the meta device, training memory, FSDP per GPU
 import pytest  # noqa: E402
 
-from earthgptx_hf.compute_cost import (  # noqa: E402
+from earthgptx_hf.tools.compute_cost import (  # noqa: E402
     Request,
     build_meta_llava_1_5_13b,
     earthgptx_request_flops,
@@ -73,9 +73,9 @@ from earthgptx_hf.compute_cost import (  # noqa: E402
     llava_request_flops,
     sum_paths,
 )
-from earthgptx_hf.inspect import COMPONENTS, SHIPPED_FSDP_CONFIG  # noqa: E402
-from earthgptx_hf.modeling.trainable import trainable_parameter_names  # noqa: E402
-from earthgptx_hf.training_memory import (  # noqa: E402
+from earthgptx_hf.tools.inspect_model import COMPONENTS, SHIPPED_FSDP_CONFIG  # noqa: E402
+from earthgptx_hf.training.trainable import trainable_parameter_names  # noqa: E402
+from earthgptx_hf.tools.training_memory import (  # noqa: E402
     fsdp_per_gpu_bytes,
     fsdp_units,
     preset_parameters,
@@ -164,7 +164,7 @@ def test_training_state_bytes_follow_the_stated_accounting():
 
 
 def test_lora_accounting_equals_what_peft_builds():
-    from earthgptx_hf.modeling.trainable import apply_trainable_preset
+    from earthgptx_hf.training.trainable import apply_trainable_preset
 
     model = build_meta_model("tiny")
     entries = preset_parameters(model, "lora")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from earthgptx_hf import extras
+from earthgptx_hf.utils import extras
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "src" / "earthgptx_hf"

@@ -21,7 +21,7 @@ def _examples() -> dict[str, str]:
 def demo_outputs(tmp_path_factory):
     from earthgptx_hf import EarthGPTXProcessor
     from earthgptx_hf.data import generate_scenes
-    from earthgptx_hf.hub import save_hub_ready
+    from earthgptx_hf.tools.hub import save_hub_ready
     from tests.modeling.helpers import tiny_model
 
     folder = tmp_path_factory.mktemp("demo")

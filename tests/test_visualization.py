@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from earthgptx_hf.visualization import draw_visual_prompts, region_colour, save_gallery
+from earthgptx_hf.evaluation.visualization import draw_visual_prompts, region_colour, save_gallery
 
 
 def _coloured(picture, colour, box):
@@ -58,7 +58,7 @@ def test_large_images_are_reduced_and_gallery_grid(tmp_path):
 def test_draw_result_takes_a_pipeline_result():
     from PIL import Image
 
-    from earthgptx_hf.visualization import draw_result
+    from earthgptx_hf.evaluation.visualization import draw_result
 
     mask = np.zeros((64, 64), np.uint8)
     mask[10:30, 10:30] = 255

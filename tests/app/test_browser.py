@@ -31,8 +31,8 @@ from PIL import Image
 
 from earthgptx_hf.app.rendering import CANVAS_MIN_SIZE
 from earthgptx_hf.app.scene import demo_scene
-from earthgptx_hf.processing.rle import rle_to_mask
-from earthgptx_hf.visualization import draw_result
+from earthgptx_hf.models.earthgptx.visual_prompts import rle_to_mask
+from earthgptx_hf.evaluation.visualization import draw_result
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (the test extra)")
 from selenium.webdriver.chrome.service import Service  # noqa: E402

@@ -13,8 +13,8 @@ from earthgptx_hf.app.rendering import (
     write_results,
 )
 from earthgptx_hf.app.scene import demo_scene
-from earthgptx_hf.processing.rle import rle_to_mask
-from earthgptx_hf.visualization import draw_visual_prompts, region_colour
+from earthgptx_hf.models.earthgptx.visual_prompts import rle_to_mask
+from earthgptx_hf.evaluation.visualization import draw_visual_prompts, region_colour
 
 
 def _close(pixel, colour, tolerance=40):

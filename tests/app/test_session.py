@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from earthgptx_hf.app import AppSession, PromptError, demo_scene, read_upload
-from earthgptx_hf.processing.multi_source import normalise_image
-from earthgptx_hf.processing.rle import rle_to_mask
+from earthgptx_hf.models.earthgptx.multi_source import normalise_image
+from earthgptx_hf.models.earthgptx.visual_prompts import rle_to_mask
 from tests.pipelines.test_conversations import _counted
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from earthgptx_hf.data.annotations import AnnotatedImage, ObjectAnnotation
 from earthgptx_hf.data.augmentation import crop_window, flipped_copies, region_crops
-from earthgptx_hf.processing.rle import mask_to_rle, rle_to_mask
+from earthgptx_hf.models.earthgptx.visual_prompts import mask_to_rle, rle_to_mask
 
 W, H = 80, 60
 

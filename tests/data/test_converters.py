@@ -12,7 +12,7 @@ from earthgptx_hf.data.converters import (
     read_yolo,
 )
 from earthgptx_hf.data.converters.segmentation import points_from_label_map
-from earthgptx_hf.processing import mask_to_rle, rle_to_mask
+from earthgptx_hf.models.earthgptx.visual_prompts import mask_to_rle, rle_to_mask
 
 
 def _image(path, width=100, height=80, mode="RGB"):

@@ -9,7 +9,7 @@ import pytest
 
 from earthgptx_hf.data import AnnotatedImage, DataArguments, ObjectAnnotation, build_records
 from earthgptx_hf.data.tasks import parse_grounding_regions
-from earthgptx_hf.processing import mask_to_rle, rle_to_mask
+from earthgptx_hf.models.earthgptx.visual_prompts import mask_to_rle, rle_to_mask
 
 
 def _scene(index: int, count: int, with_masks: int | None = None) -> AnnotatedImage:

@@ -8,7 +8,7 @@ from PIL import Image
 from earthgptx_hf.data.converters import read_segmentation_maps
 from earthgptx_hf.data.converters.regions import connected_regions
 from earthgptx_hf.data.tasks import build_records
-from earthgptx_hf.processing.rle import rle_to_mask
+from earthgptx_hf.models.earthgptx.visual_prompts import rle_to_mask
 
 
 def test_connected_regions_are_8_connected_and_separate():

@@ -7,7 +7,7 @@ from earthgptx_hf.data import AnnotatedImage, ObjectAnnotation, RecordBuilder, b
 from earthgptx_hf.data.freeform import box_to_freeform, box_to_polygon
 from earthgptx_hf.data.procedural import MODALITIES, SCENE_CLASSES, generate_scene, generate_scenes
 from earthgptx_hf.data.tasks import TEMPLATES, position_phrase, relation_phrase
-from earthgptx_hf.processing import mask_to_rle, rle_to_mask, validate_prompts
+from earthgptx_hf.models.earthgptx.visual_prompts import mask_to_rle, rle_to_mask, validate_prompts
 
 
 def _image(**kwargs):

@@ -11,17 +11,9 @@ from PIL import Image
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXProcessor
 from earthgptx_hf.data import build_records, generate_scenes
-from earthgptx_hf.evaluation.evaluate_model import (
-    EvalArguments,
-    EvalDataArguments,
-    load_evaluation_records,
-    main,
-    record_prompt_type,
-    results_markdown,
-    run_evaluation,
-    score_task,
-)
-from earthgptx_hf.processing.visual_prompts import rle_to_mask
+from earthgptx_hf.evaluation.evaluate_model import EvalArguments, EvalDataArguments, main, results_markdown, run_evaluation, score_task
+from earthgptx_hf.evaluation.evaluation_data import load_evaluation_records, record_prompt_type
+from earthgptx_hf.models.earthgptx.visual_prompts import rle_to_mask
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +24,7 @@ def scenes(tmp_path_factory):
 
 def _output(text, masks=(), mask_regions=None, scores=None):
     """An output of `post_process_generation` (S2 keys): each mask bound to region 1, 2, ... unless told."""
-    from earthgptx_hf.processing.processing_earthgptx import EarthGPTXProcessor as P
+    from earthgptx_hf.models.earthgptx.processing_earthgptx import EarthGPTXProcessor as P
 
     masks = list(masks)
     return {"text": text, "regions": P.parse_regions(text), "masks": masks,

@@ -13,7 +13,7 @@ from earthgptx_hf.evaluation.grounding import (
     pair_masks_by_region,
     plot_calibration,
 )
-from earthgptx_hf.processing import mask_to_rle, rle_to_mask
+from earthgptx_hf.models.earthgptx.visual_prompts import mask_to_rle, rle_to_mask
 
 
 def _masks(count: int) -> list[np.ndarray]:

@@ -8,7 +8,7 @@ import pytest
 from shapely.geometry import Point
 
 from earthgptx_hf.data.procedural import generate_scene
-from earthgptx_hf.extras import MissingExtraError, require
+from earthgptx_hf.utils.extras import MissingExtraError, require
 from earthgptx_hf.geo.cli import PredictArguments, main, parse_arguments
 
 from .conftest import lonlat_feature, write_geotiff
@@ -59,7 +59,7 @@ def test_the_command_writes_georeferenced_results(tmp_path, checkpoint, capsys):
 
 
 def test_a_missing_geo_extra_is_named(monkeypatch, tmp_path):
-    from earthgptx_hf.processing.multi_source import normalise_image
+    from earthgptx_hf.models.earthgptx.multi_source import normalise_image
 
     scene = write_geotiff(tmp_path / "float3.tif", np.ones((8, 8, 3), np.float32))
     monkeypatch.setitem(sys.modules, "rasterio", None)  # as if not installed

@@ -12,7 +12,7 @@ import shapely
 from shapely.geometry import Point
 
 from earthgptx_hf.data.procedural import generate_scene
-from earthgptx_hf.extras import MissingExtraError
+from earthgptx_hf.utils.extras import MissingExtraError
 from earthgptx_hf.geo import ray_engine
 from earthgptx_hf.geo.cli import main
 from earthgptx_hf.geo.many_scenes import ManySceneArguments, ManyScenes

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from earthgptx_hf.data.annotated_images import DataArguments, load_annotated_images
-from earthgptx_hf.processing.rle import rle_to_mask
+from earthgptx_hf.models.earthgptx.visual_prompts import rle_to_mask
 
 from .geo_training_inputs import BRIGHT, OBJECTS, SCENES, pixel_polygon, planted_labels, write_scene
 

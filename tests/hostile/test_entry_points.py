@@ -11,8 +11,9 @@ from PIL import Image
 
 from earthgptx_hf.data.annotated_images import DataArguments, load_annotated_images
 from earthgptx_hf.data.annotations import PATH_OUTSIDE_ROOT, AnnotationFormatError
-from earthgptx_hf.demo import _data_arguments
-from earthgptx_hf.evaluation.evaluate_model import EvalDataArguments, load_evaluation_records
+from earthgptx_hf.tools.demo import _data_arguments
+from earthgptx_hf.evaluation.evaluate_model import EvalDataArguments
+from earthgptx_hf.evaluation.evaluation_data import load_evaluation_records
 from earthgptx_hf.training.train import build_training_records
 
 from .harness import Hostile, parametrize, run_case

@@ -14,7 +14,7 @@ from earthgptx_hf.data.annotated_images import DataArguments
 from earthgptx_hf.data.converters import read_coco
 from earthgptx_hf.geo import grid_windows, read_raster_image, region_windows
 from earthgptx_hf.geo.raster import RasterScene
-from earthgptx_hf.processing.multi_source import normalise_image, open_image
+from earthgptx_hf.models.earthgptx.multi_source import normalise_image, open_image
 from earthgptx_hf.training.train import build_training_records
 
 from .geo_inputs import (
@@ -74,7 +74,8 @@ def train_reads(tmp):
 
 def eval_reads(tmp):
     """earthgptx-eval's records of the set, and their pixels as the evaluation's generation gets them."""
-    from earthgptx_hf.evaluation.evaluate_model import EvalDataArguments, load_evaluation_records
+    from earthgptx_hf.evaluation.evaluate_model import EvalDataArguments
+    from earthgptx_hf.evaluation.evaluation_data import load_evaluation_records
 
     root = rs_mini_over_secret(tmp)
     args = EvalDataArguments(data_format="rs_mini", data_path=str(root / "annotations" / "train.jsonl"),
@@ -207,7 +208,7 @@ def hub_ready_predictor(tmp):
     app's loader, so the package's classes load it (it refused before)."""
     from earthgptx_hf import EarthGPTXProcessor
     from earthgptx_hf.geo import ScenePredictor
-    from earthgptx_hf.hub import save_hub_ready
+    from earthgptx_hf.tools.hub import save_hub_ready
     from tests.modeling.helpers import tiny_model
 
     model = tiny_model()

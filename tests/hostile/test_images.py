@@ -12,7 +12,7 @@ from PIL import Image
 from transformers import pipeline
 
 from earthgptx_hf import EarthGPTXProcessor
-from earthgptx_hf.processing import EarthGPTXImageProcessor
+from earthgptx_hf.models.earthgptx import EarthGPTXImageProcessor
 from tests.hostile.harness import Hostile, parametrize, run_case
 from tests.modeling.helpers import tiny_model
 from tests.pipelines.test_visual_prompting import hostile_server, png_bytes

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from earthgptx_hf import EarthGPTXImageProcessor
-from earthgptx_hf.processing.visual_prompts import MAX_VERTICES
+from earthgptx_hf.models.earthgptx.visual_prompts import MAX_VERTICES
 
 from .harness import Hostile, parametrize, run_case
 

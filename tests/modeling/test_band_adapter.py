@@ -5,8 +5,8 @@ import torch
 from transformers import AutoModelForImageTextToText
 
 from earthgptx_hf import EarthGPTXConfig
-from earthgptx_hf.modeling.band_adapter import EarthGPTXBandAdapter
-from earthgptx_hf.modeling.trainable import trainable_parameter_names
+from earthgptx_hf.models.earthgptx.mixed_visual_encoder import EarthGPTXBandAdapter
+from earthgptx_hf.training.trainable import trainable_parameter_names
 
 from .helpers import sample_ids, tiny_config, tiny_model
 
@@ -60,7 +60,7 @@ def test_the_adapter_learns_and_the_presets_train_it():
     assert grad is not None and bool(grad[:, 3].abs().sum() > 0)  # the band outside the triple gets a gradient too
     assert {"model.vision_tower.band_adapter.weight", "model.vision_tower.band_adapter.bias"} <= \
         set(trainable_parameter_names(model, "paper"))
-    from earthgptx_hf.modeling.trainable import LORA_MODULES_TO_SAVE
+    from earthgptx_hf.training.trainable import LORA_MODULES_TO_SAVE
     assert "vision_tower.band_adapter" in LORA_MODULES_TO_SAVE
 
 
@@ -69,7 +69,7 @@ def test_save_and_load_keep_the_trained_adapter(tmp_path):
     with torch.no_grad():
         model.model.vision_tower.band_adapter.weight.add_(0.25)
     model.save_pretrained(tmp_path)
-    assert (tmp_path / "band_adapter.py").exists()  # the remote code carries it
+    assert "class EarthGPTXBandAdapter" in (tmp_path / "mixed_visual_encoder.py").read_text()  # remote code
     loaded = AutoModelForImageTextToText.from_pretrained(tmp_path).eval()
     assert (loaded.config.input_bands, loaded.config.band_adapter_init) == (4, TRIPLE)
     torch.testing.assert_close(loaded.model.vision_tower.band_adapter.weight,

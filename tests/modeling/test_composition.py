@@ -19,9 +19,9 @@ from transformers import (
 )
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXProcessor
-from earthgptx_hf.modeling import convert_open_clip_convnext_state_dict, load_open_clip_convnext
-from earthgptx_hf.modeling.composition import convnext_output_side
-from earthgptx_hf.processing.tokenization import load_shipped_tokenizer
+from earthgptx_hf.conversion.convert_open_clip_convnext import convert_open_clip_convnext_state_dict, load_open_clip_convnext
+from earthgptx_hf.conversion.composition import convnext_output_side
+from earthgptx_hf.conversion.tokenization import load_shipped_tokenizer
 
 from .helpers import training_batch
 

@@ -1,7 +1,7 @@
 import pytest
 
 from earthgptx_hf import EarthGPTXConfig
-from earthgptx_hf.modeling import special_token_layout
+from earthgptx_hf.models.earthgptx.configuration_earthgptx import special_token_layout
 from transformers import AutoConfig
 
 
@@ -109,7 +109,7 @@ def test_pixel_statistics_default_to_the_towers_and_old_configs_load_with_them(t
 
     from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
-    from earthgptx_hf.modeling.configuration_earthgptx import PIXEL_STATISTICS
+    from earthgptx_hf.models.earthgptx.configuration_earthgptx import PIXEL_STATISTICS
 
     expected = {"image_mean": IMAGENET_DEFAULT_MEAN, "image_std": IMAGENET_DEFAULT_STD,
                 "convnext_image_mean": OPENAI_CLIP_MEAN, "convnext_image_std": OPENAI_CLIP_STD,

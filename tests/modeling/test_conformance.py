@@ -11,7 +11,7 @@ from torch import nn
 from transformers import AutoConfig, LlamaConfig, PreTrainedModel
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXModel
-from earthgptx_hf.modeling.configuration_earthgptx import EarthGPTXFusionConfig
+from earthgptx_hf.models.earthgptx.configuration_earthgptx import EarthGPTXFusionConfig
 
 from .helpers import tiny_model, training_batch
 from .test_generation import ForceTokens, LogitsProcessorList, PROMPTS, _batch, _generate

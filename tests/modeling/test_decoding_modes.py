@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from earthgptx_hf import EarthGPTXGenerateOutput
-from earthgptx_hf.modeling import EarthGPTXForConditionalGeneration, EarthGPTXGenerateBeamOutput
+from earthgptx_hf.models.earthgptx import EarthGPTXForConditionalGeneration, EarthGPTXGenerateBeamOutput
 
 from .helpers import left_pad, sample_ids, tiny_model, visual_inputs
 

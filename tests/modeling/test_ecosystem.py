@@ -3,7 +3,7 @@
 import torch
 from transformers import AutoModelForImageTextToText
 
-from earthgptx_hf.modeling.activation_checkpointing import enable_activation_checkpointing, is_activation_checkpointing
+from earthgptx_hf.training.activation_checkpointing import enable_activation_checkpointing, is_activation_checkpointing
 
 from .helpers import tiny_model, training_batch
 

@@ -9,7 +9,7 @@ import torch
 from transformers import LogitsProcessorList
 
 from earthgptx_hf import EarthGPTXProcessor
-from earthgptx_hf.modeling.kv_cache import CACHE_KEY, crop_cache
+from earthgptx_hf.models.earthgptx.generation_earthgptx import CACHE_KEY, crop_cache
 
 from .helpers import tiny_model
 from .test_generation import ForceTokens

@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
-from earthgptx_hf.modeling.kv_cache import CACHE_KEY, cache_kwargs, output_cache, pop_cache
-from earthgptx_hf.modeling.modeling_earthgptx import (
+from earthgptx_hf.models.earthgptx.generation_earthgptx import CACHE_KEY, cache_kwargs, output_cache, pop_cache
+from earthgptx_hf.models.earthgptx.modeling_earthgptx import (
     EarthGPTXCausalLMOutputWithPast,
     EarthGPTXModelOutputWithPast,
 )

@@ -5,7 +5,7 @@ import torch
 from torch.nn import functional as F
 
 from earthgptx_hf import EarthGPTXConfig
-from earthgptx_hf.modeling.pixel_perception import candidate_losses, per_mask_losses
+from earthgptx_hf.models.earthgptx.perception import candidate_losses, per_mask_losses
 
 from .helpers import tiny_model, training_batch
 from .test_generation import PROMPTS, _batch, _generate

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from earthgptx_hf.modeling import trainable_parameter_names
-from earthgptx_hf.modeling.modeling_earthgptx import pix_predictor_positions
+from earthgptx_hf.training.trainable import trainable_parameter_names
+from earthgptx_hf.models.earthgptx.generation_earthgptx import pix_predictor_positions
 
 from .helpers import tiny_model, training_batch
 
@@ -102,7 +102,7 @@ def test_padding_does_not_change_masks_or_losses_of_a_sample():
 
 
 def test_mask_pooling_follows_the_prompt_maps():
-    from earthgptx_hf.modeling.projector import mask_pool_regions
+    from earthgptx_hf.models.earthgptx.mixed_visual_encoder import mask_pool_regions
 
     grid, views = 2, 2
     features = torch.randn(1, views * grid * grid, 3)

@@ -1,4 +1,4 @@
-"""The region-label loss (`modeling/region_label_loss.py`): each region feature, read through the LM head, names its
+"""The region-label loss (`models/earthgptx/perception.py`): each region feature, read through the LM head, names its
 object's class; off by default, added to the total loss with its weight, and its gradient reaches the towers."""
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from earthgptx_hf import EarthGPTXConfig
-from earthgptx_hf.modeling.region_label_loss import region_label_loss
+from earthgptx_hf.models.earthgptx.perception import region_label_loss
 
 from .helpers import tiny_model, training_batch
 

@@ -8,7 +8,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXProcessor
-from earthgptx_hf.modeling.region_features import add_region_next_token_features, preceding_tokens
+from earthgptx_hf.models.earthgptx.perception import add_region_next_token_features, preceding_tokens
 
 from .helpers import tiny_model
 from .test_generation import ForceTokens

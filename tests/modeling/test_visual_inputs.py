@@ -6,7 +6,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from earthgptx_hf import EarthGPTXProcessor
-from earthgptx_hf.modeling.visual_inputs import unpack_prompt_maps
+from earthgptx_hf.models.earthgptx.mixed_visual_encoder import unpack_prompt_maps
 
 from .helpers import tiny_model
 

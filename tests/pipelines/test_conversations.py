@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from transformers import pipeline
 
-from earthgptx_hf.pipelines.conversation_cache import ConversationCache, conversation_key, reusable_prefix
+from earthgptx_hf.models.earthgptx.conversation import ConversationCache, conversation_key, reusable_prefix
 from tests.modeling.test_followup import Calls
 
 IMAGE = (np.random.default_rng(3).random((64, 80, 3)) * 255).astype(np.uint8)

@@ -11,8 +11,8 @@ from transformers import Pipeline, pipeline
 from transformers.pipelines.pt_utils import KeyDataset
 
 from earthgptx_hf import EarthGPTXProcessor
-from earthgptx_hf.pipelines import VisualPromptingPipeline
-from earthgptx_hf.pipelines import visual_prompting
+from earthgptx_hf.models.earthgptx import VisualPromptingPipeline
+from earthgptx_hf.models.earthgptx import visual_prompting
 from tests.modeling.helpers import tiny_model
 
 RNG = np.random.default_rng(11)

@@ -17,8 +17,9 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from earthgptx_hf import EarthGPTXForConditionalGeneration, EarthGPTXProcessor
 from earthgptx_hf.data.tasks import TEMPLATES
-from earthgptx_hf.pipelines import INSTRUCTIONS, TASK_SHORTCUTS, VisualPromptingPipeline, load_pipeline_image
-from earthgptx_hf.pipelines.visual_prompting import download
+from earthgptx_hf.models.earthgptx.visual_prompting import INSTRUCTIONS, TASK_SHORTCUTS, load_pipeline_image
+from earthgptx_hf.models.earthgptx import VisualPromptingPipeline
+from earthgptx_hf.models.earthgptx.visual_prompting import download
 from tests.modeling.helpers import tiny_model
 
 

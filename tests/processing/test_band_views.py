@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXProcessor
-from earthgptx_hf.processing.image_processing_earthgptx import EarthGPTXImageProcessor
-from earthgptx_hf.processing.stretch import robust_stretch
+from earthgptx_hf.models.earthgptx.image_processing_earthgptx import EarthGPTXImageProcessor
+from earthgptx_hf.models.earthgptx.multi_source import robust_stretch
 
 TRIPLE = [2, 1, 0]
 BOX = [{"type": "box", "bbox": [2, 2, 30, 20]}]

@@ -112,7 +112,7 @@ def test_assistant_segments_join_into_the_rendered_and_expanded_text(processor):
 def test_a_template_that_opens_with_bos_gives_one_bos(processor):
     """`ProcessorMixin.apply_chat_template` turns the tokenizer's special tokens off for such a prompt; the BOS the
     template wrote is then the one BOS, as the default template's is the tokenizer's."""
-    from earthgptx_hf.processing.chat import CHAT_TEMPLATE
+    from earthgptx_hf.models.earthgptx.conversation import CHAT_TEMPLATE
 
     opened = processor.apply_chat_template([_question()], chat_template="{{ bos_token }}" + CHAT_TEMPLATE,
                                            add_generation_prompt=True, tokenize=True)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXProcessor
-from earthgptx_hf.processing.conversation import turn_suffix
+from earthgptx_hf.models.earthgptx.conversation import turn_suffix
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import torch
 from transformers import AutoImageProcessor
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXImageProcessor, EarthGPTXProcessor
-from earthgptx_hf.modeling.visual_inputs import normalise_pixels, padding_colour, sam_view_input, unpack_prompt_maps
+from earthgptx_hf.models.earthgptx.mixed_visual_encoder import normalise_pixels, padding_colour, sam_view_input, unpack_prompt_maps
 
 
 def test_outputs_are_8_bit_and_the_model_normalises_them_per_encoder():

@@ -8,8 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from earthgptx_hf.processing import EarthGPTXImageProcessor, normalise_image, robust_stretch
-from earthgptx_hf.processing.multi_source import MIN_VALID_FRACTION, image_size, open_image
+from earthgptx_hf.models.earthgptx import EarthGPTXImageProcessor
+from earthgptx_hf.models.earthgptx.multi_source import normalise_image, robust_stretch
+from earthgptx_hf.models.earthgptx.multi_source import MIN_VALID_FRACTION, image_size, open_image
 
 
 @pytest.mark.parametrize(

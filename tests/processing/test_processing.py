@@ -4,8 +4,8 @@ import torch
 from transformers import AutoImageProcessor, AutoProcessor
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXImageProcessor, EarthGPTXProcessor
-from earthgptx_hf.modeling.configuration_earthgptx import SHIPPED_BASE_VOCAB_SIZE
-from earthgptx_hf.processing import load_shipped_tokenizer
+from earthgptx_hf.conversion.presets import SHIPPED_BASE_VOCAB_SIZE
+from earthgptx_hf.conversion.tokenization import load_shipped_tokenizer
 
 INSTRUCTION = "Please identify the object category of each marked region in the image."
 

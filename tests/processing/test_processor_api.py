@@ -11,7 +11,7 @@ import torch
 from transformers.processing_utils import ProcessingKwargs, ProcessorMixin
 
 from earthgptx_hf import EarthGPTXProcessor
-from earthgptx_hf.processing import processing_earthgptx
+from earthgptx_hf.models.earthgptx import processing_earthgptx
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
 TEXT = "What is in <Region 1>?"

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXProcessor
-from earthgptx_hf.processing import load_shipped_tokenizer
+from earthgptx_hf.conversion.tokenization import load_shipped_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,13 @@
-"""`<Region i>` has one owner (processing/region_tags.py): what is written is what is read back."""
+"""`<Region i>` has one owner (models/earthgptx/conversation.py): what is written is what is read back."""
 
 import inspect
 
 import pytest
 
-from earthgptx_hf.modeling.configuration_earthgptx import REGION_TOKEN_TEMPLATE
-from earthgptx_hf.processing import EarthGPTXProcessor
-from earthgptx_hf.processing.post_processing import mask_regions
-from earthgptx_hf.processing.region_tags import REGION_TAG, REGION_TAG_TEMPLATE, region_tag
+from earthgptx_hf.models.earthgptx.configuration_earthgptx import REGION_TOKEN_TEMPLATE
+from earthgptx_hf.models.earthgptx import EarthGPTXProcessor
+from earthgptx_hf.models.earthgptx.processing_earthgptx import mask_regions
+from earthgptx_hf.models.earthgptx.conversation import REGION_TAG, REGION_TAG_TEMPLATE, region_tag
 
 
 def test_every_written_tag_reads_back_as_its_index():

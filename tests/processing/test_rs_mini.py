@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from earthgptx_hf import EarthGPTXProcessor
-from earthgptx_hf.modeling.visual_inputs import normalise_pixels, unpack_prompt_maps
-from earthgptx_hf.processing import rasterise_prompts, rle_to_mask, validate_prompts
+from earthgptx_hf.models.earthgptx.mixed_visual_encoder import normalise_pixels, unpack_prompt_maps
+from earthgptx_hf.models.earthgptx.visual_prompts import rasterise_prompts, rle_to_mask, validate_prompts
 
 CASES = {
     "infrared": "infrared/hit_uav/0_130_80_0_09854",  # 640x512 single-channel 8-bit JPEG

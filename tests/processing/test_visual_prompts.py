@@ -6,8 +6,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from earthgptx_hf.processing import mask_to_rle, plan_layout, rasterise_prompts, render_views, rle_to_mask, validate_prompts
-from earthgptx_hf.processing.visual_prompts import EDGE_TOLERANCE
+from earthgptx_hf.models.earthgptx.visual_prompts import mask_to_rle, rasterise_prompts, rle_to_mask, validate_prompts
+from earthgptx_hf.models.earthgptx.image_geometry import plan_layout, render_views
+from earthgptx_hf.models.earthgptx.visual_prompts import EDGE_TOLERANCE
 
 TILE, GRID, SAM = 28, (2, 2), 64
 ALL_SIX = [
@@ -39,7 +40,7 @@ def test_validated_prompts_are_plain_json_but_masks_stay_arrays():
 
 def test_mask_prompts_are_not_encoded_to_rle_and_back(monkeypatch):
     """Point 10: an array mask prompt reaches the maps without `mask_to_rle` / `rle_to_mask`."""
-    import earthgptx_hf.processing.visual_prompts as module
+    import earthgptx_hf.models.earthgptx.visual_prompts as module
 
     def refuse(*args, **kwargs):
         raise AssertionError("RLE round trip")
@@ -217,8 +218,8 @@ def test_box_maps_line_up_with_the_image_pixels(height, width, fx, fy):
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Bounded, exact geometry (issue 13): huge radii, widths and far vertices draw exactly what the unbounded shape covers
-from earthgptx_hf.processing import prompt_geometry as geometry  # noqa: E402
-from earthgptx_hf.processing.visual_prompts import MAX_MAGNITUDE, MAX_VERTICES  # noqa: E402
+from earthgptx_hf.models.earthgptx import image_geometry as geometry  # noqa: E402
+from earthgptx_hf.models.earthgptx.visual_prompts import MAX_MAGNITUDE, MAX_VERTICES  # noqa: E402
 
 H, W = 100, 120
 

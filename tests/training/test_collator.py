@@ -149,7 +149,7 @@ def test_a_template_that_marks_no_assistant_turn_is_refused(records):
 
 
 def test_a_processor_saved_with_the_unmarked_default_template_trains_as_before(records, tmp_path):
-    from earthgptx_hf.processing.chat import CHAT_TEMPLATE, LEGACY_CHAT_TEMPLATES
+    from earthgptx_hf.models.earthgptx.conversation import CHAT_TEMPLATE, LEGACY_CHAT_TEMPLATES
 
     processor = EarthGPTXProcessor.from_preset("tiny")
     processor.chat_template = LEGACY_CHAT_TEMPLATES[0]  # what a processor saved before this release holds

@@ -20,8 +20,8 @@ import pytest
 import torch
 import yaml
 
-from earthgptx_hf.inspect import SHIPPED_FSDP_CONFIG, build_meta_model
-from earthgptx_hf.training_memory import fsdp_units, preset_parameters, read_wrap_classes
+from earthgptx_hf.tools.inspect_model import SHIPPED_FSDP_CONFIG, build_meta_model
+from earthgptx_hf.tools.training_memory import fsdp_units, preset_parameters, read_wrap_classes
 
 WORKER = Path(__file__).with_name("fsdp_worker.py")
 LAUNCHER = Path(sys.executable).parent / "accelerate"

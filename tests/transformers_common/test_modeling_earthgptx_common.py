@@ -38,7 +38,7 @@ import torch
 from transformers.models.auto import modeling_auto
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXModel
-from earthgptx_hf.modeling.kv_cache import CACHE_KEY, output_cache
+from earthgptx_hf.models.earthgptx.generation_earthgptx import CACHE_KEY, output_cache
 
 from .loader import common
 

@@ -49,7 +49,7 @@ def load_pipeline(args: AppArguments):
     `pipelines.loading.load_visual_prompting`, which `earthgptx-predict` uses too)."""
     import torch
 
-    from ..pipelines.loading import load_visual_prompting
+    from ..conversion.loading import load_visual_prompting
 
     device = 0 if torch.cuda.is_available() else -1
     return load_visual_prompting(args.model, device=device, trust_remote_code=args.trust_remote_code)

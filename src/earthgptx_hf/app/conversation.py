@@ -23,7 +23,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
-from ..pipelines.pipeline_inputs import TASK_SHORTCUTS, instruction
+from ..models.earthgptx.visual_prompting import TASK_SHORTCUTS, instruction
 
 TASKS = (*TASK_SHORTCUTS, "instruction")  # the pipeline's shortcuts, and a free instruction
 

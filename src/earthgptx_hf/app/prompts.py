@@ -1,5 +1,5 @@
 """Prompts drawn on the app's canvas: the mapping from canvas pixels to image coordinates, and the collection of
-clicks and drags into SPEC prompt dicts (`processing/visual_prompts.py`), numbered `<Region 1>`, `<Region 2>`, ...
+clicks and drags into SPEC prompt dicts (`models/earthgptx/visual_prompts.py`), numbered `<Region 1>`, `<Region 2>`, ...
 
     mapping = CanvasMapping(image_size=(64, 64), display_size=(512, 512))
     board = PromptBoard()
@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..processing.region_tags import region_tag
-from ..processing.visual_prompts import MAX_VERTICES, validate_prompt
+from ..models.earthgptx.conversation import region_tag
+from ..models.earthgptx.visual_prompts import MAX_VERTICES, validate_prompt
 
 DRAW_MODES = ("point", "box", "polygon", "scribble")
 COORDINATE_DECIMALS = 2  # image coordinates are rounded to 0.01 pixel (what a JSON file keeps readable)

@@ -1,7 +1,7 @@
 """What the app shows and writes: the canvas with the prompts, the answer drawn on the image, the regions' answers and
 mask scores as a table, and the results as JSON (masks as COCO RLE) and, for georeferenced input, GeoJSON.
 
-Drawing is `visualization.py`'s (`draw_visual_prompts`, `draw_result`): the app adds only the marks of a shape still
+Drawing is `evaluation/visualization.py`'s (`draw_visual_prompts`, `draw_result`): the app adds only the marks of a shape still
 being drawn, which those functions cannot show (a lone box corner is not a prompt).
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..processing.region_tags import region_tag
-from ..processing.rle import mask_to_rle
-from ..visualization import draw_result, draw_visual_prompts, region_colour
+from ..models.earthgptx.conversation import region_tag
+from ..models.earthgptx.visual_prompts import mask_to_rle
+from ..evaluation.visualization import draw_result, draw_visual_prompts, region_colour
 from .prompts import CanvasMapping, region_label
 
 CANVAS_MIN_SIZE = 512  # the canvas' longer side: a 64-pixel demo scene is shown 8x, large enough to click on

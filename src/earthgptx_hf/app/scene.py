@@ -6,7 +6,7 @@ infrared) or a held-out procedural demo scene.
     scene.modality                            # a guess ("sar"), which the app lets the user change
     scene = demo_scene(3, "infrared")         # a procedural scene no training run has seen (SYNTHETIC)
 
-Reading and stretching belong to `processing/multi_source.py` (`open_image`, `normalise_image`): the app shows the
+Reading and stretching belong to `models/earthgptx/multi_source.py` (`open_image`, `normalise_image`): the app shows the
 image exactly as the model sees it.
 
 Uploads are untrusted (the app is a server): they are opened only as PNG, JPEG or (Geo)TIFF (`open_image`'s format
@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.procedural import MODALITIES, generate_scene
-from ..processing.multi_source import normalise_image, open_image
-from ..processing.rle import rle_to_mask
+from ..models.earthgptx.multi_source import normalise_image, open_image
+from ..models.earthgptx.visual_prompts import rle_to_mask
 
 UPLOAD_TYPES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MAX_UPLOAD_BYTES = 64 * 2**20  # 64 MiB, the pipeline's URL cap; Gradio's max_file_size
 MAX_UPLOAD_PIXELS = 25_000_000  # 5,000 x 5,000: a 16-bit scene this size takes well under 1 GB to display
-DEMO_SCENE_SIZE = 64  # the demo checkpoint's scenes (`earthgptx_hf.demo`: 64x64, 2-3 objects, object scale 1)
+DEMO_SCENE_SIZE = 64  # the demo checkpoint's scenes (`earthgptx_hf.tools.demo`: 64x64, 2-3 objects, object scale 1)
 DEMO_SEED_OFFSET = 1_000_000  # demo scenes come from seeds no training run uses (those draw from seed 0's stream)
 SPECKLE_RATIO = 0.2  # median neighbour difference / median level above which a single band reads as SAR speckle
 

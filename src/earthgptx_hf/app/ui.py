@@ -15,7 +15,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before Gradio is imported: no usage reports
 
-from ..extras import require  # noqa: E402
+from ..utils.extras import require  # noqa: E402
 from .conversation import TASKS, PromptError  # noqa: E402
 from .prompts import DRAW_MODES  # noqa: E402
 from .scene import MAX_UPLOAD_BYTES, UPLOAD_TYPES  # noqa: E402

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..processing.rle import rle_to_mask
+from ..models.earthgptx.visual_prompts import rle_to_mask
 
 PATH_OUTSIDE_ROOT = "path outside root"
 
@@ -253,7 +253,7 @@ def find_image(image_dir, stem: str, filename: str | None = None, allow_outside_
 def image_size(path) -> tuple[int, int] | None:
     """(width, height) from the file's header (`multi_source.image_size`, the processor's rule: PIL's header, or
     rasterio's for a GeoTIFF with the `geo` extra), None when it is not a readable image."""
-    from ..processing.multi_source import image_size as header_size
+    from ..models.earthgptx.multi_source import image_size as header_size
 
     try:
         height, width = header_size(path)

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..processing.prompt_geometry import clip_polygon
-from ..processing.rle import mask_to_rle, rle_to_mask
+from ..models.earthgptx.image_geometry import clip_polygon
+from ..models.earthgptx.visual_prompts import mask_to_rle, rle_to_mask
 from .annotations import AnnotatedImage, ObjectAnnotation, clip_box
 
 FLIP_AXES = {"none": (), "horizontal": ("horizontal",), "vertical": ("vertical",),

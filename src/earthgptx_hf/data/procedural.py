@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ..processing.visual_prompts import mask_to_rle
+from ..models.earthgptx.visual_prompts import mask_to_rle
 from .annotations import AnnotatedImage, ConversionReport, ObjectAnnotation
 
 SCENE_CLASSES = ("ship", "storage tank", "vehicle", "building", "airplane")

@@ -38,7 +38,7 @@ def _check_record(record: dict, path: Path, where: str) -> None:
 
 def _malformed_prompt(record: dict) -> bool:
     """Whether a prompt of the record is refused by the processor's rules (`validate_prompt`)."""
-    from ..processing.visual_prompts import validate_prompt
+    from ..models.earthgptx.visual_prompts import validate_prompt
 
     for i, prompt in enumerate(record["prompts"]):
         try:

@@ -18,7 +18,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..processing.processing_earthgptx import EarthGPTXProcessor
+from ..models.earthgptx.processing_earthgptx import EarthGPTXProcessor
 
 
 def _regions(record: dict) -> list[str]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..processing.region_tags import region_tag
+from ..models.earthgptx.conversation import region_tag
 from .annotations import AnnotatedImage, ConversionReport, ObjectAnnotation
 from .freeform import box_to_freeform
 
@@ -161,7 +161,7 @@ class RecordBuilder:
     def _point_on(self, obj: ObjectAnnotation) -> list[float]:
         """A point on the object: a mask pixel when there is a mask, else near the box centre."""
         if obj.mask is not None:
-            from ..processing.visual_prompts import rle_to_mask
+            from ..models.earthgptx.visual_prompts import rle_to_mask
 
             rows, cols = np.nonzero(rle_to_mask(obj.mask))
             if rows.size:

@@ -21,8 +21,8 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from ..processing.rle import rle_to_mask
-from ..processing.visual_prompts import prompt_bounds
+from ..models.earthgptx.visual_prompts import rle_to_mask
+from ..models.earthgptx.visual_prompts import prompt_bounds
 from .region_classification import _truth
 
 

@@ -46,9 +46,9 @@ from ..data.annotated_images import DataArguments
 from ..data.augmentation import CROP_CONTEXT, CROP_MIN_SIZE
 from ..data.tasks import TASKS
 from ..data.zoom_in import PAIR_MAX_SCALE
-from ..output_paths import atomic_output, input_collision
-from ..processing.region_tags import REGION_TAG_PATTERN
-from ..visualization import draw_visual_prompts, save_gallery
+from ..utils.output_paths import atomic_output, input_collision
+from ..models.earthgptx.conversation import REGION_TAG_PATTERN
+from .visualization import draw_visual_prompts, save_gallery
 from . import load_metric
 from .generation import generate_for_records
 from .grounding import calibration_points, calibration_scores, grounding_markdown, grounding_scores, plot_calibration
@@ -322,8 +322,8 @@ def check_output_dir(eval_args: EvalArguments, data_args) -> Path:
 def run_evaluation(eval_args: EvalArguments, data_args: DataArguments, model=None, processor=None,
                    progress: bool = True) -> dict:
     """Loads the model (unless given), evaluates, writes the four outputs; returns the results dict."""
-    from ..modeling import EarthGPTXForConditionalGeneration
-    from ..processing import EarthGPTXProcessor
+    from ..models.earthgptx import EarthGPTXForConditionalGeneration
+    from ..models.earthgptx import EarthGPTXProcessor
 
     prompt_types = split_list(eval_args.prompt_types, EVAL_PROMPT_TYPES, "prompt_types")
     EarthGPTXProcessor.check_min_score(eval_args.min_score)  # the processor's rule for min_score, before any work

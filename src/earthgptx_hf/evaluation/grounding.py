@@ -17,8 +17,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..processing.visual_prompts import rle_to_mask
-from ..visualization import save_figure
+from ..models.earthgptx.visual_prompts import rle_to_mask
+from .visualization import save_figure
 from .metrics import spearman_correlation
 
 
@@ -154,7 +154,7 @@ def plot_calibration(points_by_kind: dict[str, list], path, min_score: float, ti
     """Writes score vs true IoU (one colour per prompt type) with the mean IoU per score bin, the diagonal and the
     `min_score` line as a PNG (matplotlib, the `plots` extra)."""
 
-    from ..extras import require
+    from ..utils.extras import require
 
     matplotlib = require("matplotlib", extra="plots", purpose="Plotting the mask-score calibration")
     matplotlib.use("Agg")

@@ -18,8 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..extras import require, require_file, require_java
-from ..processing.region_tags import REGION_TAG
+from ..utils.extras import require, require_file, require_java
+from ..models.earthgptx.conversation import REGION_TAG
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -62,7 +62,7 @@ def _minilm_folder() -> str:
 def _minilm():
     from transformers import AutoModel, AutoTokenizer
 
-    from ..modeling.pretrained_earthgptx import NO_HUB_KERNELS
+    from ..models.earthgptx.modeling_earthgptx import NO_HUB_KERNELS
 
     folder = _minilm_folder()
     return AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder, **NO_HUB_KERNELS).eval()

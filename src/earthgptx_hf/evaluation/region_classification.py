@@ -14,7 +14,7 @@ from .generation import generate_for_records
 
 
 def _truth(record: dict) -> dict[int, str]:
-    from ..processing.processing_earthgptx import EarthGPTXProcessor
+    from ..models.earthgptx.processing_earthgptx import EarthGPTXProcessor
 
     return EarthGPTXProcessor.parse_regions(record["conversations"][1]["value"])
 

@@ -9,7 +9,7 @@ Needs the `geo` extra (rasterio, shapely, pyproj, pyogrio): `pip install 'earthg
 `earthgptx-predict` (`earthgptx_hf.geo.cli`).
 """
 
-from ..extras import require
+from ..utils.extras import require
 
 _PURPOSE = "earthgptx_hf.geo (GeoTIFF scenes, map-coordinate prompts, georeferenced output)"
 require("rasterio", extra="geo", purpose=_PURPOSE)

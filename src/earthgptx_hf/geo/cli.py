@@ -9,7 +9,7 @@
 
 The options are the fields of `PredictArguments` (underscores or dashes: `--mask_out` = `--mask-out`).
 
-Outputs never destroy inputs (`earthgptx_hf.output_paths`): `--out` (.geojson, .json, .gpkg) and `--mask-out` (.tif)
+Outputs never destroy inputs (`earthgptx_hf.utils.output_paths`): `--out` (.geojson, .json, .gpkg) and `--mask-out` (.tif)
 may not resolve to the scene, the prompts, the config file or a file of the checkpoint folder; an existing output
 is replaced only with `--overwrite`; both are checked before the model loads, and written to a temporary file that is
 renamed into place. The scene opens only as GeoTIFF/COG, PNG or JPEG (`geo.opening`): `--allow-virtual` opens a
@@ -117,7 +117,7 @@ def parse_arguments(argv: list[str] | None = None) -> PredictArguments:
 
 def check_outputs(args: PredictArguments, config: str | None = None) -> dict:
     """`--out`, `--layer` and `--mask-out` checked against the inputs before anything runs; returns the inputs."""
-    from ..output_paths import check_output
+    from ..utils.output_paths import check_output
     from .output import VECTOR_SUFFIXES, check_layer
     from .predictor import MASK_SUFFIXES
 

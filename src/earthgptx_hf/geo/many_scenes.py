@@ -30,7 +30,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..output_paths import atomic_output, check_output
+from ..utils.output_paths import atomic_output, check_output
 from .manifest import Manifest
 
 logger = logging.getLogger(__name__)
@@ -329,7 +329,7 @@ def print_summary(summary: dict) -> None:
 def main(argv: list[str]) -> int:
     from transformers import HfArgumentParser
 
-    from ..extras import MissingExtraError
+    from ..utils.extras import MissingExtraError
 
     parser = HfArgumentParser(ManySceneArguments, description=__doc__)
     try:

@@ -13,8 +13,9 @@ from pyproj import Transformer
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from ..processing.multi_source import PIL_FORMATS
-from .raster import apply_transform, gdal_env
+from ..models.earthgptx.multi_source import PIL_FORMATS
+from .raster import apply_transform
+from .opening import gdal_env
 
 MOSAIC_CRS = "EPSG:32633"  # WGS 84 / UTM zone 33N
 MOSAIC_ORIGIN = (500_000.0, 4_600_000.0)  # top-left corner (easting, northing)

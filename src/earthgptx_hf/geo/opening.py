@@ -159,7 +159,7 @@ def local_scene(source, where: str = "scene", allow_remote: bool = False, timeou
             url.lower().startswith(("http://", "https://")) else "download it first and pass the local file"
         raise ValueError(f"{where} ({path!r}) is a remote path; remote scenes are not read by default: {hint} "
                          "(http(s) only, within the pipeline's deadline and size cap).")
-    from ..pipelines.image_loading import download
+    from ..models.earthgptx.visual_prompting import download
 
     data = download(url, timeout, max_download_bytes, where)
     handle, temporary = tempfile.mkstemp(prefix="earthgptx_scene_", suffix=".download")

@@ -1,5 +1,5 @@
 """Writing georeferenced answers: a GeoJSON file (RFC 7946) or a GeoPackage layer (through pyogrio, GDAL's vector
-I/O), chosen by the file's suffix (`write_features`), under the output rules of `earthgptx_hf.output_paths` (never an
+I/O), chosen by the file's suffix (`write_features`), under the output rules of `earthgptx_hf.utils.output_paths` (never an
 input, never an existing file without `overwrite`, written to a temporary file and renamed into place).
 
 GeoPackage layer names: 1 to 63 characters, not starting with `gpkg_`, `rtree_` or `sqlite_` (names the GeoPackage
@@ -17,8 +17,8 @@ import shapely
 from pyproj import CRS
 from shapely.geometry import shape
 
-from ..extras import require
-from ..output_paths import atomic_output, check_output
+from ..utils.extras import require
+from ..utils.output_paths import atomic_output, check_output
 from .features import OUTPUT_CRS, PROPERTIES
 
 VECTOR_SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}

@@ -18,7 +18,7 @@ Memory holds one batch of windows, whatever the scene's size; the tile grid is l
 
 Untrusted input: the scene is opened by `opening.open_raster` (GeoTIFF/COG, PNG, JPEG; `allow_virtual=True` for a
 trusted VRT or `/vsi` path; `allow_remote=True` downloads an http(s) scene within `timeout` and `max_download_bytes`).
-Outputs follow `earthgptx_hf.output_paths`: `mask_out` must end in `.tif` / `.tiff`, may not be an input (the scene,
+Outputs follow `earthgptx_hf.utils.output_paths`: `mask_out` must end in `.tif` / `.tiff`, may not be an input (the scene,
 the prompts), and is not replaced unless `overwrite=True`.
 """
 
@@ -31,8 +31,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..pipelines.pipeline_inputs import TASK_SHORTCUTS
-from ..output_paths import check_output
+from ..models.earthgptx.visual_prompting import TASK_SHORTCUTS
+from ..utils.output_paths import check_output
 from . import prefetch
 from .features import OUTPUT_CRS, MapProjection, feature_collection, region_feature, tile_feature
 from .output import write_features
@@ -162,7 +162,7 @@ class ScenePredictor:
     def from_pretrained(cls, model, device=None, trust_remote_code: bool = False, **kwargs) -> "ScenePredictor":
         """A predictor around `pipeline("visual-prompting", model=model)` (a folder or a Hub id), loaded as the app
         loads it (`pipelines.loading.load_visual_prompting`)."""
-        from ..pipelines.loading import load_visual_prompting
+        from ..conversion.loading import load_visual_prompting
 
         pipe = load_visual_prompting(model, device=device, trust_remote_code=trust_remote_code)
         return cls(pipe, model_id=kwargs.pop("model_id", None) or str(model), **kwargs)

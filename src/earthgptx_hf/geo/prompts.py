@@ -41,9 +41,9 @@ from pyproj import CRS, Transformer
 from shapely.geometry import LineString, Point, Polygon, box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from ..extras import require
-from ..processing.rle import rle_to_mask
-from ..processing.visual_prompts import MAX_MAGNITUDE, MAX_VERTICES, PROMPT_TYPES
+from ..utils.extras import require
+from ..models.earthgptx.visual_prompts import rle_to_mask
+from ..models.earthgptx.visual_prompts import MAX_MAGNITUDE, MAX_VERTICES, PROMPT_TYPES
 from .raster import Georeference, apply_transform
 from .vectorise import mask_to_geometry
 

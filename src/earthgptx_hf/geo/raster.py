@@ -36,8 +36,8 @@ from rasterio.errors import RasterioIOError
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from ..processing.multi_source import COMPLEX_TO, MIN_VALID_FRACTION, ComplexImageError, check_valid_fraction
-from ..processing.stretch import DEFAULT_PERCENTILES, apply_stretch, stretch_limits
+from ..models.earthgptx.multi_source import COMPLEX_TO, MIN_VALID_FRACTION, ComplexImageError, check_valid_fraction
+from ..models.earthgptx.multi_source import DEFAULT_PERCENTILES, apply_stretch, stretch_limits
 from .opening import GDAL_CACHE_MB, gdal_env, open_raster, sniff_format
 
 OVERVIEW_PIXELS = 1_000_000  # pixels of the decimated overview the stretch is computed over

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..extras import require
+from ..utils.extras import require
 
 NODATA = "nodata"  # a window without a valid pixel: counted, not run
 OPEN_SCENES = 4  # scenes a replica keeps open (their stretch computed once)
@@ -60,7 +60,7 @@ class WindowReplica:
 
     def __init__(self, model: str, device=None, trust_remote_code: bool = False, batch_size: int = 8,
                  generate_kwargs: dict | None = None):
-        from ..pipelines.loading import load_visual_prompting
+        from ..conversion.loading import load_visual_prompting
 
         start = time.perf_counter()
         self.pipe = load_visual_prompting(model, device=device, trust_remote_code=trust_remote_code)

@@ -8,7 +8,7 @@ from pathlib import Path
 from rasterio.windows import Window
 from shapely.geometry import mapping, shape
 
-from ..visualization import draw_visual_prompts
+from ..evaluation.visualization import draw_visual_prompts
 from .output import collection_crs
 from .prompts import load_prompts
 from .raster import RasterScene

@@ -16,8 +16,9 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from ..output_paths import partial_path
-from .raster import Georeference, gdal_env
+from ..utils.output_paths import partial_path
+from .raster import Georeference
+from .opening import gdal_env
 
 STRIP_ROWS = 512  # rows of a window read, merged and written at a time
 BLOCK = 256

@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 
 from ..data.annotations import AnnotatedImage, ConversionReport, ObjectAnnotation
 from ..data.formats import register_data_format
-from ..processing.rle import mask_to_rle
+from ..models.earthgptx.visual_prompts import mask_to_rle
 from .bands import open_training_scene
 from .gsd import window_shapes
 from .labels import read_labels

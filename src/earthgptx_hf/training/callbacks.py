@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from ..visualization import save_figure
+from ..evaluation.visualization import save_figure
 
 LOSS_PARTS = ("lm_loss", "mask_bce_loss", "mask_dice_loss", "mask_iou_loss", "region_label_loss")
 
@@ -97,7 +97,7 @@ class LossPartsCallback(TrainerCallback):
 
 def plot_loss_curve(log_history: list[dict], path: str | Path, title: str = "EarthGPT-X training loss") -> Path:
     """Writes the training loss (and its CE / BCE / Dice / IoU parts when logged) against the step as a PNG."""
-    from ..extras import require
+    from ..utils.extras import require
 
     matplotlib = require("matplotlib", extra="plots", purpose="Plotting the loss curve")
 

@@ -6,7 +6,7 @@ expanded as the processor expands them. Labels are -100 everywhere except what t
 (`{% generation %}`: the answers and their EOS). Each piece is tokenised on its own, so a prompt's tokens are the ones
 the model sees at inference. For every `[PIX]` in the answers, `gt_masks` holds the mask of the region named by
 `pix_targets` in the SAM view's frame (`sam_image_size` square, like `sam_pixel_values`). With `region_labels=True`,
-`region_labels` holds the targets of the region-label loss (`modeling/region_label_loss.py`): per prompt of a
+`region_labels` holds the targets of the region-label loss (`models/earthgptx/perception.py`): per prompt of a
 classification record, the first token of its class as the answer tokenises it.
 """
 
@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from ..data.dataset import example_to_record
-from ..modeling.region_label_loss import IGNORE_INDEX  # the model's (labels and region_labels), -100 as in torch
-from ..processing.region_tags import region_tag
-from ..processing.visual_prompts import rle_to_mask
+from ..models.earthgptx.perception import IGNORE_INDEX  # the model's (labels and region_labels), -100 as in torch
+from ..models.earthgptx.conversation import region_tag
+from ..models.earthgptx.visual_prompts import rle_to_mask
 
 
 def _undecoded(image):

@@ -100,7 +100,7 @@ def check_compose_section(model_args) -> dict | None:
 def compose_model(model_args, config_overrides: dict):
     """`(model, processor)` composed from `model_args.compose` (checked by `check_compose_section`) at
     `model_args.preset`, with `config_overrides` and `model_args.tokenizer` (default: the language model's)."""
-    from ..modeling import EarthGPTXForConditionalGeneration
+    from ..models.earthgptx import EarthGPTXForConditionalGeneration
 
     compose = model_args.compose
     try:

@@ -100,7 +100,7 @@ def _moved_output(path, output: Path, output_root) -> Path:
 def check_starts(paths, stages: list[dict]) -> None:
     """Each stage's `model_name_or_path` is an earlier stage's `output_dir` or a checkpoint that loads now (its
     config); refused naming the stage otherwise, before any stage trains."""
-    from ..modeling import EarthGPTXConfig
+    from ..models.earthgptx import EarthGPTXConfig
 
     earlier = []
     for path, values in zip(paths, stages):

@@ -30,13 +30,13 @@ from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 from ..data.annotated_images import DataArguments
 from ..data.dataset import dataset_records
 from ..data.training_dataset import prepare_training_dataset
-from ..extras import require
-from ..modeling import EarthGPTXConfig, EarthGPTXForConditionalGeneration
-from ..modeling.activation_checkpointing import enable_activation_checkpointing
-from ..modeling.configuration_earthgptx import update_config_dict
-from ..modeling.pretrained_earthgptx import QUANTIZATION_SKIP_MODULES
-from ..modeling.trainable import LORA_MODULES_TO_SAVE, LORA_TARGET_MODULES, TRAINABLE_PRESETS
-from ..processing import EarthGPTXProcessor
+from ..utils.extras import require
+from ..models.earthgptx import EarthGPTXConfig, EarthGPTXForConditionalGeneration
+from .activation_checkpointing import enable_activation_checkpointing
+from ..conversion.presets import update_config_dict
+from ..models.earthgptx.modeling_earthgptx import QUANTIZATION_SKIP_MODULES
+from .trainable import LORA_MODULES_TO_SAVE, LORA_TARGET_MODULES, TRAINABLE_PRESETS
+from ..models.earthgptx import EarthGPTXProcessor
 from .callbacks import LossPartsCallback, plot_loss_curve
 from .collator import EarthGPTXDataCollator
 from .compose_config import check_compose_section, compose_model

@@ -19,7 +19,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from ...processing.visual_prompts import mask_to_rle
+from ...models.earthgptx.visual_prompts import mask_to_rle
 from ..annotations import (
     AnnotatedImage, AnnotationFormatError, clip_box, ConversionReport, finite_numbers,
     normalise_category, ObjectAnnotation, polygon_problem, read_json, rle_problem,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...processing.rle import mask_to_rle
+from ...models.earthgptx.visual_prompts import mask_to_rle
 
 
 def _runs(row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

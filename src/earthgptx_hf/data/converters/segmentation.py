@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ...processing.multi_source import PIL_FORMATS
+from ...models.earthgptx.multi_source import PIL_FORMATS
 from ..annotations import (
     PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, find_image, ObjectAnnotation,
     PathOutsideRootError,

@@ -1,0 +1,1 @@
+"""Model implementations, one folder each, as transformers lays them out."""

