@@ -105,8 +105,8 @@ def test_swap_check_with_zoom_in_asks_pairs_of_different_classes_on_one_crop(mod
 def test_binding_preference_is_antisymmetric_and_zero_without_pairs(model_dir, tmp_path):
     from earthgptx_hf.data import generate_scenes
     from earthgptx_hf.data.tasks import build_records
-    from earthgptx_hf.evaluation.binding_preference import binding_preference, swap_prompts
-    from earthgptx_hf.evaluation.region_classification import first_differing_pair
+    from earthgptx_hf.evaluation.binding_preference import binding_preference
+    from earthgptx_hf.evaluation.region_pairs import first_differing_pair, swap_prompts
 
     model = EarthGPTXForConditionalGeneration.from_pretrained(model_dir)
     processor = EarthGPTXProcessor.from_pretrained(model_dir)

@@ -5,7 +5,8 @@ answers the majority class)."""
 import pytest
 
 from earthgptx_hf.evaluation import region_classification
-from earthgptx_hf.evaluation.region_classification import first_differing_pair, swap_consistency
+from earthgptx_hf.evaluation.region_classification import swap_consistency
+from earthgptx_hf.evaluation.region_pairs import first_differing_pair
 
 
 def _record(labels, task="classification", row=0):

@@ -3,7 +3,7 @@ than with two of them swapped?
 
 The swap check (`region_classification.swap_consistency`) needs the model's two generated answers to differ; a
 model that gives every region of an image the same class has nothing to swap ("0 of 0"). This measure is graded
-and always defined: for the pair of regions (i, j) of different classes of a record (`first_differing_pair`), the
+and always defined: for the pair of regions (i, j) of different classes of a record (`region_pairs.first_differing_pair`), the
 log-likelihood of the ground-truth answer under the record's prompts minus the same under prompts i and j swapped
 (the answer text stays, so under the swap it names the wrong class for both regions):
 
@@ -17,23 +17,12 @@ The answer is scored as `generate()` would see it: the question through the chat
 
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from .generation import chat_prompt
+from .region_pairs import first_differing_pair, swap_prompts
 
 PREFERENCE_TOLERANCE = 1e-3  # nats: a smaller log_ratio is float noise, not a preference
-
-
-def swap_prompts(record: dict, i: int, j: int) -> dict:
-    """A copy of `record` whose prompts (and masks) i and j (1-based) trade places; the text is not changed."""
-    record = copy.deepcopy(record)
-    for key in ("prompts", "masks"):
-        values = record.get(key)
-        if values is not None and len(values) >= j:
-            values[i - 1], values[j - 1] = values[j - 1], values[i - 1]
-    return record
 
 
 @torch.no_grad()
@@ -58,8 +47,6 @@ def answer_log_likelihoods(model, processor, records: list[dict]) -> list[float]
 def binding_preference(model, processor, records: list[dict]) -> dict:
     """`{pairs, preferred, preferred_rate, mean_log_ratio}` over the classification records with two regions of
     different classes (see the module docstring); zeros and None when there is no such record."""
-    from .region_classification import first_differing_pair
-
     originals, swapped = [], []
     for record in records:
         pair = first_differing_pair(record) if record.get("task", "classification") == "classification" else None
@@ -75,4 +62,4 @@ def binding_preference(model, processor, records: list[dict]) -> dict:
             "mean_log_ratio": sum(ratios) / len(ratios)}
 
 
-__all__ = ["PREFERENCE_TOLERANCE", "answer_log_likelihoods", "binding_preference", "swap_prompts"]
+__all__ = ["PREFERENCE_TOLERANCE", "answer_log_likelihoods", "binding_preference"]

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..models.earthgptx.visual_prompts import rle_to_mask
 from ..models.earthgptx.visual_prompts import prompt_bounds
-from .region_classification import _truth
+from .region_pairs import region_truth
 
 
 def prompt_area(prompt: dict) -> float:
@@ -65,7 +65,7 @@ def classification_regions(records: list[dict], keep=None) -> list[tuple[str, st
     for record in records:
         modality = record.get("modality", "optical")
         prompts = record.get("prompts", [])
-        for index, label in _truth(record).items():
+        for index, label in region_truth(record).items():
             if not 1 <= index <= len(prompts) or (keep is not None and not keep(modality, label)):
                 continue
             regions.append((modality, label, prompt_area(prompts[index - 1])))

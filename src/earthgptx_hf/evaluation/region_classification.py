@@ -9,14 +9,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from .binding_preference import swap_prompts
 from .generation import generate_for_records
-
-
-def _truth(record: dict) -> dict[int, str]:
-    from ..models.earthgptx.processing_earthgptx import EarthGPTXProcessor
-
-    return EarthGPTXProcessor.parse_regions(record["conversations"][1]["value"])
+from .region_pairs import first_differing_pair, region_truth, swap_prompts
 
 
 def predict_regions(model, processor, records: list[dict], batch_size: int = 8, max_new_tokens: int = 48,
@@ -35,7 +29,7 @@ def region_classification_report(records: list[dict], predictions: list[dict[int
     labels = defaultdict(Counter)
     for record, predicted in zip(records, predictions):
         modality = record.get("modality", "optical")
-        for index, label in _truth(record).items():
+        for index, label in region_truth(record).items():
             if keep is not None and not keep(modality, label):
                 continue
             for key in ("all", modality):
@@ -50,22 +44,10 @@ def region_classification_report(records: list[dict], predictions: list[dict[int
     }
 
 
-def first_differing_pair(record: dict) -> tuple[int, int] | None:
-    """The first two regions (1-based, in reading order: the lowest i, then the lowest j > i) whose ground-truth
-    classes differ and which both have a prompt; None when the record has no such pair."""
-    truth = {i: label for i, label in _truth(record).items() if 1 <= i <= len(record.get("prompts", []))}
-    order = sorted(truth)
-    for a, i in enumerate(order):
-        for j in order[a + 1:]:
-            if truth[i] != truth[j]:
-                return i, j
-    return None
-
-
 def swap_consistency(model, processor, records: list[dict], predictions: list[dict[int, str]],
                      batch_size: int = 8, per_record: dict | None = None) -> dict:
     """The binding check of SPEC 2.4 on records whose regions differ in class. For each record, the first pair of
-    regions with different ground-truth classes (`first_differing_pair`; classification records only) is a `pair`;
+    regions with different ground-truth classes (`region_pairs.first_differing_pair`; classification records only) is a `pair`;
     where the model's two original answers to them differed (`differing`), the two prompts (and their masks) are
     swapped and the record asked again; `swapped` counts the records whose two answers then followed their prompts.
     `rate` = swapped / differing (0.0 when nothing differed). A model that answers from the label distribution or
@@ -85,7 +67,7 @@ def swap_consistency(model, processor, records: list[dict], predictions: list[di
             continue
         pairs += 1
         i, j = pair
-        truth = _truth(record)
+        truth = region_truth(record)
         per_record[index] = {"regions": [i, j], "classes": [truth[i], truth[j]],
                              "answers": [predicted.get(i), predicted.get(j)]}
         if predicted.get(i) is None or predicted.get(j) is None or predicted[i] == predicted[j]:
@@ -102,4 +84,4 @@ def swap_consistency(model, processor, records: list[dict], predictions: list[di
             "rate": agree / len(candidates) if candidates else 0.0}
 
 
-__all__ = ["first_differing_pair", "predict_regions", "region_classification_report", "swap_consistency"]
+__all__ = ["predict_regions", "region_classification_report", "swap_consistency"]
