@@ -162,8 +162,8 @@ def test_forward_is_split_into_named_steps():
     import inspect
 
     source = inspect.getsource(EarthGPTXForConditionalGeneration.forward)
-    assert len(source.splitlines()) < 80
-    for step in ("check_grounding_inputs", "_language_modeling_loss", "_pixel_outputs", "_total_loss"):
+    assert len(source.splitlines()) <= 70  # issue 32: no function much over 60 lines
+    for step in ("check_grounding_inputs", "_language_modeling_loss", "_pixel_outputs", "total_loss"):
         assert step in source
 
 

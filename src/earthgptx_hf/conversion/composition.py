@@ -206,8 +206,35 @@ def compose_from_pretrained_parts(
     return_processor: bool = False,
     **config_overrides,
 ):
-    """See `EarthGPTXForConditionalGeneration.from_pretrained_parts`. Returns the model, or `(model, processor)` with
-    `return_processor=True` (the processor is built and checked against the config before any weight is loaded)."""
+    """`EarthGPTXForConditionalGeneration.from_pretrained_parts`: builds EarthGPT-X (`model_class`) from separately
+    pretrained checkpoints in transformers format.
+
+    Args:
+        language_model: any causal LM (path, Hub id or loaded model), e.g. `meta-llama/Llama-2-13b-hf`.
+        dino: a DINOv2 checkpoint, e.g. `facebook/dinov2-large`.
+        convnext: a ConvNeXt checkpoint in transformers format; convert CLIP-ConvNeXt weights from open_clip with
+            `earthgptx_hf.conversion.load_open_clip_convnext` first (and pass the model or its saved folder).
+        sam: a SAM checkpoint, e.g. `facebook/sam-vit-huge`.
+        preset: the preset whose non-tower settings (image and tile sizes, spatial-aware encoder, fusion width,
+            `max_regions`) are used.
+        dtype: dtype to load the parts in and to cast the new parts to.
+        language_model_kwargs: extra `from_pretrained` arguments for the LLM (e.g. `gguf_file=...`,
+            `quantization_config=...`).
+        tokenizer: the LLM's tokenizer (loaded, folder, Hub id or `tokenizer.model`); the special tokens then take
+            the ids that follow its own. Defaults to `language_model`'s with `return_processor`.
+        return_processor: also return the matching `EarthGPTXProcessor` (the tokenizer with `<image>`, `[PIX]`,
+            `<region_feat>`, `<Region i>` added, and the image processor of the composed config): `(model,
+            processor)`.
+        **config_overrides: fields of `EarthGPTXConfig.from_preset` to override.
+
+    Parts the composed model could not run are refused before any weight is loaded, naming the part and the
+    field (`check_parts`). The towers keep their pretrained weights unchanged; the new parts (channel
+    mix, spatial-aware encoder, hybrid fusion, projectors, R_lp) and the special-token embedding rows are
+    initialised. Train them with `model.set_trainable("paper")` (or `"lora"`).
+
+    Returns the model, or `(model, processor)` with `return_processor=True` (the processor is built and checked
+    against the config before any weight is loaded).
+    """
     lm_kwargs = dict(language_model_kwargs or {})
     lm_source_kwargs = {k: v for k, v in lm_kwargs.items() if k in SOURCE_KWARGS}
     sources = {"language_model": language_model, "dino": dino, "convnext": convnext, "sam": sam}

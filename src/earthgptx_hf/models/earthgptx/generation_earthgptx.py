@@ -143,6 +143,21 @@ def check_sequence_length(config, new_tokens: int, cached_tokens: int = 0, where
         )
 
 
+def check_model_inputs(config, input_ids, inputs_embeds, cache, pixel_values, features, **views) -> None:
+    """`EarthGPTXModel.forward`'s arguments: exactly one of `input_ids` / `inputs_embeds`, within the positions the
+    language model has (`check_sequence_length`), `pixel_values` or precomputed image `features` (not both), and the
+    other view tensors (`views`, by name) only with `pixel_values`."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError("You must specify exactly one of input_ids or inputs_embeds.")
+    check_sequence_length(config, (input_ids if input_ids is not None else inputs_embeds).shape[1],
+                          cache.get_seq_length() if cache is not None else 0)
+    if pixel_values is not None and features is not None:
+        raise ValueError("Give pixel_values or mm_encoder_outputs['image'], not both.")
+    stray = [name for name, value in views.items() if value is not None]
+    if pixel_values is None and stray:
+        raise ValueError(f"{stray} were given without pixel_values: they describe the views of pixel_values.")
+
+
 def check_pixel_dtype(name: str, tensor: torch.Tensor | None) -> None:
     """The dtype rule of pixel inputs (`visual_inputs`): uint8 (8-bit pixels, the model normalises them) or floating
     (already normalised); anything else is refused naming the input."""

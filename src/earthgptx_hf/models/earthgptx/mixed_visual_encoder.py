@@ -27,7 +27,12 @@ _TOWER_SETS = ("_no_split_modules", "_skip_keys_device_placement", "_keep_in_fp3
 
 
 class EarthGPTXTowerBlock(nn.Module):
-    """An `nn.Module` block holding transformers towers; call `expose_tower_properties()` at the end of `__init__`."""
+    """An `nn.Module` block holding transformers towers; call `expose_tower_properties()` at the end of `__init__`.
+
+    The blocks are plain `nn.Module`s (the `DeepseekVLHybrid` layout), not `PreTrainedModel`s holding the composite
+    config. `PreTrainedModel.post_init` gathers the towers' properties (tied weights, `_no_split_modules`, fp32
+    modules, keys to ignore) from its direct children only, reading them as attributes, so each block exposes its
+    towers' under the same attribute names."""
 
     def expose_tower_properties(self) -> None:
         self.all_tied_weights_keys = {}

@@ -35,10 +35,9 @@ from .generation_earthgptx import (
     cache_kwargs,
     check_finite,
     check_grounding_inputs,
-    check_sequence_length,
+    check_model_inputs,
     check_visual_inputs,
     output_cache,
-    pix_predictor_positions,
     pop_cache,
 )
 from .mixed_visual_encoder import (
@@ -52,11 +51,11 @@ from .mixed_visual_encoder import (
 )
 from .perception import (
     EarthGPTXPixelPerception,
-    add_region_next_token_features,
-    add_region_reference_features,
+    add_region_token_features,
     place_region_features,
     region_features,
     region_label_loss,
+    total_loss,
 )
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -123,14 +122,8 @@ class EarthGPTXCausalLMOutputWithPast(CausalLMOutputWithPast):
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# `EarthGPTXPreTrainedModel`, the base class of the EarthGPT-X model classes, and `EarthGPTXTowerBlock`, the base
-# of the paper-named blocks that hold transformers towers (mixed visual encoder, spatial-aware encoder, pixel
-# perception).
-#
-# The blocks are plain `nn.Module`s (the `DeepseekVLHybrid` layout), not `PreTrainedModel`s holding the composite
-# config. `PreTrainedModel.post_init` gathers the towers' properties (tied weights, `_no_split_modules`, fp32 modules,
-# keys to ignore) from its direct children only, reading them as attributes, so each block exposes its towers' under
-# the same attribute names.
+# `EarthGPTXPreTrainedModel`, the base class of the EarthGPT-X model classes (the blocks that hold transformers towers
+# derive from `mixed_visual_encoder.EarthGPTXTowerBlock`).
 
 
 # Modules that stay in full precision when a bitsandbytes config quantises the model: only the language model's linear
@@ -143,8 +136,6 @@ QUANTIZATION_SKIP_MODULES = ["model.vision_tower", "model.spatial_aware_encoder"
 # Checkpoints saved before the mask head moved out of `EarthGPTXModel` hold it under `model.pixel_perception.`:
 # transformers' own checkpoint conversion renames those keys when they load.
 LEGACY_KEY_RENAMES = {r"^model\.pixel_perception\.": "pixel_perception."}
-
-
 
 # transformers 5.25 turns Hub kernels on by default in `from_pretrained`: layers fetched from the Hub at load time, and
 # an error without the `kernels` package. Every load of ours passes this (5.21-5.24 accept it, False is their default).
@@ -417,18 +408,9 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
             gets its feature; without it the first token has no predecessor.
         """
         cache = pop_cache(kwargs)
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("You must specify exactly one of input_ids or inputs_embeds.")
-        check_sequence_length(self.config, (input_ids if input_ids is not None else inputs_embeds).shape[1],
-                              cache.get_seq_length() if cache is not None else 0)
         features = (mm_encoder_outputs or {}).get("image")
-        if pixel_values is not None and features is not None:
-            raise ValueError("Give pixel_values or mm_encoder_outputs['image'], not both.")
-        if pixel_values is None:
-            stray = [name for name, value in (("convnext_pixel_values", convnext_pixel_values),
-                                              ("prompt_maps", prompt_maps), ("view_mask", view_mask)) if value is not None]
-            if stray:
-                raise ValueError(f"{stray} were given without pixel_values: they describe the views of pixel_values.")
+        check_model_inputs(self.config, input_ids, inputs_embeds, cache, pixel_values, features,
+                           convnext_pixel_values=convnext_pixel_values, prompt_maps=prompt_maps, view_mask=view_mask)
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
         token_ids = self.get_special_token_ids(input_ids, inputs_embeds)  # before any feature is placed
@@ -436,21 +418,17 @@ class EarthGPTXModel(EarthGPTXPreTrainedModel):
         if pixel_values is not None:
             features = self.get_image_features(pixel_values, convnext_pixel_values, prompt_maps, view_mask,
                                                return_dict=True)
+        # without visual inputs, `<image>` ids are embedded as they are (Llava's rule: a text-only forward runs)
         if features is not None:
             inputs_embeds = self._place_image_features(token_ids, inputs_embeds, features)
-            if self.region_projector is not None:
-                mask = self.get_placeholder_mask(token_ids, inputs_embeds, self.config.region_feature_token_id)
-                inputs_embeds = place_region_features(mask, inputs_embeds, features.region_embeds,
-                                                      features.region_weights, self.config.max_regions)
-                region_embeds = features.region_embeds
-        # without visual inputs, `<image>` ids are embedded as they are (Llava's rule: a text-only forward runs)
+        if features is not None and self.region_projector is not None:
+            mask = self.get_placeholder_mask(token_ids, inputs_embeds, self.config.region_feature_token_id)
+            inputs_embeds = place_region_features(mask, inputs_embeds, features.region_embeds,
+                                                  features.region_weights, self.config.max_regions)
+            region_embeds = features.region_embeds
         if region_embeds is not None:
-            inputs_embeds = add_region_reference_features(token_ids, inputs_embeds, region_embeds,
-                                                          self.config.region_token_ids)
-            if self.config.region_feature_next_token:
-                inputs_embeds = add_region_next_token_features(
-                    token_ids, inputs_embeds, region_embeds, self.config.region_token_ids,
-                    self.config.region_feature_token_id, preceding_token_ids)
+            inputs_embeds = add_region_token_features(self.config, token_ids, inputs_embeds, region_embeds,
+                                                      preceding_token_ids)
 
         outputs = self.language_model(
             inputs_embeds=inputs_embeds,
@@ -500,31 +478,10 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
         return_processor: bool = False,
         **config_overrides,
     ) -> "EarthGPTXForConditionalGeneration":
-        """Builds EarthGPT-X from separately pretrained checkpoints in transformers format (`conversion/composition.py`).
-
-        Args:
-            language_model: any causal LM (path, Hub id or loaded model), e.g. `meta-llama/Llama-2-13b-hf`.
-            dino: a DINOv2 checkpoint, e.g. `facebook/dinov2-large`.
-            convnext: a ConvNeXt checkpoint in transformers format; convert CLIP-ConvNeXt weights from open_clip with
-                `earthgptx_hf.modeling.load_open_clip_convnext` first (and pass the model or its saved folder).
-            sam: a SAM checkpoint, e.g. `facebook/sam-vit-huge`.
-            preset: the preset whose non-tower settings (image and tile sizes, spatial-aware encoder, fusion width,
-                `max_regions`) are used.
-            dtype: dtype to load the parts in and to cast the new parts to.
-            language_model_kwargs: extra `from_pretrained` arguments for the LLM (e.g. `gguf_file=...`,
-                `quantization_config=...`).
-            tokenizer: the LLM's tokenizer (loaded, folder, Hub id or `tokenizer.model`); the special tokens then take
-                the ids that follow its own. Defaults to `language_model`'s with `return_processor`.
-            return_processor: also return the matching `EarthGPTXProcessor` (the tokenizer with `<image>`, `[PIX]`,
-                `<region_feat>`, `<Region i>` added, and the image processor of the composed config): `(model,
-                processor)`.
-            **config_overrides: fields of `EarthGPTXConfig.from_preset` to override.
-
-        Parts the composed model could not run are refused before any weight is loaded, naming the part and the
-        field (`composition.check_parts`). The towers keep their pretrained weights unchanged; the new parts (channel
-        mix, spatial-aware encoder, hybrid fusion, projectors, R_lp) and the special-token embedding rows are
-        initialised. Train them with `model.set_trainable("paper")` (or `"lora"`).
-        """
+        """Builds EarthGPT-X from separately pretrained checkpoints in transformers format, e.g.
+        `from_pretrained_parts("meta-llama/Llama-2-13b-hf", "facebook/dinov2-large", convnext_folder,
+        "facebook/sam-vit-huge")`. The package's `earthgptx_hf.conversion.composition.compose_from_pretrained_parts`
+        does it and documents the arguments."""
         compose = package_extension("compose_from_pretrained_parts", "from_pretrained_parts")
         return compose(
             cls, language_model, dino, convnext, sam, preset=preset, dtype=dtype,
@@ -563,18 +520,6 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
         if region_labels is None or region_embeds is None or not self.config.region_label_loss_weight:
             return None
         return region_label_loss(self.lm_head, region_embeds, region_labels)
-
-    def _total_loss(self, lm_loss, pixel: dict, region_loss=None):
-        if lm_loss is None:
-            return None
-        loss = self.config.ce_loss_weight * lm_loss
-        if region_loss is not None:
-            loss = loss + self.config.region_label_loss_weight * region_loss
-        if "mask_bce_loss" in pixel:
-            loss = loss + self.config.bce_loss_weight * pixel["mask_bce_loss"] + \
-                self.config.dice_loss_weight * pixel["mask_dice_loss"] + \
-                self.config.iou_loss_weight * pixel["mask_iou_loss"]
-        return loss
 
     @can_return_tuple
     def forward(
@@ -635,7 +580,7 @@ class EarthGPTXForConditionalGeneration(EarthGPTXGenerationMixin, EarthGPTXPreTr
         pixel = self._pixel_outputs(input_ids, hidden_states, sam_pixel_values, gt_masks)
         region_loss = self._region_label_loss(outputs.region_embeds, region_labels)
         return EarthGPTXCausalLMOutputWithPast(
-            loss=self._total_loss(lm_loss, pixel, region_loss),
+            loss=total_loss(self.config, lm_loss, pixel, region_loss),
             lm_loss=lm_loss,
             region_label_loss=region_loss,
             logits=logits,

@@ -107,6 +107,17 @@ def add_region_next_token_features(input_ids, inputs_embeds, region_embeds, regi
 IGNORE_INDEX = -100  # no target: torch's cross-entropy default, transformers' label convention
 
 
+def add_region_token_features(config, token_ids, inputs_embeds, region_embeds, preceding_token_ids=None):
+    """Each prompt's region feature added to its `<Region i>` references and, with `region_feature_next_token`, to
+    the token after each (`preceding_token_ids`: the token before `token_ids`, for a continuation)."""
+    inputs_embeds = add_region_reference_features(token_ids, inputs_embeds, region_embeds, config.region_token_ids)
+    if config.region_feature_next_token:
+        inputs_embeds = add_region_next_token_features(token_ids, inputs_embeds, region_embeds,
+                                                       config.region_token_ids, config.region_feature_token_id,
+                                                       preceding_token_ids)
+    return inputs_embeds
+
+
 def region_label_loss(lm_head, region_embeds: torch.Tensor, region_labels: torch.Tensor) -> torch.Tensor | None:
     """Mean cross-entropy of `lm_head(region_embeds)` `(B, K, H)` against `region_labels` `(B, K')` token ids
     (-100: no target; K' <= K, the first K' regions); None when no region has a target."""
@@ -356,6 +367,21 @@ def candidate_losses(
     return bce.gather(1, best).mean(), dice.gather(1, best).mean(), iou_loss
 
 
-__all__ = ["add_region_next_token_features", "add_region_reference_features", "place_region_features",
+def total_loss(config, lm_loss, pixel: dict, region_loss=None):
+    """The training objective: `ce_loss_weight` x the LM loss, plus (with ground-truth masks) `bce_loss_weight` x BCE
+    + `dice_loss_weight` x Dice + `iou_loss_weight` x the score's MSE of the [PIX] masks (LISA's 1.0 / 2.0 / 0.5),
+    plus `region_label_loss_weight` x the region-label loss when given. None without an LM loss."""
+    if lm_loss is None:
+        return None
+    loss = config.ce_loss_weight * lm_loss
+    if region_loss is not None:
+        loss = loss + config.region_label_loss_weight * region_loss
+    if "mask_bce_loss" in pixel:
+        loss = loss + config.bce_loss_weight * pixel["mask_bce_loss"] + \
+            config.dice_loss_weight * pixel["mask_dice_loss"] + config.iou_loss_weight * pixel["mask_iou_loss"]
+    return loss
+
+
+__all__ = ["add_region_token_features", "total_loss", "add_region_next_token_features", "add_region_reference_features", "place_region_features",
            "preceding_tokens", "region_features", "IGNORE_INDEX", "region_label_loss", "EarthGPTXPixelPerception",
            "best_candidate", "candidate_losses", "per_mask_losses"]

@@ -350,9 +350,15 @@ class EarthGPTXProcessor(ProcessorMixin):
     def reserved_tokens(self) -> list[str]:
         """Tokens people may not type: the processor writes `<region_feat>`, the model writes `[PIX]`, and the
         tokenizer's own markers (BOS, EOS, padding, unknown) come from the chat template and the tokenizer."""
+        return self._reserved_tokens(rendered=False)
+
+    def _reserved_tokens(self, rendered: bool) -> list[str]:
+        """The one list of reserved tokens. In a `rendered` prompt (the chat template's output) the template's EOS and
+        the answers' `[PIX]` stand legitimately (training texts), so only the others are refused there."""
         tokenizer = self.tokenizer
-        special = [tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token, tokenizer.unk_token]
-        return list(dict.fromkeys(t for t in [self.region_feature_token, self.pix_token, *special] if t))
+        tokens = [self.region_feature_token, None if rendered else self.pix_token, tokenizer.bos_token,
+                  None if rendered else tokenizer.eos_token, tokenizer.pad_token, tokenizer.unk_token]
+        return list(dict.fromkeys(token for token in tokens if token))
 
     def check_user_text(self, text: str, where: str = "text") -> str:
         """Refuses a reserved token (`reserved_tokens`) in text a person wrote (a user turn, an instruction, an
@@ -381,12 +387,11 @@ class EarthGPTXProcessor(ProcessorMixin):
         where = f"text[{index}]"
         if not isinstance(text, str):
             raise TypeError(f"{where} must be a string, got {type(text).__name__}.")
-        # `text` is the rendered prompt: the chat template's EOS and answers' `[PIX]` may stand in it (training), and a
-        # template may open with BOS; the tokens no template or answer writes may not
+        # `text` is the rendered prompt (`_reserved_tokens(rendered=True)`); a template may open with BOS
         tokenizer = self.tokenizer
         lead = len(tokenizer.bos_token) if tokenizer.bos_token and text.startswith(tokenizer.bos_token) else 0
-        for token in (self.region_feature_token, tokenizer.bos_token, tokenizer.pad_token, tokenizer.unk_token):
-            if token and token in text[lead:]:
+        for token in self._reserved_tokens(rendered=True):
+            if token in text[lead:]:
                 raise ValueError(f"{where} contains the reserved token {token!r}, which only the processor or the "
                                  "tokenizer writes; remove it from the text.")
         edits = [(0, lead, "", "text")] if lead and strip_bos else []
