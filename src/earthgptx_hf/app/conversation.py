@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from ..models.earthgptx.visual_prompting import TASK_SHORTCUTS, instruction
 
-TASKS = (*TASK_SHORTCUTS, "instruction")  # the pipeline's shortcuts, and a free instruction
+MENU_TASKS = (*TASK_SHORTCUTS, "instruction")  # the pipeline's shortcuts, and a free instruction
 
 
 class PromptError(ValueError):
@@ -57,8 +57,8 @@ class Conversation:
     def question(self, task: str, text: str | None = None) -> tuple[str, list[dict]]:
         """The instruction of `task` (the pipeline's wording) or the free `text`, and the prompts it goes with (an
         image-level task without prompts takes the whole-image box, as the pipeline does)."""
-        if task not in TASKS:
-            raise PromptError(f"task={task!r} is not one of {list(TASKS)}.")
+        if task not in MENU_TASKS:
+            raise PromptError(f"task={task!r} is not one of {list(MENU_TASKS)}.")
         if task == "instruction":
             if not isinstance(text, str) or not text.strip():
                 raise PromptError("The free instruction is empty: type a question (it may refer to <Region 1>, ...).")
@@ -103,4 +103,4 @@ class Conversation:
         return shown
 
 
-__all__ = ["Conversation", "PromptError", "TASKS"]
+__all__ = ["Conversation", "PromptError", "MENU_TASKS"]

@@ -35,7 +35,9 @@ from .annotations import AnnotatedImage, ConversionReport, ObjectAnnotation
 from .freeform import box_to_freeform
 
 TASKS = ("classification", "region_caption", "scene", "caption", "relation", "grounding")
-PROMPT_TYPES = ("box", "point", "freeform", "mixed", "mask")  # mask: the object's own mask (box without one)
+# how a record's prompts are sampled (`prompt_type`), not the geometry types of `visual_prompts.PROMPT_TYPES`;
+# mask: the object's own mask (a box where it has none); mixed: one of box, point and freeform per record
+PROMPT_REGIMES = ("box", "point", "freeform", "mixed", "mask")
 
 TEMPLATES = {
     "classification": [
@@ -135,8 +137,8 @@ class RecordBuilder:
         unknown = set(tasks) - set(TASKS)
         if unknown:
             raise ValueError(f"Unknown tasks {sorted(unknown)}; valid tasks are {list(TASKS)}.")
-        if prompt_type not in PROMPT_TYPES:
-            raise ValueError(f"prompt_type={prompt_type!r} is not one of {list(PROMPT_TYPES)}.")
+        if prompt_type not in PROMPT_REGIMES:
+            raise ValueError(f"prompt_type={prompt_type!r} is not one of {list(PROMPT_REGIMES)}.")
         self.tasks, self.prompt_type, self.max_regions = tuple(tasks), prompt_type, max_regions
         self.rng = np.random.default_rng(seed)
         self.freeform_noise = freeform_noise
