@@ -76,7 +76,7 @@ def test_demo_on_a_real_dataset_folder_runs_the_recipe(rs_mini, tmp_path):
 
 
 def test_the_time_budget_stops_training(tmp_path):
-    from earthgptx_hf.training import TimeBudgetCallback
+    from earthgptx_hf.training.callbacks import TimeBudgetCallback
 
     out = tmp_path / "demo"
     demo.main(["--output_dir", str(out), "--max_steps", "500", "--minutes", "0.001", "--num_scenes", "30",

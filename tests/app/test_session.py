@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from earthgptx_hf.app import AppSession, PromptError, demo_scene, read_upload
+from earthgptx_hf.app.conversation import PromptError
+from earthgptx_hf.app.scene import demo_scene, read_upload
+from earthgptx_hf.app.session import AppSession
 from earthgptx_hf.models.earthgptx.multi_source import normalise_image
 from earthgptx_hf.models.earthgptx.visual_prompts import rle_to_mask
 from tests.pipelines.test_conversations import _counted

@@ -7,7 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from earthgptx_hf.data import AnnotatedImage, DataArguments, ObjectAnnotation, build_records
+from earthgptx_hf.data import AnnotatedImage, DataArguments, build_records
+from earthgptx_hf.data.annotations import ObjectAnnotation
 from earthgptx_hf.data.tasks import parse_grounding_regions
 from earthgptx_hf.models.earthgptx.visual_prompts import mask_to_rle, rle_to_mask
 

@@ -3,7 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from earthgptx_hf.data import AnnotatedImage, ObjectAnnotation, RecordBuilder, build_records, records_to_dataset
+from earthgptx_hf.data import AnnotatedImage, build_records, records_to_dataset
+from earthgptx_hf.data.annotations import ObjectAnnotation
+from earthgptx_hf.data.tasks import RecordBuilder
 from earthgptx_hf.data.freeform import box_to_freeform, box_to_polygon
 from earthgptx_hf.data.procedural import MODALITIES, SCENE_CLASSES, generate_scene, generate_scenes
 from earthgptx_hf.data.tasks import TEMPLATES, position_phrase, relation_phrase

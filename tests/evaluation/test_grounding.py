@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from earthgptx_hf.data import AnnotatedImage, ObjectAnnotation, build_records
+from earthgptx_hf.data import AnnotatedImage, build_records
+from earthgptx_hf.data.annotations import ObjectAnnotation
 from earthgptx_hf.evaluation.evaluate_model import results_markdown, score_task
 from earthgptx_hf.evaluation.grounding import (
     calibration_points,

@@ -1,4 +1,4 @@
-from earthgptx_hf.evaluation import region_classification_report
+from earthgptx_hf.evaluation.region_classification import region_classification_report
 
 
 def _record(modality, answer):

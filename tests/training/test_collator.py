@@ -5,7 +5,8 @@ from PIL import Image
 
 from earthgptx_hf import EarthGPTXProcessor
 from earthgptx_hf.data import build_records, generate_scenes, records_to_dataset
-from earthgptx_hf.training import IGNORE_INDEX, EarthGPTXDataCollator
+from earthgptx_hf.models.earthgptx.perception import IGNORE_INDEX
+from earthgptx_hf.training import EarthGPTXDataCollator
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from transformers import Trainer, TrainingArguments, set_seed
 
 from earthgptx_hf import EarthGPTXConfig, EarthGPTXForConditionalGeneration, EarthGPTXProcessor
 from earthgptx_hf.data import build_records, generate_scenes, records_to_dataset
-from earthgptx_hf.evaluation import predict_regions, region_classification_report, swap_consistency
+from earthgptx_hf.evaluation.region_classification import predict_regions, region_classification_report, swap_consistency
 from earthgptx_hf.training import EarthGPTXDataCollator
 
 TILE = 56  # the tiny model with 56-pixel views: objects span a few patches

@@ -15,7 +15,8 @@ from transformers import TrainerCallback, TrainingArguments, set_seed
 from earthgptx_hf.training.trainer import EarthGPTXTrainer
 from earthgptx_hf.data import build_records, generate_scenes, records_to_dataset
 from earthgptx_hf.training.activation_checkpointing import is_activation_checkpointing
-from earthgptx_hf.training import EarthGPTXDataCollator, LossPartsCallback
+from earthgptx_hf.training import EarthGPTXDataCollator
+from earthgptx_hf.training.callbacks import LossPartsCallback
 from earthgptx_hf.data import DataArguments
 from earthgptx_hf.training.train import ModelArguments, TrainDataArguments, build_model, parse_arguments, train
 

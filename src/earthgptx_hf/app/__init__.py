@@ -7,15 +7,10 @@
 
 Files by concept: `scene` (upload and demo scenes), `prompts` (clicks and drags -> prompts, canvas <-> image
 coordinates), `conversation` (the chat given to the pipeline), `rendering` (drawings, tables, JSON), `session` (one
-user's state; every event), `ui` (the Gradio page), `cli` (the command). Gradio comes with the `app` extra
-(`pip install 'earthgptx-hf[app]'`); only `ui` and `cli` need it.
+user's state; every event), `ui` (the Gradio page), `cli` (the command). The package exports the page's two entry
+points; the rest lives in its modules. Gradio comes with the `app` extra (`pip install 'earthgptx-hf[app]'`); only
+`ui` and `cli` need it.
 """
-
-from .conversation import TASKS, Conversation, PromptError
-from .prompts import DRAW_MODES, CanvasMapping, PromptBoard
-from .rendering import region_table, render_answer, render_canvas, results_document
-from .scene import Scene, demo_scene, guess_modality, read_upload
-from .session import AppSession, Turn
 
 
 def build_app(*args, **kwargs):
@@ -32,6 +27,4 @@ def launch_kwargs() -> dict:
     return kwargs()
 
 
-__all__ = ["AppSession", "Turn", "Conversation", "PromptError", "TASKS", "PromptBoard", "CanvasMapping", "DRAW_MODES",
-           "Scene", "read_upload", "demo_scene", "guess_modality", "render_canvas", "render_answer", "region_table",
-           "results_document", "build_app", "launch_kwargs"]
+__all__ = ["build_app", "launch_kwargs"]

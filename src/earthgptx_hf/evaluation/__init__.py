@@ -1,12 +1,12 @@
 """Evaluation: the papers' metrics as `evaluate` modules (their bodies are plain functions in `metrics`), and
-referring object classification with generation."""
+referring object classification with generation (`region_classification`, `earthgptx-eval` in `evaluate_model`).
+The package exports what the README and docs call and the `evaluate` modules' entry points; the rest lives in its
+modules."""
 
 from functools import lru_cache
 from pathlib import Path
 
 from .metrics import box_scores, caption_scores, classification_accuracy, mask_scores, roc_scores
-from .class_priors import size_prior_baseline
-from .region_classification import predict_regions, region_classification_report, swap_consistency
 
 EVALUATE_MODULES = ("earthgptx_roc", "earthgptx_caption", "earthgptx_scene_accuracy", "earthgptx_masks",
                     "earthgptx_boxes")
@@ -38,8 +38,4 @@ __all__ = [
     "classification_accuracy",
     "mask_scores",
     "box_scores",
-    "predict_regions",
-    "region_classification_report",
-    "swap_consistency",
-    "size_prior_baseline",
 ]

@@ -1,7 +1,6 @@
-"""Training: the data collator, Trainer callbacks and the `earthgptx-train` command."""
+"""Training: the data collator, Trainer callbacks (`training.callbacks`) and the `earthgptx-train` command
+(`training.train`). The package exports what the README and docs call; the rest lives in its modules."""
 
-from .callbacks import LossPartsCallback, TimeBudgetCallback, plot_loss_curve
-from ..models.earthgptx.perception import IGNORE_INDEX
 from .collator import EarthGPTXDataCollator
 
-__all__ = ["EarthGPTXDataCollator", "IGNORE_INDEX", "LossPartsCallback", "TimeBudgetCallback", "plot_loss_curve"]
+__all__ = ["EarthGPTXDataCollator"]
