@@ -12,11 +12,12 @@ reports no drags, so a short page script (`DRAG_SCRIPT`) sends a drag's path thr
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before Gradio is imported: no usage reports
 
 from ..utils.extras import require  # noqa: E402
-from .conversation import TASKS, PromptError  # noqa: E402
+from .conversation import MENU_TASKS, PromptError  # noqa: E402
 from .prompts import DRAW_MODES  # noqa: E402
 from .scene import MAX_UPLOAD_BYTES, UPLOAD_TYPES  # noqa: E402
 from .session import AppSession  # noqa: E402
@@ -99,131 +100,172 @@ def _warn(messages) -> None:
         gr.Warning(message)
 
 
+def _scene_column() -> dict:
+    """The left column: the upload, the demo scene, the modality, the drawing tools, the canvas and its prompts."""
+    parts = {}
+    parts["upload"] = gr.File(label="Upload PNG, JPEG or (Geo)TIFF", file_types=list(UPLOAD_TYPES), type="filepath",
+                              elem_id="egx-upload")
+    with gr.Row():
+        parts["demo_button"] = gr.Button("Load a demo scene (held out, synthetic)", elem_id="egx-demo")
+        parts["modality"] = gr.Dropdown(list(MODALITY_CHOICES), label="Modality (guessed; change it if wrong)",
+                                        value=None, elem_id="egx-modality")
+    parts["info"] = gr.Markdown(elem_id="egx-info")
+    gr.Markdown(HELP)
+    with gr.Row():
+        parts["mode"] = gr.Radio(list(DRAW_MODES), value="point", label="Draw", elem_id="egx-mode")
+        parts["width"] = gr.Number(value=0, label="Scribble width (image pixels; 0: 3 % of the image)", minimum=0,
+                                   elem_id="egx-width")
+    with gr.Row():
+        parts["finish"] = gr.Button("Finish shape", elem_id="egx-finish")
+        parts["undo"] = gr.Button("Undo", elem_id="egx-undo")
+        parts["clear"] = gr.Button("Clear prompts", elem_id="egx-clear")
+    parts["canvas"] = gr.Image(label="Scene: click or drag to draw prompts", interactive=False, type="pil",
+                               elem_id="egx-canvas", format="png")
+    parts["regions"] = gr.CheckboxGroup([], label="Prompts (tick to remove)", elem_id="egx-regions")
+    parts["remove"] = gr.Button("Remove ticked prompts", elem_id="egx-remove")
+    parts["drag_path"] = gr.Textbox(visible="hidden", elem_id="egx-drag")
+    parts["drag_go"] = gr.Button("drag", visible="hidden", elem_id="egx-drag-go")
+    return parts
+
+
+def _answer_column() -> dict:
+    """The right column: the task, the instruction, the answer, the chat, the drawing, the table and the downloads."""
+    parts = {}
+    parts["task"] = gr.Radio(list(MENU_TASKS), value="classify", label="Task", elem_id="egx-task")
+    parts["text"] = gr.Textbox(label="Free instruction (task 'instruction'; may refer to <Region 1>, ...)", lines=2,
+                               elem_id="egx-text")
+    with gr.Row():
+        parts["ask"] = gr.Button("Ask", variant="primary", elem_id="egx-ask")
+        parts["restart"] = gr.Button("New conversation", elem_id="egx-restart")
+    parts["answer"] = gr.Textbox(label="Answer", interactive=False, elem_id="egx-answer")
+    parts["status"] = gr.Markdown(elem_id="egx-status")
+    parts["chat"] = gr.Chatbot(label="Conversation about this scene", elem_id="egx-chat", height=240)
+    parts["drawing"] = gr.Image(label="Answer drawn on the scene (masks in region colours)", interactive=False,
+                                type="pil", elem_id="egx-result", format="png")
+    parts["table"] = gr.Markdown(elem_id="egx-table")
+    parts["downloads"] = gr.File(label="Results: JSON (masks as COCO RLE); GeoJSON when the image is georeferenced",
+                                 file_count="multiple", interactive=False, elem_id="egx-files")
+    return parts
+
+
+def _layout(pipe, model: str, title: str) -> SimpleNamespace:
+    """The page's components, inside the open Blocks: the session state, the titles and the two columns."""
+    state = gr.State(None, delete_callback=_close_session)
+    gr.Markdown(f"# {title}: visual prompting on optical, SAR and infrared scenes\nModel: `{model}`")
+    gr.Markdown(NOTICE.format(parameters=pipe.model.num_parameters()), elem_id="egx-notice")
+    with gr.Row():
+        with gr.Column(scale=1):
+            left = _scene_column()
+        with gr.Column(scale=1):
+            right = _answer_column()
+    return SimpleNamespace(state=state, **left, **right)
+
+
+def _prompt_view(session):
+    """The outputs of every prompt event: the session, the canvas with its prompts, their labels (none ticked)."""
+    return session, session.canvas(), gr.update(choices=session.labels(), value=[])
+
+
+def _wire_scene(page, new_session) -> None:
+    """Upload, demo scene and modality: a new scene resets the prompts, the chat and the answer."""
+
+    def on_scene(session, load):
+        session = session or new_session()
+        try:
+            load(session)
+        except (ValueError, TypeError, PromptError) as error:
+            raise gr.Error(str(error)) from None
+        scene = session.scene
+        return (*_prompt_view(session), gr.update(value=scene.modality), scene.describe(), [], "", None, "", None, "")
+
+    outputs = [page.state, page.canvas, page.regions, page.modality, page.info, page.chat, page.answer, page.drawing,
+               page.table, page.downloads, page.status]
+    page.upload.upload(lambda s, path: on_scene(s, lambda x: x.load_upload(path, owned=True)),
+                       [page.state, page.upload], outputs)
+    page.demo_button.click(lambda s: on_scene(s, lambda x: x.load_demo()), [page.state], outputs)
+
+    def on_modality(session, value):
+        if session is None or session.scene is None or value is None:
+            return session, gr.update()
+        session.set_modality(value)
+        return session, session.scene.describe()
+
+    page.modality.input(on_modality, [page.state, page.modality], [page.state, page.info])
+
+
+def _edit(action):
+    """An event handler that applies `action(session, *args)` to the prompts; a bad prompt is a warning."""
+    def handler(session, *args):
+        if session is None or session.scene is None:
+            raise gr.Error("Upload an image or load a demo scene first.")
+        try:
+            action(session, *args)
+        except (ValueError, PromptError) as error:
+            gr.Warning(str(error))
+        return _prompt_view(session)
+    return handler
+
+
+def _wire_prompts(page) -> None:
+    """Clicks and drags on the canvas, and the buttons that finish, undo, clear and remove prompts."""
+    outputs = [page.state, page.canvas, page.regions]
+
+    def on_select(session, mode_value, width_value, evt: gr.SelectData):
+        return _edit(lambda s: s.click(mode_value, evt.index, width_value))(session)
+
+    page.canvas.select(on_select, [page.state, page.mode, page.width], outputs, trigger_mode="multiple")
+    page.drag_go.click(_edit(lambda s, path, m, w: s.drag(m, path, w)),
+                       [page.state, page.drag_path, page.mode, page.width], outputs, trigger_mode="multiple")
+    page.finish.click(_edit(lambda s, w: s.finish(w)), [page.state, page.width], outputs)
+    page.undo.click(_edit(lambda s: s.undo()), [page.state], outputs)
+    page.clear.click(_edit(lambda s: s.clear()), [page.state], outputs)
+    page.remove.click(_edit(lambda s, ticked: s.remove(ticked or [])), [page.state, page.regions], outputs)
+
+
+def _wire_chat(page) -> None:
+    """Ask (the answer, a note on the turn, the chat, the drawing, the table and the files to download) and New
+    conversation."""
+
+    def on_ask(session, task_value, text_value, progress=gr.Progress()):
+        if session is None or session.scene is None:
+            raise gr.Error("Upload an image or load a demo scene first.")
+        progress(0.1, desc="Encoding the scene and generating the answer")
+        try:
+            turn = session.ask(task_value, text_value)
+        except (PromptError, ValueError) as error:
+            raise gr.Error(str(error)) from None
+        _warn(turn.warnings)
+        turns = len(session.conversation.turns)
+        note = f"Answered in {turn.seconds:.2f} s (turn {turns} of this conversation"
+        note += "; a new conversation: new scene, prompts or modality)." if turn.new_conversation else ")."
+        files = [str(turn.json_path)] + ([str(turn.geojson_path)] if turn.geojson_path else [])
+        return session, turn.answer, note, session.history(), turn.drawing, turn.table, files
+
+    page.ask.click(on_ask, [page.state, page.task, page.text],
+                   [page.state, page.answer, page.status, page.chat, page.drawing, page.table, page.downloads])
+
+    def on_restart(session):
+        if session is not None:
+            session.new_conversation()
+        return session, [], "", "New conversation: the next question starts a new chat about this scene."
+
+    page.restart.click(on_restart, [page.state], [page.state, page.chat, page.answer, page.status])
+
+
 def build_app(pipe, model: str = "", generate_kwargs: dict | None = None, title: str = "EarthGPT-X") -> "gr.Blocks":
     """The Blocks page around `pipe` (a `pipeline("visual-prompting")`); `model` names the checkpoint on the page and
-    in the downloaded results; `generate_kwargs` go to every call."""
+    in the downloaded results; `generate_kwargs` go to every call. The layout (`_layout`), then the events, each
+    calling one `AppSession` method (`_wire_scene`, `_wire_prompts`, `_wire_chat`)."""
 
     def new_session():
         return AppSession(pipe, model=model, generate_kwargs=generate_kwargs)
 
     # uploads are stored in Gradio's cache: files older than CACHE_SECONDS are deleted every CACHE_SECONDS
     with gr.Blocks(title=title, delete_cache=(CACHE_SECONDS, CACHE_SECONDS)) as demo:
-        state = gr.State(None, delete_callback=_close_session)
-        gr.Markdown(f"# {title}: visual prompting on optical, SAR and infrared scenes\nModel: `{model}`")
-        gr.Markdown(NOTICE.format(parameters=pipe.model.num_parameters()), elem_id="egx-notice")
-        with gr.Row():
-            with gr.Column(scale=1):
-                upload = gr.File(label="Upload PNG, JPEG or (Geo)TIFF", file_types=list(UPLOAD_TYPES),
-                                 type="filepath", elem_id="egx-upload")
-                with gr.Row():
-                    demo_button = gr.Button("Load a demo scene (held out, synthetic)", elem_id="egx-demo")
-                    modality = gr.Dropdown(list(MODALITY_CHOICES), label="Modality (guessed; change it if wrong)",
-                                           value=None, elem_id="egx-modality")
-                info = gr.Markdown(elem_id="egx-info")
-                gr.Markdown(HELP)
-                with gr.Row():
-                    mode = gr.Radio(list(DRAW_MODES), value="point", label="Draw", elem_id="egx-mode")
-                    width = gr.Number(value=0, label="Scribble width (image pixels; 0: 3 % of the image)",
-                                      minimum=0, elem_id="egx-width")
-                with gr.Row():
-                    finish = gr.Button("Finish shape", elem_id="egx-finish")
-                    undo = gr.Button("Undo", elem_id="egx-undo")
-                    clear = gr.Button("Clear prompts", elem_id="egx-clear")
-                canvas = gr.Image(label="Scene: click or drag to draw prompts", interactive=False, type="pil",
-                                  elem_id="egx-canvas", format="png")
-                regions = gr.CheckboxGroup([], label="Prompts (tick to remove)", elem_id="egx-regions")
-                remove = gr.Button("Remove ticked prompts", elem_id="egx-remove")
-                drag_path = gr.Textbox(visible="hidden", elem_id="egx-drag")
-                drag_go = gr.Button("drag", visible="hidden", elem_id="egx-drag-go")
-            with gr.Column(scale=1):
-                task = gr.Radio(list(TASKS), value="classify", label="Task", elem_id="egx-task")
-                text = gr.Textbox(label="Free instruction (task 'instruction'; may refer to <Region 1>, ...)",
-                                  lines=2, elem_id="egx-text")
-                with gr.Row():
-                    ask = gr.Button("Ask", variant="primary", elem_id="egx-ask")
-                    restart = gr.Button("New conversation", elem_id="egx-restart")
-                answer = gr.Textbox(label="Answer", interactive=False, elem_id="egx-answer")
-                status = gr.Markdown(elem_id="egx-status")
-                chat = gr.Chatbot(label="Conversation about this scene", elem_id="egx-chat", height=240)
-                drawing = gr.Image(label="Answer drawn on the scene (masks in region colours)", interactive=False,
-                                   type="pil", elem_id="egx-result", format="png")
-                table = gr.Markdown(elem_id="egx-table")
-                downloads = gr.File(label="Results: JSON (masks as COCO RLE); GeoJSON when the image is georeferenced",
-                                    file_count="multiple", interactive=False, elem_id="egx-files")
-
-        prompt_outputs = [state, canvas, regions]
-
-        def prompt_view(session):
-            return session, session.canvas(), gr.update(choices=session.labels(), value=[])
-
-        def on_scene(session, load):
-            session = session or new_session()
-            try:
-                load(session)
-            except (ValueError, TypeError, PromptError) as error:
-                raise gr.Error(str(error)) from None
-            scene = session.scene
-            return (*prompt_view(session), gr.update(value=scene.modality), scene.describe(), [], "", None, "",
-                    None, "")
-
-        scene_outputs = [*prompt_outputs, modality, info, chat, answer, drawing, table, downloads, status]
-        upload.upload(lambda s, path: on_scene(s, lambda x: x.load_upload(path, owned=True)), [state, upload],
-                      scene_outputs)
-        demo_button.click(lambda s: on_scene(s, lambda x: x.load_demo()), [state], scene_outputs)
-
-        def on_modality(session, value):
-            if session is None or session.scene is None or value is None:
-                return session, gr.update()
-            session.set_modality(value)
-            return session, session.scene.describe()
-
-        modality.input(on_modality, [state, modality], [state, info])
-
-        def edit(action):
-            def handler(session, *args):
-                if session is None or session.scene is None:
-                    raise gr.Error("Upload an image or load a demo scene first.")
-                try:
-                    action(session, *args)
-                except (ValueError, PromptError) as error:
-                    gr.Warning(str(error))
-                return prompt_view(session)
-            return handler
-
-        def on_select(session, mode_value, width_value, evt: gr.SelectData):
-            return edit(lambda s: s.click(mode_value, evt.index, width_value))(session)
-
-        canvas.select(on_select, [state, mode, width], prompt_outputs, trigger_mode="multiple")
-        drag_go.click(edit(lambda s, path, m, w: s.drag(m, path, w)), [state, drag_path, mode, width],
-                      prompt_outputs, trigger_mode="multiple")
-        finish.click(edit(lambda s, w: s.finish(w)), [state, width], prompt_outputs)
-        undo.click(edit(lambda s: s.undo()), [state], prompt_outputs)
-        clear.click(edit(lambda s: s.clear()), [state], prompt_outputs)
-        remove.click(edit(lambda s, ticked: s.remove(ticked or [])), [state, regions], prompt_outputs)
-
-        def on_ask(session, task_value, text_value, progress=gr.Progress()):
-            if session is None or session.scene is None:
-                raise gr.Error("Upload an image or load a demo scene first.")
-            progress(0.1, desc="Encoding the scene and generating the answer")
-            try:
-                turn = session.ask(task_value, text_value)
-            except (PromptError, ValueError) as error:
-                raise gr.Error(str(error)) from None
-            _warn(turn.warnings)
-            turns = len(session.conversation.turns)
-            note = f"Answered in {turn.seconds:.2f} s (turn {turns} of this conversation"
-            note += "; a new conversation: new scene, prompts or modality)." if turn.new_conversation else ")."
-            files = [str(turn.json_path)] + ([str(turn.geojson_path)] if turn.geojson_path else [])
-            return session, turn.answer, note, session.history(), turn.drawing, turn.table, files
-
-        ask.click(on_ask, [state, task, text], [state, answer, status, chat, drawing, table, downloads])
-
-        def on_restart(session):
-            if session is not None:
-                session.new_conversation()
-            return session, [], "", "New conversation: the next question starts a new chat about this scene."
-
-        restart.click(on_restart, [state], [state, chat, answer, status])
+        page = _layout(pipe, model, title)
+        _wire_scene(page, new_session)
+        _wire_prompts(page)
+        _wire_chat(page)
     return demo
 
 
