@@ -8,7 +8,8 @@ from earthgptx_hf.data.annotations import ObjectAnnotation
 from earthgptx_hf.data.tasks import RecordBuilder
 from earthgptx_hf.data.freeform import box_to_freeform, box_to_polygon
 from earthgptx_hf.data.procedural import MODALITIES, SCENE_CLASSES, generate_scene, generate_scenes
-from earthgptx_hf.data.tasks import TEMPLATES, position_phrase, relation_phrase
+from earthgptx_hf.data.scene_facts import object_facts, position_phrase, relation_fields
+from earthgptx_hf.data.tasks import TEMPLATES
 from earthgptx_hf.models.earthgptx.visual_prompts import mask_to_rle, rle_to_mask, validate_prompts
 
 
@@ -63,10 +64,15 @@ def test_every_task_and_the_text_source_marks():
 
 
 def test_position_and_relation_phrases():
-    assert position_phrase([0, 0, 10, 10], 90, 90) == "upper left"
+    assert position_phrase([0, 0, 10, 10], 90, 90) == "top left"
     assert position_phrase([40, 40, 50, 50], 90, 90) == "center"
-    assert relation_phrase([0, 0, 10, 10], [50, 0, 60, 10]) == "to the left of"
-    assert relation_phrase([0, 50, 10, 60], [0, 0, 10, 10]) == "below"
+
+    def direction(a, b):
+        return relation_fields(object_facts(ObjectAnnotation("ship", a), 90, 90),
+                               object_facts(ObjectAnnotation("ship", b), 90, 90), 90, 90)["direction"]
+
+    assert direction([0, 0, 10, 10], [50, 0, 60, 10]) == "to the left of"
+    assert direction([0, 50, 10, 60], [0, 0, 10, 10]) == "below"
 
 
 def test_unknown_task_or_prompt_type_is_refused():

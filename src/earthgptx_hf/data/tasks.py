@@ -32,9 +32,14 @@ import numpy as np
 
 from ..models.earthgptx.conversation import region_tag
 from .annotations import AnnotatedImage, ConversionReport, ObjectAnnotation
+from .conversations import conversation_turns
 from .freeform import box_to_freeform
+from .scene_facts import (CAPTION_TEMPLATES, DETAILED_CAPTION_TEMPLATES, REGION_CAPTION_TEMPLATES,
+                          RELATION_TEMPLATES, caption_fields, object_facts, region_fields, relation_fields, render,
+                          scene_class)
 
-TASKS = ("classification", "region_caption", "scene", "caption", "relation", "grounding")
+TASKS = ("classification", "region_caption", "scene", "caption", "detailed_caption", "relation", "grounding",
+         "conversation")
 # how a record's prompts are sampled (`prompt_type`), not the geometry types of `visual_prompts.PROMPT_TYPES`;
 # mask: the object's own mask (a box where it has none); mixed: one of box, point and freeform per record
 PROMPT_REGIMES = ("box", "point", "freeform", "mixed", "mask")
@@ -62,6 +67,11 @@ TEMPLATES = {
         "Describe this image briefly.",
         "Please generate a short caption of the image.",
         "Give a one-sentence description of the image.",
+    ],
+    "detailed_caption": [
+        "Describe this image in detail.",
+        "Please give a detailed description of the image.",
+        "What does this image show? Describe every object and where it is.",
     ],
     "relation": [
         "What is the relationship between <Region 1> and <Region 2>?",
@@ -110,30 +120,11 @@ def _region_list(count: int) -> str:
     return names[0] if count == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
 
 
-def position_phrase(box, width: int, height: int) -> str:
-    """"upper left", "center", ... from where the box centre falls in a 3x3 grid."""
-    cx, cy = (box[0] + box[2]) / 2 / width, (box[1] + box[3]) / 2 / height
-    row = ("upper", "middle", "lower")[min(2, int(cy * 3))]
-    col = ("left", "center", "right")[min(2, int(cx * 3))]
-    if row == "middle":
-        return "center" if col == "center" else col
-    return row if col == "center" else f"{row} {col}"
-
-
-def relation_phrase(a, b) -> str:
-    """The main direction from box a to box b, in words."""
-    dx = (b[0] + b[2]) / 2 - (a[0] + a[2]) / 2
-    dy = (b[1] + b[3]) / 2 - (a[1] + a[3]) / 2
-    if abs(dx) >= abs(dy):
-        return "to the left of" if dx > 0 else "to the right of"
-    return "above" if dy > 0 else "below"
-
-
 class RecordBuilder:
     """Builds records; one builder per dataset so that its random choices are reproducible under `seed`."""
 
     def __init__(self, tasks=("classification",), prompt_type: str = "mixed", max_regions: int = 8, seed: int = 0,
-                 freeform_noise: float = 0.15, grounding_regions=(1,)):
+                 freeform_noise: float = 0.15, grounding_regions=(1,), describe_scenes: bool | None = None):
         unknown = set(tasks) - set(TASKS)
         if unknown:
             raise ValueError(f"Unknown tasks {sorted(unknown)}; valid tasks are {list(TASKS)}.")
@@ -143,13 +134,21 @@ class RecordBuilder:
         self.rng = np.random.default_rng(seed)
         self.freeform_noise = freeform_noise
         self.grounding_regions = parse_grounding_regions(grounding_regions)
+        self.describe_scenes = describe_scenes
         if "grounding" in self.tasks and self.grounding_regions[-1] > max_regions:
             raise ValueError(f"grounding_regions={grounding_regions!r} asks for {self.grounding_regions[-1]} regions "
                              f"per question but max_regions={max_regions}; give counts of at most {max_regions}.")
 
     def _template(self, task: str) -> str:
-        options = TEMPLATES[task]
+        return self._choice(TEMPLATES[task])
+
+    def _choice(self, options):
         return options[int(self.rng.integers(len(options)))]
+
+    def _written(self, templates, fields: dict) -> tuple[str, list[str]]:
+        """One template's answer, drawn, and every template's (the references the metrics score it against)."""
+        references = render(templates, fields)
+        return self._choice(references), references
 
     def _prompt(self, obj: ObjectAnnotation, image: AnnotatedImage, kind: str) -> dict:
         if obj.point is not None or kind == "point":
@@ -180,8 +179,9 @@ class RecordBuilder:
 
     @staticmethod
     def _record(image: AnnotatedImage, task: str, suffix: str, prompts, question: str, answer: str,
-                masks=None, pix_targets=None, text_source: str = "template") -> dict:
-        return {
+                masks=None, pix_targets=None, text_source: str = "template", references=None) -> dict:
+        extra = {} if references is None else {"references": references}
+        return {**extra,
             "id": f"{image.id}#{task}{suffix}", "image": image.image, "modality": image.modality,
             "width": image.width, "height": image.height, "source": image.source, "task": task,
             "prompts": prompts, "conversations": [{"from": "user", "value": question},
@@ -200,43 +200,82 @@ class RecordBuilder:
         return records
 
     def build_one(self, image: AnnotatedImage) -> list[dict]:
-        records = []
-        whole = [{"type": "box", "bbox": [0, 0, image.width, image.height]}]
         objects = list(image.objects)
+        records = []
         if "classification" in self.tasks and objects:
-            order = self.rng.permutation(len(objects))
-            for start in range(0, len(order), self.max_regions):
-                chosen = [objects[i] for i in order[start : start + self.max_regions]]
-                kind = self._kind()
-                prompts = [self._prompt(o, image, kind) for o in chosen]
-                answer = "\n".join(f"{region_tag(i + 1)}: {o.category}" for i, o in enumerate(chosen))
-                records.append(self._record(image, "classification", f"{start // self.max_regions}:{kind}", prompts,
-                                            self._template("classification"), answer, [o.mask for o in chosen]))
+            records.extend(self._classification(image, objects))
         if "region_caption" in self.tasks:
-            for index, obj in enumerate(objects):
-                if obj.expression:
-                    answer, source = obj.expression, "human"
-                else:
-                    answer = f"A {obj.category} in the {position_phrase(obj.bbox, image.width, image.height)} of the image."
-                    source = "template"
-                records.append(self._record(image, "region_caption", str(index), [self._prompt(obj, image, self._kind())],
-                                            self._template("region_caption"), answer, [obj.mask], text_source=source))
-        if "scene" in self.tasks and image.scene:
-            records.append(self._record(image, "scene", "", whole, self._template("scene"), image.scene))
+            records.extend(self._region_captions(image, objects))
+        records.extend(self._image_level(image, objects))
+        if "relation" in self.tasks and len(objects) >= 2:
+            i, j = (int(v) for v in self.rng.choice(len(objects), 2, replace=False))
+            kind = self._kind()
+            answer, references = self._written(RELATION_TEMPLATES, relation_fields(
+                object_facts(objects[i], image.width, image.height), object_facts(objects[j], image.width, image.height),
+                image.width, image.height))
+            records.append(self._record(image, "relation", f"{i}-{j}", [self._prompt(objects[i], image, kind),
+                                                                        self._prompt(objects[j], image, kind)],
+                                        self._template("relation"), answer, [objects[i].mask, objects[j].mask],
+                                        references=references))
+        if "grounding" in self.tasks:
+            records.extend(self._grounding(image, objects))
+        if "conversation" in self.tasks:
+            records.extend(self._conversation(image, objects))
+        return records
+
+    def _classification(self, image: AnnotatedImage, objects: list[ObjectAnnotation]) -> list[dict]:
+        records = []
+        order = self.rng.permutation(len(objects))
+        for start in range(0, len(order), self.max_regions):
+            chosen = [objects[i] for i in order[start : start + self.max_regions]]
+            kind = self._kind()
+            prompts = [self._prompt(o, image, kind) for o in chosen]
+            answer = "\n".join(f"{region_tag(i + 1)}: {o.category}" for i, o in enumerate(chosen))
+            records.append(self._record(image, "classification", f"{start // self.max_regions}:{kind}", prompts,
+                                        self._template("classification"), answer, [o.mask for o in chosen]))
+        return records
+
+    def _region_captions(self, image: AnnotatedImage, objects: list[ObjectAnnotation]) -> list[dict]:
+        """The referring expression people wrote, else the object's facts in words (`scene_facts`)."""
+        records = []
+        for index, obj in enumerate(objects):
+            if obj.expression:
+                answer, source, references = obj.expression, "human", None
+            else:
+                fields = region_fields(object_facts(obj, image.width, image.height))
+                (answer, references), source = self._written(REGION_CAPTION_TEMPLATES, fields), "template"
+            records.append(self._record(image, "region_caption", str(index), [self._prompt(obj, image, self._kind())],
+                                        self._template("region_caption"), answer, [obj.mask], text_source=source,
+                                        references=references))
+        return records
+
+    def _describes(self, image: AnnotatedImage) -> bool:
+        """Whether the image's scene class and captions are written from its objects when people wrote none: by
+        default for procedural scenes only, whose objects are all there is (`describe_scenes` decides otherwise)."""
+        return image.source == "procedural" if self.describe_scenes is None else self.describe_scenes
+
+    def _image_level(self, image: AnnotatedImage, objects: list[ObjectAnnotation]) -> list[dict]:
+        """Scene class, brief captions and detailed captions, with the image-level box as the prompt."""
+        whole = [{"type": "box", "bbox": [0, 0, image.width, image.height]}]
+        described = self._describes(image) and objects
+        facts = [object_facts(o, image.width, image.height) for o in objects] if described else []
+        fields = caption_fields(image, facts) if described else None
+        records = []
+        scene = image.scene or (scene_class([fact.category for fact in facts]) if described else None)
+        if "scene" in self.tasks and scene:
+            records.append(self._record(image, "scene", "", whole, self._template("scene"), scene))
         if "caption" in self.tasks:
             for index, caption in enumerate(image.captions):
                 records.append(self._record(image, "caption", str(index), whole, self._template("caption"), caption,
                                             text_source="human"))
-        if "relation" in self.tasks and len(objects) >= 2:
-            i, j = (int(v) for v in self.rng.choice(len(objects), 2, replace=False))
-            a, b = objects[i], objects[j]
-            answer = f"The {a.category} in <Region 1> is {relation_phrase(a.bbox, b.bbox)} the {b.category} in <Region 2>."
-            kind = self._kind()
-            records.append(self._record(image, "relation", f"{i}-{j}", [self._prompt(a, image, kind),
-                                                                        self._prompt(b, image, kind)],
-                                        self._template("relation"), answer, [a.mask, b.mask]))
-        if "grounding" in self.tasks:
-            records.extend(self._grounding(image, objects))
+            if described and not image.captions:
+                answer, references = self._written(CAPTION_TEMPLATES, fields)
+                records.append(self._record(image, "caption", "", whole, self._template("caption"), answer,
+                                            references=references))
+        if "detailed_caption" in self.tasks and described:
+            answer, references = self._written(DETAILED_CAPTION_TEMPLATES, fields)
+            records.append(self._record(image, "detailed_caption", "", whole, self._template("detailed_caption"),
+                                        answer, references=references))
         return records
 
     def _grounding_groups(self, masked: list[int]) -> list[list[int]]:
@@ -281,6 +320,20 @@ class RecordBuilder:
                                         [o.mask for o in chosen], pix_targets=list(range(1, len(chosen) + 1))))
         return records
 
+    def _conversation(self, image: AnnotatedImage, objects: list[ObjectAnnotation]) -> list[dict]:
+        """One multi-turn conversation (`conversations.conversation_turns`) about two to four of the image's objects
+        (at most `max_regions`), prompted with one prompt type."""
+        if len(objects) < 2:
+            return []
+        count = int(self.rng.integers(2, min(4, len(objects), self.max_regions) + 1))
+        chosen = [objects[int(i)] for i in self.rng.permutation(len(objects))[:count]]
+        kind = self._kind()
+        turns, pix_targets, turn_tasks = conversation_turns(self.rng, image, chosen, TEMPLATES, GROUNDING_ANSWERS)
+        record = self._record(image, "conversation", f":{kind}", [self._prompt(o, image, kind) for o in chosen],
+                              "", "", [o.mask for o in chosen], pix_targets=pix_targets)
+        record["conversations"], record["turn_tasks"] = turns, turn_tasks
+        return [record]
+
 
 def build_records(images: list[AnnotatedImage], tasks=("classification",), prompt_type: str = "mixed",
                   max_regions: int = 8, seed: int = 0, report: ConversionReport | None = None,
@@ -293,4 +346,4 @@ def build_records(images: list[AnnotatedImage], tasks=("classification",), promp
 
 
 __all__ = ["TASKS", "TEMPLATES", "GROUNDING_MULTI_TEMPLATES", "RecordBuilder", "build_records",
-           "parse_grounding_regions", "position_phrase", "relation_phrase"]
+           "parse_grounding_regions"]
