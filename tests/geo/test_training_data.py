@@ -314,3 +314,33 @@ def test_four_band_scenes_train_the_band_adapter_then_predict(geo_data, capsys):
     assert predict([str(tmp / "c.tif"), "--model", str(tmp / "run4"), "--prompts", prompts, "--task", "classify",
                     "--bands", "red,green,blue", "--out", str(tmp / "c3.geojson"), "--progress", "false"]) != 0
     assert "the model takes input_bands=4" in capsys.readouterr().err
+
+
+def _own_format(data_args, workdir):  # a user's plugin format (below)
+    return [], None
+
+
+def test_plugin_formats_are_entry_points_and_a_missing_extra_is_named(monkeypatch):
+    """Issue 32: `data_format: geo` is found through the entry point group `earthgptx_hf.record_formats` (setup.cfg),
+    not a module name the data layer holds; a user's own format plugs in the same way."""
+    import sys
+    from importlib.metadata import EntryPoint, entry_points
+
+    from earthgptx_hf.data import formats
+    from earthgptx_hf.geo.training_data import load_geo_images
+    from earthgptx_hf.utils.extras import MissingExtraError
+
+    (geo,) = [point for point in entry_points(group=formats.ENTRY_POINT_GROUP) if point.name == "geo"]
+    assert geo.extras == ["geo"] and formats.plugin_loader("geo") is load_geo_images
+    assert formats.PLUGIN_FORMATS["geo"] == "earthgptx_hf.geo.training_data:load_geo_images"
+    with pytest.raises(ValueError, match=r"data_format='nope' is not a plugin format; known plugin formats: \['geo'\]"):
+        formats.plugin_loader("nope")
+
+    own = EntryPoint("own", f"{__name__}:_own_format", formats.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(formats, "entry_points", lambda group: [*entry_points(group=group), own])
+    assert formats.plugin_loader("own") is _own_format and formats.known_formats() == ["geo", "own"]
+
+    monkeypatch.setitem(sys.modules, "earthgptx_hf.geo.training_data", None)  # as if the geo extra were missing
+    with pytest.raises(MissingExtraError, match=r"data_format='geo' .*the `geo` extra: pip install "
+                                                r"'earthgptx-hf\[geo\]'\. Known plugin formats: \['geo', 'own'\]"):
+        formats.plugin_loader("geo")

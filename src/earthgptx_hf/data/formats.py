@@ -1,27 +1,45 @@
-"""Data formats that a higher layer supplies, and the options of the one such format there is (`geo`).
+"""Data formats that a higher layer (or another distribution) supplies, and the options of the one such format this
+package ships (`geo`).
 
 The data layer reads pixel-space datasets (`converters/`) itself. A format that needs more than the data layer may
 import (GeoTIFF scenes and vector labels need rasterio, shapely and pyproj, which live in `geo/`, a layer above
-`data/`, `training/` and `evaluation/`) registers its loader here:
+`data/`, `training/` and `evaluation/`) is a plugin, declared as a Python entry point of the group
+`earthgptx_hf.record_formats` (`ENTRY_POINT_GROUP`), as this package declares its own in setup.cfg:
 
-    register_data_format("geo", load_geo_images)   # in geo/training_data.py, when that module is imported
+    [options.entry_points]
+    earthgptx_hf.record_formats =
+        geo = earthgptx_hf.geo.training_data:load_geo_images [geo]
 
-**The one plugin point.** `plugin_loader(name)` returns a registered loader; a name listed in `PLUGIN_FORMATS` whose
-module has not been imported yet is imported then, by its module name (`importlib`), and only then: nothing in
-`data/`, `training/` or `evaluation/` imports `geo/` when it is itself imported, and `earthgptx-train` /
-`earthgptx-eval` import it only when `data_format: geo` is asked. A loader is called as
-`loader(data_args, workdir) -> (list[AnnotatedImage], ConversionReport)`, as `load_annotated_images` is.
+**The one plugin point.** `plugin_loader(name)` loads the entry point named `name` (importing its module then, and only
+then: nothing in `data/`, `training/` or `evaluation/` imports `geo/`, and `earthgptx-train` / `earthgptx-eval` import
+it only when `data_format: geo` is asked). Any installed distribution can add a format the same way (its own
+`[options.entry_points]`); `register_data_format` adds one at run time. A plugin whose module cannot be imported is
+refused naming the format, the known formats and the extra it declares (`[geo]`: `pip install 'earthgptx-hf[geo]'`).
+A loader is called as `loader(data_args, workdir) -> (list[AnnotatedImage], ConversionReport)`, as
+`load_annotated_images` is.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
 
-# format name -> the module that registers its loader when imported
-PLUGIN_FORMATS = {"geo": "earthgptx_hf.geo.training_data"}
-_LOADERS: dict[str, Callable] = {}
+from ..utils.extras import MissingExtraError
+
+ENTRY_POINT_GROUP = "earthgptx_hf.record_formats"
+_LOADERS: dict[str, Callable] = {}  # formats registered at run time (`register_data_format`)
+
+
+def format_entry_points() -> dict[str, EntryPoint]:
+    """The installed plugin formats: name -> entry point of `ENTRY_POINT_GROUP` (this package's and any other
+    distribution's)."""
+    return {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+# format name -> "module:loader" of each plugin format installed when this module was imported (the `data_format`
+# choices); `plugin_loader` looks again, so a format registered later is found too
+PLUGIN_FORMATS = {name: f"{point.module}:{point.attr}" for name, point in format_entry_points().items()}
 
 WINDOW_UNITS = ("pixels", "metres")
 WINDOW_SAMPLING = ("grid", "random")
@@ -29,19 +47,40 @@ ALPHA_BAND = ("refuse", "data", "mask")
 
 
 def register_data_format(name: str, loader: Callable) -> None:
-    """Makes `name` a `data_format` whose annotated images come from `loader(data_args, workdir)`."""
+    """Makes `name` a `data_format` whose annotated images come from `loader(data_args, workdir)`, for this process
+    (an installed plugin declares an entry point instead: the module docstring)."""
     _LOADERS[name] = loader
 
 
+def known_formats() -> list[str]:
+    """The plugin formats there are: installed entry points and formats registered at run time."""
+    return sorted(set(format_entry_points()) | set(_LOADERS))
+
+
 def plugin_loader(name: str) -> Callable:
-    """The loader of the plugin format `name` (importing its module on first use: the module docstring)."""
-    if name not in _LOADERS:
-        if name not in PLUGIN_FORMATS:
-            raise ValueError(f"data_format={name!r} is not a plugin format; valid: {sorted(PLUGIN_FORMATS)}.")
-        importlib.import_module(PLUGIN_FORMATS[name])
-    if name not in _LOADERS:
-        raise RuntimeError(f"{PLUGIN_FORMATS[name]} was imported but registered no loader for data_format={name!r}.")
-    return _LOADERS[name]
+    """The loader of the plugin format `name`: one registered at run time, else its entry point's, loaded now (the
+    module docstring). ValueError for a name that is no plugin format; `MissingExtraError` (an ImportError) naming the
+    format, the known formats and the extra to install when the plugin's module cannot be imported."""
+    if name in _LOADERS:
+        return _LOADERS[name]
+    points = format_entry_points()
+    if name not in points:
+        raise ValueError(f"data_format={name!r} is not a plugin format; known plugin formats: {known_formats()} (a "
+                         f"distribution adds one as an entry point of the group {ENTRY_POINT_GROUP!r}; this package's "
+                         "own are declared when it is installed: pip install -e .).")
+    point = points[name]
+    try:
+        loader = point.load()
+    except ImportError as error:
+        distribution = point.dist.name if point.dist is not None else "earthgptx-hf"
+        needs = (f"; it needs the {' and '.join(f'`{extra}`' for extra in point.extras)} extra: pip install "
+                 f"'{distribution}[{','.join(point.extras)}]'") if point.extras else ""
+        raise MissingExtraError(f"data_format={name!r} ({point.value}) could not be imported ({error}){needs}. "
+                                f"Known plugin formats: {known_formats()}.") from error
+    if not callable(loader):
+        raise TypeError(f"the entry point {name} = {point.value} of {ENTRY_POINT_GROUP!r} is a "
+                        f"{type(loader).__name__}, not a loader(data_args, workdir).")
+    return loader
 
 
 @dataclass
@@ -96,5 +135,5 @@ class GeoDataArguments:
                 "evaluation (ROC accuracy, gIoU); 0: loss only."})
 
 
-__all__ = ["GeoDataArguments", "register_data_format", "plugin_loader", "PLUGIN_FORMATS", "WINDOW_UNITS",
-           "WINDOW_SAMPLING", "ALPHA_BAND"]
+__all__ = ["GeoDataArguments", "register_data_format", "plugin_loader", "known_formats", "format_entry_points",
+           "PLUGIN_FORMATS", "ENTRY_POINT_GROUP", "WINDOW_UNITS", "WINDOW_SAMPLING", "ALPHA_BAND"]

@@ -1,5 +1,7 @@
 """The `geo` data format of `earthgptx-train` and `earthgptx-eval`: GeoTIFF scenes and a vector label file in, one
 `AnnotatedImage` per training window out, which every task builder (`data/tasks.py`) turns into records.
+`load_geo_images` is the format's loader: the entry point `geo` of the group `earthgptx_hf.record_formats` (setup.cfg,
+`data/formats.py`).
 
     data_format: geo
     scenes: "scenes/*.tif"            # paths or glob patterns, comma-separated
@@ -51,12 +53,11 @@ from shapely.geometry import box
 from tqdm.auto import tqdm
 
 from ..data.annotations import AnnotatedImage, ConversionReport, ObjectAnnotation
-from ..data.formats import register_data_format
 from ..models.earthgptx.visual_prompts import mask_to_rle
 from .bands import open_training_scene
 from .gsd import window_shapes
 from .labels import read_labels
-from .raster import apply_transform
+from .coordinates import apply_transform
 from .spatial_split import SpatialSplit, VALIDATION
 
 _GLOB = set("*?[")
@@ -281,7 +282,5 @@ def load_geo_images(data_args, workdir, seed: int = 0) -> tuple[list[AnnotatedIm
         images = [image for image in images if image.split == VALIDATION]
     return images, report
 
-
-register_data_format("geo", load_geo_images)
 
 __all__ = ["load_geo_images", "scene_paths", "GeoConversionReport"]
