@@ -5,10 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("rasterio", reason="zoom-in groups windows with the geo extra")
-
-from earthgptx_hf.data.annotations import AnnotatedImage  # noqa: E402
-from earthgptx_hf.data.zoom_in import zoom_in_images  # noqa: E402
+from earthgptx_hf.data.annotations import AnnotatedImage
+from earthgptx_hf.data.zoom_in import zoom_in_images
 
 from .conftest import FRAME_H as H, FRAME_W as W  # noqa: E402
 

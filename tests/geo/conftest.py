@@ -12,7 +12,7 @@ from rasterio.transform import Affine
 from shapely.geometry import LineString, Point, Polygon, box
 
 from earthgptx_hf import EarthGPTXProcessor
-from earthgptx_hf.geo.raster import apply_transform
+from earthgptx_hf.geo.coordinates import apply_transform
 from tests.modeling.helpers import tiny_config
 
 UTM = "EPSG:32633"

@@ -11,7 +11,7 @@ from pyproj import Transformer
 from rasterio.transform import Affine
 from shapely.geometry import Polygon, box
 
-from earthgptx_hf.geo.raster import apply_transform
+from earthgptx_hf.geo.coordinates import apply_transform
 
 PIXEL = 10.0  # metres; 64-pixel windows are 640 m, so the origins below lie on 640 m validation blocks
 SCENES = {  # name: (CRS, top-left corner)

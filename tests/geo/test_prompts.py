@@ -8,8 +8,10 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon, box, mapping
 
-from earthgptx_hf.geo import Georeference, box_geometries, load_prompts, write_geopackage
+from earthgptx_hf.geo import Georeference, box_geometries
 from earthgptx_hf.geo.features import MapProjection, feature, pixels_to_map
+from earthgptx_hf.geo.output import write_geopackage
+from earthgptx_hf.geo.prompts import load_prompts
 
 from .conftest import TRANSFORM, UTM, lonlat_feature, pixel_to_lonlat
 

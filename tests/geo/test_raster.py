@@ -7,8 +7,9 @@ from rasterio.windows import Window
 
 from earthgptx_hf import EarthGPTXImageProcessor
 from earthgptx_hf.data.annotations import image_size as converter_image_size
-from earthgptx_hf.geo import GeoreferencedArray, RasterScene, read_raster_image
+from earthgptx_hf.geo import GeoreferencedArray, read_raster_image
 from earthgptx_hf.geo import raster as raster_module
+from earthgptx_hf.geo.raster import RasterScene
 from earthgptx_hf.models.earthgptx.multi_source import DEFAULT_PERCENTILES, image_size, normalise_image, open_image
 
 from .conftest import TRANSFORM, UTM, write_geotiff

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from earthgptx_hf.geo import grid_windows, region_windows
+from earthgptx_hf.geo.windows import grid_windows, region_windows
 
 
 def test_a_scene_larger_than_the_canvas_in_both_directions_is_tiled_with_overlap():

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from shapely.geometry import LineString, Polygon, box
 
-from earthgptx_hf.geo import Georeference, load_prompts, write_geopackage
+from earthgptx_hf.geo import Georeference
+from earthgptx_hf.geo.output import write_geopackage
+from earthgptx_hf.geo.prompts import load_prompts
 from tests.geo.conftest import TRANSFORM, UTM, lonlat_feature
 
 from .geo_inputs import geotiff, stub_predictor

@@ -12,8 +12,9 @@ import numpy as np
 
 from earthgptx_hf.data.annotated_images import DataArguments
 from earthgptx_hf.data.converters import read_coco
-from earthgptx_hf.geo import grid_windows, read_raster_image, region_windows
+from earthgptx_hf.geo import read_raster_image
 from earthgptx_hf.geo.raster import RasterScene
+from earthgptx_hf.geo.windows import grid_windows, region_windows
 from earthgptx_hf.models.earthgptx.multi_source import normalise_image, open_image
 from earthgptx_hf.training.train import build_training_records
 

@@ -7,7 +7,7 @@ evaluation the same zoom-in is applied here, so that the model is asked at the s
 
 - the crop around an object has the training crop's size rule (`augmentation.crop_window`): a square of side
   max(`min_size`, (1 + 2 `context`) x the object's larger side);
-- nearby objects share one crop, grouped as `geo.windows.region_windows` groups a scene's prompts (a group's crop is no
+- nearby objects share one crop, grouped as `windows.region_windows` groups a scene's prompts (a group's crop is no
   larger than the largest its members need alone, at most `max_regions` members), so every object is asked about
   exactly once; the other objects a crop happens to show are not prompted;
 - the crops are cut with `augmentation.crop_image` (pixels copied, boxes, points, polygons and masks moved exactly).
@@ -15,7 +15,7 @@ evaluation the same zoom-in is applied here, so that the model is asked at the s
 `pair_crops` makes the crops of the prompt-swap check at the same scale: two objects of different classes asked
 together on the smallest square crop that holds both objects' own zoom-in crops.
 
-`zoom_in_images` needs the `geo` extra (rasterio, for the window grouping); `pair_crops` does not.
+Neither needs the `geo` extra: the window grouping (`data.windows`) is numpy only.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .annotations import AnnotatedImage, normalise_category
 from .augmentation import CROP_CONTEXT, CROP_MIN_SIZE, check_pixel_size, crop_image, crop_window, open_pixels
+from .windows import region_windows
 
 
 def _number(value) -> bool:
@@ -45,8 +46,6 @@ def zoom_in_images(images: list[AnnotatedImage], out_dir, context: float = CROP_
     """The zoom-in crops of `images` (see the module docstring), written under `out_dir`, and their counts (images
     in, crops out, objects per outcome, images without objects or unreadable). Image-level labels stay with the
     whole images, which are not returned: use the originals for image-level tasks."""
-    from ..geo.windows import region_windows
-
     _check_scale(context, min_size)
     crops, counts, skipped = [], Counter(), Counter()
     for image in images:

@@ -16,16 +16,12 @@ require("rasterio", extra="geo", purpose=_PURPOSE)
 require("shapely", extra="geo", purpose=_PURPOSE)
 require("pyproj", extra="geo", purpose=_PURPOSE)
 
-from .features import MapProjection, feature_collection, result_features  # noqa: E402
-from .output import write_features, write_geojson, write_geopackage  # noqa: E402
-from .predictor import SCENE_TASKS, ScenePredictor, SceneResult  # noqa: E402
-from .prompts import PromptSet, ScenePrompt, box_geometries, load_prompts  # noqa: E402
-from .raster import Georeference, GeoreferencedArray, RasterScene, read_raster_image, select_bands  # noqa: E402
-from .stitching import MaskWriter  # noqa: E402
-from .vectorise import mask_to_geometry  # noqa: E402
-from .windows import SceneWindow, grid_windows, region_windows  # noqa: E402
+# what users call (the README's examples, the `earthgptx-predict` command, the app); every other name is imported from
+# the module that defines it (`geo.prompts.load_prompts`, `geo.windows.grid_windows`, `geo.stitching.MaskWriter`, ...)
+from .output import write_geojson  # noqa: E402
+from .predictor import ScenePredictor, SceneResult  # noqa: E402
+from .prompts import box_geometries  # noqa: E402
+from .raster import Georeference, GeoreferencedArray, read_raster_image  # noqa: E402
 
-__all__ = ["ScenePredictor", "SceneResult", "SCENE_TASKS", "RasterScene", "Georeference", "GeoreferencedArray",
-           "read_raster_image", "select_bands", "load_prompts", "box_geometries", "ScenePrompt", "PromptSet",
-           "SceneWindow", "grid_windows", "region_windows", "MaskWriter", "mask_to_geometry", "MapProjection",
-           "feature_collection", "result_features", "write_features", "write_geojson", "write_geopackage"]
+__all__ = ["ScenePredictor", "SceneResult", "box_geometries", "read_raster_image", "GeoreferencedArray", "Georeference",
+           "write_geojson"]

@@ -1,9 +1,9 @@
 """What every geo module shares about coordinates: a CRS as the user gives it (`parse_crs`), an affine transform
 applied to coordinate arrays (`apply_transform`), and `PixelGrid`, what a module reads of a raster's georeference.
 
-A leaf: it imports no other module of the package. `prompts`, `features`, `stitching`, `scene_sources` and `raster`
-import it, so none of them imports `raster` for these (and `raster`, whose `Georeference.features` is built on
-`features`, may import `features` without closing a cycle).
+A leaf: it imports no other module of the package. `prompts`, `features`, `labels`, `stitching`, `scene_sources`,
+`mosaic` and `training_data` take these from here, not from `raster`, so `raster` (whose `Georeference` is a
+`PixelGrid`, and whose `Georeference.features` is built on `features`) imports `features` without closing a cycle.
 """
 
 from __future__ import annotations

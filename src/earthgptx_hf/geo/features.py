@@ -25,8 +25,8 @@ from pyproj import CRS, Transformer
 from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 
-from .prompts import ScenePrompt, _crs
-from .raster import Georeference
+from .coordinates import PixelGrid, parse_crs
+from .prompts import ScenePrompt, load_prompts
 from .vectorise import DEFAULT_TOLERANCE, mask_to_geometry, transform_geometry
 
 OUTPUT_CRS = "EPSG:4326"
@@ -43,7 +43,7 @@ class MapProjection:
             raise ValueError(f"The scene {source_name!r} has no CRS: georeferenced output needs a raster with a CRS "
                              "and a transform (georeference it, e.g. with gdal_translate -a_srs / -a_ullr).")
         source = CRS.from_user_input(raster_crs)
-        self.crs = source if out_crs in (None, "raster") else _crs(out_crs, "out_crs")
+        self.crs = source if out_crs in (None, "raster") else parse_crs(out_crs, "out_crs")
         self._transformer = None if self.crs == source else Transformer.from_crs(source, self.crs, always_xy=True)
 
     @property
@@ -61,7 +61,7 @@ class MapProjection:
         return shapely.transform(geometry, project)
 
 
-def pixels_to_map(geometry: BaseGeometry, georeference: Georeference) -> BaseGeometry:
+def pixels_to_map(geometry: BaseGeometry, georeference: PixelGrid) -> BaseGeometry:
     """A geometry in (a window's) pixel grid -> the raster's CRS, through its affine transform."""
     return transform_geometry(geometry, georeference.transform)
 
@@ -75,8 +75,8 @@ def feature(geometry: BaseGeometry, **properties) -> dict:
             "properties": {name: properties.get(name) for name in PROPERTIES}}
 
 
-def region_feature(prompt: ScenePrompt, georeference: Georeference, projection: MapProjection, *, task: str,
-                   answer, mask=None, window_georeference: Georeference | None = None, score=None,
+def region_feature(prompt: ScenePrompt, georeference: PixelGrid, projection: MapProjection, *, task: str,
+                   answer, mask=None, window_georeference: PixelGrid | None = None, score=None,
                    window: str | None = None, model: str | None = None, tolerance: float = DEFAULT_TOLERANCE) -> dict:
     """The feature of one answered region: its mask (read on `window_georeference`'s grid) vectorised, else its
     prompt."""
@@ -91,7 +91,7 @@ def region_feature(prompt: ScenePrompt, georeference: Georeference, projection: 
                    model=model)
 
 
-def tile_feature(window_georeference: Georeference, projection: MapProjection, *, task: str, answer, window: str,
+def tile_feature(window_georeference: PixelGrid, projection: MapProjection, *, task: str, answer, window: str,
                  tile: tuple[int, int], source: str, model: str | None = None) -> dict:
     """The feature of one grid tile's image-level answer: the tile's footprint."""
     footprint = pixels_to_map(box(0, 0, window_georeference.width, window_georeference.height), window_georeference)
@@ -110,12 +110,10 @@ def feature_collection(features: list[dict], projection: MapProjection, summary:
     return collection
 
 
-def result_features(result: dict, georeference: Georeference, *, out_crs=OUTPUT_CRS,
+def result_features(result: dict, georeference: PixelGrid, *, out_crs=OUTPUT_CRS,
                     tolerance: float = DEFAULT_TOLERANCE, task: str | None = None, model: str | None = None) -> dict:
     """One `pipeline("visual-prompting")` result on a georeferenced image as a FeatureCollection: a feature per
     region (its mask vectorised when it has one, else its prompt), with the properties of `PROPERTIES`."""
-    from .prompts import load_prompts
-
     projection = MapProjection(georeference.crs, out_crs, georeference.source)
     regions = result.get("regions") or []
     prompts = load_prompts([r["prompt"] for r in regions], georeference).prompts if regions else []

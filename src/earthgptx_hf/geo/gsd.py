@@ -87,8 +87,7 @@ def resample_to_gsd(source, target_gsd: float, out, block_rows: int = 256, argum
         width = max(1, round(src.width * gsd_x / target_gsd))
         height = max(1, round(src.height * gsd_y / target_gsd))
         step_x, step_y = src.width / width, src.height / height  # source pixels per output pixel
-        t = src.transform
-        transform = Affine(t.a * step_x, t.b * step_y, t.c, t.d * step_x, t.e * step_y, t.f)
+        transform = src.transform @ Affine.scale(step_x, step_y)
         profile = {"driver": "GTiff", "width": width, "height": height, "count": src.count, "dtype": src.dtypes[0],
                    "crs": src.crs, "transform": transform, "tiled": True, "compress": "deflate",
                    **({"nodata": src.nodata} if src.nodata is not None else {})}

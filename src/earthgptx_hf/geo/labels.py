@@ -24,8 +24,8 @@ from pyproj import CRS, Transformer
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
-from .prompts import DEFAULT_CRS, _as_items, _crs
-from .raster import apply_transform
+from .coordinates import apply_transform, parse_crs
+from .prompts import DEFAULT_CRS, prompt_items
 
 LABEL_GEOMETRIES = ("Polygon", "MultiPolygon", "Point")
 INVALID, UNKNOWN_CLASS = "invalid geometry", "unknown class"
@@ -100,12 +100,12 @@ def read_labels(path, class_attribute: str = "class", class_names=None, layer: s
     when the file declares none (default EPSG:4326, as GeoJSON says). Raises ValueError naming the file when it cannot
     be read, and when none of its features is a usable label."""
     try:
-        items, declared = _as_items(str(path), argument, layer)
+        items, declared = prompt_items(str(path), argument, layer)
     except ValueError as error:  # the prompt reader's messages, with the option of this command
         raise ValueError(str(error).replace(" (--prompt-layer)", "").replace("prompt_layer=", "label_layer=")) \
             from None
-    label_crs = declared or (_crs(crs, "label_crs") if crs is not None else CRS.from_user_input(DEFAULT_CRS))
-    if declared is not None and crs is not None and _crs(crs, "label_crs") != declared:
+    label_crs = declared or (parse_crs(crs, "label_crs") if crs is not None else CRS.from_user_input(DEFAULT_CRS))
+    if declared is not None and crs is not None and parse_crs(crs, "label_crs") != declared:
         raise ValueError(f"label_crs={crs!r} differs from the CRS {declared.to_string()} that "
                          f"{argument}={str(path)!r} "
                          "declares; leave label_crs unset (it is for files that declare none).")

@@ -10,11 +10,11 @@ import numpy as np
 import rasterio
 from PIL import Image
 from pyproj import Transformer
-from rasterio.transform import Affine
+from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from ..models.earthgptx.multi_source import PIL_FORMATS
-from .raster import apply_transform
+from .coordinates import apply_transform
 from .opening import gdal_env
 
 MOSAIC_CRS = "EPSG:32633"  # WGS 84 / UTM zone 33N
@@ -32,7 +32,7 @@ def write_mosaic(images, path, *, columns: int = 2, objects_per_image: int = 2, 
         raise ValueError("images is empty: a mosaic needs at least one annotated image.")
     cell_w, cell_h = max(im.width for im in images), max(im.height for im in images)
     rows = math.ceil(len(images) / columns)
-    transform = Affine(pixel, 0.0, origin[0], 0.0, -pixel, origin[1])
+    transform = from_origin(origin[0], origin[1], pixel, pixel)  # north-up, `pixel` metres square
     profile = {"driver": "GTiff", "width": cell_w * min(columns, len(images)), "height": cell_h * rows, "count": 3,
                "dtype": "uint8", "nodata": 0, "crs": crs, "transform": transform, "tiled": True, "blockxsize": 256,
                "blockysize": 256, "compress": "deflate"}

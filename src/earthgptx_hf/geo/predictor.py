@@ -36,12 +36,13 @@ from ..utils.output_paths import check_output
 from . import prefetch
 from .features import OUTPUT_CRS, MapProjection, feature_collection, region_feature, tile_feature
 from .output import write_features
-from .prompts import _crs, load_prompts
+from .coordinates import parse_crs
+from .prompts import load_prompts
 from .opening import local_scene
 from .raster import RasterScene
 from .stitching import MaskWriter
 from .vectorise import DEFAULT_TOLERANCE
-from .windows import SceneWindow, grid_windows, region_windows
+from .windows import SceneWindow, grid_windows, rasterio_window, region_windows
 
 SCENE_TASKS = tuple(t for t in TASK_SHORTCUTS if t != "relation")  # relation asks about a pair, not a region
 DEFAULT_CONTEXT = 2.0  # a region window's side in prompt extents (zoom-in)
@@ -71,8 +72,9 @@ class SceneResult:
 
 
 @dataclass
-class _Run:
-    """Counts of one `predict` call."""
+class RunCounts:
+    """Counts of one scene's run (`predict`, or `ray_engine` assembling a scene), summed by `window_features` and
+    reported by `scene_result`."""
 
     windows: int = 0
     run: int = 0
@@ -146,7 +148,7 @@ class ScenePredictor:
         self.tile_overlap = self.canvas // 8 if tile_overlap is None else int(tile_overlap)
         self.tolerance = float(tolerance)
         if out_crs not in (None, "raster"):
-            _crs(out_crs, "out_crs")  # refused now, not after the model ran
+            parse_crs(out_crs, "out_crs")  # refused now, not after the model ran
         self.out_crs = out_crs
         self.progress = progress
         model = getattr(pipe, "model", None)
@@ -185,14 +187,14 @@ class ScenePredictor:
                             complex_to=complex_to, channels=getattr(images, "input_bands", 3)) as raster:
             georeference = raster.georeference
             scene_prompts, clipped, windows, projection = self.plan(raster, prompts, prompt_crs, prompt_layer)
-            counts = _Run(windows=len(windows))
+            counts = RunCounts(windows=len(windows))
             features = []
             # masks written behind the model, in a background thread (`prefetch`)
             with prefetch.WriteBehind(MaskWriter(mask_out, georeference, len(scene_prompts))) if mask_out \
                     else _nothing() as writer:
                 for window, result in self._run(raster, windows, scene_prompts, task, counts):
-                    features += self._features(window, result, scene_prompts, georeference, projection, task, writer,
-                                               counts)
+                    features += self.window_features(window, result, scene_prompts, georeference, projection, task,
+                                                     writer, counts)
         return self.scene_result(georeference, projection, task, scene_prompts, clipped, counts, features,
                                  mask_out, inputs)
 
@@ -219,8 +221,8 @@ class ScenePredictor:
         local = [prompts[m].to_window(window.col_off, window.row_off, sx, sy) for m in window.members]
         return {"image": pixels, "prompts": local, "task": task}
 
-    def scene_result(self, georeference, projection, task: str, scene_prompts: list, clipped: list, counts: _Run,
-                     features: list, mask_out=None, inputs: dict | None = None) -> SceneResult:
+    def scene_result(self, georeference, projection, task: str, scene_prompts: list, clipped: list,
+                     counts: RunCounts, features: list, mask_out=None, inputs: dict | None = None) -> SceneResult:
         """The `SceneResult` of a scene's features (in window order) and counts."""
         summary = {"source": georeference.source, "model": self.model_id, "task": task,
                    "prompts": len(scene_prompts), "prompts_clipped": clipped, "windows": counts.windows,
@@ -243,15 +245,15 @@ class ScenePredictor:
                                  self.context, self.max_regions, self.max_read)
         return loaded.prompts, loaded.clipped, windows
 
-    def _run(self, raster: RasterScene, windows, prompts: list, task: str, counts: _Run):
+    def _run(self, raster: RasterScene, windows, prompts: list, task: str, counts: RunCounts):
         """(window, pipeline result) for every window with a valid pixel, in order; the others are counted."""
         pending = deque()
         unit = "tile" if not prompts else "window"
         bar = tqdm(total=len(windows), unit=unit, desc=f"{raster.name}: {task}", disable=not self.progress)
 
         def items():  # windows read ahead of the model, in a background thread (`prefetch`)
-            reads = prefetch.read_ahead(lambda window: raster.read_rgb(window.window, window.out_shape), windows,
-                                        prefetch.READ_AHEAD_BATCHES * self.batch_size)
+            reads = prefetch.read_ahead(lambda window: raster.read_rgb(rasterio_window(window), window.out_shape),
+                                        windows, prefetch.READ_AHEAD_BATCHES * self.batch_size)
             for window, (pixels, valid) in reads:
                 item = self.window_item(window, pixels, valid, prompts, task)
                 if item is None:
@@ -268,9 +270,12 @@ class ScenePredictor:
                 bar.update(1)
                 yield pending.popleft(), outputs[0]
 
-    def _features(self, window: SceneWindow, result: dict, prompts: list, georeference, projection, task: str,
-                  writer: MaskWriter | None, counts: _Run) -> list[dict]:
-        window_georeference = georeference.window(window.window, window.out_shape)
+    def window_features(self, window: SceneWindow, result: dict, prompts: list, georeference, projection, task: str,
+                        writer: MaskWriter | None, counts: RunCounts) -> list[dict]:
+        """The features of one window's pipeline `result` (a tile's answer, or its regions' answers and masks), its
+        masks written to `writer` (None: no mask GeoTIFF) and counted in `counts`: what `predict` does with each
+        window, and what `ray_engine` does with each window a replica returns."""
+        window_georeference = georeference.window(rasterio_window(window), window.out_shape)
         counts.dropped_masks += int(result.get("dropped_masks") or 0)
         if not window.members:  # a grid tile: one image-level answer
             return [tile_feature(window_georeference, projection, task=task, answer=result["generated_text"],
@@ -287,7 +292,7 @@ class ScenePredictor:
             if mask is not None:
                 counts.masks += 1
                 if writer is not None:
-                    writer.write(window.window, mask, prompt.index)
+                    writer.write(rasterio_window(window), mask, prompt.index)
             out.append(region_feature(prompt, georeference, projection, task=task, answer=answer,
                                       mask=mask, window_georeference=window_georeference, score=score,
                                       window=window.label, model=self.model_id, tolerance=self.tolerance))
@@ -296,4 +301,4 @@ class ScenePredictor:
         return out
 
 
-__all__ = ["ScenePredictor", "SceneResult", "SCENE_TASKS", "DEFAULT_CONTEXT", "scene_task"]
+__all__ = ["ScenePredictor", "SceneResult", "RunCounts", "SCENE_TASKS", "DEFAULT_CONTEXT", "scene_task"]

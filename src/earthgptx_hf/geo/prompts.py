@@ -44,7 +44,7 @@ from shapely.geometry.base import BaseGeometry
 from ..utils.extras import require
 from ..models.earthgptx.visual_prompts import rle_to_mask
 from ..models.earthgptx.visual_prompts import MAX_MAGNITUDE, MAX_VERTICES, PROMPT_TYPES
-from .raster import Georeference, apply_transform
+from .coordinates import PixelGrid, apply_transform, parse_crs
 from .vectorise import mask_to_geometry
 
 DEFAULT_CRS = "EPSG:4326"  # RFC 7946: GeoJSON coordinates are WGS 84 longitude, latitude
@@ -104,14 +104,6 @@ def box_geometries(boxes, crs=DEFAULT_CRS) -> list[dict]:
             for b in boxes]
 
 
-def _crs(value, argument: str) -> CRS:
-    try:
-        return CRS.from_user_input(value)
-    except Exception as error:  # pyproj raises CRSError, and TypeError for odd input
-        raise ValueError(f"{argument}={value!r} is not a CRS pyproj knows ({error}); give e.g. 'EPSG:4326' or "
-                         "'EPSG:32633'.") from None
-
-
 _SQLITE, _SHAPEFILE = b"SQLite format 3\x00", b"\x00\x00\x27\x0a"
 
 
@@ -159,7 +151,7 @@ def _legacy_crs(document: Mapping, argument: str) -> CRS | None:
     if not isinstance(name, str):
         raise ValueError(f"{argument}['crs'] is {legacy!r}; a legacy GeoJSON crs is "
                          "{'type': 'name', 'properties': {'name': 'EPSG:32633'}} (or leave it out: EPSG:4326).")
-    return _crs(name, f"{argument}['crs']")
+    return parse_crs(name, f"{argument}['crs']")
 
 
 def _read_json(path: str, argument: str):
@@ -170,8 +162,10 @@ def _read_json(path: str, argument: str):
         raise ValueError(f"{argument}={path!r} is not valid GeoJSON: {error}") from None
 
 
-def _as_items(prompts, argument: str, layer: str | None = None) -> tuple[list, CRS | None]:
-    """The prompt items of any accepted form, and the CRS the source itself declares (None when it declares none)."""
+def prompt_items(prompts, argument: str = "prompts", layer: str | None = None) -> tuple[list, CRS | None]:
+    """The prompt items of any accepted form (the module docstring), not yet checked nor placed on a scene, and the
+    CRS the source itself declares (None when it declares none): what `load_prompts` reads, and what
+    `scene_sources.load_shared_prompts` reads once for many scenes."""
     if isinstance(prompts, os.PathLike) or (isinstance(prompts, str) and not prompts.lstrip().startswith(("{", "["))):
         path = os.fspath(prompts)
         if not os.path.isfile(path):
@@ -333,7 +327,7 @@ def _to_pixels(geometry: BaseGeometry, kind: str, transformer: Transformer | Non
     return box(*pixel.bounds) if kind == "box" else pixel
 
 
-def load_prompts(prompts, georeference: Georeference, crs=None, argument: str = "prompts",
+def load_prompts(prompts, georeference: PixelGrid, crs=None, argument: str = "prompts",
                  layer: str | None = None) -> PromptSet:
     """The prompts of a scene (any form of the module docstring) in its pixel grid.
 
@@ -345,8 +339,8 @@ def load_prompts(prompts, georeference: Georeference, crs=None, argument: str = 
     Raises ValueError naming the prompt when it is malformed, outside the scene, not a supported geometry, or given
     in map coordinates while the scene has no CRS.
     """
-    items, declared = _as_items(prompts, argument, layer)
-    prompt_crs = _crs(crs, "prompt_crs") if crs is not None else declared or CRS.from_user_input(DEFAULT_CRS)
+    items, declared = prompt_items(prompts, argument, layer)
+    prompt_crs = parse_crs(crs, "prompt_crs") if crs is not None else declared or CRS.from_user_input(DEFAULT_CRS)
     context = {"scene": box(0, 0, georeference.width, georeference.height), "inverse": ~georeference.transform,
                "crs": prompt_crs, "georeference": georeference, "transformer": None}
     out, clipped = [], []
@@ -417,5 +411,5 @@ def prompt_size(prompt: ScenePrompt) -> float:
     return max(x2 - x1, y2 - y1, 0.0) if math.isfinite(x2 - x1) else 0.0
 
 
-__all__ = ["ScenePrompt", "PromptSet", "load_prompts", "box_geometries", "prompt_size", "DEFAULT_CRS",
+__all__ = ["ScenePrompt", "PromptSet", "load_prompts", "prompt_items", "box_geometries", "prompt_size", "DEFAULT_CRS",
            "DEFAULT_SCRIBBLE_WIDTH", "MAP_PROMPT_TYPES"]

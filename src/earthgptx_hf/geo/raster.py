@@ -38,6 +38,7 @@ from rasterio.windows import Window
 
 from ..models.earthgptx.multi_source import COMPLEX_TO, MIN_VALID_FRACTION, ComplexImageError, check_valid_fraction
 from ..models.earthgptx.multi_source import DEFAULT_PERCENTILES, apply_stretch, stretch_limits
+from .features import result_features
 from .opening import GDAL_CACHE_MB, gdal_env, open_raster, sniff_format
 
 OVERVIEW_PIXELS = 1_000_000  # pixels of the decimated overview the stretch is computed over
@@ -46,7 +47,7 @@ OVERVIEW_PIXELS = 1_000_000  # pixels of the decimated overview the stretch is c
 @dataclass(frozen=True)
 class Georeference:
     """Where a raster's pixels lie on the map: its CRS (None when the file has none), the affine pixel -> map
-    `transform` (of pixel corners: pixel (col, row) spans `transform * (col, row)` to `transform * (col + 1, row + 1)`),
+    `transform` (of pixel corners: pixel (col, row) spans `transform @ (col, row)` to `transform @ (col + 1, row + 1)`),
     its size and the source's file name."""
 
     crs: rasterio.crs.CRS | None
@@ -60,26 +61,20 @@ class Georeference:
         return self.crs is not None
 
     def window(self, window: Window, out_shape: tuple[int, int] | None = None) -> "Georeference":
-        """The georeference of `window` of this raster, read at `out_shape` (height, width; default its own size)."""
+        """The georeference of `window` of this raster, read at `out_shape` (height, width; default its own size):
+        rasterio's affine algebra, the raster's transform @ a translation to the window's corner @ a scale to the read
+        shape. Not `rasterio.windows.transform`, which rebuilds the corner as c + (x - c): a few ULPs off x in floating
+        point, and all of x lost when the corner is near the map's origin; this product gives the corner exactly as
+        `coordinates.apply_transform` does (the scene tests compare outputs exactly)."""
         height, width = out_shape or (int(window.height), int(window.width))
-        t = self.transform  # a translation to the window's corner, then a scale (composed here: affine 3 deprecates
-        x, y = apply_transform(t, window.col_off, window.row_off)  # `*` for composition)
-        sx, sy = window.width / width, window.height / height
-        transform = Affine(t.a * sx, t.b * sy, float(x), t.d * sx, t.e * sy, float(y))
-        return Georeference(self.crs, transform, width, height, self.source)
+        corner = Affine.translation(window.col_off, window.row_off)
+        scale = Affine.scale(window.width / width, window.height / height)
+        return Georeference(self.crs, self.transform @ corner @ scale, width, height, self.source)
 
     def features(self, result: dict, **options) -> dict:
         """A pipeline result (one dict of `pipeline("visual-prompting")`'s output) as a GeoJSON FeatureCollection on
         the map (`features.result_features`); what the pipeline adds as `geometries` for a georeferenced input."""
-        from .features import result_features
-
         return result_features(result, self, **options)
-
-
-def apply_transform(transform: Affine, x, y) -> tuple[np.ndarray, np.ndarray]:
-    """`transform` applied to coordinates `x`, `y` (arrays): `(a x + b y + c, d x + e y + f)`."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    return transform.a * x + transform.b * y + transform.c, transform.d * x + transform.e * y + transform.f
 
 
 class GeoreferencedArray(np.ndarray):
@@ -338,4 +333,4 @@ def raster_size(source, where: str = "images") -> tuple[int, int]:
 
 
 __all__ = ["RasterScene", "Georeference", "GeoreferencedArray", "select_bands", "read_raster_image", "raster_size",
-           "is_raster_file", "raster_reader_for", "gdal_env", "apply_transform", "OVERVIEW_PIXELS", "GDAL_CACHE_MB"]
+           "is_raster_file", "raster_reader_for", "gdal_env", "OVERVIEW_PIXELS", "GDAL_CACHE_MB"]

@@ -6,7 +6,7 @@ model replicas that are Ray actors, each loading the checkpoint once.
     replica: read its windows from the scene (`RasterScene.read_rgb`, the scene's stretch), run them through the
              `visual-prompting` pipeline, `batch_size` windows per generate() call
     driver: as rows return, a scene whose last window has returned is assembled in window order (the single-process
-            path's `ScenePredictor._features` and `scene_result`) and written (`on_done`)
+            path's `ScenePredictor.window_features` and `scene_result`) and written (`on_done`)
 
 Ray Data supplies the engine: batching, backpressure (the object store bounds what is in flight), and retries: a
 replica that dies is restarted (it loads the checkpoint again) and the windows it held are run again, so no window is
@@ -83,13 +83,14 @@ class WindowReplica:
 
     def __call__(self, batch: dict) -> dict:
         from .predictor import ScenePredictor
+        from .windows import rasterio_window
 
         start = time.perf_counter()
         outputs, items, slots = [None] * len(batch["job"]), [], []
         for k, blob in enumerate(batch["job"]):
             job = pickle.loads(blob)
             try:
-                pixels, valid = self._scene(job).read_rgb(job.window.window, job.window.out_shape)
+                pixels, valid = self._scene(job).read_rgb(rasterio_window(job.window), job.window.out_shape)
                 item = ScenePredictor.window_item(job.window, pixels, valid, job.prompts, job.task)
             except Exception as error:  # this window's scene fails; the batch's other windows go on
                 outputs[k] = {"error": f"{type(error).__name__}: {error}"}
@@ -207,7 +208,7 @@ class SceneAssembler:
             self.finish(plan)
 
     def finish(self, plan: ScenePlan) -> None:
-        from .predictor import _Run
+        from .predictor import RunCounts
         from .stitching import MaskWriter
 
         results, plan.results = plan.results, {}  # the scene's results are released once it is written
@@ -217,7 +218,7 @@ class SceneAssembler:
             return
         try:
             mask_out = self.mask_output(plan) if self.mask_output else None
-            counts, features = _Run(windows=len(plan.windows)), []
+            counts, features = RunCounts(windows=len(plan.windows)), []
             with MaskWriter(mask_out, plan.georeference, len(plan.prompts)) if mask_out else nullcontext() as writer:
                 for j, window in enumerate(plan.windows):  # in window order, as the single process
                     result = results[j]
@@ -226,7 +227,7 @@ class SceneAssembler:
                         counts.skipped_prompts += [plan.prompts[m].name for m in window.members]
                         continue
                     counts.run += 1
-                    features += self.predictor._features(window, result, plan.prompts, plan.georeference,
+                    features += self.predictor.window_features(window, result, plan.prompts, plan.georeference,
                                                          plan.projection, plan.task, writer, counts)
         except Exception as error:  # e.g. the mask could not be written: this scene fails, the others go on
             self.on_failed(plan, f"{type(error).__name__}: {error}")

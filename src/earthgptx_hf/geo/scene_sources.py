@@ -147,9 +147,9 @@ def is_prompts_template(prompts: str | None) -> bool:
 
 def load_shared_prompts(prompts, layer: str | None = None):
     """(the features, their CRS) of the shared prompts file, read once for all scenes."""
-    from .prompts import _as_items
+    from .prompts import prompt_items
 
-    return _as_items(prompts, "prompts", layer)
+    return prompt_items(prompts, "prompts", layer)
 
 
 def footprint_prompts(shared, georeference, prompt_crs=None) -> dict | None:
@@ -159,7 +159,7 @@ def footprint_prompts(shared, georeference, prompt_crs=None) -> dict | None:
     from pyproj import CRS, Transformer
     from shapely.geometry import shape
 
-    from .raster import apply_transform
+    from .coordinates import apply_transform
 
     items, file_crs = shared
     crs = CRS.from_user_input(prompt_crs) if prompt_crs else file_crs or CRS.from_epsg(4326)
