@@ -50,6 +50,7 @@ from ..utils.output_paths import atomic_output, input_collision
 from ..models.earthgptx.conversation import REGION_TAG_PATTERN
 from .visualization import draw_visual_prompts, save_gallery
 from . import load_metric
+from .follow_ups import follow_up_scores
 from .generation import generate_for_records
 from .grounding import calibration_points, calibration_scores, grounding_markdown, grounding_scores, plot_calibration
 from .class_priors import check_size_bins
@@ -63,6 +64,8 @@ from .evaluation_data import (  # noqa: F401 (load_evaluation_records, record_pr
     split_list,
 )
 from .region_classification import region_classification_report, swap_consistency
+from .text_tasks import (BASELINE_NAMES, CAPTION_TASKS, caption_task_scores, follow_up_markdown, scene_scores,
+                         text_modality_markdown)
 
 logger = logging.getLogger(__name__)
 
@@ -74,15 +77,18 @@ TASK_TITLES = {
     "region_caption": "Region captioning",
     "relation": "Relationship analysis",
     "caption": "Image captioning",
+    "detailed_caption": "Detailed image captioning",
     "scene": "Scene classification",
     "grounding": "Pixel grounding",
+    "conversation": "Segmentation as a follow-up turn",
 }
 # columns of the Markdown tables, per task (the figures are x100)
 TABLE_COLUMNS = {
     "classification": ["SS", "S-IoU", "accuracy"],
     "region_caption": ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"],
-    "relation": ["BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"],
+    "relation": ["relation accuracy", "BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"],
     "caption": ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"],
+    "detailed_caption": ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"],
     "scene": ["accuracy"],
     "grounding": ["gIoU", "cIoU", "Pr@0.5", "meanIoU"],
 }
@@ -163,7 +169,7 @@ def score_task(task: str, records: list[dict], outputs: list[dict], semantic_sim
     classes (`classification_table.modality_rows`). Grounding masks are paired with their regions by `<Region i>`
     (`grounding.pair_masks_by_region`); the per-mask pairs come back under the private key `_pairings`."""
     answers = [o["text"] for o in outputs]
-    references = [r["conversations"][1]["value"] for r in records]
+    references = [r["conversations"][-1]["value"] for r in records]
     if task == "classification":
         scores = load_metric("earthgptx_roc").compute(predictions=answers, references=references,
                                                       semantic_similarity=semantic_similarity)
@@ -173,11 +179,10 @@ def score_task(task: str, records: list[dict], outputs: list[dict], semantic_sim
         scores["majority_baseline"] = 100 * report["all"]["majority_baseline"]
         scores["by_modality"] = modality_rows(records, [o["regions"] for o in outputs], size_bins, seen_classes)
         return scores
-    if task in ("region_caption", "relation", "caption"):
-        return load_metric("earthgptx_caption").compute(predictions=[_region_free(a) for a in answers],
-                                                        references=[[_region_free(r)] for r in references])
+    if task in CAPTION_TASKS:  # every reference, per modality, and the other-record baseline (text_tasks)
+        return caption_task_scores(task, records, answers, clean=_region_free)
     if task == "scene":
-        return load_metric("earthgptx_scene_accuracy").compute(predictions=answers, references=references)
+        return scene_scores(records, answers)
     if task == "grounding":
         masks = load_metric("earthgptx_masks")
         scores, pairings = grounding_scores(
@@ -199,6 +204,13 @@ def evaluate_records(model, processor, groups: dict[tuple[str, str], list[dict]]
     results: dict = defaultdict(dict)
     predictions = []
     for (task, kind), records in groups.items():
+        if task == "conversation":
+            masks = load_metric("earthgptx_masks")
+            figures, _ = follow_up_scores(model, processor, records,
+                                          lambda p, r: masks.compute(predictions=p, references=r), batch_size,
+                                          max_new_tokens, progress)
+            results[task][kind] = figures
+            continue
         outputs = generate_for_records(model, processor, records, batch_size, max_new_tokens, progress=progress,
                                        desc=f"{task} / {kind}")
         figures = score_task(task, records, outputs, semantic_similarity, min_score, size_bins, seen_classes)
@@ -213,7 +225,7 @@ def evaluate_records(model, processor, groups: dict[tuple[str, str], list[dict]]
             drawable = index < GALLERY_CANDIDATES  # masks are kept for a few per group only (memory on large images)
             predictions.append({"id": record["id"], "task": task, "prompt_type": kind,
                                 "question": record["conversations"][0]["value"],
-                                "reference": record["conversations"][1]["value"], "answer": output["text"],
+                                "reference": record["conversations"][-1]["value"], "answer": output["text"],
                                 "record": record if drawable else None, "masks": output["masks"] if drawable else None,
                                 "regions": output["regions"]})
             if index in swaps:
@@ -239,6 +251,9 @@ def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level:
     every prompt type, an "All" row)."""
     lines = [f"{'#' * level} {title}", ""]
     for task, rows in results.items():
+        if task == "conversation":
+            lines += [f"{'#' * (level + 1)} {TASK_TITLES[task]}", ""] + follow_up_markdown(rows, PROMPT_TYPE_NAMES)
+            continue
         columns = list(TABLE_COLUMNS.get(task, []))
         checks = [(key, title, cell) for key, title, cell in PROMPT_CHECK_COLUMNS
                   if any(key in figures for figures in rows.values())]
@@ -250,6 +265,10 @@ def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level:
             cells += [cell(figures[key]) if key in figures else "-" for key, _, cell in checks]
             lines.append(f"| {PROMPT_TYPE_NAMES.get(kind, kind)} | {figures.get('samples', '-')} | "
                          + " | ".join(cells) + " |")
+            if "baseline" in figures:
+                baseline = [_figure(figures["baseline"].get(c)) for c in columns] + ["-"] * len(checks)
+                lines.append(f"| {PROMPT_TYPE_NAMES.get(kind, kind)}: {BASELINE_NAMES.get(task, 'baseline')} | - | "
+                             + " | ".join(baseline) + " |")
         notes = []
         for kind, figures in rows.items():
             if figures.get("missing_regions") or figures.get("extra_regions"):
@@ -261,6 +280,8 @@ def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level:
             if figures.get("SPICE_unavailable") and "SPICE not requested" not in figures["SPICE_unavailable"]:
                 notes.append(f"SPICE: {figures['SPICE_unavailable']}")
         lines += [""] + [f"- {n}" for n in dict.fromkeys(notes)] + ([""] if notes else [])
+        if any("by_modality" in figures for figures in rows.values()) and task != "classification":
+            lines += text_modality_markdown(rows, columns, PROMPT_TYPE_NAMES)
         if task == "classification":
             lines += modality_markdown(rows, PROMPT_TYPE_NAMES)
         if task == "grounding":

@@ -1,5 +1,5 @@
-"""Batched greedy generation for M-RSVP records, as every evaluation needs it: the record's first question through
-the chat template, the image and its prompts through the processor, `generate()`, and the processor's
+"""Batched greedy generation for M-RSVP records, as every evaluation needs it: the record's conversation up to its last
+answer (its first question, or a multi-turn conversation's earlier turns and the follow-up) through the chat template, the image and its prompts through the processor, `generate()`, and the processor's
 post-processing (text, `<Region i>` answers, `[PIX]` masks at the size of the record's image)."""
 
 from __future__ import annotations
@@ -13,6 +13,21 @@ def chat_prompt(processor, question: str) -> str:
     prompt (the format the model is trained on)."""
     conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
     return processor.apply_chat_template(conversation, add_generation_prompt=True)
+
+
+ASSISTANT_ROLES = ("model", "gpt", "assistant")
+
+
+def record_prompt(processor, record: dict) -> str:
+    """The record's turns before its last answer, the image item opening the first user turn, rendered by the chat
+    template with the generation prompt: for a single-turn record, `chat_prompt` of its question."""
+    turns = list(record["conversations"])
+    if turns and turns[-1]["from"] in ASSISTANT_ROLES:
+        turns = turns[:-1]
+    messages = [{"role": "assistant" if turn["from"] in ASSISTANT_ROLES else "user",
+                 "content": [{"type": "text", "text": turn["value"]}]} for turn in turns]
+    messages[0]["content"].insert(0, {"type": "image"})
+    return processor.apply_chat_template(messages, add_generation_prompt=True)
 
 
 @torch.no_grad()
@@ -34,7 +49,7 @@ def generate_for_records(model, processor, records: list[dict], batch_size: int 
                      for i, r in enumerate(chunk)]  # the masks come back at each image's own size
             inputs = processor(
                 images=[r["image"] for r in chunk],
-                text=[chat_prompt(processor, r["conversations"][0]["value"]) for r in chunk],
+                text=[record_prompt(processor, r) for r in chunk],
                 visual_prompts=[r["prompts"] for r in chunk],
                 return_tensors="pt",
             ).to(model.device)  # float inputs stay float32: the model casts them to its towers' dtypes
@@ -45,4 +60,4 @@ def generate_for_records(model, processor, records: list[dict], batch_size: int 
     return outputs
 
 
-__all__ = ["chat_prompt", "generate_for_records"]
+__all__ = ["chat_prompt", "generate_for_records", "record_prompt"]

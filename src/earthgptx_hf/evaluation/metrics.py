@@ -141,11 +141,27 @@ def caption_scores(predictions: list[str], references: list[list[str]], spice: b
         predictions: one caption per sample.
         references: per sample, a list of reference captions.
     """
+    return caption_scores_by_subset(predictions, references, {"all": range(len(predictions))}, spice)["all"]
+
+
+@lru_cache(maxsize=1)
+def _meteor():
+    """One METEOR process for the whole run: its first scoring loads the paraphrase tables (about 15 s of Java);
+    later ones take milliseconds. pycocoevalcap's scorer serialises its calls with a lock."""
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    return Meteor()
+
+
+def caption_scores_by_subset(predictions: list[str], references: list[list[str]], subsets: dict, spice: bool = True,
+                             ) -> dict:
+    """`caption_scores` of each subset of the samples (`{name: sample indices}`; CIDEr's document frequencies are each
+    subset's own, as a separate call's would be). One PTB tokenisation and one METEOR process serve every subset:
+    both are Java programs whose start-up costs seconds per call."""
     require("pycocoevalcap", extra="metrics", purpose="Caption metrics (BLEU, METEOR, ROUGE-L, CIDEr)")
     require_java("Caption metrics (BLEU, METEOR, ROUGE-L, CIDEr)")
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.meteor.meteor import Meteor
     from pycocoevalcap.rouge.rouge import Rouge
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
@@ -156,23 +172,31 @@ def caption_scores(predictions: list[str], references: list[list[str]], spice: b
     tokenizer = PTBTokenizer()
     res = tokenizer.tokenize({i: [{"caption": p}] for i, p in enumerate(predictions)})
     gts = tokenizer.tokenize({i: [{"caption": r} for r in refs] for i, refs in enumerate(references)})
-    scores: dict = {}
-    bleu, _ = Bleu(4).compute_score(gts, res)
-    scores.update({f"BLEU-{n + 1}": 100 * b for n, b in enumerate(bleu)})
-    scores["METEOR"] = 100 * Meteor().compute_score(gts, res)[0]
-    scores["ROUGE-L"] = 100 * Rouge().compute_score(gts, res)[0]
-    scores["CIDEr"] = 100 * Cider().compute_score(gts, res)[0]
-    if spice and spice_jars_present():
-        from pycocoevalcap.spice.spice import Spice
+    meteor, use_spice = _meteor(), spice and spice_jars_present()
+    results = {}
+    for name, indices in subsets.items():
+        indices = list(indices)
+        if not indices:
+            raise ValueError(f"subset {name!r} holds no samples.")
+        sub_gts, sub_res = {i: gts[i] for i in indices}, {i: res[i] for i in indices}
+        scores: dict = {}
+        bleu, _ = Bleu(4).compute_score(sub_gts, sub_res)
+        scores.update({f"BLEU-{n + 1}": 100 * b for n, b in enumerate(bleu)})
+        scores["METEOR"] = 100 * meteor.compute_score(sub_gts, sub_res)[0]
+        scores["ROUGE-L"] = 100 * Rouge().compute_score(sub_gts, sub_res)[0]
+        scores["CIDEr"] = 100 * Cider().compute_score(sub_gts, sub_res)[0]
+        if use_spice:
+            from pycocoevalcap.spice.spice import Spice
 
-        scores["SPICE"] = 100 * Spice().compute_score(gts, res)[0]
-    else:
-        scores["SPICE"] = None
-        scores["SPICE_unavailable"] = (
-            "SPICE needs Stanford CoreNLP 3.6.0 jars in pycocoevalcap/spice/lib, which pycocoevalcap would download; "
-            "this environment is offline" if spice else "SPICE not requested"
-        )
-    return scores
+            scores["SPICE"] = 100 * Spice().compute_score(sub_gts, sub_res)[0]
+        else:
+            scores["SPICE"] = None
+            scores["SPICE_unavailable"] = (
+                "SPICE needs Stanford CoreNLP 3.6.0 jars in pycocoevalcap/spice/lib, which pycocoevalcap would "
+                "download; this environment is offline" if spice else "SPICE not requested"
+            )
+        results[name] = scores
+    return results
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -250,6 +274,6 @@ def spearman_correlation(x, y) -> float | None:
     return None if denominator == 0 else float((rx * ry).sum() / denominator)
 
 
-__all__ = ["roc_scores", "caption_scores", "classification_accuracy", "mask_scores", "box_scores",
+__all__ = ["roc_scores", "caption_scores", "caption_scores_by_subset", "classification_accuracy", "mask_scores", "box_scores",
            "clean_prediction", "clean_reference", "semantic_iou", "split_regions", "sentence_embeddings",
            "average_ranks", "spearman_correlation"]

@@ -1,0 +1,60 @@
+"""Follow-up segmentation in a conversation (issue 33): does the model, asked to segment `<Region j>` after it
+classified the regions, answer with the right number of `[PIX]`, and are those masks as good as when the same
+question opens the conversation?
+
+From each held-out conversation record with a segment follow-up:
+1. the first question (classify the regions) is generated;
+2. the first segment follow-up is asked after the model's own first answer (`follow-up`);
+3. the same segment question is asked alone, as a first turn (`first turn`).
+Both are scored as grounding (masks paired with their region by `<Region i>`): gIoU and cIoU, and the share of answers
+with exactly one `[PIX]`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .generation import generate_for_records
+from .grounding import grounding_scores
+
+REGION = re.compile(r"<Region (\d+)>")
+
+
+def _segment_turn(record: dict) -> tuple[dict, dict, int] | None:
+    """The first segment follow-up's question, answer and region, or None."""
+    turns, tasks = record["conversations"], record.get("turn_tasks") or []
+    for number, task in enumerate(tasks[1:], start=1):
+        if task == "grounding":
+            question, answer = turns[2 * number], turns[2 * number + 1]
+            return question, answer, int(REGION.search(answer["value"]).group(1))
+    return None
+
+
+def follow_up_scores(model, processor, records: list[dict], mask_metric, batch_size: int = 8,
+                     max_new_tokens: int = 48, progress: bool = True) -> tuple[dict, list[dict]]:
+    """The follow-up figures of `records` (conversation records; those without a segment follow-up are skipped) and,
+    per record asked, the follow-up's output. `mask_metric` is the `earthgptx_masks` module's compute."""
+    asked = [(record, turn) for record in records if (turn := _segment_turn(record)) is not None]
+    if not asked:
+        return {"samples": 0}, []
+    first = generate_for_records(model, processor, [{**r, "conversations": r["conversations"][:2], "pix_targets": []}
+                                                    for r, _ in asked], batch_size, max_new_tokens, progress=progress,
+                                 desc="conversation / first turn")
+    follow, alone = [], []
+    for (record, (question, answer, region)), opened in zip(asked, first):
+        said = {"from": "model", "value": opened["text"]}
+        base = {**record, "pix_targets": [region], "task": "grounding"}
+        follow.append({**base, "conversations": [record["conversations"][0], said, question, answer]})
+        alone.append({**base, "conversations": [question, answer]})
+    figures = {"samples": len(asked)}
+    outputs = {}
+    for name, group in (("follow-up", follow), ("first turn", alone)):
+        outputs[name] = generate_for_records(model, processor, group, batch_size, max_new_tokens, progress=progress,
+                                             desc=f"conversation / {name}")
+        scores, _ = grounding_scores(group, outputs[name], mask_metric)
+        right = sum(o["text"].count(processor.pix_token) == 1 for o in outputs[name])
+        figures[name] = {"gIoU": scores["gIoU"], "cIoU": scores["cIoU"], "one [PIX]": 100 * right / len(group)}
+    return figures, outputs["follow-up"]
+
+
+__all__ = ["follow_up_scores"]
