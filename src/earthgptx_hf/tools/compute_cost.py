@@ -168,30 +168,11 @@ def _scale(total: float) -> tuple[str, float]:
     return ("GFLOP", 1e9) if total >= 1e11 else ("MFLOP", 1e6)
 
 
-def flops_report(model, components: Sequence[tuple[str, Sequence[str]]], request: Request = Request()) -> str:
-    """Markdown: EarthGPT-X's FLOPs per component for one request, and the comparison with LLaVA-1.5-13B."""
-    config = model.config
-    flops = earthgptx_request_flops(model, request)
-    length = earthgptx_sequence_length(config, request)
-    llava = build_meta_llava_1_5_13b()
-    llava_flops = llava_request_flops(llava, request)
-    llava_length = llava_sequence_length(llava, request)
-    canvas = "x".join(str(v) for v in config.canvas_size)
-    unit, scale = _scale(flops[""])
-
-    def _g(value: float) -> str:
-        return f"{value / scale:,.1f}"
-
-    lines = [f"## FLOPs of one request (measured with FlopCounterMode on the meta device, 1 multiply-add = 2 FLOPs)",
-             "",
-             f"One {canvas} image ({config.num_views} views of {config.tile_size}, {config.num_image_tokens} visual "
-             f"tokens), {request.num_prompts} prompts ({2 * request.num_prompts} region tokens), {request.text_tokens} "
-             f"text tokens: prefill of S = {length} tokens; SAM view {config.grounding_image_size}x"
-             f"{config.grounding_image_size}; {request.num_pix} [PIX]. Matmuls, convolutions and attention are counted "
-             "(attention over the full S x S); elementwise work is not.", "",
-             f"| component | {unit} | share |", "|---|---:|---:|"]
+def _component_rows(model, flops: Counter, components, request: Request, length: int, g) -> list[str]:
+    """The component table's rows: each component's FLOPs and share, what lies outside them, the total."""
     total = flops[""]
     top_level = 0
+    lines = []
     for name, paths in components:
         value = sum_paths(flops, model, paths)
         if not name.startswith(" "):
@@ -200,37 +181,68 @@ def flops_report(model, components: Sequence[tuple[str, Sequence[str]]], request
             name = f"language model (prefill of {length} tokens, LM head on the last)"
         elif name.strip().startswith("of which pixel decoder"):
             name += f" (x {request.num_pix} [PIX])"
-        lines.append(f"| {name} | {_g(value)} | {100 * value / total:.1f} % |")
-    lines.append(f"| outside the components (mask pooling) | {_g(total - top_level)} | "
+        lines.append(f"| {name} | {g(value)} | {100 * value / total:.1f} % |")
+    lines.append(f"| outside the components (mask pooling) | {g(total - top_level)} | "
                  f"{100 * (total - top_level) / total:.1f} % |")
-    lines.append(f"| **total** | **{_g(total)}** | 100 % |")
+    lines.append(f"| **total** | **{g(total)}** | 100 % |")
+    return lines
 
+
+def _llava_comparison(model, flops: Counter, components, request: Request, length: int, unit: str, g) -> list[str]:
+    """The comparison with LLaVA-1.5-13B, measured the same way: visual encoding, LLM prefill and mask head."""
+    llava = build_meta_llava_1_5_13b()
+    llava_flops = llava_request_flops(llava, request)
+    llava_length = llava_sequence_length(llava, request)
+    total = flops[""]
     lm_paths = dict(components)["language model"]
-    per_token = sum_paths(flops, model, lm_paths) / length
-    params = decoder_parameters(model.model.language_model)
-    lines += ["", f"LLM prefill per token: {_g(per_token)} {unit} = {per_token / (2 * params):.3f} x 2 x the decoder's "
-                  f"{params:,} parameters (the excess is attention over the {length} positions).", ""]
-
     sam_paths = dict(components)["SAM"] + dict(components)["language-to-pixel projection R_lp (Eq. 13)"]
     ours = {"language model": sum_paths(flops, model, lm_paths), "SAM + R_lp": sum_paths(flops, model, sam_paths)}
     ours["visual encoding"] = total - ours["language model"] - ours["SAM + R_lp"]
     theirs = {"visual encoding": sum_paths(llava_flops, llava, ("model.vision_tower", "model.multi_modal_projector")),
               "language model": sum_paths(llava_flops, llava, ("model.language_model", "lm_head")), "SAM + R_lp": 0}
-    lines += ["### Against LLaVA-1.5-13B (built on the meta device with transformers, measured the same way)", "",
-              f"LLaVA-1.5-13B: CLIP ViT-L/14-336 on one 336x336 image ({llava.config.image_seq_length} tokens), the "
-              f"same {request.text_tokens} text tokens, prefill of {llava_length} tokens on Llama-2-13B.", "",
-              f"| part | EarthGPT-X {unit} | LLaVA-1.5-13B {unit} | ratio |", "|---|---:|---:|---:|"]
+    lines = ["### Against LLaVA-1.5-13B (built on the meta device with transformers, measured the same way)", "",
+             f"LLaVA-1.5-13B: CLIP ViT-L/14-336 on one 336x336 image ({llava.config.image_seq_length} tokens), the "
+             f"same {request.text_tokens} text tokens, prefill of {llava_length} tokens on Llama-2-13B.", "",
+             f"| part | EarthGPT-X {unit} | LLaVA-1.5-13B {unit} | ratio |", "|---|---:|---:|---:|"]
     rows = (("visual encoding (towers, fusion, projectors; LLaVA: CLIP + projector)", "visual encoding"),
             (f"LLM prefill ({length} vs {llava_length} tokens)", "language model"), ("SAM + R_lp (mask head)", "SAM + R_lp"))
     for label, key in rows:
         ratio = f"{ours[key] / theirs[key]:.2f}" if theirs[key] else "(LLaVA has none)"
-        lines.append(f"| {label} | {_g(ours[key])} | {_g(theirs[key])} | {ratio} |")
+        lines.append(f"| {label} | {g(ours[key])} | {g(theirs[key])} | {ratio} |")
     without_sam = total - ours["SAM + R_lp"]
-    lines += [f"| **total** | **{_g(total)}** | **{_g(llava_flops[''])}** | **{total / llava_flops[''] :.2f}** |",
-              f"| total without the mask head | {_g(without_sam)} | {_g(llava_flops[''])} | "
+    lines += [f"| **total** | **{g(total)}** | **{g(llava_flops[''])}** | **{total / llava_flops[''] :.2f}** |",
+              f"| total without the mask head | {g(without_sam)} | {g(llava_flops[''])} | "
               f"{without_sam / llava_flops[''] :.2f} |", "",
               f"flops_ratio_vs_llava_1_5_13b={total / llava_flops['']:.2f} "
               f"flops_ratio_vs_llava_1_5_13b_without_mask_head={without_sam / llava_flops['']:.2f}"]
+    return lines
+
+
+def flops_report(model, components: Sequence[tuple[str, Sequence[str]]], request: Request = Request()) -> str:
+    """Markdown: EarthGPT-X's FLOPs per component for one request, and the comparison with LLaVA-1.5-13B."""
+    config = model.config
+    flops = earthgptx_request_flops(model, request)
+    length = earthgptx_sequence_length(config, request)
+    canvas = "x".join(str(v) for v in config.canvas_size)
+    unit, scale = _scale(flops[""])
+
+    def _g(value: float) -> str:
+        return f"{value / scale:,.1f}"
+
+    lines = ["## FLOPs of one request (measured with FlopCounterMode on the meta device, 1 multiply-add = 2 FLOPs)",
+             "",
+             f"One {canvas} image ({config.num_views} views of {config.tile_size}, {config.num_image_tokens} visual "
+             f"tokens), {request.num_prompts} prompts ({2 * request.num_prompts} region tokens), {request.text_tokens} "
+             f"text tokens: prefill of S = {length} tokens; SAM view {config.grounding_image_size}x"
+             f"{config.grounding_image_size}; {request.num_pix} [PIX]. Matmuls, convolutions and attention are counted "
+             "(attention over the full S x S); elementwise work is not.", "",
+             f"| component | {unit} | share |", "|---|---:|---:|"]
+    lines += _component_rows(model, flops, components, request, length, _g)
+    per_token = sum_paths(flops, model, dict(components)["language model"]) / length
+    params = decoder_parameters(model.model.language_model)
+    lines += ["", f"LLM prefill per token: {_g(per_token)} {unit} = {per_token / (2 * params):.3f} x 2 x the decoder's "
+                  f"{params:,} parameters (the excess is attention over the {length} positions).", ""]
+    lines += _llava_comparison(model, flops, components, request, length, unit, _g)
     return "\n".join(lines)
 
 

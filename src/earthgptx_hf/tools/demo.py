@@ -29,6 +29,7 @@ import json
 import logging
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -256,80 +257,77 @@ def write_report(out: Path, summary: dict) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    args = parse_arguments(argv)
-    from ..evaluation.evaluate_model import EvalArguments, EvalDataArguments, run_evaluation
-    from .hub import save_hub_ready
+@contextmanager
+def _timed(timings: dict, step: str):
+    """Adds the seconds the block took to `timings[step]`."""
+    start = time.monotonic()
+    yield
+    timings[step] = time.monotonic() - start
 
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    timings, start = {}, time.monotonic()
-    scene_dir = out / "scenes"
 
-    train_data = _data_arguments(args, "train", scene_dir)
-    if args.data is not None:
-        trainer, model_dir = train_recipe(args, out, train_data)
-    else:
-        trainer, model_dir = train_demo_model(args, out, train_data)
-    timings["training (incl. data)"] = time.monotonic() - start
+def _data_description(args) -> str:
+    if args.data is None:
+        return (f"procedural multi-source scenes (synthetic: optical, SAR, infrared; {args.num_scenes} scenes of "
+                "64x64, 80 % train / 20 % test, ship / storage tank / vehicle / building / airplane)")
+    return f"{args.data} ({args.data_format})"
+
+
+def _evaluate_step(args, out: Path, model_dir: Path, train_data, eval_data) -> dict:
+    """The evaluation: `earthgptx-eval` (its Python entry) on the held-out split; returns its summary."""
+    from ..evaluation.evaluate_model import EvalArguments, run_evaluation
 
     logger.info("[2/6] evaluation of the held-out split with earthgptx-eval")
-    t = time.monotonic()
-    eval_data = _data_arguments(args, "test", scene_dir, EvalDataArguments)
     # real data: the prompt-reading checks of issue 17, asked at the scale the recipe's region crops teach (zoom-in;
     # the swap check then also asks pairs of different classes on one zoom-in crop)
     real = {"swap_check": True, "seen_classes_split": "train", "seen_classes_path": train_data.data_path,
             "zoom_in": True} if args.data else {}
-    summary_eval = run_evaluation(
+    return run_evaluation(
         EvalArguments(model=str(model_dir), output_dir=str(out / "eval"), max_samples=_eval_samples(args),
                       batch_size=16, max_new_tokens=32, gallery_size=8, **real), eval_data)
-    timings["evaluation"] = time.monotonic() - t
+
+
+def _hub_step(args, out: Path, model_dir: Path, summary_eval: dict):
+    """The Hub-ready checkpoint with its model card; returns the model, the training data report and the
+    checkpoint's folder."""
+    from .hub import save_hub_ready
 
     logger.info("[3/6] Hub-ready checkpoint")
-    t = time.monotonic()
     model, processor = load_checked(model_dir)
     report = json.loads((model_dir / "data_report.json").read_text())
-    data_description = (
-        f"procedural multi-source scenes (synthetic: optical, SAR, infrared; {args.num_scenes} scenes of 64x64, "
-        "80 % train / 20 % test, ship / storage tank / vehicle / building / airplane)" if args.data is None
-        else f"{args.data} ({args.data_format})"
-    )
     hub_dir = save_hub_ready(
-        out / "hub", model, processor, training_data=f"{data_description}; {report.get('records', '?')} records "
-        f"(referring object classification and [PIX] grounding of {GROUNDING_REGIONS} regions per question, "
+        out / "hub", model, processor, training_data=f"{_data_description(args)}; {report.get('records', '?')} "
+        f"records (referring object classification and [PIX] grounding of {GROUNDING_REGIONS} regions per question, "
         "point / box / free-form prompts).",
         evaluation=summary_eval, evaluation_dataset="procedural-scenes-test" if args.data is None else "test split",
         base_models=["HuggingFaceTB/SmolLM2-135M-Instruct"] if args.llm == "smollm2" else None,
     )
-    timings["Hub-ready checkpoint"] = time.monotonic() - t
+    return model, report, hub_dir
 
-    logger.info("[4/6] pipeline('visual-prompting') from %s on held-out images", hub_dir)
-    t = time.monotonic()
-    examples = run_pipeline_examples(hub_dir, _example_images(eval_data), out / "examples")
-    timings["pipeline examples"] = time.monotonic() - t
 
-    logger.info("[5/6] earthgptx-predict on a georeferenced scene of held-out images")
-    t = time.monotonic()
-    scene = run_scene_example(hub_dir, eval_data, out / "scene")
-    timings["earthgptx-predict (scene)"] = time.monotonic() - t
-
-    logger.info("[6/6] report")
-    timings["total"] = time.monotonic() - start
+def _report_step(args, out: Path, run: dict) -> Path:
+    """The last step: `REPORT.md` and `demo_summary.json` from the run's parts (`run`: trainer, model, report,
+    summary_eval, hub_dir, examples, scene, timings)."""
+    summary_eval, trainer, model = run["summary_eval"], run["trainer"], run["model"]
     path = write_report(out, {
         "model_description": f"tiny EarthGPT-X ({sum(p.numel() for p in model.parameters()):,} parameters"
                              + (", SmolLM2-135M-Instruct language model" if args.llm == "smollm2" else "") + ")",
-        "data_description": data_description, "timings": timings, "steps": trainer.state.global_step,
-        "batch_size": args.batch_size, "train_records": report.get("records", "?"),
+        "data_description": _data_description(args), "timings": run["timings"], "steps": trainer.state.global_step,
+        "batch_size": args.batch_size, "train_records": run["report"].get("records", "?"),
         "stopped_by": f"the {args.minutes:.0f}-minute budget" if getattr(trainer, "budget_stopped", False)
                       else "max_steps",
-        "results": summary_eval["results"], "calibration": summary_eval.get("calibration"), "hub_dir": str(hub_dir),
-        "examples": examples, "scene": scene,
+        "results": summary_eval["results"], "calibration": summary_eval.get("calibration"),
+        "hub_dir": str(run["hub_dir"]), "examples": run["examples"], "scene": run["scene"],
     })
-    (out / "demo_summary.json").write_text(json.dumps({"timings": timings, "results": summary_eval["results"],
+    (out / "demo_summary.json").write_text(json.dumps({"timings": run["timings"], "results": summary_eval["results"],
                                                        "calibration": summary_eval.get("calibration"),
-                                                       "examples": examples, "scene": scene}, indent=2,
-                                                      default=str))
+                                                       "examples": run["examples"], "scene": run["scene"]},
+                                                      indent=2, default=str))
+    return path
+
+
+def _print_summary(run: dict, report_path: Path) -> None:
+    """The figures of the run on stdout: accuracy and gIoU per prompt type, the grounding lines, the outputs."""
+    summary_eval, scene, timings = run["summary_eval"], run["scene"], run["timings"]
     roc = summary_eval["results"].get("classification", {})
     grounding = summary_eval["results"].get("grounding", {})
     print(f"\nEarthGPT-X demo done in {timings['total'] / 60:.1f} min.")
@@ -341,7 +339,39 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {line}")
     print(f"  earthgptx-predict on a georeferenced scene: {scene['features']} features -> {scene['result']}, "
           f"{scene['png']}")
-    print(f"Report: {path.resolve()}\nHub-ready checkpoint: {Path(hub_dir).resolve()}")
+    print(f"Report: {report_path.resolve()}\nHub-ready checkpoint: {Path(run['hub_dir']).resolve()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    args = parse_arguments(argv)
+    from ..evaluation.evaluate_model import EvalDataArguments
+
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timings, start = {}, time.monotonic()
+    scene_dir = out / "scenes"
+    run = {"timings": timings}
+    train_data = _data_arguments(args, "train", scene_dir)
+    with _timed(timings, "training (incl. data)"):  # step 1 and its data
+        train = train_recipe if args.data is not None else train_demo_model
+        run["trainer"], model_dir = train(args, out, train_data)
+    eval_data = _data_arguments(args, "test", scene_dir, EvalDataArguments)
+    with _timed(timings, "evaluation"):
+        run["summary_eval"] = _evaluate_step(args, out, model_dir, train_data, eval_data)
+    with _timed(timings, "Hub-ready checkpoint"):
+        run["model"], run["report"], run["hub_dir"] = _hub_step(args, out, model_dir, run["summary_eval"])
+
+    logger.info("[4/6] pipeline('visual-prompting') from %s on held-out images", run["hub_dir"])
+    with _timed(timings, "pipeline examples"):
+        run["examples"] = run_pipeline_examples(run["hub_dir"], _example_images(eval_data), out / "examples")
+    logger.info("[5/6] earthgptx-predict on a georeferenced scene of held-out images")
+    with _timed(timings, "earthgptx-predict (scene)"):
+        run["scene"] = run_scene_example(run["hub_dir"], eval_data, out / "scene")
+
+    logger.info("[6/6] report")
+    timings["total"] = time.monotonic() - start
+    _print_summary(run, _report_step(args, out, run))
     return 0
 
 

@@ -68,24 +68,9 @@ def _eval_results(results: dict, dataset_name: str) -> list[EvalResult]:
     return entries
 
 
-def build_model_card(model, repo_id: str | None = None, *, license: str = "apache-2.0",
-                     base_models: list[str] | None = None, training_data: str | None = None,
-                     evaluation=None, evaluation_dataset: str = "unnamed", datasets: list[str] | None = None,
-                     description: str | None = None) -> ModelCard:
-    """The model card: YAML metadata (library, pipeline tag, tags, license, base models, datasets, results) and
-    usage, architecture, training data, evaluation and limitations sections."""
-    config = model.config
-    results = _load_results(evaluation)
-    name = repo_id or "EarthGPT-X"
-    data = ModelCardData(
-        library_name="transformers", pipeline_tag="image-text-to-text", license=license, tags=list(CARD_TAGS),
-        base_model=base_models or None, datasets=datasets or None, model_name=name,
-        eval_results=_eval_results(results, evaluation_dataset) or None if results else None,
-    )
-    text_config = config.text_config
-    parameters = sum(p.numel() for p in model.parameters())
-    where = repo_id or "path/to/this/folder"
-    usage = f'''```python
+def _usage_section(where: str) -> str:
+    """The card's usage: the pipeline, then the processor and `generate()`, loading from `where`."""
+    return f'''```python
 from transformers import pipeline
 
 pipe = pipeline("visual-prompting", model="{where}", trust_remote_code=True)
@@ -111,13 +96,14 @@ outputs = model.generate(**inputs, max_new_tokens=64, return_dict_in_generate=Tr
 # text, regions, masks (at the image size: one (height, width) per image)
 print(processor.post_process_generation(outputs, inputs, target_sizes=[(image.height, image.width)])[0])
 ```'''
-    sections = [
-        f"# {name}",
-        description or "EarthGPT-X: a multimodal LLM for optical, SAR and infrared remote-sensing images, steered by "
-        "visual prompts (points, boxes, free-form shapes) and text, answering at image, region and pixel level "
-        "(a `[PIX]` token decoded into a mask by a SAM decoder).",
-        "## Usage", usage,
-        "## Architecture",
+
+
+def _architecture_section(model) -> str:
+    """The card's architecture lines: the language model, the visual encoders, SAM and the parameter count."""
+    config = model.config
+    text_config = config.text_config
+    parameters = sum(p.numel() for p in model.parameters())
+    return (
         f"- language model: {text_config.model_type}, {text_config.num_hidden_layers} layers, width "
         f"{text_config.hidden_size}, vocabulary {text_config.vocab_size}\n"
         f"- mixed visual encoder: DINOv2 ({config.dino_config.hidden_size} wide) + ConvNeXt "
@@ -125,7 +111,31 @@ print(processor.post_process_generation(outputs, inputs, target_sizes=[(image.he
         f"- spatial-aware encoder (ViT, {config.spatial_config.hidden_size} wide) on the rasterised prompts, hybrid "
         f"fusion, up to {config.max_regions} regions\n"
         f"- pixel perception: SAM ({config.grounding_config.vision_config.image_size} px input)\n"
-        f"- {parameters:,} parameters",
+        f"- {parameters:,} parameters"
+    )
+
+
+def build_model_card(model, repo_id: str | None = None, *, license: str = "apache-2.0",
+                     base_models: list[str] | None = None, training_data: str | None = None,
+                     evaluation=None, evaluation_dataset: str = "unnamed", datasets: list[str] | None = None,
+                     description: str | None = None) -> ModelCard:
+    """The model card: YAML metadata (library, pipeline tag, tags, license, base models, datasets, results) and
+    usage, architecture, training data, evaluation and limitations sections."""
+    results = _load_results(evaluation)
+    name = repo_id or "EarthGPT-X"
+    data = ModelCardData(
+        library_name="transformers", pipeline_tag="image-text-to-text", license=license, tags=list(CARD_TAGS),
+        base_model=base_models or None, datasets=datasets or None, model_name=name,
+        eval_results=_eval_results(results, evaluation_dataset) or None if results else None,
+    )
+    sections = [
+        f"# {name}",
+        description or "EarthGPT-X: a multimodal LLM for optical, SAR and infrared remote-sensing images, steered by "
+        "visual prompts (points, boxes, free-form shapes) and text, answering at image, region and pixel level "
+        "(a `[PIX]` token decoded into a mask by a SAM decoder).",
+        "## Usage", _usage_section(repo_id or "path/to/this/folder"),
+        "## Architecture",
+        _architecture_section(model),
         "## Training data", training_data or "Not recorded.",
     ]
     if results:
