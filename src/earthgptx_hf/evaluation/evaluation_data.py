@@ -14,7 +14,7 @@ from ..data.tasks import TASKS, build_records
 
 logger = logging.getLogger(__name__)
 
-IMAGE_LEVEL_TASKS = ("scene", "caption")  # prompted with the whole-image box: one row, not one per prompt type
+IMAGE_LEVEL_TASKS = ("scene", "caption", "detailed_caption")  # prompted with the whole-image box: one row, not one per prompt type
 
 
 def split_list(value: str, valid, argument: str) -> list[str]:
@@ -39,6 +39,74 @@ def record_prompt_type(record: dict) -> str:
     return "box" if kinds == {"box"} else "point" if kinds == {"point"} else "freeform"
 
 
+def _read_groups(data_args: DataArguments, tasks: list[str], prompt_types: list[str]) -> dict:
+    """The groups of an M-RSVP records file (`data_format="records"`), by task and the records' own prompt type."""
+    if data_args.data_path is None:
+        raise ValueError("data_format='records' needs data_path (an M-RSVP .jsonl file).")
+    records, report = read_records(data_args.data_path, data_args.image_dir, data_args.allow_outside_root)
+    logger.info("evaluation data: %s", report)
+    groups: dict = {}
+    for record in records:
+        kind = record_prompt_type(record)
+        if record.get("task") in tasks and (kind == "image" or kind in prompt_types):
+            groups.setdefault((record["task"], kind), []).append(record)
+    return groups
+
+
+def _zoom_in_images(images, data_args: DataArguments, tasks: list[str], max_regions: int, workdir: Path,
+                    zoom_in: dict, swap_pairs: bool) -> tuple[list, list]:
+    """The images the region tasks are asked on (zoom-in crops) and the pair crops of the swap check (none unless
+    `swap_pairs`, classification is asked and the model takes two regions)."""
+    if data_args.data_format == "procedural":
+        raise ValueError("zoom_in asks real images on crops around their objects; the procedural scenes are "
+                         "small already (give a converter's data_format).")
+    from ..data.zoom_in import zoom_in_images
+
+    region_images, zoomed = zoom_in_images(images, Path(workdir) / "zoom_in", max_regions=max_regions, **zoom_in)
+    logger.info("zoom-in crops for the region tasks: %s", zoomed)
+    pair_images = []
+    if swap_pairs and "classification" in tasks and max_regions < 2:
+        logger.warning("the zoom-in pairs of the swap check ask two regions per question; the model takes "
+                       "max_regions=%d: not asked", max_regions)
+    elif swap_pairs and "classification" in tasks:
+        from ..data.zoom_in import pair_crops
+
+        pair_images, paired = pair_crops(images, Path(workdir) / "zoom_in_pairs", **zoom_in)
+        logger.info("zoom-in pair crops for the prompt-swap check: %s", paired)
+    return region_images, pair_images
+
+
+def _built_groups(data_args: DataArguments, tasks: list[str], prompt_types: list[str], max_regions: int, seed: int,
+                  workdir: Path, zoom_in: dict | None, swap_pairs: bool) -> dict:
+    """The groups built from a converter's (or the procedural) images: one per task and prompt type (one per task
+    for the image-level tasks), then the zoom-in pair groups."""
+    images, report = load_annotated_images(data_args, workdir)
+    region_images, pair_images = images, []
+    if zoom_in is not None:
+        region_images, pair_images = _zoom_in_images(images, data_args, tasks, max_regions, workdir, zoom_in,
+                                                     swap_pairs)
+    groups: dict = {}
+    for task in tasks:
+        for kind in (["image"] if task in IMAGE_LEVEL_TASKS else prompt_types):
+            records = build_records(images if kind == "image" else region_images, tasks=(task,),
+                                    prompt_type="box" if kind == "image" else kind,
+                                    max_regions=max_regions, seed=seed, report=report,
+                                    grounding_regions=data_args.grounding_regions)
+            if records:
+                groups[(task, kind)] = records
+            else:
+                logger.warning("no %s records in the data (e.g. no masks for grounding, no captions): skipped", task)
+    for kind in prompt_types if pair_images else []:
+        # no report: the pairs are a second view of objects that the groups above count already
+        records = build_records(pair_images, tasks=("classification",), prompt_type=kind, max_regions=max_regions,
+                                seed=seed)
+        if records:
+            groups[("classification", pair_group(kind))] = records
+    logger.info("evaluation data: %s; %s", report,
+                ", ".join(f"{task}/{kind}: {len(records)} records" for (task, kind), records in groups.items()))
+    return groups
+
+
 def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], max_regions: int, seed: int = 1,
                             max_samples: int | None = None, workdir: Path = Path("."),
                             zoom_in: dict | None = None, swap_pairs: bool = False) -> dict:
@@ -49,55 +117,10 @@ def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], m
     type> pairs")` per prompt type: pairs of objects of different classes, each asked on one crop at the zoom-in
     scale (`data.zoom_in.pair_crops`, written under `<workdir>/zoom_in_pairs`), for the prompt-swap check."""
     tasks = split_list(data_args.tasks, TASKS, "tasks")
-    groups: dict = {}
     if data_args.data_format == "records":
-        if data_args.data_path is None:
-            raise ValueError("data_format='records' needs data_path (an M-RSVP .jsonl file).")
-        records, report = read_records(data_args.data_path, data_args.image_dir, data_args.allow_outside_root)
-        logger.info("evaluation data: %s", report)
-        for record in records:
-            kind = record_prompt_type(record)
-            if record.get("task") in tasks and (kind == "image" or kind in prompt_types):
-                groups.setdefault((record["task"], kind), []).append(record)
+        groups = _read_groups(data_args, tasks, prompt_types)
     else:
-        images, report = load_annotated_images(data_args, workdir)
-        region_images, pair_images = images, []
-        if zoom_in is not None:
-            if data_args.data_format == "procedural":
-                raise ValueError("zoom_in asks real images on crops around their objects; the procedural scenes are "
-                                 "small already (give a converter's data_format).")
-            from ..data.zoom_in import zoom_in_images
-
-            region_images, zoomed = zoom_in_images(images, Path(workdir) / "zoom_in", max_regions=max_regions,
-                                                   **zoom_in)
-            logger.info("zoom-in crops for the region tasks: %s", zoomed)
-            if swap_pairs and "classification" in tasks and max_regions < 2:
-                logger.warning("the zoom-in pairs of the swap check ask two regions per question; the model takes "
-                               "max_regions=%d: not asked", max_regions)
-            elif swap_pairs and "classification" in tasks:
-                from ..data.zoom_in import pair_crops
-
-                pair_images, paired = pair_crops(images, Path(workdir) / "zoom_in_pairs", **zoom_in)
-                logger.info("zoom-in pair crops for the prompt-swap check: %s", paired)
-        for task in tasks:
-            for kind in (["image"] if task in IMAGE_LEVEL_TASKS else prompt_types):
-                records = build_records(images if kind == "image" else region_images, tasks=(task,),
-                                        prompt_type="box" if kind == "image" else kind,
-                                        max_regions=max_regions, seed=seed, report=report,
-                                        grounding_regions=data_args.grounding_regions)
-                if records:
-                    groups[(task, kind)] = records
-                else:
-                    logger.warning("no %s records in the data (e.g. no masks for grounding, no captions): skipped",
-                                   task)
-        for kind in prompt_types if pair_images else []:
-            # no report: the pairs are a second view of objects that the groups above count already
-            records = build_records(pair_images, tasks=("classification",), prompt_type=kind, max_regions=max_regions,
-                                    seed=seed)
-            if records:
-                groups[("classification", pair_group(kind))] = records
-        logger.info("evaluation data: %s; %s", report,
-                    ", ".join(f"{task}/{kind}: {len(records)} records" for (task, kind), records in groups.items()))
+        groups = _built_groups(data_args, tasks, prompt_types, max_regions, seed, workdir, zoom_in, swap_pairs)
     if max_samples is not None:
         groups = {key: records[:max_samples] for key, records in groups.items()}
     if not groups:
