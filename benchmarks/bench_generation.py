@@ -188,7 +188,7 @@ def print_compiled(compiled: dict, repeats: int | None = None, new_tokens: int |
           f"{compiled['llava_compiled'] * 1e3:.2f} | {compiled['compiled'] / compiled['llava_compiled']:.3f} |")
 
 
-def main() -> None:
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repeats and new tokens (under 3 minutes)")
     parser.add_argument("--repeats", type=int, default=None, help="default 7, with --quick 3")
@@ -202,40 +202,44 @@ def main() -> None:
     parser.add_argument("--text-config", type=json.loads, default=None,
                         help="the language model's config as JSON (with model_type); default SmolLM2-135M's")
     args = parser.parse_args()
-    repeats = args.repeats or (3 if args.quick else 7)
-    new_tokens = args.new_tokens or (16 if args.quick else 64)
-    torch.set_num_threads(args.threads)
-    text_config = args.text_config or SMOLLM2_135M
-    config, earth, llava, images_per_sample = build_models(text_config)
-    pix = config.pix_token_id
-    gen = dict(do_sample=False, pad_token_id=config.text_config.pad_token_id, suppress_tokens=[pix])
+    args.repeats = args.repeats or (3 if args.quick else 7)
+    args.new_tokens = args.new_tokens or (16 if args.quick else 64)
+    return args
+
+
+@torch.no_grad()
+def measure(earth, llava, config, images_per_sample: int, gen: dict, args) -> dict:
+    """Every timing of the table: prefill and decode per batch, 16 prompts against 1, the follow-up turn, the memory
+    bandwidth and (with `--compile`) the compiled decode."""
+    repeats, new_tokens = args.repeats, args.new_tokens
 
     def timed(model, inputs, n):
         return median_seconds(lambda: model.generate(**inputs, max_new_tokens=n, min_new_tokens=n, **gen), repeats)
 
-    if args.compile_only:
-        with torch.no_grad():
-            compiled = compiled_decode(earth, llava, config, images_per_sample, gen, new_tokens, repeats)
-        print_compiled(compiled, repeats, new_tokens)
-        return
     results = {}
-    with torch.no_grad():
-        bandwidth = memory_bandwidth(max(repeats, 3))
-        for batch in BATCHES:
-            e_in = earth_inputs(config, batch, 1)
-            l_in = llava_inputs(config, llava.config, batch, images_per_sample, 1)
-            assert e_in["input_ids"].shape == l_in["input_ids"].shape
-            e1, l1 = timed(earth, e_in, 1), timed(llava, l_in, 1)
-            en, ln = timed(earth, e_in, new_tokens + 1), timed(llava, l_in, new_tokens + 1)
-            results[batch] = {"seq": e_in["input_ids"].shape[1], "e_prefill": e1, "l_prefill": l1,
-                              "e_decode": (en - e1) / new_tokens, "l_decode": (ln - l1) / new_tokens}
-        e16_in = earth_inputs(config, 1, 16)
-        p1 = timed(earth, earth_inputs(config, 1, 1), 1)
-        p16 = timed(earth, e16_in, 1)
-        followup, followup_tokens, cached = followup_seconds(earth, config, gen, repeats)
-        compiled = compiled_decode(earth, llava, config, images_per_sample, gen, new_tokens, repeats) \
-            if args.compile else None
+    bandwidth = memory_bandwidth(max(repeats, 3))
+    for batch in BATCHES:
+        e_in = earth_inputs(config, batch, 1)
+        l_in = llava_inputs(config, llava.config, batch, images_per_sample, 1)
+        assert e_in["input_ids"].shape == l_in["input_ids"].shape
+        e1, l1 = timed(earth, e_in, 1), timed(llava, l_in, 1)
+        en, ln = timed(earth, e_in, new_tokens + 1), timed(llava, l_in, new_tokens + 1)
+        results[batch] = {"seq": e_in["input_ids"].shape[1], "e_prefill": e1, "l_prefill": l1,
+                          "e_decode": (en - e1) / new_tokens, "l_decode": (ln - l1) / new_tokens}
+    e16_in = earth_inputs(config, 1, 16)
+    p1 = timed(earth, earth_inputs(config, 1, 1), 1)
+    p16 = timed(earth, e16_in, 1)
+    followup, followup_tokens, cached = followup_seconds(earth, config, gen, repeats)
+    compiled = compiled_decode(earth, llava, config, images_per_sample, gen, new_tokens, repeats) \
+        if args.compile else None
+    return {"results": results, "bandwidth": bandwidth, "seq16": e16_in["input_ids"].shape[1], "p1": p1,
+            "p16": p16, "followup": followup, "followup_tokens": followup_tokens, "cached": cached,
+            "compiled": compiled}
 
+
+def print_table(m: dict, earth, llava, config, images_per_sample: int, args) -> None:
+    """The measurements as a Markdown table, then the key=value line."""
+    results, bandwidth, p1, p16, followup = m["results"], m["bandwidth"], m["p1"], m["p16"], m["followup"]
     e_bytes, l_bytes = llm_weight_bytes(earth), llm_weight_bytes(llava)
     bound = e_bytes / bandwidth
     b1 = results[1]
@@ -245,7 +249,7 @@ def main() -> None:
           f"heads={text.num_attention_heads}/{text.num_key_value_heads} vocab={text.vocab_size}; "
           f"visual tokens={config.num_image_tokens} (LLaVA: {images_per_sample} images x "
           f"{config.num_image_tokens // images_per_sample}); text tokens={len(TEXT_IDS)}; fp32; "
-          f"torch_threads={torch.get_num_threads()}; N={new_tokens}; median of {repeats} after 1 warm-up")
+          f"torch_threads={torch.get_num_threads()}; N={args.new_tokens}; median of {args.repeats} after 1 warm-up")
     print()
     print("| measurement | EarthGPT-X | LLaVA | ratio |")
     print("|---|---:|---:|---:|")
@@ -254,17 +258,17 @@ def main() -> None:
               f"{r['l_prefill'] * 1e3:.1f} | {r['e_prefill'] / r['l_prefill']:.3f} |")
         print(f"| batch {batch}, decode per token, ms | {r['e_decode'] * 1e3:.2f} | {r['l_decode'] * 1e3:.2f} | "
               f"{r['e_decode'] / r['l_decode']:.3f} |")
-    print(f"| batch 1, prefill 16 prompts ({e16_in['input_ids'].shape[1]} tokens) / 1 prompt, ms | "
+    print(f"| batch 1, prefill 16 prompts ({m['seq16']} tokens) / 1 prompt, ms | "
           f"{p16 * 1e3:.1f} / {p1 * 1e3:.1f} | | {p16 / p1:.3f} |")
     print(f"| LLM weight bytes (fp32, embedding incl., tied head once), MB | {e_bytes / 1e6:.1f} | "
           f"{l_bytes / 1e6:.1f} | |")
     print(f"| memory bandwidth (512 MB copy, read + write), GB/s | {bandwidth / 1e9:.2f} | | |")
     print(f"| decode bound per token (weight bytes / bandwidth), ms | {bound * 1e3:.2f} | | |")
     print(f"| batch 1 decode, fraction of the bound | {fraction:.3f} | {l_bytes / bandwidth / b1['l_decode']:.3f} | |")
-    print(f"| batch 1, follow-up turn ({followup_tokens} new tokens, {cached} cached) / first turn, time to first "
-          f"token, ms | {followup * 1e3:.1f} / {p1 * 1e3:.1f} | | {followup / p1:.3f} |")
-    if compiled:
-        print_compiled(compiled)
+    print(f"| batch 1, follow-up turn ({m['followup_tokens']} new tokens, {m['cached']} cached) / first turn, time "
+          f"to first token, ms | {followup * 1e3:.1f} / {p1 * 1e3:.1f} | | {followup / p1:.3f} |")
+    if m["compiled"]:
+        print_compiled(m["compiled"])
     print()
     r8 = results[8]
     print(f"decode_ratio_vs_llava={b1['e_decode'] / b1['l_decode']:.3f} "
@@ -273,6 +277,20 @@ def main() -> None:
           f"prefill_ratio_vs_llava_b8={r8['e_prefill'] / r8['l_prefill']:.3f} "
           f"prefill_16_vs_1_prompts={p16 / p1:.3f} decode_fraction_of_bound={fraction:.3f} "
           f"followup_vs_first_turn={followup / p1:.3f}")
+
+
+def main() -> None:
+    args = parse_arguments()
+    torch.set_num_threads(args.threads)
+    config, earth, llava, images_per_sample = build_models(args.text_config or SMOLLM2_135M)
+    gen = dict(do_sample=False, pad_token_id=config.text_config.pad_token_id, suppress_tokens=[config.pix_token_id])
+    if args.compile_only:
+        with torch.no_grad():
+            compiled = compiled_decode(earth, llava, config, images_per_sample, gen, args.new_tokens, args.repeats)
+        print_compiled(compiled, args.repeats, args.new_tokens)
+        return
+    print_table(measure(earth, llava, config, images_per_sample, gen, args), earth, llava, config, images_per_sample,
+                args)
 
 
 if __name__ == "__main__":

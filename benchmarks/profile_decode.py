@@ -104,29 +104,8 @@ def decode_seconds(model, inputs: dict, new_tokens: int, gen: dict, repeats: int
     return statistics.median(samples)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--new-tokens", type=int, default=16, help="N of the decode difference")
-    parser.add_argument("--repeats", type=int, default=3, help="median of the unprofiled timings")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--top", type=int, default=12, help="operators listed")
-    parser.add_argument("--text-config", type=json.loads, default=None,
-                        help="the language model's config as JSON (with model_type); default SmolLM2-135M's")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    config, earth, llava, images_per_sample = build_models(args.text_config or SMOLLM2_135M)
-    gen = dict(do_sample=False, pad_token_id=config.text_config.pad_token_id, suppress_tokens=[config.pix_token_id])
-    models = {"EarthGPT-X": (earth, earth_inputs(config, 1, 1)),
-              "LLaVA": (llava, llava_inputs(config, llava.config, 1, images_per_sample, 1))}
-    with torch.no_grad():
-        bandwidth = memory_bandwidth(max(args.repeats, 3))
-        results = {}
-        for name, (model, inputs) in models.items():
-            results[name] = decode_profile(model, inputs, args.new_tokens, gen)
-            results[name]["decode"] = decode_seconds(model, inputs, args.new_tokens, gen, args.repeats)
-            results[name]["pure"] = weight_matmul_seconds(model, max(args.repeats, 5) * 4)
-            results[name]["bound"] = llm_weight_bytes(model) / bandwidth
-
+def print_report(results: dict, config, bandwidth: float, args) -> None:
+    """The operator tables, the per-token groups against the bound, then the key=value line."""
     e, l = results["EarthGPT-X"], results["LLaVA"]
     text = config.text_config
     print(f"LLM: {text.model_type} hidden={text.hidden_size} layers={text.num_hidden_layers} "
@@ -170,6 +149,31 @@ def main() -> None:
           f"llava_matmul_share={l['groups']['matmul'] / l['wall']:.3f} "
           f"half_bound_ms={half * 1e3:.2f} non_matmul_ms={(e['decode'] - matmul) * 1e3:.2f} "
           f"non_matmul_budget_at_half_bound_ms={(half - matmul) * 1e3:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--new-tokens", type=int, default=16, help="N of the decode difference")
+    parser.add_argument("--repeats", type=int, default=3, help="median of the unprofiled timings")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--top", type=int, default=12, help="operators listed")
+    parser.add_argument("--text-config", type=json.loads, default=None,
+                        help="the language model's config as JSON (with model_type); default SmolLM2-135M's")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config, earth, llava, images_per_sample = build_models(args.text_config or SMOLLM2_135M)
+    gen = dict(do_sample=False, pad_token_id=config.text_config.pad_token_id, suppress_tokens=[config.pix_token_id])
+    models = {"EarthGPT-X": (earth, earth_inputs(config, 1, 1)),
+              "LLaVA": (llava, llava_inputs(config, llava.config, 1, images_per_sample, 1))}
+    with torch.no_grad():
+        bandwidth = memory_bandwidth(max(args.repeats, 3))
+        results = {}
+        for name, (model, inputs) in models.items():
+            results[name] = decode_profile(model, inputs, args.new_tokens, gen)
+            results[name]["decode"] = decode_seconds(model, inputs, args.new_tokens, gen, args.repeats)
+            results[name]["pure"] = weight_matmul_seconds(model, max(args.repeats, 5) * 4)
+            results[name]["bound"] = llm_weight_bytes(model) / bandwidth
+    print_report(results, config, bandwidth, args)
 
 
 if __name__ == "__main__":
