@@ -15,7 +15,7 @@ from .augmentation import CROP_CONTEXT, CROP_MIN_SIZE
 from .converters import CONVERTERS
 from .formats import PLUGIN_FORMATS, GeoDataArguments, plugin_loader
 from .procedural import generate_scenes
-from .sampling import check_balance_power, check_procedural_share
+from .sampling import check_balance_power, check_procedural_share, parse_task_mix
 from .tasks import parse_grounding_regions
 from .validation_split import check_validation_split
 
@@ -62,6 +62,10 @@ class DataArguments(GeoDataArguments):
     balance_power: float = field(default=1.0, metadata={
         "help": "Class balance strength in (0, 1]: weights are class frequency ** -balance_power (1: every class of "
                 "a modality weighs the same; 0.5: rare classes of a few objects are repeated less)."})
+    task_mix: str | None = field(default=None, metadata={
+        "help": "Training: the share of each task among the training records, as 'task=weight' pairs (weights "
+                "normalised), e.g. 'classification=2,grounding=2,caption=1': the records are resampled to it (as many "
+                "as before; data_report.json 'task_mix'). Tasks left out get no records. Default: as built."})
     procedural_share: float = field(default=0.0, metadata={
         "help": "Training: share (in [0, 1)) of procedural records mixed into the real data, so that the prompt "
                 "binding they teach is kept while fine-tuning; the scenes are made as num_scenes, scene_size, "
@@ -106,7 +110,7 @@ class DataArguments(GeoDataArguments):
             name].default]
 
 
-TRAINING_OPTIONS = ("balance_classes", "balance_power", "procedural_share", "region_crops", "pair_crops",
+TRAINING_OPTIONS = ("balance_classes", "balance_power", "task_mix", "procedural_share", "region_crops", "pair_crops",
                     "pair_partners", "crop_context", "crop_min_size", "crop_keep_fraction", "flip",
                     "max_prompts_per_record")
 FLIPS = ("none", "horizontal", "vertical", "both")
@@ -121,6 +125,8 @@ def check_training_options(args) -> None:
     """`ValueError` naming the argument, its value and what is valid, for the first bad training option."""
     check_procedural_share(args.procedural_share)
     check_balance_power(args.balance_power)
+    if args.task_mix is not None:
+        parse_task_mix(args.task_mix, [t.strip() for t in args.tasks.split(",") if t.strip()])
     if isinstance(args.region_crops, bool) or not isinstance(args.region_crops, int) or args.region_crops < 0:
         raise ValueError(f"region_crops={args.region_crops!r} must be a non-negative integer (crops per image; "
                          "0: none).")

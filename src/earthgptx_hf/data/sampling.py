@@ -107,5 +107,56 @@ def mix_procedural(real: list[dict], procedural: list[dict], share: float, seed:
     return [mixed[i] for i in order], counts
 
 
+def parse_task_mix(value, tasks, argument: str = "task_mix") -> dict[str, float]:
+    """`"classification=2,grounding=1"` (or a mapping) -> `{task: share}`, shares summing to 1. Every task named
+    must be one of `tasks` (those the records are built for), with a finite weight above 0; `ValueError` naming the
+    argument otherwise. Tasks of `tasks` not named get no records."""
+    items = value.items() if isinstance(value, dict) else \
+        [part.split("=", 1) if "=" in part else (part, None) for part in str(value).split(",") if part.strip()]
+    weights = {}
+    for task, weight in items:
+        task = str(task).strip()
+        try:
+            number = float(weight)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if task not in tasks or not np.isfinite(number) or number <= 0:
+            raise ValueError(f"{argument}={value!r}: {task}={weight!r} must name one of the tasks {list(tasks)} with "
+                             "a weight above 0, e.g. 'classification=2,grounding=1'.")
+        weights[task] = number
+    if not weights:
+        raise ValueError(f"{argument}={value!r} names no task; give 'task=weight' pairs, e.g. 'classification=2'.")
+    total = sum(weights.values())
+    return {task: weight / total for task, weight in weights.items()}
+
+
+def task_mix_picks(tasks: list[str], shares: dict[str, float], seed: int = 0) -> tuple[np.ndarray, dict]:
+    """Indices of `len(tasks)` records in which each task of `shares` makes up its share (rounded; the largest
+    remainders get the leftover records): drawn from that task's records without replacement while there are enough,
+    then repeated, and shuffled. Returns the indices and, for the data report, per task the records before and
+    after. A task of `shares` without records is a `ValueError`."""
+    rng = np.random.default_rng(seed)
+    by_task: dict[str, list[int]] = {}
+    for index, task in enumerate(tasks):
+        by_task.setdefault(task, []).append(index)
+    missing = [task for task in shares if not by_task.get(task)]
+    if missing:
+        raise ValueError(f"task_mix names {missing}, but the data gives no records of them (tasks with records: "
+                         f"{sorted(by_task)}).")
+    exact = {task: share * len(tasks) for task, share in shares.items()}
+    wanted = {task: int(np.floor(value)) for task, value in exact.items()}
+    for task in sorted(exact, key=lambda task: wanted[task] - exact[task])[: len(tasks) - sum(wanted.values())]:
+        wanted[task] += 1
+    picks = []
+    for task, count in wanted.items():
+        pool = np.asarray(by_task[task])
+        repeats = [rng.permutation(pool) for _ in range(-(-count // len(pool)))]
+        picks.append(np.concatenate(repeats)[:count] if repeats else np.empty(0, int))
+    order = rng.permutation(np.concatenate(picks).astype(int))
+    counts = {task: {"before": len(by_task.get(task, [])), "after": wanted.get(task, 0)}
+              for task in sorted(set(by_task) | set(wanted))}
+    return order, counts
+
+
 __all__ = ["check_balance_power", "check_procedural_share", "class_balanced_picks", "class_balanced_records",
-           "mix_procedural", "procedural_mix_order", "region_labels"]
+           "mix_procedural", "parse_task_mix", "procedural_mix_order", "region_labels", "task_mix_picks"]

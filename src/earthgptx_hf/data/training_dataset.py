@@ -11,7 +11,8 @@ same report, but nothing grows with the record count except the index of what th
   `datasets.Dataset.from_generator`), memory-mapped from there; images stay paths, decoded when a row is read;
 - class balancing keeps `(modality, classes)` per record (`sampling.region_labels`) and draws the same indices
   (`class_balanced_picks`); the procedural mix draws the same order (`procedural_mix_order`); both become
-  `Dataset.select` index mappings, not copies.
+  `Dataset.select` index mappings, not copies; so does the task mix (`task_mix_picks`, each task's share of the
+  records).
 
 With `validation_split`, the held-out images (or, for `data_format: records`, the records of the held-out image
 files) are split off first (`validation_split.py`) and their records streamed into a second dataset, neither augmented
@@ -31,7 +32,7 @@ import datasets
 from .annotated_images import DataArguments, load_annotated_images
 from .dataset import stream_to_dataset
 from .records import read_records
-from .sampling import class_balanced_picks, procedural_mix_order, region_labels
+from .sampling import class_balanced_picks, parse_task_mix, procedural_mix_order, region_labels, task_mix_picks
 from .tasks import RecordBuilder
 from .training_data import augmenting, iter_augmented_images, procedural_images, prompts_per_record
 from .validation_split import split_images, split_records
@@ -133,6 +134,10 @@ def prepare_training_dataset(data_args: DataArguments, max_regions: int, workdir
         picks, order, mixed = procedural_mix_order(len(dataset), len(procedural), data_args.procedural_share, seed)
         dataset = datasets.concatenate_datasets([dataset, procedural.select(picks)]).select(order)
         sampling["procedural_mix"] = mixed
+    if data_args.task_mix is not None:
+        shares = parse_task_mix(data_args.task_mix, [t.strip() for t in data_args.tasks.split(",") if t.strip()])
+        picks, sampling["task_mix"] = task_mix_picks(dataset["task"], shares, seed)
+        dataset = dataset.select(picks)
     validation = validation if validation is not None and len(validation) else None
     return dataset, validation, {**report, **sampling, "training_records": len(dataset),
                                  "validation_records": len(validation) if validation is not None else 0}

@@ -18,6 +18,7 @@ import random
 from collections import Counter
 
 from ..data.scene_facts import relation_word
+from . import load_metric
 from .metrics import caption_scores_by_subset, classification_accuracy
 
 CAPTION_TASKS = ("region_caption", "relation", "caption", "detailed_caption")
@@ -66,9 +67,12 @@ def caption_task_scores(task: str, records: list[dict], answers: list[str], clea
     `<Region i>:`), overall and per modality, with the other-record baseline's figures under `baseline`; relations
     add `relation accuracy`."""
     references = [[clean(r) for r in references_of(record)] for record in records]
+    predictions = [clean(a) for a in answers]
     modalities = _by_modality(records)
     subsets = {"all": range(len(records)), **modalities}
-    scores = caption_scores_by_subset([clean(a) for a in answers], references, subsets)
+    scores = caption_scores_by_subset(predictions, references, modalities)
+    # the headline figures through the shipped `evaluate` module (the same function, `metrics.caption_scores`)
+    scores["all"] = load_metric("earthgptx_caption").compute(predictions=predictions, references=references)
     baseline = caption_scores_by_subset([clean(a) for a in other_record_answers(records)], references, subsets)
     figures = {**scores["all"], "baseline": _plain(baseline["all"]),
                "by_modality": {m: {**_plain(scores[m]), "samples": len(modalities[m]), "baseline": _plain(baseline[m])}
@@ -98,7 +102,8 @@ def scene_scores(records: list[dict], answers: list[str]) -> dict:
         return classification_accuracy([predictions[i] for i in indices], [truth[i] for i in indices])["accuracy"]
 
     modalities = _by_modality(records)
-    return {"accuracy": accuracy(answers, range(len(records))),
+    overall = load_metric("earthgptx_scene_accuracy").compute(predictions=answers, references=truth)
+    return {**overall, "accuracy": overall["accuracy"],
             "baseline": {"accuracy": accuracy(majority, range(len(records)))},
             "by_modality": {m: {"samples": len(idx), "accuracy": accuracy(answers, idx),
                                 "baseline": {"accuracy": accuracy(majority, idx)}} for m, idx in modalities.items()}}
