@@ -232,24 +232,16 @@ def test_upload_draw_classify_segment_and_errors_in_a_real_browser(server, brows
     page.shot("02_classify")
 
     # segment, as a follow-up in the same chat: the page shows the pipeline's mask, where the mask is. The demo
-    # checkpoint was trained on single questions only (its follow-ups are out of its training distribution), so with
-    # a trained checkpoint the segment question starts a new conversation.
-    trained = bool(os.environ.get("EARTHGPTX_APP_TEST_MODEL"))
-    if trained:
-        page.element("#egx-restart").click()
-        page.wait().until(lambda d: "New conversation" in page.status())
+    # checkpoint is trained on conversations (classify, then segment a region: issue 33), so it answers the follow-up.
     page.choose("egx-task", "segment")
-    seconds["segment"] = page.ask(1 if trained else 2)
+    seconds["segment"] = page.ask(2)
     results = page.results()
     turn = results["turns"][-1]
     pipe = load_pipeline(AppArguments(model=str(model_dir)))  # as the app loads it (a Hub-ready checkpoint too)
     image_item = {"type": "image", "image": np.asarray(Image.open(upload)), "visual_prompts": prompts}
-    if trained:
-        chat = [{"role": "user", "content": [image_item, {"type": "text", "text": turn["question"]}]}]
-    else:
-        chat = [{"role": "user", "content": [image_item, {"type": "text", "text": results["turns"][0]["question"]}]},
-                {"role": "assistant", "content": [{"type": "text", "text": results["turns"][0]["generated_text"]}]},
-                {"role": "user", "content": [{"type": "text", "text": turn["question"]}]}]
+    chat = [{"role": "user", "content": [image_item, {"type": "text", "text": results["turns"][0]["question"]}]},
+            {"role": "assistant", "content": [{"type": "text", "text": results["turns"][0]["generated_text"]}]},
+            {"role": "user", "content": [{"type": "text", "text": turn["question"]}]}]
     expected = pipe(chat, modality="optical")[0]
     assert turn["generated_text"] == expected["generated_text"] == page.answer()
     assert len(turn["masks"]) == len(expected["masks"]) >= 1

@@ -62,7 +62,6 @@ def test_training_options_and_bad_bins_are_refused_by_the_evaluation(model_dir, 
 
 
 def test_zoom_in_asks_each_real_object_on_a_crop_around_it(model_dir, tmp_path, rs_mini):
-    pytest.importorskip("rasterio", reason="zoom-in groups windows with the geo extra")
     from PIL import Image
 
     out = tmp_path / "eval"
@@ -85,7 +84,6 @@ def test_zoom_in_asks_each_real_object_on_a_crop_around_it(model_dir, tmp_path, 
 
 
 def test_swap_check_with_zoom_in_asks_pairs_of_different_classes_on_one_crop(model_dir, tmp_path, rs_mini):
-    pytest.importorskip("rasterio", reason="zoom-in groups windows with the geo extra")
     out = tmp_path / "eval"
     data = EvalDataArguments(data_format="rs_mini", data_path=str(rs_mini / "annotations" / "test.jsonl"),
                              tasks="classification", scene_dir=str(tmp_path / "work"))

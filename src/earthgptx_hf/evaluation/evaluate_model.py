@@ -64,8 +64,8 @@ from .evaluation_data import (  # noqa: F401 (load_evaluation_records, record_pr
     split_list,
 )
 from .region_classification import region_classification_report, swap_consistency
-from .text_tasks import (BASELINE_NAMES, CAPTION_TASKS, caption_task_scores, follow_up_markdown, scene_scores,
-                         text_modality_markdown)
+from .text_tasks import (BASELINE_NAMES, CAPTION_TASKS, caption_task_scores, follow_up_markdown, headline_markdown,
+                         scene_scores, text_modality_markdown)
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class EvalArguments:
     zoom_in: bool = field(default=False, metadata={
         "help": "Region tasks: ask each object on a crop around it (nearby objects share one), cut as training's "
                 "region crops are (zoom_in_context, zoom_in_min_size), as earthgptx-predict answers prompts on a "
-                "scene; needs the geo extra. Small objects are then seen at the scale the crops taught."})
+                "scene. Small objects are then seen at the scale the crops taught."})
     zoom_in_context: float = field(default=CROP_CONTEXT, metadata={
         "help": "Zoom-in: context on each side of an object, in object sizes (training's crop_context)."})
     zoom_in_min_size: int = field(default=CROP_MIN_SIZE, metadata={
@@ -250,6 +250,9 @@ def results_markdown(results: dict, title: str = "EarthGPT-X evaluation", level:
     its tables per number of regions per question and of the mask-score calibration (`calibration`: the figures over
     every prompt type, an "All" row)."""
     lines = [f"{'#' * level} {title}", ""]
+    if any("baseline" in figures for rows in results.values() for figures in rows.values()):
+        lines += [f"{'#' * (level + 1)} Every task against its prompt-blind baseline", "",
+                  *headline_markdown(results, PROMPT_TYPE_NAMES)]
     for task, rows in results.items():
         if task == "conversation":
             lines += [f"{'#' * (level + 1)} {TASK_TITLES[task]}", ""] + follow_up_markdown(rows, PROMPT_TYPE_NAMES)

@@ -152,5 +152,34 @@ def follow_up_markdown(rows: dict, names: dict) -> list[str]:
     return lines + [""]
 
 
-__all__ = ["BASELINE_NAMES", "CAPTION_TASKS", "caption_task_scores", "follow_up_markdown", "majority_by_modality",
+# (task, the figure that says most, the key of its baseline's figure or None)
+HEADLINES = (("classification", "accuracy", "majority_baseline"), ("scene", "accuracy", "accuracy"),
+             ("caption", "CIDEr", "CIDEr"), ("detailed_caption", "CIDEr", "CIDEr"),
+             ("region_caption", "CIDEr", "CIDEr"), ("relation", "relation accuracy", "relation accuracy"),
+             ("relation", "CIDEr", "CIDEr"), ("grounding", "gIoU", None))
+
+
+def headline_markdown(results: dict, names: dict) -> list[str]:
+    """One line per task and prompt type: the figure that says most and its baseline's (where one exists); the
+    follow-up segmentation against the same question as a first turn."""
+    lines = ["| task | prompt | figure | model | baseline |", "|---|---|---|---:|---:|"]
+    for task, figure, baseline in HEADLINES:
+        for kind, figures in results.get(task, {}).items():
+            if figure not in figures:
+                continue
+            base = figures.get(baseline) if task == "classification" else (figures.get("baseline") or {}).get(
+                baseline) if baseline else None
+            lines.append(f"| {task} | {names.get(kind, kind)} | {figure} | {_cell(figures[figure])} | "
+                         f"{_cell(base)} |")
+    for kind, figures in results.get("conversation", {}).items():
+        if figures.get("samples"):
+            lines.append(f"| conversation | {names.get(kind, kind)} | follow-up gIoU (first turn) | "
+                         f"{_cell(figures['follow-up']['gIoU'])} | {_cell(figures['first turn']['gIoU'])} |")
+            lines.append(f"| conversation | {names.get(kind, kind)} | follow-ups with one [PIX] % | "
+                         f"{_cell(figures['follow-up']['one [PIX]'])} | - |")
+    return lines + [""]
+
+
+__all__ = ["BASELINE_NAMES", "CAPTION_TASKS", "HEADLINES", "caption_task_scores", "follow_up_markdown",
+           "headline_markdown", "majority_by_modality",
            "other_record_answers", "references_of", "scene_scores", "text_modality_markdown"]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -38,11 +39,14 @@ from transformers import HfArgumentParser
 
 from ..data.annotated_images import DataArguments, load_annotated_images
 from ..data.converters import CONVERTERS
+from ..models.earthgptx.visual_prompting import INSTRUCTIONS
 from .demo_training import (  # noqa: F401 (DEMO_OVERRIDES, DEMO_TILE, smollm2_*: the demo's public names)
     DEMO_OVERRIDES,
     DEMO_TILE,
     RECIPE,
     SMOLLM2_PACKAGE,
+    TASKS_CONFIG,
+    read_tasks_config,
     smollm2_gguf,
     smollm2_model_and_processor,
     train_demo_model,
@@ -64,14 +68,16 @@ class DemoArguments:
         "help": "tiny: the tiny preset's language model; smollm2: SmolLM2-135M-Instruct",
         "choices": ["tiny", "smollm2"]})
     num_scenes: int = field(default=4000, metadata={"help": "procedural scenes (80 %% train, 20 %% test)"})
-    max_steps: int = 3000
-    minutes: float = field(default=12.0, metadata={"help": "training time budget (wall clock)"})
+    tasks_config: str = field(default=str(TASKS_CONFIG), metadata={
+        "help": "procedural scenes: the tasks trained and their share of the records (configs/demo_tasks.yaml)"})
+    max_steps: int = 4000
+    minutes: float = field(default=10.0, metadata={"help": "training time budget (wall clock)"})
     batch_size: int = 16
     learning_rate: float | None = field(default=None, metadata={
         "help": "default 2e-3 (tiny), 1e-3 (smollm2: the paper's trainable preset)"})
     eval_samples: int | None = field(default=None, metadata={
-        "help": "records per task and prompt type (0: every held-out record; default: all for tiny, 48 for smollm2, "
-                "whose generation is slow on a CPU)"})
+        "help": "records per task and prompt type (0: every held-out record; default: 240 for tiny, 48 for "
+                "smollm2, whose generation is slow on a CPU)"})
     recipe: str = field(default=",".join(str(p) for p in RECIPE), metadata={
         "help": "with --data: the earthgptx-train configs run in order (comma-separated), each stage from the one "
                 "before; their data_path is replaced by --data"})
@@ -103,16 +109,18 @@ def load_checked(folder):
 
 def _eval_samples(args) -> int | None:
     if args.eval_samples is None:
-        return 48 if args.llm == "smollm2" else None
+        return 48 if args.llm == "smollm2" else 240
     return args.eval_samples or None
 
 
 def _data_arguments(args, split: str, scene_dir: Path, cls=DataArguments):
     """`cls` (DataArguments or a command's subclass of it) for the demo's data and `split`."""
-    if args.data is None:
+    if args.data is None:  # every task of the paper, in the mix of --tasks_config (training only)
+        tasks = read_tasks_config(args.tasks_config)
+        mix = {"task_mix": tasks["task_mix"]} if split == "train" else {}
         return cls(data_format="procedural", num_scenes=args.num_scenes, scene_size=64, scene_objects="2,3",
-                   object_scale=1.0, scene_dir=str(scene_dir), split=split, tasks="classification,grounding",
-                   prompt_type="mixed", grounding_regions=GROUNDING_REGIONS)
+                   object_scale=1.0, scene_dir=str(scene_dir), split=split, tasks=tasks["tasks"],
+                   prompt_type="mixed", grounding_regions=tasks["grounding_regions"], **mix)
     data_path = Path(args.data)
     if args.data_format == "rs_mini" and data_path.is_dir():
         data_path = data_path / "annotations" / f"{split}.jsonl"
@@ -146,21 +154,27 @@ def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
     for image in images:
         objects = image.objects[:2]
         cx, cy = [(o.bbox[0] + o.bbox[2]) / 2 for o in objects], [(o.bbox[1] + o.bbox[3]) / 2 for o in objects]
+        boxes = [list(o.bbox) for o in objects]
         calls = {
             "point": {"points": [[x, y] for x, y in zip(cx, cy)], "task": "classify"},
-            "box": {"boxes": [list(o.bbox) for o in objects], "task": "classify"},
+            "box": {"boxes": boxes, "task": "classify"},
             "free-form": {"prompts": [box_to_freeform(o.bbox, rng, image.width, image.height) for o in objects],
                           "task": "classify"},
-            "[PIX]": {"boxes": [list(o.bbox) for o in objects], "task": "segment"},  # one mask per region
+            "[PIX]": {"boxes": boxes, "task": "segment"},  # one mask per region
+            "scene": {"task": "classify"},  # no prompt: the whole image
+            "caption": {"task": "caption"},
+            "detailed caption": {"task": "detailed_caption"},
+            "region caption": {"boxes": boxes[:1], "task": "caption"},
+            "relation": {"boxes": boxes, "task": "relation"},
+            "follow-up [PIX]": {"boxes": boxes, "follow_up": "Please segment the object in <Region 2>."},
         }
         for kind, kwargs in calls.items():
-            result = pipe(image.image, max_new_tokens=24, **kwargs)[0]
+            result = _ask(pipe, image, dict(kwargs))
             truth = [o.category for o in objects]
             answers = {r["index"]: r["answer"] for r in result["regions"] if r["answer"]}
             masks = [np.asarray(m) > 0 for m in result["masks"]]
-            name = f"{Path(image.image).stem}_{kind.strip('[]').lower().replace('-', '')}.png"
-            caption = f"{image.modality}, {kind} prompt: {result['input_text'].split(chr(10))[1]}\n" \
-                      f"answer: {result['generated_text']}\ntruth: {', '.join(truth)}"
+            name = f"{Path(image.image).stem}_{re.sub(r'[^a-z0-9]+', '_', kind.lower()).strip('_')}.png"
+            caption = f"{image.modality}, {kind}\nanswer: {result['generated_text']}\ntruth: {', '.join(truth)}"
             panel = draw_visual_prompts(image.image, [r["prompt"] for r in result["regions"]], answers=answers,
                                         masks=masks, caption=caption)
             panel.save(out_dir / name)
@@ -171,6 +185,21 @@ def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
                              "png": str(out_dir / name)})
     save_gallery(panels, out_dir / "examples.png", columns=4)
     return examples
+
+
+def _ask(pipe, image, kwargs: dict) -> dict:
+    """One pipeline call; a `follow_up` is asked in a chat after the model's own answer to "classify" about the same
+    prompts (the pipeline reuses the first turn's cache)."""
+    follow_up = kwargs.pop("follow_up", None)
+    if follow_up is None:
+        return pipe(image.image, max_new_tokens=48, **kwargs)[0]
+    first = pipe(image.image, max_new_tokens=48, task="classify", **kwargs)[0]
+    prompts = [r["prompt"] for r in first["regions"]]
+    chat = [{"role": "user", "content": [{"type": "image", "image": image.image, "visual_prompts": prompts},
+                                         {"type": "text", "text": INSTRUCTIONS[("classify", "regions")]}]},
+            {"role": "assistant", "content": [{"type": "text", "text": first["generated_text"]}]},
+            {"role": "user", "content": [{"type": "text", "text": follow_up}]}]
+    return pipe(chat, max_new_tokens=48)[0]
 
 
 def run_scene_example(model_dir: Path, data_args, out_dir: Path) -> dict:
@@ -272,6 +301,12 @@ def _data_description(args) -> str:
     return f"{args.data} ({args.data_format})"
 
 
+def _tasks_description(args) -> str:
+    if args.data is not None:
+        return f"referring object classification and [PIX] grounding of {GROUNDING_REGIONS} regions per question"
+    return "every task of the paper in one stage, mixed as " + read_tasks_config(args.tasks_config)["task_mix"]
+
+
 def _evaluate_step(args, out: Path, model_dir: Path, train_data, eval_data) -> dict:
     """The evaluation: `earthgptx-eval` (its Python entry) on the held-out split; returns its summary."""
     from ..evaluation.evaluate_model import EvalArguments, run_evaluation
@@ -296,8 +331,7 @@ def _hub_step(args, out: Path, model_dir: Path, summary_eval: dict):
     report = json.loads((model_dir / "data_report.json").read_text())
     hub_dir = save_hub_ready(
         out / "hub", model, processor, training_data=f"{_data_description(args)}; {report.get('records', '?')} "
-        f"records (referring object classification and [PIX] grounding of {GROUNDING_REGIONS} regions per question, "
-        "point / box / free-form prompts).",
+        f"records ({_tasks_description(args)}, point / box / free-form prompts).",
         evaluation=summary_eval, evaluation_dataset="procedural-scenes-test" if args.data is None else "test split",
         base_models=["HuggingFaceTB/SmolLM2-135M-Instruct"] if args.llm == "smollm2" else None,
     )

