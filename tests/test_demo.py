@@ -34,7 +34,17 @@ def test_demo_end_to_end_at_toy_size(tmp_path, capsys):
         assert (out / name).exists(), name
     summary = json.loads((out / "demo_summary.json").read_text())
     prompts = {e["prompt"] for e in summary["examples"]}
-    assert prompts == {"point", "box", "free-form", "[PIX]"}
+    assert prompts == {"point", "box", "free-form", "[PIX]", "scene", "caption", "detailed caption", "region caption",
+                       "relation", "follow-up [PIX]"}
+    # issue 33: every task of the paper trained in one stage, evaluated against its baseline
+    tasks = set(json.loads((out / "model" / "data_report.json").read_text())["task_mix"])
+    assert tasks == {"classification", "grounding", "conversation", "region_caption", "relation", "scene", "caption",
+                     "detailed_caption"}
+    assert set(summary["results"]) == tasks
+    assert "## Every task against its prompt-blind baseline" in report and "| conversation |" in report
+    for title in ("Region captioning", "Relationship analysis", "Scene classification", "Image captioning",
+                  "Detailed image captioning", "Segmentation as a follow-up turn"):
+        assert f"## {title}" in report, title
     assert all((out / "examples" / e["png"].rsplit("/", 1)[-1]).exists() for e in summary["examples"])
     # it ends with earthgptx-predict on a georeferenced scene of held-out images: result.geojson and its PNG
     scene = summary["scene"]

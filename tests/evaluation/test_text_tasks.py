@@ -117,3 +117,22 @@ def test_follow_up_segmentation_is_scored_after_the_first_answer_and_as_a_first_
     assert [r["conversations"][1]["value"] for r in follow] == ["<Region 1>: ship"] * len(follow)
     assert [r["conversations"][2] for r in follow] == [r["conversations"][0] for r in alone]
     assert all(r["conversations"][-1]["value"].endswith(("[PIX]", "[PIX].")) for r in follow)
+
+
+def test_the_prompt_of_a_record_is_every_turn_before_its_last_answer():
+    from earthgptx_hf import EarthGPTXConfig, EarthGPTXProcessor
+    from earthgptx_hf.evaluation.generation import chat_prompt, record_prompt
+
+    processor = EarthGPTXProcessor.from_model_config(EarthGPTXConfig.from_preset("tiny"))
+    single = {"conversations": [{"from": "user", "value": "Classify <Region 1>."},
+                                {"from": "model", "value": "<Region 1>: ship"}]}
+    assert record_prompt(processor, single) == chat_prompt(processor, "Classify <Region 1>.")
+    follow = {"conversations": [*single["conversations"], {"from": "user", "value": "Segment <Region 1>."},
+                                {"from": "model", "value": "<Region 1>[PIX]"}]}
+    rendered = record_prompt(processor, follow)
+    assert rendered == processor.apply_chat_template([
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Classify <Region 1>."}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "<Region 1>: ship"}]},
+        {"role": "user", "content": [{"type": "text", "text": "Segment <Region 1>."}]}], add_generation_prompt=True)
+    assert rendered.index("<Region 1>: ship") < rendered.index("Segment <Region 1>.")
+    assert "[PIX]" not in rendered  # the answer to generate is not in the prompt
