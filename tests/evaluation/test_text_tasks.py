@@ -95,10 +95,10 @@ def test_follow_up_segmentation_is_scored_after_the_first_answer_and_as_a_first_
             if not record["pix_targets"]:  # the first turn: classify
                 outputs.append({"text": "<Region 1>: ship", "masks": [], "mask_regions": []})
                 continue
-            region = record["pix_targets"][0]
-            truth = rle_to_mask(record["masks"][region - 1])
-            outputs.append({"text": f"<Region {region}>[PIX]", "masks": [truth], "mask_regions": [region],
-                            "scores": [0.9]})
+            regions = record["pix_targets"]
+            outputs.append({"text": "\n".join(f"<Region {r}>[PIX]" for r in regions),
+                            "masks": [rle_to_mask(record["masks"][r - 1]) for r in regions], "mask_regions": regions,
+                            "scores": [0.9] * len(regions)})
         return outputs
 
     monkeypatch.setattr(follow_ups, "generate_for_records", fake_generate)
@@ -110,13 +110,15 @@ def test_follow_up_segmentation_is_scored_after_the_first_answer_and_as_a_first_
 
     figures, _ = follow_ups.follow_up_scores(None, type("P", (), {"pix_token": "[PIX]"})(), records, mask_metric)
     assert figures["samples"] == len(asked_records) > 0
-    assert figures["follow-up"] == figures["first turn"] == {"gIoU": 100.0, "cIoU": 100.0, "one [PIX]": 100.0}
+    assert figures["follow-up"] == figures["first turn"] == {"gIoU": 100.0, "cIoU": 100.0,
+                                                              "right [PIX] count": 100.0}
     first, follow, alone = calls
     assert all(len(r["conversations"]) == 2 for r in first)
     # the follow-up is asked after the model's own first answer; the same question alone opens the other
     assert [r["conversations"][1]["value"] for r in follow] == ["<Region 1>: ship"] * len(follow)
     assert [r["conversations"][2] for r in follow] == [r["conversations"][0] for r in alone]
     assert all(r["conversations"][-1]["value"].endswith(("[PIX]", "[PIX].")) for r in follow)
+    assert any(len(r["pix_targets"]) > 1 for r in follow)  # follow-ups that ask about every region are scored too
 
 
 def test_the_prompt_of_a_record_is_every_turn_before_its_last_answer():

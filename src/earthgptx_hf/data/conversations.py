@@ -1,6 +1,6 @@
 """Multi-turn conversations about one image and its prompts (the paper's Fig. 4): classify the marked regions first,
-then one to three follow-ups, each one of segment `<Region j>`, the relation between two regions, or a region's
-caption, in a seeded random order.
+then one to three follow-ups, each one of segment `<Region j>` (or every region), the relation between two regions,
+or a region's caption, in a seeded random order.
 
 Every assistant turn is trained (the collator's labels cover each `{% generation %}` segment of the chat template),
 and every `[PIX]` of every turn has its region in `pix_targets`, in reading order across the turns. The answers are
@@ -26,11 +26,27 @@ def _regions(text: str, first: int, second: int | None = None) -> str:
     return text if second is None else text.replace("\0second\0", region_tag(second))
 
 
+def _segment(pick, rng, masked: list[int], templates: dict, grounding_answers: dict) -> tuple[str, str, list[int]]:
+    """A segment follow-up: about one region with a mask or, half of the time when two or more have masks, about all
+    of them (as the app's and the pipeline's `segment` asks about every prompt), answered one `<Region i>[PIX]` line
+    per region. Returns the question, the answer and the regions of its `[PIX]`, in order."""
+    if len(masked) >= 2 and rng.random() < 0.5:
+        names = [region_tag(i) for i in masked]
+        listed = ", ".join(names[:-1]) + f" and {names[-1]}"
+        masks = "\n".join(f"{name}[PIX]" for name in names)
+        return pick(grounding_answers["questions"]).format(regions=listed), \
+            pick(grounding_answers["several"]).format(masks=masks), list(masked)
+    region = pick(masked)
+    return _regions(pick(templates["grounding"]), region), _regions(pick(grounding_answers["one"]), region), [region]
+
+
 def conversation_turns(rng: np.random.Generator, image: AnnotatedImage, objects: list[ObjectAnnotation],
-                       templates: dict, grounding_answers: list[str]) -> tuple[list[dict], list[int], list[str]]:
+                       templates: dict, grounding_answers: dict) -> tuple[list[dict], list[int], list[str]]:
     """The turns of one conversation about `objects` (prompted as `<Region 1>`... in this order): `(conversations,
     pix_targets, turn_tasks)`, `turn_tasks` naming the task of each assistant turn. Segment follow-ups ask only about
-    regions with masks; a conversation gets between one and `MAX_FOLLOW_UPS` follow-ups."""
+    regions with masks (`_segment`); a conversation gets between one and `MAX_FOLLOW_UPS` follow-ups.
+    `grounding_answers`: the grounding task's answers for one region (`one`, written for `<Region 1>`), its questions
+    and answers about several (`questions`, `several`: with `{regions}` and `{masks}`)."""
     def pick(options):
         return options[int(rng.integers(len(options)))]
 
@@ -44,9 +60,8 @@ def conversation_turns(rng: np.random.Generator, image: AnnotatedImage, objects:
                    (task != "relation" or len(objects) >= 2)]
         task = pick(allowed)
         if task == "grounding":
-            region = pick(masked)
-            question, answer = _regions(pick(templates["grounding"]), region), _regions(pick(grounding_answers), region)
-            pix_targets.append(region)
+            question, answer, regions = _segment(pick, rng, masked, templates, grounding_answers)
+            pix_targets += regions
         elif task == "relation":
             first, second = (int(v) + 1 for v in rng.choice(len(objects), 2, replace=False))
             question = _regions(pick(templates["relation"]), first, second)

@@ -328,7 +328,8 @@ class RecordBuilder:
         count = int(self.rng.integers(2, min(4, len(objects), self.max_regions) + 1))
         chosen = [objects[int(i)] for i in self.rng.permutation(len(objects))[:count]]
         kind = self._kind()
-        turns, pix_targets, turn_tasks = conversation_turns(self.rng, image, chosen, TEMPLATES, GROUNDING_ANSWERS)
+        answers = {"one": GROUNDING_ANSWERS, "questions": GROUNDING_MULTI_TEMPLATES, "several": GROUNDING_MULTI_ANSWERS}
+        turns, pix_targets, turn_tasks = conversation_turns(self.rng, image, chosen, TEMPLATES, answers)
         record = self._record(image, "conversation", f":{kind}", [self._prompt(o, image, kind) for o in chosen],
                               "", "", [o.mask for o in chosen], pix_targets=pix_targets)
         record["conversations"], record["turn_tasks"] = turns, turn_tasks

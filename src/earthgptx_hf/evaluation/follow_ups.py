@@ -7,7 +7,7 @@ From each held-out conversation record with a segment follow-up:
 2. the first segment follow-up is asked after the model's own first answer (`follow-up`);
 3. the same segment question is asked alone, as a first turn (`first turn`).
 Both are scored as grounding (masks paired with their region by `<Region i>`): gIoU and cIoU, and the share of answers
-with exactly one `[PIX]`.
+with as many `[PIX]` as regions asked (one, or every prompted region with a mask).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from .grounding import grounding_scores
 REGION = re.compile(r"<Region (\d+)>")
 
 
-def _segment_turn(record: dict) -> tuple[dict, dict, int] | None:
-    """The first segment follow-up's question, answer and region, or None."""
+def _segment_turn(record: dict) -> tuple[dict, dict, list[int]] | None:
+    """The first segment follow-up's question, answer and regions (those of its `[PIX]`, in order), or None."""
     turns, tasks = record["conversations"], record.get("turn_tasks") or []
     for number, task in enumerate(tasks[1:], start=1):
         if task == "grounding":
             question, answer = turns[2 * number], turns[2 * number + 1]
-            return question, answer, int(REGION.search(answer["value"]).group(1))
+            return question, answer, [int(region) for region in REGION.findall(answer["value"])]
     return None
 
 
@@ -41,9 +41,9 @@ def follow_up_scores(model, processor, records: list[dict], mask_metric, batch_s
                                                     for r, _ in asked], batch_size, max_new_tokens, progress=progress,
                                  desc="conversation / first turn")
     follow, alone = [], []
-    for (record, (question, answer, region)), opened in zip(asked, first):
+    for (record, (question, answer, regions)), opened in zip(asked, first):
         said = {"from": "model", "value": opened["text"]}
-        base = {**record, "pix_targets": [region], "task": "grounding"}
+        base = {**record, "pix_targets": regions, "task": "grounding"}
         follow.append({**base, "conversations": [record["conversations"][0], said, question, answer]})
         alone.append({**base, "conversations": [question, answer]})
     figures = {"samples": len(asked)}
@@ -52,8 +52,8 @@ def follow_up_scores(model, processor, records: list[dict], mask_metric, batch_s
         outputs[name] = generate_for_records(model, processor, group, batch_size, max_new_tokens, progress=progress,
                                              desc=f"conversation / {name}")
         scores, _ = grounding_scores(group, outputs[name], mask_metric)
-        right = sum(o["text"].count(processor.pix_token) == 1 for o in outputs[name])
-        figures[name] = {"gIoU": scores["gIoU"], "cIoU": scores["cIoU"], "one [PIX]": 100 * right / len(group)}
+        right = sum(o["text"].count(processor.pix_token) == len(r["pix_targets"]) for o, r in zip(outputs[name], group))
+        figures[name] = {"gIoU": scores["gIoU"], "cIoU": scores["cIoU"], "right [PIX] count": 100 * right / len(group)}
     return figures, outputs["follow-up"]
 
 

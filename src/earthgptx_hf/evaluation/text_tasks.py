@@ -109,8 +109,6 @@ def scene_scores(records: list[dict], answers: list[str]) -> dict:
                                 "baseline": {"accuracy": accuracy(majority, idx)}} for m, idx in modalities.items()}}
 
 
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Markdown
 BASELINE_NAMES = {"scene": "majority class of the modality", "relation": "another record's answer; majority word",
@@ -139,16 +137,16 @@ def text_modality_markdown(rows: dict, columns: list[str], names: dict) -> list[
 def follow_up_markdown(rows: dict, names: dict) -> list[str]:
     """The follow-up segmentation table (`follow_ups.follow_up_scores`)."""
     lines = ["The segment question asked after the model's own answer to \"classify the regions\" (follow-up), and "
-             "the same question as the first turn. One [PIX]: share of answers with exactly one mask token.", "",
-             "| prompt | conversations | follow-up gIoU | follow-up cIoU | follow-up: one [PIX] | first-turn gIoU | "
-             "first-turn cIoU | first turn: one [PIX] |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "the same question as the first turn. Right [PIX] count: share of answers with one mask token per region asked.",
+             "", "| prompt | conversations | follow-up gIoU | follow-up cIoU | follow-up: right [PIX] count | "
+             "first-turn gIoU | first-turn cIoU | first turn: right [PIX] count |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for kind, figures in rows.items():
         if not figures.get("samples"):
             continue
         follow, first = figures["follow-up"], figures["first turn"]
         lines.append(f"| {names.get(kind, kind)} | {figures['samples']} | {_cell(follow['gIoU'])} | "
-                     f"{_cell(follow['cIoU'])} | {_cell(follow['one [PIX]'])} % | {_cell(first['gIoU'])} | "
-                     f"{_cell(first['cIoU'])} | {_cell(first['one [PIX]'])} % |")
+                     f"{_cell(follow['cIoU'])} | {_cell(follow['right [PIX] count'])} % | {_cell(first['gIoU'])} | "
+                     f"{_cell(first['cIoU'])} | {_cell(first['right [PIX] count'])} % |")
     return lines + [""]
 
 
@@ -175,8 +173,8 @@ def headline_markdown(results: dict, names: dict) -> list[str]:
         if figures.get("samples"):
             lines.append(f"| conversation | {names.get(kind, kind)} | follow-up gIoU (first turn) | "
                          f"{_cell(figures['follow-up']['gIoU'])} | {_cell(figures['first turn']['gIoU'])} |")
-            lines.append(f"| conversation | {names.get(kind, kind)} | follow-ups with one [PIX] % | "
-                         f"{_cell(figures['follow-up']['one [PIX]'])} | - |")
+            lines.append(f"| conversation | {names.get(kind, kind)} | follow-ups with the right [PIX] count % | "
+                         f"{_cell(figures['follow-up']['right [PIX] count'])} | - |")
     return lines + [""]
 
 

@@ -318,7 +318,7 @@ def _evaluate_step(args, out: Path, model_dir: Path, train_data, eval_data) -> d
             "zoom_in": True} if args.data else {}
     return run_evaluation(
         EvalArguments(model=str(model_dir), output_dir=str(out / "eval"), max_samples=_eval_samples(args),
-                      batch_size=16, max_new_tokens=32, gallery_size=8, **real), eval_data)
+                      batch_size=16, max_new_tokens=64, gallery_size=8, **real), eval_data)  # detailed captions
 
 
 def _hub_step(args, out: Path, model_dir: Path, summary_eval: dict):

@@ -141,6 +141,7 @@ PAPER_TOWERS: dict[str, dict[str, Any]] = {
 PIXEL_STATISTICS = ("image_mean", "image_std", "convnext_image_mean", "convnext_image_std", "sam_image_mean",
                     "sam_image_std")
 
+
 @strict
 class EarthGPTXConfig(PreTrainedConfig):
     r"""

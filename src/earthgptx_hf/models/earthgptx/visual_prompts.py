@@ -434,6 +434,8 @@ def validate_prompts(
 # pixel edge must not take the next pixel through rounding, and neither must a coordinate that went through float32
 # (66.0 is stored as 66.0000077, which a 0.106 view scale turns into 8e-7 of the next pixel).
 EDGE_TOLERANCE = 1e-6
+
+
 def _draw_in_frame(prompt: dict, placement: Placement, point_radius: float) -> np.ndarray:
     """Rasterises one prompt into a `placement.frame` uint8 {0, 1} map, clipped to the image area."""
     frame_h, frame_w = placement.frame
