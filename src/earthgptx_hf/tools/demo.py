@@ -6,17 +6,20 @@
 
 Steps, each with a progress bar or log line:
 1. training data: procedural optical / SAR / infrared scenes with exact masks (or `--data` through a converter);
-2. training of a small EarthGPT-X with the stock `Trainer` (referring object classification + `[PIX]` grounding of
-   1, 2 or 3 regions per question, point / box / free-form prompts), stopped by `--max_steps` or the `--minutes`
-   budget, whichever comes first; with `--data`, the real-data recipe instead (`--recipe`, default
+2. training of a small EarthGPT-X with the stock `Trainer` on every task of the paper in one stage (the task mix of
+   `--tasks_config`, configs/demo_tasks.yaml: classification, `[PIX]` grounding of 1, 2 or 3 regions per question,
+   conversations, region captions, relations, scene classes, brief and detailed captions; point / box / free-form
+   prompts), stopped by `--max_steps` or the `--minutes` budget, whichever comes first; with `--data`, the real-data recipe instead (`--recipe`, default
    configs/recipe_stage1.yaml then recipe_stage2.yaml: procedural pre-training, then the real data mixed with
    procedural records; their own step counts, 25-30 minutes on 2 cores, docs/real_data_recipe.md);
-3. evaluation of the held-out split with `earthgptx-eval` (SS, S-IoU, accuracy, gIoU, cIoU per prompt type and per
-   number of regions per question; Spearman correlation of mask score and true IoU, gIoU after `min_score`); on
+3. evaluation of the held-out split with `earthgptx-eval` (every task against its prompt-blind baseline, per prompt
+   type and modality: SS, S-IoU, accuracy, caption metrics, relation-word accuracy, gIoU, cIoU per number of regions
+   per question, follow-up segmentation; Spearman correlation of mask score and true IoU, gIoU after `min_score`); on
    `--data`, region questions are asked on zoom-in crops, with the swap check and the seen-class rows;
 4. a Hub-ready checkpoint (`save_hub_ready`: weights, processor, remote code, model card with the results);
 5. `pipeline("visual-prompting")`, loaded from that checkpoint with `trust_remote_code=True`, on held-out images with
-   a point, a box and a free-form prompt and a `[PIX]` request, drawn as PNGs;
+   a point, a box and a free-form prompt, a `[PIX]` request, the scene class, both captions, a region caption, a
+   relation and a segment follow-up after "classify", drawn as PNGs;
 6. `earthgptx-predict` on a georeferenced scene (a UTM GeoTIFF mosaic of held-out images, their objects as EPSG:4326
    prompts): `scene/result.geojson`, `scene/mask.tif` and `scene/result.png`;
 7. `REPORT.md` with the metric tables, the loss curve and the pictures.
@@ -192,7 +195,7 @@ def _ask(pipe, image, kwargs: dict) -> dict:
     prompts (the pipeline reuses the first turn's cache)."""
     follow_up = kwargs.pop("follow_up", None)
     if follow_up is None:
-        return pipe(image.image, max_new_tokens=48, **kwargs)[0]
+        return pipe(image.image, max_new_tokens=96, **kwargs)[0]  # detailed captions are long
     first = pipe(image.image, max_new_tokens=48, task="classify", **kwargs)[0]
     prompts = [r["prompt"] for r in first["regions"]]
     chat = [{"role": "user", "content": [{"type": "image", "image": image.image, "visual_prompts": prompts},
