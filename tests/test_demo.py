@@ -99,7 +99,7 @@ def test_the_time_budget_stops_training(tmp_path):
 def test_the_command_line_is_an_hf_argument_parser_of_demo_arguments(capsys):
     args = demo.parse_arguments(["--llm", "smollm2", "--minutes", "3", "--eval_samples", "0"])
     assert isinstance(args, demo.DemoArguments)
-    assert (args.llm, args.minutes, args.eval_samples, args.max_steps) == ("smollm2", 3.0, 0, 3000)
+    assert (args.llm, args.minutes, args.eval_samples, args.max_steps) == ("smollm2", 3.0, 0, 4000)
     assert not args.multimask_output and demo.parse_arguments(["--multimask_output"]).multimask_output
     with pytest.raises(SystemExit) as exit_:
         demo.parse_arguments(["--help"])
