@@ -138,3 +138,10 @@ def test_the_prompt_of_a_record_is_every_turn_before_its_last_answer():
         {"role": "user", "content": [{"type": "text", "text": "Segment <Region 1>."}]}], add_generation_prompt=True)
     assert rendered.index("<Region 1>: ship") < rendered.index("Segment <Region 1>.")
     assert "[PIX]" not in rendered  # the answer to generate is not in the prompt
+
+
+def test_a_follow_up_is_asked_after_the_model_s_own_answer_without_regions_that_were_not_prompted():
+    from earthgptx_hf.evaluation.follow_ups import said_turn
+
+    assert said_turn("<Region 1>: ship\n<Region 2>: vehicle", 2) == "<Region 1>: ship\n<Region 2>: vehicle"
+    assert said_turn("<Region 1>: ship <Region 7>: tank", 2) == "<Region 1>: ship : tank"

@@ -4,7 +4,8 @@ question opens the conversation?
 
 From each held-out conversation record with a segment follow-up:
 1. the first question (classify the regions) is generated;
-2. the first segment follow-up is asked after the model's own first answer (`follow-up`);
+2. the first segment follow-up is asked after the model's own first answer (`follow-up`; references to regions that
+   were not prompted taken out, `said_turn`);
 3. the same segment question is asked alone, as a first turn (`first turn`).
 Both are scored as grounding (masks paired with their region by `<Region i>`): gIoU and cIoU, and the share of answers
 with as many `[PIX]` as regions asked (one, or every prompted region with a mask).
@@ -18,6 +19,13 @@ from .generation import generate_for_records
 from .grounding import grounding_scores
 
 REGION = re.compile(r"<Region (\d+)>")
+
+
+def said_turn(text: str, num_prompts: int) -> str:
+    """The model's own answer as the assistant turn of a follow-up: its references to regions that were not prompted
+    (an undertrained model writes `<Region 7>` with two prompts) taken out, since the processor refuses a
+    conversation that refers to them."""
+    return REGION.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= num_prompts else "", text).strip()
 
 
 def _segment_turn(record: dict) -> tuple[dict, dict, list[int]] | None:
@@ -42,7 +50,7 @@ def follow_up_scores(model, processor, records: list[dict], mask_metric, batch_s
                                  desc="conversation / first turn")
     follow, alone = [], []
     for (record, (question, answer, regions)), opened in zip(asked, first):
-        said = {"from": "model", "value": opened["text"]}
+        said = {"from": "model", "value": said_turn(opened["text"], len(record["prompts"]))}
         base = {**record, "pix_targets": regions, "task": "grounding"}
         follow.append({**base, "conversations": [record["conversations"][0], said, question, answer]})
         alone.append({**base, "conversations": [question, answer]})
@@ -52,9 +60,10 @@ def follow_up_scores(model, processor, records: list[dict], mask_metric, batch_s
         outputs[name] = generate_for_records(model, processor, group, batch_size, max_new_tokens, progress=progress,
                                              desc=f"conversation / {name}")
         scores, _ = grounding_scores(group, outputs[name], mask_metric)
-        right = sum(o["text"].count(processor.pix_token) == len(r["pix_targets"]) for o, r in zip(outputs[name], group))
+        right = sum(o["text"].count(processor.pix_token) == len(r["pix_targets"])
+                    for o, r in zip(outputs[name], group))
         figures[name] = {"gIoU": scores["gIoU"], "cIoU": scores["cIoU"], "right [PIX] count": 100 * right / len(group)}
     return figures, outputs["follow-up"]
 
 
-__all__ = ["follow_up_scores"]
+__all__ = ["follow_up_scores", "said_turn"]

@@ -9,7 +9,8 @@ Steps, each with a progress bar or log line:
 2. training of a small EarthGPT-X with the stock `Trainer` on every task of the paper in one stage (the task mix of
    `--tasks_config`, configs/demo_tasks.yaml: classification, `[PIX]` grounding of 1, 2 or 3 regions per question,
    conversations, region captions, relations, scene classes, brief and detailed captions; point / box / free-form
-   prompts), stopped by `--max_steps` or the `--minutes` budget, whichever comes first; with `--data`, the real-data recipe instead (`--recipe`, default
+   prompts), stopped by `--max_steps` or the `--minutes` budget, whichever comes first; with `--data`, the real-data
+   recipe instead (`--recipe`, default
    configs/recipe_stage1.yaml then recipe_stage2.yaml: procedural pre-training, then the real data mixed with
    procedural records; their own step counts, 25-30 minutes on 2 cores, docs/real_data_recipe.md);
 3. evaluation of the held-out split with `earthgptx-eval` (every task against its prompt-blind baseline, per prompt
@@ -192,7 +193,9 @@ def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
 
 def _ask(pipe, image, kwargs: dict) -> dict:
     """One pipeline call; a `follow_up` is asked in a chat after the model's own answer to "classify" about the same
-    prompts (the pipeline reuses the first turn's cache)."""
+    prompts (the pipeline reuses the first turn's cache; `said_turn`)."""
+    from ..evaluation.follow_ups import said_turn
+
     follow_up = kwargs.pop("follow_up", None)
     if follow_up is None:
         return pipe(image.image, max_new_tokens=96, **kwargs)[0]  # detailed captions are long
@@ -200,7 +203,8 @@ def _ask(pipe, image, kwargs: dict) -> dict:
     prompts = [r["prompt"] for r in first["regions"]]
     chat = [{"role": "user", "content": [{"type": "image", "image": image.image, "visual_prompts": prompts},
                                          {"type": "text", "text": INSTRUCTIONS[("classify", "regions")]}]},
-            {"role": "assistant", "content": [{"type": "text", "text": first["generated_text"]}]},
+            {"role": "assistant",
+             "content": [{"type": "text", "text": said_turn(first["generated_text"], len(prompts))}]},
             {"role": "user", "content": [{"type": "text", "text": follow_up}]}]
     return pipe(chat, max_new_tokens=48)[0]
 
