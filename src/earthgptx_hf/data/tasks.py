@@ -13,10 +13,15 @@ Tasks:
 - `classification`: referring object classification; up to `max_regions` objects per record (several records for
   crowded images); prompt type box, point, free-form or mask (the object's mask, its box when it has none); answer
   "<Region 1>: label" per line.
-- `region_caption`: the referring expression when people wrote one, else a templated description.
-- `scene`: scene classification with the image-level box [0, 0, W, H].
-- `caption`: brief captioning with the image-level box; one record per human caption.
-- `relation`: relationship analysis of two regions (templated from their geometry).
+- `region_caption`: the referring expression when people wrote one, else the object's facts in words
+  (`scene_facts`: size, orientation, position; three templates, all of them the record's `references`).
+- `scene`: scene classification with the image-level box [0, 0, W, H]: people's label, or (procedural scenes, or
+  `describe_scenes=True`) the class named by the objects (`scene_facts.scene_class`).
+- `caption`: brief captioning with the image-level box; one record per human caption, or (as for `scene`) one
+  written from the facts.
+- `detailed_caption`: as `caption`, with every object's position (from the facts only).
+- `relation`: relationship analysis of two regions, from their facts (positions, direction, distance, size).
+- `conversation`: two to four turns about one image (`conversations.py`): classify, then follow-ups.
 - `grounding`: pixel grounding, answered "<Region 1>[PIX]", for every object that has a mask. With
   `grounding_regions` (e.g. (1, 2, 3)) the objects with masks of an image are split, in a seeded random order, into
   questions about several regions at once: each record's region count is drawn uniformly from the sizes that the
