@@ -38,7 +38,6 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from transformers import HfArgumentParser
 
@@ -51,6 +50,7 @@ from ..models.earthgptx.conversation import REGION_TAG_PATTERN
 from .visualization import draw_visual_prompts, save_gallery
 from . import load_metric
 from .follow_ups import follow_up_scores
+from .metrics import mask_box
 from .generation import generate_for_records
 from .grounding import calibration_points, calibration_scores, grounding_markdown, grounding_scores, plot_calibration
 from .class_priors import check_size_bins
@@ -156,11 +156,6 @@ def _region_free(text: str) -> str:
     return REGION_PREFIX.sub("", text).strip()
 
 
-def _bbox(mask: np.ndarray):
-    ys, xs = np.nonzero(mask)
-    return None if not len(xs) else [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
-
-
 def score_task(task: str, records: list[dict], outputs: list[dict], semantic_similarity: bool = True,
                min_score: float = 0.5, size_bins: int = 8, seen_classes=None) -> dict:
     """The figures of one task on one group of records (see the module docstring's table), computed by the package's
@@ -189,8 +184,8 @@ def score_task(task: str, records: list[dict], outputs: list[dict], semantic_sim
             records, outputs, lambda p, r: masks.compute(predictions=p, references=r), min_score)
         regions = [r for p in pairings for r in p["regions"]]
         boxes = load_metric("earthgptx_boxes").compute(
-            predictions=[None if r["mask"] is None else _bbox(r["mask"]) for r in regions],
-            references=[_bbox(r["gt"]) or [0.0, 0.0, 0.0, 0.0] for r in regions])
+            predictions=[None if r["mask"] is None else mask_box(r["mask"]) for r in regions],
+            references=[mask_box(r["gt"]) or [0.0, 0.0, 0.0, 0.0] for r in regions])
         return {**scores, **boxes, "_pairings": pairings}
     raise ValueError(f"task={task!r} is not one of {list(TASKS)}.")
 

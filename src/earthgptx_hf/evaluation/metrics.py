@@ -232,6 +232,12 @@ def mask_scores(pred_masks, gt_masks) -> dict:
             "masks": len(ious)}
 
 
+def mask_box(mask) -> list[float] | None:
+    """The tight box `[x1, y1, x2, y2]` (pixel edges) of a mask's pixels; None for an empty mask."""
+    ys, xs = np.nonzero(np.asarray(mask))
+    return None if not len(xs) else [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+
+
 def box_iou(a, b) -> float:
     x1, y1 = max(a[0], b[0]), max(a[1], b[1])
     x2, y2 = min(a[2], b[2]), min(a[3], b[3])
@@ -274,6 +280,6 @@ def spearman_correlation(x, y) -> float | None:
     return None if denominator == 0 else float((rx * ry).sum() / denominator)
 
 
-__all__ = ["roc_scores", "caption_scores", "caption_scores_by_subset", "classification_accuracy", "mask_scores", "box_scores",
-           "clean_prediction", "clean_reference", "semantic_iou", "split_regions", "sentence_embeddings",
-           "average_ranks", "spearman_correlation"]
+__all__ = ["roc_scores", "caption_scores", "caption_scores_by_subset", "classification_accuracy", "mask_scores",
+           "box_scores", "mask_box", "clean_prediction", "clean_reference", "semantic_iou", "split_regions",
+           "sentence_embeddings", "average_ranks", "spearman_correlation"]
