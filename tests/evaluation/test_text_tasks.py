@@ -119,6 +119,10 @@ def test_follow_up_segmentation_is_scored_after_the_first_answer_and_as_a_first_
     assert [r["conversations"][2] for r in follow] == [r["conversations"][0] for r in alone]
     assert all(r["conversations"][-1]["value"].endswith(("[PIX]", "[PIX].")) for r in follow)
     assert any(len(r["pix_targets"]) > 1 for r in follow)  # follow-ups that ask about every region are scored too
+    # records of people's conversations carry no `turn_tasks`: a later answer with [PIX] is the segment follow-up
+    plain = [{k: v for k, v in r.items() if k != "turn_tasks"} for r in records]
+    again, _ = follow_ups.follow_up_scores(None, type("P", (), {"pix_token": "[PIX]"})(), plain, mask_metric)
+    assert again == figures
 
 
 def test_the_prompt_of_a_record_is_every_turn_before_its_last_answer():

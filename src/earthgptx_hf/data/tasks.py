@@ -39,9 +39,18 @@ from ..models.earthgptx.conversation import region_tag
 from .annotations import AnnotatedImage, ConversionReport, ObjectAnnotation
 from .conversations import conversation_turns
 from .freeform import box_to_freeform
-from .scene_facts import (CAPTION_TEMPLATES, DETAILED_CAPTION_TEMPLATES, REGION_CAPTION_TEMPLATES,
-                          RELATION_TEMPLATES, caption_fields, object_facts, region_fields, relation_fields, render,
-                          scene_class)
+from .scene_facts import (
+    CAPTION_TEMPLATES,
+    DETAILED_CAPTION_TEMPLATES,
+    REGION_CAPTION_TEMPLATES,
+    RELATION_TEMPLATES,
+    caption_fields,
+    object_facts,
+    region_fields,
+    relation_fields,
+    render,
+    scene_class,
+)
 
 TASKS = ("classification", "region_caption", "scene", "caption", "detailed_caption", "relation", "grounding",
          "conversation")
@@ -184,13 +193,16 @@ class RecordBuilder:
 
     @staticmethod
     def _record(image: AnnotatedImage, task: str, suffix: str, prompts, question: str, answer: str,
-                masks=None, pix_targets=None, text_source: str = "template", references=None) -> dict:
+                masks=None, pix_targets=None, text_source: str = "template", references=None,
+                conversations=None) -> dict:
+        """One record; `conversations` (several turns) replaces the one `question` / `answer` turn pair."""
         extra = {} if references is None else {"references": references}
+        if conversations is None:
+            conversations = [{"from": "user", "value": question}, {"from": "model", "value": answer}]
         return {**extra,
             "id": f"{image.id}#{task}{suffix}", "image": image.image, "modality": image.modality,
             "width": image.width, "height": image.height, "source": image.source, "task": task,
-            "prompts": prompts, "conversations": [{"from": "user", "value": question},
-                                                  {"from": "model", "value": answer}],
+            "prompts": prompts, "conversations": conversations,
             "masks": masks if masks is not None else [None] * len(prompts), "pix_targets": pix_targets or [],
             "text_source": text_source,
         }
@@ -336,9 +348,8 @@ class RecordBuilder:
         answers = {"one": GROUNDING_ANSWERS, "questions": GROUNDING_MULTI_TEMPLATES, "several": GROUNDING_MULTI_ANSWERS}
         turns, pix_targets, turn_tasks = conversation_turns(self.rng, image, chosen, TEMPLATES, answers)
         record = self._record(image, "conversation", f":{kind}", [self._prompt(o, image, kind) for o in chosen],
-                              "", "", [o.mask for o in chosen], pix_targets=pix_targets)
-        record["conversations"], record["turn_tasks"] = turns, turn_tasks
-        return [record]
+                              None, None, [o.mask for o in chosen], pix_targets=pix_targets, conversations=turns)
+        return [{**record, "turn_tasks": turn_tasks}]
 
 
 def build_records(images: list[AnnotatedImage], tasks=("classification",), prompt_type: str = "mixed",

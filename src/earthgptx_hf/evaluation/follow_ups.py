@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import re
 
+from ..models.earthgptx.configuration_earthgptx import SPECIAL_TOKENS
 from .generation import generate_for_records
 from .grounding import grounding_scores
 
 REGION = re.compile(r"<Region (\d+)>")
+PIX_TOKEN = SPECIAL_TOKENS[1]
 
 
 def said_turn(text: str, num_prompts: int) -> str:
@@ -30,7 +32,10 @@ def said_turn(text: str, num_prompts: int) -> str:
 
 def _segment_turn(record: dict) -> tuple[dict, dict, list[int]] | None:
     """The first segment follow-up's question, answer and regions (those of its `[PIX]`, in order), or None."""
-    turns, tasks = record["conversations"], record.get("turn_tasks") or []
+    turns = record["conversations"]
+    # the builder's `turn_tasks`; a records file of people's conversations has none: a later answer with [PIX] is one
+    tasks = record.get("turn_tasks") or [
+        "grounding" if PIX_TOKEN in turn["value"] else "other" for turn in turns[1::2]]
     for number, task in enumerate(tasks[1:], start=1):
         if task == "grounding":
             question, answer = turns[2 * number], turns[2 * number + 1]

@@ -103,7 +103,7 @@ def scene_scores(records: list[dict], answers: list[str]) -> dict:
 
     modalities = _by_modality(records)
     overall = load_metric("earthgptx_scene_accuracy").compute(predictions=answers, references=truth)
-    return {**overall, "accuracy": overall["accuracy"],
+    return {**overall,
             "baseline": {"accuracy": accuracy(majority, range(len(records)))},
             "by_modality": {m: {"samples": len(idx), "accuracy": accuracy(answers, idx),
                                 "baseline": {"accuracy": accuracy(majority, idx)}} for m, idx in modalities.items()}}
@@ -157,6 +157,14 @@ HEADLINES = (("classification", "accuracy", "majority_baseline"), ("scene", "acc
              ("relation", "CIDEr", "CIDEr"), ("grounding", "gIoU", None))
 
 
+def _baseline_figure(task: str, figures: dict, key: str | None):
+    """The baseline's figure `key` of one row: classification keeps its majority baseline at the top level (its
+    modality rows hold the size prior), the text tasks under `baseline`; None where there is no baseline."""
+    if key is None:
+        return None
+    return figures.get(key) if task == "classification" else (figures.get("baseline") or {}).get(key)
+
+
 def headline_markdown(results: dict, names: dict) -> list[str]:
     """One line per task and prompt type: the figure that says most and its baseline's (where one exists); the
     follow-up segmentation against the same question as a first turn."""
@@ -165,8 +173,7 @@ def headline_markdown(results: dict, names: dict) -> list[str]:
         for kind, figures in results.get(task, {}).items():
             if figure not in figures:
                 continue
-            base = figures.get(baseline) if task == "classification" else (figures.get("baseline") or {}).get(
-                baseline) if baseline else None
+            base = _baseline_figure(task, figures, baseline)
             lines.append(f"| {task} | {names.get(kind, kind)} | {figure} | {_cell(figures[figure])} | "
                          f"{_cell(base)} |")
     for kind, figures in results.get("conversation", {}).items():
