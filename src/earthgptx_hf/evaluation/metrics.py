@@ -20,6 +20,7 @@ import numpy as np
 
 from ..utils.extras import require, require_file, require_java
 from ..models.earthgptx.conversation import REGION_TAG
+from ..models.earthgptx.image_geometry import mask_box
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -230,12 +231,6 @@ def mask_scores(pred_masks, gt_masks) -> dict:
         union_total += union
     return {"gIoU": 100 * float(np.mean(ious)), "cIoU": 100 * (inter_total / union_total if union_total else 1.0),
             "masks": len(ious)}
-
-
-def mask_box(mask) -> list[float] | None:
-    """The tight box `[x1, y1, x2, y2]` (pixel edges) of a mask's pixels; None for an empty mask."""
-    ys, xs = np.nonzero(np.asarray(mask))
-    return None if not len(xs) else [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
 
 
 def box_iou(a, b) -> float:

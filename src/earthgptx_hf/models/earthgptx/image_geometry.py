@@ -426,6 +426,13 @@ def max_pool(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     return _pool_last(_pool_last(mask, width).T, height).T
 
 
-__all__ = ["Placement", "ImageLayout", "plan_layout", "render_views", "render_sam_view", "cut_tiles", "place", "fit",
+def mask_box(mask) -> list[float] | None:
+    """The tight box `[x1, y1, x2, y2]` (pixel edges) of a mask's pixels; None for an empty mask."""
+    ys, xs = np.nonzero(np.asarray(mask))
+    return None if not len(xs) else [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+
+
+__all__ = ["mask_box", "Placement", "ImageLayout", "plan_layout", "render_views", "render_sam_view", "cut_tiles", "place", "fit",
            "MIN_RADIUS", "clip_polygon", "clip_segments", "fill_disc", "fill_polygon", "stroke_segments",
            "stroke_polyline", "max_pool"]
+

@@ -48,6 +48,7 @@ from .conversation import (
     region_reference_edits,
     resolve_template,
 )
+from .image_geometry import mask_box
 from .image_processing_earthgptx import METADATA, PIXEL_STATISTICS, EarthGPTXImagesKwargs, as_batch
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -167,6 +168,35 @@ def mask_regions(text: str, pix_token: str = "[PIX]") -> list[int | None]:
     return owners
 
 
+# Text-referring grounding ("Segment every ship."): no prompt, so no `<Region i>` to bind a mask to. Each instance is
+# one line, "<class> at the <position>[PIX]", top to bottom, and "none" when nothing matches. The position (the 3 x 3
+# grid cell of `scene_facts.position_phrase`) is written before `[PIX]`, with no space, so that the state predicting
+# `[PIX]` is the last word of "class at the position": it reads which instance is meant from the words it has just
+# written, as a region answer's `[PIX]` reads its region from the `<Region i>` token before it (docs/training.md).
+# Two "ship" lines would otherwise differ only in where they stand in the answer.
+INSTANCE_SEPARATOR = " at the "
+NO_INSTANCE = "none"
+
+
+def instance_answer(label: str, position: str | None = None, pix_token: str = "[PIX]") -> str:
+    """One instance's line of a text-referring answer: `"ship at the top left[PIX]"` (`"ship[PIX]"` without a
+    position). `instance_labels` reads it back."""
+    return f"{label}{INSTANCE_SEPARATOR}{position}{pix_token}" if position else f"{label}{pix_token}"
+
+
+def instance_labels(text: str, pix_token: str = "[PIX]") -> list[str | None]:
+    """For every `pix_token` in `text`, the class its line names before it (`instance_answer`'s format: "ship at the
+    top left[PIX]" -> "ship"), without `<Region i>` tags and punctuation; None when the line names nothing (a region
+    answer, "<Region 1>[PIX]")."""
+    labels = []
+    for line in text.split("\n"):
+        for before in line.split(pix_token)[:-1]:  # a second [PIX] on a line: what follows the first names it
+            words = re.sub(REGION_TAG_PATTERN, " ", before).split(INSTANCE_SEPARATOR)[0].strip(" \t.,:;")
+            words = re.sub(r"^(sure|here (is|are) the masks?)\b[,:]?", "", words, flags=re.I).strip(" \t.,:;")
+            labels.append(words or None)
+    return labels
+
+
 def post_process_generation(processor, outputs, inputs, target_sizes=None, mask_threshold: float = 0.0,
                             min_score: float | None = None) -> list[dict]:
     """`EarthGPTXProcessor.post_process_generation` (see there) for `processor`."""
@@ -208,10 +238,13 @@ def post_process_generation(processor, outputs, inputs, target_sizes=None, mask_
         text = processor.decode_answer(sequences[row, prompt_length:])
         row_masks, row_scores = masks.get(row, []), scores.get(row, [])
         owners = (processor.mask_regions(text) + [None] * len(row_masks))[: len(row_masks)]
+        labels = (instance_labels(text, processor.pix_token) + [None] * len(row_masks))[: len(row_masks)]
         keep = [k for k, score in enumerate(row_scores) if min_score is None or score >= min_score]
         results.append({"text": text, "regions": processor.parse_regions(text),
                         "masks": [row_masks[k] for k in keep], "scores": [row_scores[k] for k in keep],
-                        "mask_regions": [owners[k] for k in keep], "dropped_masks": len(row_masks) - len(keep)})
+                        "mask_regions": [owners[k] for k in keep], "mask_labels": [labels[k] for k in keep],
+                        "mask_boxes": [mask_box(row_masks[k]) for k in keep],
+                        "dropped_masks": len(row_masks) - len(keep)})
     return results
 
 
@@ -540,10 +573,12 @@ class EarthGPTXProcessor(ProcessorMixin):
     def post_process_generation(self, outputs, inputs, target_sizes=None, mask_threshold: float = 0.0,
                                 min_score: float | None = None) -> list[dict]:
         """Per returned sequence: `{"text": str, "regions": {index: answer}, "masks": [bool (H, W) numpy],
-        "scores": [float], "mask_regions": [int | None], "dropped_masks": int}`.
+        "scores": [float], "mask_regions": [int | None], "mask_labels": [str | None], "mask_boxes": [[x1, y1, x2, y2] | None],
+        "dropped_masks": int}`.
 
         `masks` hold one mask per `[PIX]` of the answer, in order; `scores[k]` is mask k's score (the IoU the model
-        predicts for it, `outputs.pred_scores`) and `mask_regions[k]` its region (`mask_regions`). With `min_score`,
+        predicts for it, `outputs.pred_scores`) and `mask_regions[k]` its region (`mask_regions`), `mask_labels[k]` the class its line names (`instance_labels`: a
+        text-referring answer's "ship at the top left[PIX]") and `mask_boxes[k]` its tight box (`image_geometry.mask_box`). With `min_score`,
         masks scoring below it are removed (with their scores and regions) and counted in `dropped_masks`.
 
         Args:
@@ -569,6 +604,6 @@ class EarthGPTXProcessor(ProcessorMixin):
         return list(dict.fromkeys(self.tokenizer.model_input_names + self.image_processor.model_input_names))
 
 
-__all__ = ["MODALITIES", "OUTPUT_FLAGS", "check_call_kwargs", "batch_texts", "batch_images", "batch_modalities",
+__all__ = ["INSTANCE_SEPARATOR", "NO_INSTANCE", "instance_answer", "instance_labels", "MODALITIES", "OUTPUT_FLAGS", "check_call_kwargs", "batch_texts", "batch_images", "batch_modalities",
            "check_min_score", "mask_regions", "post_process_generation", "EarthGPTXProcessor",
            "EarthGPTXProcessorKwargs"]

@@ -229,7 +229,7 @@ def load_pipeline_image(image, timeout: float | None = None, where: str = "image
 # from `earthgptx_hf`.
 
 
-TASK_SHORTCUTS = ("classify", "caption", "detailed_caption", "relation", "segment")
+TASK_SHORTCUTS = ("classify", "caption", "detailed_caption", "relation", "segment", "find")
 
 # The instructions the shortcuts pick (the first paraphrase of each of the training templates where one exists).
 INSTRUCTIONS = {
@@ -244,8 +244,12 @@ INSTRUCTIONS = {
     ("relation", "regions"): "What is the relationship between <Region 1> and <Region 2>?",
     ("segment", "region"): "Please segment the object in <Region 1>.",
     ("segment", "regions"): "Please segment the objects in {regions}.",
+    ("find", "query"): "Segment {query}.",
 }
-ITEM_KEYS = ("prompts", "points", "boxes", "text", "task", "modality")  # per call, per image of a batch, or per item
+# a query that opens with one of these words says which instances it means ("the largest ship", "every vehicle");
+# any other ("ship", "storage tanks near the harbor") asks for every instance: "Segment every ship."
+QUERY_DETERMINERS = ("the", "every", "all", "each", "any", "a", "an")
+ITEM_KEYS = ("prompts", "points", "boxes", "text", "task", "query", "modality")  # per call, per image of a batch, or per item
 _PER_IMAGE_LISTS = ("prompts", "points", "boxes")  # a list already for one image: a batch needs a list of them
 
 
@@ -303,8 +307,8 @@ def for_image(value, name: str, index: int | None, count: int | None):
 
 def fields_of(value, call: dict, where: str) -> tuple[dict, list | None]:
     """One input's image and per-item arguments (`call` holds the call's, already taken for this image), and its
-    messages when it is a chat (else None). A dict item's own values replace the call's; its `text` or `task`
-    replaces both of the call's (one instruction)."""
+    messages when it is a chat (else None). A dict item's own values replace the call's; its `text`, `task` or
+    `query` replaces all three of the call's (one instruction)."""
     if isinstance(value, Chat):
         return _chat_fields(value.messages, call, where), value.messages
     if not isinstance(value, Mapping):
@@ -314,14 +318,14 @@ def fields_of(value, call: dict, where: str) -> tuple[dict, list | None]:
         raise ValueError(f"{where} is a dict with keys {sorted(value)}: it needs 'image' and may have "
                          f"{list(ITEM_KEYS)} (a chat is a list of {{'role', 'content'}} messages).")
     own = {key: item for key, item in value.items() if item is not None}
-    if "text" in own or "task" in own:
-        call = {key: item for key, item in call.items() if key not in ("text", "task")}
+    if "text" in own or "task" in own or "query" in own:
+        call = {key: item for key, item in call.items() if key not in ("text", "task", "query")}
     return {**call, **own}, None
 
 
 def _chat_fields(messages: list, call: dict, where: str) -> dict:
     """The image and the prompts of a chat's content items (the text is the chat itself)."""
-    given = sorted(key for key in ("prompts", "points", "boxes", "text", "task") if call.get(key) is not None)
+    given = sorted(key for key in ("prompts", "points", "boxes", "text", "task", "query") if call.get(key) is not None)
     if given:
         raise ValueError(f"{given} cannot be combined with a chat ({where}): put the instruction in the messages "
                          "and the prompts in a {'type': 'visual_prompts', 'visual_prompts': [...]} content item.")
@@ -360,12 +364,32 @@ def task_of(fields: dict, prompts: list) -> str | None:
     return fields.get("task") or ("classify" if prompts else "caption")
 
 
+def find_instruction(query, where: str = "query") -> str:
+    """The instruction of `task="find"`: "Segment every ship." for `query="ship"` (or "ships"), "Segment the largest
+    ship." for `query="the largest ship"` (`QUERY_DETERMINERS`), the first of the training templates
+    (`data/referring.py`)."""
+    if not isinstance(query, str) or not query.strip(" \t\n.?!"):
+        raise ValueError(f"query for {where} must be a non-empty string naming what to find (e.g. 'ship', 'every "
+                         f"vehicle', 'the largest storage tank'), got {query!r}.")
+    query = " ".join(query.strip(" \t\n.?!").split())
+    if query.split()[0].lower() not in QUERY_DETERMINERS:
+        query = f"every {query}"
+    return INSTRUCTIONS[("find", "query")].format(query=query)
+
+
 def instruction(fields: dict, prompts: list, width: int, height: int, where: str) -> tuple[str, list]:
     """The instruction (`text`, or the `task` shortcut's) and the prompts (the whole-image box for image-level tasks
-    without prompts)."""
-    text, task = fields.get("text"), fields.get("task")
+    without prompts; none for `find`, a text query)."""
+    text, task, query = fields.get("text"), fields.get("task"), fields.get("query")
     if text is not None and task is not None:
         raise ValueError("Pass either text= (your instruction) or task= (a shortcut), not both.")
+    if query is not None and task != "find":
+        raise ValueError(f"query={query!r} is the text query of task='find' (for {where}); got task={task!r}.")
+    if task == "find":
+        if prompts:
+            raise ValueError(f"task='find' searches the image for query= and takes no prompts; {where} has "
+                             f"{len(prompts)} (use task='segment' to segment prompted regions).")
+        return find_instruction(query, f"{where} (task='find')"), []
     if text is not None:
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"text for {where} must be a non-empty string, got {text!r}.")
@@ -454,7 +478,9 @@ class VisualPromptingPipeline(Pipeline):
         text: the instruction; it goes through the model's chat template.
         task: instead of `text`, one of `classify` (each region's category; the scene without prompts), `caption`,
             `detailed_caption` (a region, or the whole image without prompts), `relation` (two regions), `segment`
-            (a `[PIX]` mask per region). Default: `classify` with prompts, `caption` without.
+            (a `[PIX]` mask per region), `find` (no prompts: every instance that `query` names, one `[PIX]` mask
+            each, in `instances`). Default: `classify` with prompts, `caption` without.
+        query: what `task="find"` looks for: a class ("ship": every ship) or an expression ("the largest ship").
         modality: "optical" | "sar" | "infrared", stated in the text when given.
 
     Conversations: the pipeline remembers its last `conversation_cache_size` calls (a constructor argument, 1 by
@@ -487,7 +513,9 @@ class VisualPromptingPipeline(Pipeline):
         "mask", "score"}]`; `mask` is the region's `[PIX]` mask when the answer has "<Region i>: [PIX]", else None,
         and `score` its score), `masks` (one per kept `[PIX]`, in order, at the original image size), `scores` (one
         per mask, as in the mask-generation pipeline: the IoU the model predicts for it), `dropped_masks` (how many
-        `min_score` removed) and `input_text` (the rendered prompt; the messages for a chat). For a georeferenced
+        `min_score` removed), `instances` (one per kept mask: `{"label", "mask", "score", "box"}`, the class its
+        answer line names, e.g. "ship" for `find`'s "ship at the top left[PIX]", else None, and the mask's tight box
+        `[x1, y1, x2, y2]` in pixels, None when empty) and `input_text` (the rendered prompt; the messages for a chat). For a georeferenced
         raster (a GeoTIFF path, with the package's `geo` extra), also `geometries`: the regions as a GeoJSON
         FeatureCollection in EPSG:4326 (each mask vectorised, else the prompt; `earthgptx_hf.geo.features`).
     """
@@ -641,6 +669,8 @@ class VisualPromptingPipeline(Pipeline):
                             for i, p in enumerate(item.prompts)],
                 "masks": masks,
                 "scores": list(row["scores"]),
+                "instances": [{"label": label, "mask": mask, "score": score, "box": box} for label, mask, score, box
+                              in zip(row["mask_labels"], masks, row["scores"], row["mask_boxes"])],
                 "dropped_masks": row["dropped_masks"],
                 "input_text": item.chat if item.chat is not None else item.text,
             })
@@ -679,6 +709,7 @@ class VisualPromptingPipeline(Pipeline):
 
 
 __all__ = ["DEFAULT_TIMEOUT", "DEFAULT_MAX_DOWNLOAD_BYTES", "check_timeout", "check_max_download_bytes", "download",
-           "load_pipeline_image", "is_tensor", "task_of", "TASK_SHORTCUTS", "INSTRUCTIONS", "ITEM_KEYS", "Item",
+           "load_pipeline_image", "is_tensor", "task_of", "TASK_SHORTCUTS", "INSTRUCTIONS", "QUERY_DETERMINERS",
+           "find_instruction", "ITEM_KEYS", "Item",
            "Numbered", "numbered_stream", "for_image", "fields_of", "collect_prompts", "instruction", "coordinates",
            "VisualPromptingPipeline", "TASK", "MASK_FORMATS", "check_batch_size", "check_num_workers"]
