@@ -21,6 +21,8 @@ from .validation_split import check_validation_split
 
 # Converters that read a label file (or folder) and an image folder.
 NEEDS_IMAGE_DIR = ("coco", "yolo", "dota", "voc", "segmentation", "caption_json")
+# Referring-segmentation benchmarks: a dataset folder with splits, the image folder optional (the layout's default).
+REFERRING_FORMATS = ("rrsisd", "refsegrs")
 
 
 @dataclass
@@ -183,6 +185,9 @@ def load_annotated_images(data_args: DataArguments, workdir: Path):
         if data_args.image_dir:
             kwargs["root"] = data_args.image_dir
         return converter(data_args.data_path, **kwargs)
+    if data_args.data_format in REFERRING_FORMATS:
+        return converter(data_args.data_path, image_dir=data_args.image_dir, split=data_args.split,
+                         modality=data_args.modality, **kwargs)
     if data_args.data_format in NEEDS_IMAGE_DIR:
         if data_args.image_dir is None:
             raise ValueError(f"data_format={data_args.data_format!r} needs image_dir.")

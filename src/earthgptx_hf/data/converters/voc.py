@@ -1,9 +1,10 @@
 """Pascal VOC XML, including the DIOR-RSVG / OPT-RSVG layout.
 
-DIOR-RSVG / OPT-RSVG: every `<object>` has a `<description>` (a referring expression written by people), and the
-split files (`train.txt`, `val.txt`, `test.txt`) list object indices in the global order obtained by reading the
-XML files sorted by name and numbering their objects consecutively from 0. Objects not listed in the given split
-file are counted as skipped ("not in split").
+DIOR-RSVG / OPT-RSVG: every `<object>` has a `<description>` (a referring expression written by people, kept as
+the object's `expression` with single spaces), and the split files (`train.txt`, `val.txt`, `test.txt`; OPT-RSVG
+keeps them in `split/`, its images in `Image/`) list object indices in the global order obtained by reading the XML
+files sorted by name and numbering their objects consecutively from 0. Objects not listed in the given split file
+are counted as skipped ("not in split").
 
 Untrusted input (see `annotations.py`): an XML file that does not parse, or has no `<size>` with positive
 `<width>` / `<height>`, and a split file line that is not an index, raise `AnnotationFormatError` naming the file
@@ -64,9 +65,8 @@ def _object(obj, width: int, height: int) -> ObjectAnnotation | str:
     box = clip_box(coords, width, height)
     if box is None:
         return "empty or outside box"
-    description = obj.findtext("description")
-    return ObjectAnnotation(category=normalise_category(name), bbox=box,
-                            expression=description.strip() if description and description.strip() else None)
+    description = " ".join((obj.findtext("description") or "").split())  # single spaces, as the phrase is read
+    return ObjectAnnotation(category=normalise_category(name), bbox=box, expression=description or None)
 
 
 def read_voc(annotation_dir: str | Path, image_dir: str | Path, split_file: str | Path | None = None,
