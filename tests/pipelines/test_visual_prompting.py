@@ -288,12 +288,16 @@ def test_task_shortcuts_pick_the_papers_instructions(pipe):
         ("relation", 2): INSTRUCTIONS[("relation", "regions")],
         ("segment", 1): INSTRUCTIONS[("segment", "region")],
         ("segment", 2): "Please segment the objects in <Region 1> and <Region 2>.",
+        ("find", 0): "Segment every ship.",
     }
     assert {task for task, _ in expected} == set(TASK_SHORTCUTS)
     for (task, count), instruction in expected.items():
-        out = pipe(image, boxes=two[:count] or None, task=task, max_new_tokens=2)[0]
+        query = {"query": "ship"} if task == "find" else {}
+        out = pipe(image, boxes=two[:count] or None, task=task, max_new_tokens=2, **query)[0]
         assert instruction in out["input_text"], (task, count)
-        if count == 0:  # image-level tasks get the whole-image box, as in training
+        if task == "find":  # a text query: no prompt at all
+            assert out["regions"] == []
+        elif count == 0:  # image-level tasks get the whole-image box, as in training
             assert out["regions"][0]["prompt"] == {"type": "box", "bbox": [0, 0, 32, 32]}
     # the shortcuts use the training templates where the task has one
     trained = {("classify", "regions"): "classification", ("classify", "image"): "scene",

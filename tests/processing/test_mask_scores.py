@@ -70,3 +70,38 @@ def test_the_region_of_a_mask_is_the_last_one_named_before_it_on_its_line(proces
     assert processor.mask_regions("Sure. <Region 2>: [PIX] and [PIX]\n[PIX]") == [2, 2, None]
     assert processor.mask_regions("<Region 1> and <Region 2>: [PIX]") == [2]
     assert processor.mask_regions("no mask") == []
+
+
+# --- issue 34: text-referring answers, "ship at the top left[PIX]" per instance -----------------------------------
+def test_text_referring_masks_carry_their_class_and_box_and_are_dropped_together(processor):
+    inputs = processor(images=np.zeros((50, 80, 3), np.uint8), text="Segment every ship.", visual_prompts=[],
+                       return_tensors="pt")
+    out = _answer(processor, inputs, "ship at the top left[PIX]\nstorage tank at the center[PIX]", [0.8, 0.3])
+    result = processor.post_process_generation(out, inputs, target_sizes=[(50, 80)])[0]
+    assert result["mask_labels"] == ["ship", "storage tank"] and result["mask_regions"] == [None, None]
+    # the masks are the SAM view's left half: 40 of 80 columns, every row
+    assert result["mask_boxes"] == [[0.0, 0.0, 40.0, 50.0]] * 2
+    kept = processor.post_process_generation(out, inputs, target_sizes=[(50, 80)], min_score=0.5)[0]
+    assert kept["mask_labels"] == ["ship"] and kept["mask_boxes"] == [[0.0, 0.0, 40.0, 50.0]]
+
+
+@pytest.mark.parametrize("answer, labels", [
+    ("ship at the top left[PIX]\nship at the bottom[PIX]", ["ship", "ship"]),
+    ("storage tank[PIX]", ["storage tank"]),
+    ("<Region 1>[PIX]\nSure, <Region 2>[PIX].", [None, None]),
+    ("Here are the masks: <Region 1>[PIX]", [None]),
+    ("ship at the top[PIX] ship at the left[PIX]", ["ship", "ship"]),  # two on one line: each reads its own words
+    ("none", []),
+])
+def test_instance_labels_read_the_class_each_line_names(answer, labels):
+    from earthgptx_hf.models.earthgptx.processing_earthgptx import instance_labels
+
+    assert instance_labels(answer) == labels
+
+
+def test_instance_answer_is_what_instance_labels_reads():
+    from earthgptx_hf.models.earthgptx.processing_earthgptx import instance_answer, instance_labels
+
+    lines = [instance_answer("storage tank", "top left"), instance_answer("ship", None)]
+    assert lines == ["storage tank at the top left[PIX]", "ship[PIX]"]
+    assert instance_labels("\n".join(lines)) == ["storage tank", "ship"]

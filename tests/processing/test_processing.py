@@ -100,7 +100,7 @@ def test_outputs_feed_forward_loss_and_generate(processor, model, batch_args):
     sizes = [image.shape[:2] for image in batch_args["images"]]
     results = processor.post_process_generation(gen, inputs, target_sizes=sizes)
     assert len(results) == 2 and all(set(r) == {"text", "regions", "masks", "scores", "mask_regions",
-                                                "dropped_masks"} for r in results)
+                                                "mask_labels", "mask_boxes", "dropped_masks"} for r in results)
 
 
 def test_same_tensors_after_save_and_auto_load(processor, batch_args, tmp_path):

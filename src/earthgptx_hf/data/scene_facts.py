@@ -112,17 +112,22 @@ def scene_class(categories: list[str]) -> str:
     return MIXED_SCENE
 
 
+def plural(noun: str) -> str:
+    """"ships", "buses": the English plural of a class name's last word (regular forms only)."""
+    return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
+
+
 def _plural(category: str, count: int) -> str:
     if count == 1:
-        return _a(category)
-    return f"{NUMBERS[count] if count < len(NUMBERS) else count} {category}s"
+        return with_article(category)
+    return f"{NUMBERS[count] if count < len(NUMBERS) else count} {plural(category)}"
 
 
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _a(word: str) -> str:
+def with_article(word: str) -> str:
     return ("an " if word[0].lower() in "aeiou" else "a ") + word
 
 
@@ -136,7 +141,7 @@ def counted_objects(facts: list[ObjectFacts]) -> str:
 
 
 def _located(fact: ObjectFacts) -> str:
-    return f"{_a(fact.category)} at the {fact.position}"
+    return f"{with_article(fact.category)} at the {fact.position}"
 
 
 CAPTION_TEMPLATES = (
@@ -176,15 +181,15 @@ def caption_fields(image: AnnotatedImage, facts: list[ObjectFacts]) -> dict:
     scene = scene_class([fact.category for fact in facts])
     objects = counted_objects(facts)
     ordered = sorted(facts, key=lambda fact: (fact.centre[1], fact.centre[0]))
-    return {"modality": modality, "article_modality": _a(modality), "article_modality_cap": _cap(_a(modality)),
-            "article_scene": _a(scene), "article_scene_cap": _cap(_a(scene)), "objects": objects,
+    return {"modality": modality, "article_modality": with_article(modality), "article_modality_cap": _cap(with_article(modality)),
+            "article_scene": with_article(scene), "article_scene_cap": _cap(with_article(scene)), "objects": objects,
             "objects_cap": _cap(objects), "count": NUMBERS[len(facts)] if len(facts) < len(NUMBERS) else len(facts),
             "located": _join([_located(fact) for fact in ordered]) if ordered else "nothing"}
 
 
 def region_fields(fact: ObjectFacts) -> dict:
     orientation = "" if fact.orientation is None else " " + ORIENTATIONS[fact.orientation]
-    return {"article_size": _a(fact.size), "size_cap": _cap(fact.size), "category": fact.category,
+    return {"article_size": with_article(fact.size), "size_cap": _cap(fact.size), "category": fact.category,
             "orientation": orientation, "position": fact.position}
 
 
@@ -198,7 +203,7 @@ def relation_fields(a: ObjectFacts, b: ObjectFacts, width: int, height: int) -> 
     ratio = a.area / max(b.area, 1e-9)
     relative = "larger than" if ratio > SIMILAR_SIZE else "smaller than" if ratio < 1 / SIMILAR_SIZE else \
         "about the same size as"
-    return {"a": a.category, "a_cap": _cap(_a(a.category)), "b": b.category, "direction": direction,
+    return {"a": a.category, "a_cap": _cap(with_article(a.category)), "b": b.category, "direction": direction,
             "distance": distance, "relative": relative, "a_position": a.position, "b_position": b.position}
 
 
@@ -215,4 +220,4 @@ def relation_word(text: str) -> str | None:
 
 __all__ = ["CAPTION_TEMPLATES", "DETAILED_CAPTION_TEMPLATES", "DIRECTIONS", "MIXED_SCENE", "REGION_CAPTION_TEMPLATES",
            "RELATION_TEMPLATES", "SCENE_TYPES", "ObjectFacts", "caption_fields", "counted_objects", "object_facts",
-           "position_phrase", "region_fields", "relation_fields", "relation_word", "render", "scene_class"]
+           "plural", "position_phrase", "region_fields", "relation_fields", "relation_word", "render", "scene_class", "with_article"]

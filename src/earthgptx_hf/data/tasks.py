@@ -22,6 +22,8 @@ Tasks:
 - `detailed_caption`: as `caption`, with every object's position (from the facts only).
 - `relation`: relationship analysis of two regions, from their facts (positions, direction, distance, size).
 - `conversation`: two to four turns about one image (`conversations.py`): classify, then follow-ups.
+- `referring`: text-referring grounding without a visual prompt (`referring.py`): "Segment every ship." answered
+  "ship at the top left[PIX]" per instance or "none"; expressions from the facts (as for `scene`) and from people.
 - `grounding`: pixel grounding, answered "<Region 1>[PIX]", for every object that has a mask. With
   `grounding_regions` (e.g. (1, 2, 3)) the objects with masks of an image are split, in a seeded random order, into
   questions about several regions at once: each record's region count is drawn uniformly from the sizes that the
@@ -39,6 +41,7 @@ from ..models.earthgptx.conversation import region_tag
 from .annotations import AnnotatedImage, ConversionReport, ObjectAnnotation
 from .conversations import conversation_turns
 from .freeform import box_to_freeform
+from .referring import ReferringBuilder
 from .scene_facts import (
     CAPTION_TEMPLATES,
     DETAILED_CAPTION_TEMPLATES,
@@ -53,7 +56,7 @@ from .scene_facts import (
 )
 
 TASKS = ("classification", "region_caption", "scene", "caption", "detailed_caption", "relation", "grounding",
-         "conversation")
+         "conversation", "referring")
 # how a record's prompts are sampled (`prompt_type`), not the geometry types of `visual_prompts.PROMPT_TYPES`;
 # mask: the object's own mask (a box where it has none); mixed: one of box, point and freeform per record
 PROMPT_REGIMES = ("box", "point", "freeform", "mixed", "mask")
@@ -149,6 +152,7 @@ class RecordBuilder:
         self.freeform_noise = freeform_noise
         self.grounding_regions = parse_grounding_regions(grounding_regions)
         self.describe_scenes = describe_scenes
+        self.vocabulary: list[str] = []  # the classes of the images `build` was given (referring negatives)
         if "grounding" in self.tasks and self.grounding_regions[-1] > max_regions:
             raise ValueError(f"grounding_regions={grounding_regions!r} asks for {self.grounding_regions[-1]} regions "
                              f"per question but max_regions={max_regions}; give counts of at most {max_regions}.")
@@ -209,6 +213,8 @@ class RecordBuilder:
 
     def build(self, images: list[AnnotatedImage], report: ConversionReport | None = None) -> list[dict]:
         records = []
+        if "referring" in self.tasks:  # negatives ask about classes of the data that an image lacks
+            self.vocabulary = sorted({o.category for image in images for o in image.objects} | set(self.vocabulary))
         for image in images:
             records.extend(self.build_one(image))
         if report is not None:
@@ -238,6 +244,8 @@ class RecordBuilder:
             records.extend(self._grounding(image, objects))
         if "conversation" in self.tasks:
             records.extend(self._conversation(image, objects))
+        if "referring" in self.tasks:
+            records.extend(self._referring(image, objects))
         return records
 
     def _classification(self, image: AnnotatedImage, objects: list[ObjectAnnotation]) -> list[dict]:
@@ -350,6 +358,22 @@ class RecordBuilder:
         record = self._record(image, "conversation", f":{kind}", [self._prompt(o, image, kind) for o in chosen],
                               None, None, [o.mask for o in chosen], pix_targets=pix_targets, conversations=turns)
         return [{**record, "turn_tasks": turn_tasks}]
+
+
+    def _referring(self, image: AnnotatedImage, objects: list[ObjectAnnotation]) -> list[dict]:
+        """Text queries without prompts (`referring.ReferringBuilder`): people's expressions, and, where the image
+        is described from its facts (`_describes`), `every`, single-instance and negative queries."""
+        builder = ReferringBuilder(self.rng, self.vocabulary)
+        queries = builder.human(image, objects)
+        if self._describes(image):
+            queries += builder.from_facts(image, objects)
+        records = []
+        for query in queries:
+            record = self._record(image, "referring", query["suffix"], [], query["question"], query["answer"],
+                                  query["masks"], pix_targets=list(range(1, len(query["masks"]) + 1)),
+                                  text_source="human" if query["kind"] == "human" else "template")
+            records.append({**record, "query_kind": query["kind"], "query_class": query["class"]})
+        return records
 
 
 def build_records(images: list[AnnotatedImage], tasks=("classification",), prompt_type: str = "mixed",

@@ -14,6 +14,7 @@ by the package's `evaluate` modules (`earthgptx_hf.evaluation.load_metric`, one 
 | region_caption, relation, caption | BLEU-1..4, METEOR, ROUGE-L, CIDEr (SPICE when its jars are present) |
 | scene | accuracy with label normalisation |
 | grounding | gIoU, cIoU of the `[PIX]` masks, also per regions per question; Pr@0.5-0.9, meanIoU of their boxes |
+| referring | Acc@0.5 (boxes of the masks), mIoU, oIoU, instance precision / recall at IoU 0.5, none accuracy; rows: single-instance expressions, "every X", negatives; the location-prior baseline (`referring`) |
 | (grounding) | mask-score calibration: Spearman (score, true IoU), gIoU of the masks kept at `--min_score` |
 
 Grounding masks are paired with their regions by `<Region i>` (the processor's `mask_regions`), never by order.
@@ -63,6 +64,7 @@ from .evaluation_data import (  # noqa: F401 (load_evaluation_records, record_pr
     seen_classes,
     split_list,
 )
+from .referring import QUERY_GROUP_NAMES, referring_task_scores
 from .region_classification import region_classification_report, swap_consistency
 from .text_tasks import (BASELINE_NAMES, CAPTION_TASKS, caption_task_scores, follow_up_markdown, headline_markdown,
                          scene_scores, text_modality_markdown)
@@ -70,7 +72,7 @@ from .text_tasks import (BASELINE_NAMES, CAPTION_TASKS, caption_task_scores, fol
 logger = logging.getLogger(__name__)
 
 EVAL_PROMPT_TYPES = ("point", "box", "freeform")  # the prompt types --prompt_types takes
-PROMPT_TYPE_NAMES = {"point": "Point", "box": "Box", "freeform": "Free-form", "image": "Image"}
+PROMPT_TYPE_NAMES = {"point": "Point", "box": "Box", "freeform": "Free-form", "image": "Image", **QUERY_GROUP_NAMES}
 PROMPT_TYPE_NAMES.update({pair_group(kind): f"{PROMPT_TYPE_NAMES[kind]}, zoom-in pairs" for kind in EVAL_PROMPT_TYPES})
 TASK_TITLES = {
     "classification": "Referring object classification",
@@ -81,6 +83,7 @@ TASK_TITLES = {
     "scene": "Scene classification",
     "grounding": "Pixel grounding",
     "conversation": "Segmentation as a follow-up turn",
+    "referring": "Grounding from words (no visual prompt)",
 }
 # columns of the Markdown tables, per task (the figures are x100)
 TABLE_COLUMNS = {
@@ -91,6 +94,8 @@ TABLE_COLUMNS = {
     "detailed_caption": ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"],
     "scene": ["accuracy"],
     "grounding": ["gIoU", "cIoU", "Pr@0.5", "meanIoU"],
+    "referring": ["Acc@0.5", "mIoU", "oIoU", "instance_precision", "instance_recall", "none_accuracy",
+                  "right instance count"],
 }
 # with --swap_check: (figures key, column title, cell) after the task's columns
 PROMPT_CHECK_COLUMNS = (("swap", "prompt swap", swap_cell), ("binding", "binding preference", binding_cell))
@@ -178,6 +183,8 @@ def score_task(task: str, records: list[dict], outputs: list[dict], semantic_sim
         return caption_task_scores(task, records, answers, clean=_region_free)
     if task == "scene":
         return scene_scores(records, answers)
+    if task == "referring":
+        return referring_task_scores(records, outputs)
     if task == "grounding":
         masks = load_metric("earthgptx_masks")
         scores, pairings = grounding_scores(

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..data.annotated_images import DataArguments, load_annotated_images
 from ..data.records import read_records
 from ..data.tasks import TASKS, build_records
+from .referring import QUERY_GROUPS, query_group
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,12 @@ def pair_group(kind: str) -> str:
 
 
 def record_prompt_type(record: dict) -> str:
-    """box / point / freeform of a record's prompts (the first prompt decides; image-level tasks give 'image')."""
+    """box / point / freeform of a record's prompts (the first prompt decides; image-level tasks give 'image', text
+    queries their query group, `referring.query_group`)."""
     if record.get("task") in IMAGE_LEVEL_TASKS:
         return "image"
+    if record.get("task") == "referring":
+        return query_group(record)
     kinds = {p["type"] for p in record["prompts"][:1]}
     return "box" if kinds == {"box"} else "point" if kinds == {"point"} else "freeform"
 
@@ -48,7 +52,7 @@ def _read_groups(data_args: DataArguments, tasks: list[str], prompt_types: list[
     groups: dict = {}
     for record in records:
         kind = record_prompt_type(record)
-        if record.get("task") in tasks and (kind == "image" or kind in prompt_types):
+        if record.get("task") in tasks and (kind == "image" or kind in prompt_types or kind in QUERY_GROUPS):
             groups.setdefault((record["task"], kind), []).append(record)
     return groups
 
@@ -87,6 +91,9 @@ def _built_groups(data_args: DataArguments, tasks: list[str], prompt_types: list
                                                      swap_pairs)
     groups: dict = {}
     for task in tasks:
+        if task == "referring":  # text queries, no prompt: one row per query group (`referring.QUERY_GROUPS`)
+            groups.update(_referring_groups(images, max_regions, seed, report))
+            continue
         for kind in (["image"] if task in IMAGE_LEVEL_TASKS else prompt_types):
             records = build_records(images if kind == "image" else region_images, tasks=(task,),
                                     prompt_type="box" if kind == "image" else kind,
@@ -105,6 +112,17 @@ def _built_groups(data_args: DataArguments, tasks: list[str], prompt_types: list
     logger.info("evaluation data: %s; %s", report,
                 ", ".join(f"{task}/{kind}: {len(records)} records" for (task, kind), records in groups.items()))
     return groups
+
+
+def _referring_groups(images, max_regions: int, seed: int, report) -> dict:
+    """`{("referring", query group): records}` of the images (`referring.query_group`)."""
+    groups: dict = {}
+    for record in build_records(images, tasks=("referring",), max_regions=max_regions, seed=seed, report=report):
+        groups.setdefault(("referring", query_group(record)), []).append(record)
+    if not groups:
+        logger.warning("no referring records in the data (no expressions, and no scene described from its "
+                       "objects): skipped")
+    return dict(sorted(groups.items(), key=lambda item: list(QUERY_GROUPS).index(item[0][1])))
 
 
 def load_evaluation_records(data_args: DataArguments, prompt_types: list[str], max_regions: int, seed: int = 1,

@@ -9,6 +9,10 @@ more instance masks.
 | oIoU | summed intersections over summed unions over the same queries | RRSIS-D, RefSegRS (their "oIoU"; cIoU) |
 | instance precision / recall | predicted instances matched one to one to target instances at mask IoU >= 0.5, over all queries: matched / predicted, matched / targets | ours, for "every X" queries |
 | none accuracy | share of the queries without a target (negatives) answered with no mask | ours |
+| right instance count | share of the queries answered with as many masks as they have targets | ours |
+
+The prompt-blind baseline (`location_prior`) answers every query with one box: its class's median box over the
+evaluated records, the most frequent location for that class.
 
 Matching is greedy by IoU, highest first. For instances that do not overlap one another this is the maximum one-to-one
 matching at the 0.5 threshold: a mask with IoU >= 0.5 against a target covers more than half of the target, so two
@@ -19,7 +23,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..models.earthgptx.visual_prompts import rle_to_mask
 from .metrics import box_iou, mask_box
+
+# the rows of `earthgptx-eval --tasks referring`: the query kinds of `data.referring`, grouped as the benchmarks are
+QUERY_GROUPS = {"single": ("class", "position", "size", "relation", "human"), "every": ("every",),
+                "negative": ("negative",)}
+QUERY_GROUP_NAMES = {"single": "Text: single-instance expressions", "every": 'Text: "every X"',
+                     "negative": "Text: absent class (negatives)"}
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> tuple[float, int, int]:
@@ -91,4 +102,62 @@ def referring_scores(predictions: list[list], references: list[list], threshold:
     }
 
 
-__all__ = ["match_instances", "referring_scores"]
+def query_group(record: dict) -> str:
+    """The row of a referring record (`QUERY_GROUPS`, by its `query_kind`; "single" for a record without one, a
+    people's expression read from a records file)."""
+    kind = record.get("query_kind") or "human"
+    for group, kinds in QUERY_GROUPS.items():
+        if kind in kinds:
+            return group
+    raise ValueError(f"record {record.get('id')!r}: query_kind={kind!r} is not one of "
+                     f"{[k for kinds in QUERY_GROUPS.values() for k in kinds]}.")
+
+
+def target_masks(record: dict) -> list[np.ndarray]:
+    """The record's target masks (one per `[PIX]` of its answer), decoded at the image size."""
+    return [rle_to_mask(rle, where=f"record {record.get('id')!r} masks[{i}]")
+            for i, rle in enumerate(record.get("masks") or [])]
+
+
+def location_prior(records: list[dict]) -> dict:
+    """The prompt-blind baseline's answer per class: the median box (centre and size, as fractions of the image) of
+    that class's targets in `records`, and under None the median over every class (for a class without targets)."""
+    boxes: dict = {}
+    for record in records:
+        for mask in target_masks(record):
+            box = mask_box(mask)
+            if box is not None:
+                h, w = mask.shape
+                entry = [(box[0] + box[2]) / 2 / w, (box[1] + box[3]) / 2 / h, (box[2] - box[0]) / w,
+                         (box[3] - box[1]) / h]
+                boxes.setdefault(record.get("query_class"), []).append(entry)
+                boxes.setdefault(None, []).append(entry)
+    return {key: np.median(np.asarray(value), axis=0) for key, value in boxes.items()}
+
+
+def prior_masks(record: dict, prior: dict) -> list[np.ndarray]:
+    """The baseline's answer: one instance, the box of its class's `location_prior` (the most common count of
+    targets is one, and a prompt-blind guess cannot tell an absent class), filled at the record's image size."""
+    height, width = int(record["height"]), int(record["width"])
+    centre_x, centre_y, box_w, box_h = prior.get(record.get("query_class"), prior.get(None, (0.5, 0.5, 0.25, 0.25)))
+    x1, x2 = int(round((centre_x - box_w / 2) * width)), int(round((centre_x + box_w / 2) * width))
+    y1, y2 = int(round((centre_y - box_h / 2) * height)), int(round((centre_y + box_h / 2) * height))
+    mask = np.zeros((height, width), bool)
+    mask[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)] = True
+    return [mask]
+
+
+def referring_task_scores(records: list[dict], outputs: list[dict], prior: dict | None = None) -> dict:
+    """`referring_scores` of the model's masks (`outputs[i]["masks"]`) against the records' targets, and under
+    `baseline` those of the prompt-blind location prior (`prior`, default fitted on `records`)."""
+    references = [target_masks(record) for record in records]
+    figures = referring_scores([o["masks"] for o in outputs], references)
+    prior = location_prior(records) if prior is None else prior
+    figures["baseline"] = referring_scores([prior_masks(record, prior) for record in records], references)
+    figures["right instance count"] = 100 * float(np.mean([len(o["masks"]) == len(r)
+                                                           for o, r in zip(outputs, references)]))
+    return figures
+
+
+__all__ = ["QUERY_GROUPS", "QUERY_GROUP_NAMES", "location_prior", "match_instances", "prior_masks", "query_group",
+           "referring_scores", "referring_task_scores", "target_masks"]

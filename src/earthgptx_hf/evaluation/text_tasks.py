@@ -111,7 +111,7 @@ def scene_scores(records: list[dict], answers: list[str]) -> dict:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Markdown
-BASELINE_NAMES = {"scene": "majority class of the modality", "relation": "another record's answer; majority word",
+BASELINE_NAMES = {"scene": "majority class of the modality", "referring": "the class's most frequent location", "relation": "another record's answer; majority word",
                   "caption": "another scene's caption", "detailed_caption": "another scene's caption",
                   "region_caption": "another region's description"}
 
@@ -154,7 +154,9 @@ def follow_up_markdown(rows: dict, names: dict) -> list[str]:
 HEADLINES = (("classification", "accuracy", "majority_baseline"), ("scene", "accuracy", "accuracy"),
              ("caption", "CIDEr", "CIDEr"), ("detailed_caption", "CIDEr", "CIDEr"),
              ("region_caption", "CIDEr", "CIDEr"), ("relation", "relation accuracy", "relation accuracy"),
-             ("relation", "CIDEr", "CIDEr"), ("grounding", "gIoU", None))
+             ("relation", "CIDEr", "CIDEr"), ("grounding", "gIoU", None), ("referring", "Acc@0.5", "Acc@0.5"),
+             ("referring", "mIoU", "mIoU"), ("referring", "instance_recall", "instance_recall"),
+             ("referring", "none_accuracy", "none_accuracy"))
 
 
 def _baseline_figure(task: str, figures: dict, key: str | None):
@@ -171,7 +173,7 @@ def headline_markdown(results: dict, names: dict) -> list[str]:
     lines = ["| task | prompt | figure | model | baseline |", "|---|---|---|---:|---:|"]
     for task, figure, baseline in HEADLINES:
         for kind, figures in results.get(task, {}).items():
-            if figure not in figures:
+            if figures.get(figure) is None:  # a figure this row does not have (negatives have no Acc@0.5)
                 continue
             base = _baseline_figure(task, figures, baseline)
             lines.append(f"| {task} | {names.get(kind, kind)} | {figure} | {_cell(figures[figure])} | "

@@ -20,7 +20,8 @@ Steps, each with a progress bar or log line:
 4. a Hub-ready checkpoint (`save_hub_ready`: weights, processor, remote code, model card with the results);
 5. `pipeline("visual-prompting")`, loaded from that checkpoint with `trust_remote_code=True`, on held-out images with
    a point, a box and a free-form prompt, a `[PIX]` request, the scene class, both captions, a region caption, a
-   relation and a segment follow-up after "classify", drawn as PNGs;
+   relation, a segment follow-up after "classify", and `task="find"` from words (a class of the image, and one it
+   lacks), drawn as PNGs;
 6. `earthgptx-predict` on a georeferenced scene (a UTM GeoTIFF mosaic of held-out images, their objects as EPSG:4326
    prompts): `scene/result.geojson`, `scene/mask.tif` and `scene/result.png`;
 7. `REPORT.md` with the metric tables, the loss curve and the pictures.
@@ -171,6 +172,8 @@ def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
             "region caption": {"boxes": boxes[:1], "task": "caption"},
             "relation": {"boxes": boxes, "task": "relation"},
             "follow-up [PIX]": {"boxes": boxes, "follow_up": "Please segment the object in <Region 2>."},
+            "find": {"task": "find", "query": objects[0].category},  # from words: every instance, no prompt
+            "find (absent class)": {"task": "find", "query": absent_class(image)},
         }
         for kind, kwargs in calls.items():
             result = _ask(pipe, image, dict(kwargs))
@@ -178,7 +181,8 @@ def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
             answers = {r["index"]: r["answer"] for r in result["regions"] if r["answer"]}
             masks = [np.asarray(m) > 0 for m in result["masks"]]
             name = f"{Path(image.image).stem}_{re.sub(r'[^a-z0-9]+', '_', kind.lower()).strip('_')}.png"
-            caption = f"{image.modality}, {kind}\nanswer: {result['generated_text']}\ntruth: {', '.join(truth)}"
+            query = f" {kwargs['query']!r}" if "query" in kwargs else ""
+            caption = f"{image.modality}, {kind}{query}\nanswer: {result['generated_text']}\ntruth: {', '.join(truth)}"
             panel = draw_visual_prompts(image.image, [r["prompt"] for r in result["regions"]], answers=answers,
                                         masks=masks, caption=caption)
             panel.save(out_dir / name)
@@ -189,6 +193,14 @@ def run_pipeline_examples(hub_dir: Path, images, out_dir: Path) -> list[dict]:
                              "png": str(out_dir / name)})
     save_gallery(panels, out_dir / "examples.png", columns=4)
     return examples
+
+
+def absent_class(image) -> str:
+    """A procedural class that `image` does not hold (the demo's negative query)."""
+    from ..data.procedural import SCENE_CLASSES
+
+    present = {o.category for o in image.objects}
+    return next((c for c in SCENE_CLASSES if c not in present), SCENE_CLASSES[0])
 
 
 def _ask(pipe, image, kwargs: dict) -> dict:
