@@ -3,6 +3,7 @@
     earthgptx-predict scene.tif --model DIR_OR_HUB_ID --prompts prompts.geojson --task segment \\
         --out result.geojson [--mask-out mask.tif] [--bands 3,2,1] [--batch-size 8]
     earthgptx-predict scene.tif --model DIR --task caption --out tiles.gpkg    # no prompts: one answer per grid tile
+    earthgptx-predict scene.tif --model DIR --task find --query "ship" --out ships.geojson   # one feature per object
     earthgptx-predict predict.yaml                       # every option from a YAML (or JSON) file
     earthgptx-predict predict.yaml --batch-size 2        # ... and flags that override it
     earthgptx-predict --scenes "archive/*.tif" --model DIR --out-dir runs/ [--engine ray]   # many scenes: many_scenes
@@ -47,7 +48,10 @@ class PredictArguments:
     prompt_crs: str | None = field(default=None, metadata={
         "help": "The CRS of the prompts (default: the file's, else EPSG:4326)."})
     task: str | None = field(default=None, metadata={
-        "help": "classify | caption | detailed_caption | segment (default: classify with prompts, caption without)."})
+        "help": "classify | caption | detailed_caption | segment | find (default: classify with prompts, caption "
+                "without). find: the objects --query names, over the whole scene (no prompts)."})
+    query: str | None = field(default=None, metadata={
+        "help": "What --task find searches the scene for, e.g. 'ship' (find only)."})
     out: str = field(default="result.geojson", metadata={"help": "The features: .geojson or .gpkg."})
     out_crs: str = field(default="EPSG:4326", metadata={
         "help": "The output CRS: EPSG:4326 (RFC 7946), 'raster' (the raster's) or any CRS pyproj knows."})
@@ -147,7 +151,9 @@ def run(args: PredictArguments, config: str | None = None):
     """Runs one `PredictArguments` (the command's Python entry; `config` the options file, an input no output may
     replace); returns the `SceneResult`."""
     from . import ScenePredictor
+    from .predictor import scene_task
 
+    scene_task(args.task, args.prompts is not None, args.query)  # before the model loads
     inputs = check_outputs(args, config)
     if args.target_gsd is not None and not (math.isfinite(args.target_gsd) and args.target_gsd > 0):
         raise ValueError(f"target_gsd={args.target_gsd!r} must be a positive number of metres per pixel.")
@@ -159,7 +165,7 @@ def run(args: PredictArguments, config: str | None = None):
     with scene_at_gsd(args.scene, args.target_gsd) as scene:
         result = predictor.predict(scene, args.prompts, task=args.task, bands=args.bands,
                                    prompt_crs=args.prompt_crs, prompt_layer=args.prompt_layer, mask_out=args.mask_out,
-                                   overwrite=args.overwrite, complex_to=args.complex_to)
+                                   overwrite=args.overwrite, complex_to=args.complex_to, query=args.query)
     if args.target_gsd is not None:  # what was read is the resampled copy; the summary names the user's scene
         result.summary.update(source=args.scene, target_gsd=args.target_gsd)
     path = result.write(args.out, layer=args.layer, overwrite=args.overwrite, inputs=inputs)
@@ -169,6 +175,9 @@ def run(args: PredictArguments, config: str | None = None):
     print(f"  windows: {summary['windows']} ({summary['windows_run']} run, {summary['skipped_nodata']} all no-data "
           f"skipped); prompts: {summary['prompts']} ({len(summary['prompts_clipped'])} clipped to the scene, "
           f"{len(summary['prompts_on_nodata'])} on no-data); masks: {summary['masks']}")
+    if "instances_found" in summary:
+        print(f"  {summary['query']!r}: {summary['instances_found']} instances found, {summary['instances_merged']} "
+              f"merged across windows -> {summary['features']} objects")
     return result
 
 

@@ -13,6 +13,16 @@ Every feature carries the same properties (`PROPERTIES`):
     model          the model's id (its folder or Hub id)
 The geometry is the vectorised mask when the region has one, else the prompt (a region) or the tile's footprint.
 
+Objects found by name (`task="find"`, `instance_feature`) carry `INSTANCE_PROPERTIES` instead:
+    task, query    "find" and the text searched for
+    label          the class the model's answer names for the object
+    score          the IoU the model predicts for its mask (the best-scored of its merged instances)
+    box            the object's bounds [xmin, ymin, xmax, ymax] in the output CRS
+    window         the window of its best-scored instance, `col_off,row_off,width,height` in scene pixels
+    merged_from    how many window instances were merged into it (`geo.instances`)
+    source, model  as above
+The geometry is the union of its instances' vectorised masks.
+
 Coordinates are EPSG:4326 longitude / latitude (RFC 7946), or the raster's CRS when asked (`out_crs="raster"`), in
 which case the collection names it in a `crs` member (the pre-RFC 7946 convention GDAL reads).
 """
@@ -32,6 +42,7 @@ from .vectorise import DEFAULT_TOLERANCE, mask_to_geometry, transform_geometry
 OUTPUT_CRS = "EPSG:4326"
 PROPERTIES = ("region", "prompt_type", "prompt_geometry", "task", "answer", "mask_score", "window", "tile", "source",
               "model")
+INSTANCE_PROPERTIES = ("task", "query", "label", "score", "box", "window", "merged_from", "source", "model")
 
 
 class MapProjection:
@@ -99,6 +110,16 @@ def tile_feature(window_georeference: PixelGrid, projection: MapProjection, *, t
                    source=source, model=model)
 
 
+def instance_feature(instance, projection: MapProjection, *, query: str, source: str, model: str | None = None) \
+        -> dict:
+    """The feature of one object found by name: a (merged) `instances.Instance`, its geometry in the raster's CRS."""
+    geometry = projection(instance.geometry)
+    properties = {"task": "find", "query": query, "label": instance.label, "score": instance.score,
+                  "box": [float(v) for v in geometry.bounds], "window": instance.window,
+                  "merged_from": instance.merged_from, "source": source, "model": model}
+    return {"type": "Feature", "geometry": mapping(geometry), "properties": properties}
+
+
 def feature_collection(features: list[dict], projection: MapProjection, summary: dict | None = None) -> dict:
     """A GeoJSON FeatureCollection; `summary` (counts of what was run, skipped and clipped) goes in an `earthgptx`
     member (RFC 7946 allows foreign members)."""
@@ -125,5 +146,5 @@ def result_features(result: dict, georeference: PixelGrid, *, out_crs=OUTPUT_CRS
     return feature_collection(features, projection)
 
 
-__all__ = ["MapProjection", "feature", "region_feature", "tile_feature", "feature_collection", "result_features",
-           "pixels_to_map", "PROPERTIES", "OUTPUT_CRS"]
+__all__ = ["MapProjection", "feature", "region_feature", "tile_feature", "instance_feature", "feature_collection",
+           "result_features", "pixels_to_map", "PROPERTIES", "INSTANCE_PROPERTIES", "OUTPUT_CRS"]

@@ -19,7 +19,7 @@ from shapely.geometry import shape
 
 from ..utils.extras import require
 from ..utils.output_paths import atomic_output, check_output
-from .features import OUTPUT_CRS, PROPERTIES
+from .features import INSTANCE_PROPERTIES, OUTPUT_CRS, PROPERTIES
 
 VECTOR_SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
 RESERVED_LAYER_PREFIXES = ("gpkg_", "rtree_", "sqlite_")
@@ -49,20 +49,26 @@ def write_geojson(collection: dict, path) -> Path:
     return path
 
 
-def write_geopackage(collection: dict, path, layer: str = "earthgptx", columns=PROPERTIES) -> Path:
-    """Writes a FeatureCollection's features as a GeoPackage layer (the properties named in `columns`, default
-    `features.PROPERTIES`, as columns; the collection's CRS)."""
+def write_geopackage(collection: dict, path, layer: str = "earthgptx", columns=None) -> Path:
+    """Writes a FeatureCollection's features as a GeoPackage layer (the properties named in `columns` as columns;
+    default: `features.INSTANCE_PROPERTIES` for objects found by name, else `features.PROPERTIES`; the collection's
+    CRS). A list (an object's `box`) is written as its JSON text."""
     pyogrio = require("pyogrio", extra="geo", purpose="Writing a GeoPackage")
     path, layer = Path(path), check_layer(layer)
     features = collection["features"]
+    if columns is None:
+        found = bool(features) and features[0]["properties"].get("task") == "find"
+        columns = INSTANCE_PROPERTIES if found else PROPERTIES
     geometry = np.array([shapely.to_wkb(shape(f["geometry"])) for f in features], dtype=object)
     names, columns = list(columns), []
     for name in names:
         values = [f["properties"].get(name) for f in features]
-        if name in ("region",):
+        if name in ("region", "merged_from"):
             columns.append(np.array([-1 if v is None else int(v) for v in values], np.int64))  # -1: a tile
-        elif name == "mask_score":
+        elif name in ("mask_score", "score"):
             columns.append(np.array([np.nan if v is None else float(v) for v in values], np.float64))
+        elif name == "box":
+            columns.append(np.array([None if v is None else json.dumps(v) for v in values], dtype=object))
         else:
             columns.append(np.array([None if v is None else str(v) for v in values], dtype=object))
     with atomic_output(path) as temporary:

@@ -8,6 +8,9 @@
   on one window around them (`windows.region_windows`: zoom-in, at least one model canvas).
 - Image-level tasks (no prompts: classify = scene classification, caption, detailed_caption): a grid of canvas-sized
   tiles with overlap (`windows.grid_windows`), one answer per tile.
+- Objects found by name (`task="find", query="ship"`, no prompts): the same tile grid, each tile asked for the query;
+  the instances of every tile go on the map and are merged across tiles, one feature per object however many tiles
+  saw it (`instances`: the merge rule).
 - Windows are read one at a time (`RasterScene.read_rgb`, the scene's stretch) ahead of the model in a background
   thread (`prefetch`; masks are written behind it likewise), batched through the
   `visual-prompting` pipeline (`batch_size` windows per `generate()` call), with a tqdm bar in tiles per second.
@@ -34,17 +37,20 @@ from tqdm.auto import tqdm
 from ..models.earthgptx.visual_prompting import TASK_SHORTCUTS
 from ..utils.output_paths import check_output
 from . import prefetch
-from .features import OUTPUT_CRS, MapProjection, feature_collection, region_feature, tile_feature
+from .features import OUTPUT_CRS, MapProjection, feature_collection, instance_feature, region_feature, tile_feature
+from .instances import Instance, merge_instances, window_instances
 from .output import write_features
 from .coordinates import parse_crs
 from .prompts import load_prompts
 from .opening import local_scene
 from .raster import RasterScene
-from .stitching import MaskWriter
+from .stitching import MaskWriter, burn_geometries
 from .vectorise import DEFAULT_TOLERANCE
 from .windows import SceneWindow, grid_windows, rasterio_window, region_windows
 
-SCENE_TASKS = tuple(t for t in TASK_SHORTCUTS if t != "relation")  # relation asks about a pair, not a region
+FIND = "find"  # objects found by name over the tile grid
+# relation asks about a pair, not a region; find (a text query) is listed even where TASK_SHORTCUTS lacks it
+SCENE_TASKS = tuple(dict.fromkeys([*(t for t in TASK_SHORTCUTS if t != "relation"), FIND]))
 DEFAULT_CONTEXT = 2.0  # a region window's side in prompt extents (zoom-in)
 MAX_WINDOWS = 100_000  # windows one predict() call runs at most by default: a header cannot commit it to years
 MASK_SUFFIXES = (".tif", ".tiff")  # the stitched mask is a GeoTIFF
@@ -83,15 +89,27 @@ class RunCounts:
     masks: int = 0
     unbound_masks: int = 0
     dropped_masks: int = 0
+    instances: int = 0  # find: instances found on the windows
+    merged: int = 0  # find: instances merged into another one (the same object seen by several windows)
 
 
-def scene_task(task: str | None, has_prompts: bool) -> str:
-    """`task`, or its default (classify with prompts, caption without), checked against `SCENE_TASKS`."""
+def scene_task(task: str | None, has_prompts: bool, query: str | None = None) -> str:
+    """`task`, or its default (classify with prompts, caption without), checked against `SCENE_TASKS`; `query` is
+    find's (and find's alone), which takes no prompts."""
     task = task or ("classify" if has_prompts else "caption")
     if task not in SCENE_TASKS:
         raise ValueError(f"task={task!r} is not one of {list(SCENE_TASKS)} for a scene.")
     if not has_prompts and task == "segment":
         raise ValueError("task='segment' needs prompts (the regions to segment).")
+    if task == FIND:
+        if has_prompts:
+            raise ValueError("prompts were given with task='find', which takes none: it searches the whole scene for "
+                             "query=...; pass prompts=None (no --prompts).")
+        if not isinstance(query, str) or not query.strip():
+            raise ValueError(f"task='find' needs query= (--query), the text to search for, e.g. 'ship'; got "
+                             f"query={query!r}.")
+    elif query is not None:
+        raise ValueError(f"query={query!r} is only for task='find' (--task find); got task={task!r}.")
     return task
 
 
@@ -172,12 +190,13 @@ class ScenePredictor:
     # -----------------------------------------------------------------------------------------------------------------
     def predict(self, scene, prompts=None, *, task: str | None = None, bands=None, prompt_crs=None,
                 prompt_layer: str | None = None, mask_out=None, overwrite: bool = False,
-                complex_to: str | None = None) -> SceneResult:
+                complex_to: str | None = None, query: str | None = None) -> SceneResult:
         """Answers `task` about `prompts` (any form `prompts.load_prompts` takes; None: image-level over grid tiles)
-        on `scene` (a raster path). Returns a `SceneResult`; with `mask_out` (a `.tif`), the `[PIX]` masks are also
+        on `scene` (a raster path), or with `task="find"` finds the objects `query` names over the grid tiles.
+        Returns a `SceneResult`; with `mask_out` (a `.tif`), the `[PIX]` masks (find: the merged objects) are also
         stitched into that GeoTIFF. `prompt_layer` names the layer of a vector file with several; `complex_to=
         "amplitude"` reads complex (SLC) bands as their modulus."""
-        task = scene_task(task, prompts is not None)
+        task = scene_task(task, prompts is not None, query)
         inputs = {"scene": scene, "prompts": prompts}
         if mask_out is not None:
             mask_out = check_output(mask_out, "mask_out", MASK_SUFFIXES, inputs, overwrite)
@@ -188,6 +207,10 @@ class ScenePredictor:
             georeference = raster.georeference
             scene_prompts, clipped, windows, projection = self.plan(raster, prompts, prompt_crs, prompt_layer)
             counts = RunCounts(windows=len(windows))
+            if task == FIND:
+                features = self._find(raster, windows, query, projection, counts, mask_out)
+                return self.scene_result(georeference, projection, task, [], [], counts, features, mask_out,
+                                         inputs, query=query)
             features = []
             # masks written behind the model, in a background thread (`prefetch`)
             with prefetch.WriteBehind(MaskWriter(mask_out, georeference, len(scene_prompts))) if mask_out \
@@ -197,6 +220,20 @@ class ScenePredictor:
                                                      writer, counts)
         return self.scene_result(georeference, projection, task, scene_prompts, clipped, counts, features,
                                  mask_out, inputs)
+
+    def _find(self, raster: RasterScene, windows, query: str, projection, counts: RunCounts, mask_out) -> list[dict]:
+        """The features of the objects `query` names: every tile's instances (geometries only: the windows stream
+        through), merged across tiles (`instances.merge_instances`), burnt into `mask_out` when given."""
+        georeference = raster.georeference
+        found = []
+        for window, result in self._run(raster, windows, [], FIND, counts, query):
+            found += self.window_instances(window, result, georeference, counts)
+        objects = merge_instances(found)
+        counts.merged = len(found) - len(objects)
+        if mask_out is not None:
+            burn_geometries(mask_out, georeference, [o.geometry for o in objects])
+        return [instance_feature(o, projection, query=query, source=georeference.source, model=self.model_id)
+                for o in objects]
 
     def plan(self, raster: RasterScene, prompts, prompt_crs=None, prompt_layer=None):
         """(scene prompts, names of the clipped ones, windows, projection) of an open scene: the work `predict` runs,
@@ -212,24 +249,30 @@ class ScenePredictor:
         return scene_prompts, clipped, windows, projection
 
     @staticmethod
-    def window_item(window: SceneWindow, pixels, valid, prompts: list, task: str) -> dict | None:
-        """The pipeline input of a window read as (`pixels`, `valid`), its prompts in window pixels; None for a
-        window without a valid pixel (not run)."""
+    def window_item(window: SceneWindow, pixels, valid, prompts: list, task: str, query: str | None = None) \
+            -> dict | None:
+        """The pipeline input of a window read as (`pixels`, `valid`), its prompts in window pixels (and find's
+        `query`); None for a window without a valid pixel (not run)."""
         if not valid.any():
             return None
         sx, sy = window.scale
         local = [prompts[m].to_window(window.col_off, window.row_off, sx, sy) for m in window.members]
-        return {"image": pixels, "prompts": local, "task": task}
+        item = {"image": pixels, "prompts": local, "task": task}
+        return item if query is None else {**item, "query": query}
 
     def scene_result(self, georeference, projection, task: str, scene_prompts: list, clipped: list,
-                     counts: RunCounts, features: list, mask_out=None, inputs: dict | None = None) -> SceneResult:
-        """The `SceneResult` of a scene's features (in window order) and counts."""
+                     counts: RunCounts, features: list, mask_out=None, inputs: dict | None = None, *,
+                     query: str | None = None) -> SceneResult:
+        """The `SceneResult` of a scene's features (in window order) and counts; find's also names its `query` and
+        counts its instances (found on the windows, and merged into another one)."""
         summary = {"source": georeference.source, "model": self.model_id, "task": task,
                    "prompts": len(scene_prompts), "prompts_clipped": clipped, "windows": counts.windows,
                    "windows_run": counts.run, "skipped_nodata": counts.skipped_nodata,
                    "prompts_on_nodata": counts.skipped_prompts, "masks": counts.masks,
                    "unbound_masks": counts.unbound_masks,
                    "dropped_masks": counts.dropped_masks, "features": len(features)}
+        if task == FIND:
+            summary.update(query=query, instances_found=counts.instances, instances_merged=counts.merged)
         return SceneResult(feature_collection(features, projection, summary), summary,
                            Path(mask_out) if mask_out else None, inputs or {})
 
@@ -245,7 +288,7 @@ class ScenePredictor:
                                  self.context, self.max_regions, self.max_read)
         return loaded.prompts, loaded.clipped, windows
 
-    def _run(self, raster: RasterScene, windows, prompts: list, task: str, counts: RunCounts):
+    def _run(self, raster: RasterScene, windows, prompts: list, task: str, counts: RunCounts, query=None):
         """(window, pipeline result) for every window with a valid pixel, in order; the others are counted."""
         pending = deque()
         unit = "tile" if not prompts else "window"
@@ -255,7 +298,7 @@ class ScenePredictor:
             reads = prefetch.read_ahead(lambda window: raster.read_rgb(rasterio_window(window), window.out_shape),
                                         windows, prefetch.READ_AHEAD_BATCHES * self.batch_size)
             for window, (pixels, valid) in reads:
-                item = self.window_item(window, pixels, valid, prompts, task)
+                item = self.window_item(window, pixels, valid, prompts, task, query)
                 if item is None:
                     counts.skipped_nodata += 1
                     counts.skipped_prompts += [prompts[m].name for m in window.members]
@@ -269,6 +312,15 @@ class ScenePredictor:
                 counts.run += 1
                 bar.update(1)
                 yield pending.popleft(), outputs[0]
+
+    def window_instances(self, window: SceneWindow, result: dict, georeference, counts: RunCounts) -> list[Instance]:
+        """The instances of one tile's find `result` on the map (`instances.window_instances`), counted in `counts`."""
+        window_georeference = georeference.window(rasterio_window(window), window.out_shape)
+        counts.dropped_masks += int(result.get("dropped_masks") or 0)
+        found = window_instances(result, window, window_georeference, self.tolerance)
+        counts.instances += len(found)
+        counts.masks += len(found)
+        return found
 
     def window_features(self, window: SceneWindow, result: dict, prompts: list, georeference, projection, task: str,
                         writer: MaskWriter | None, counts: RunCounts) -> list[dict]:
@@ -301,4 +353,4 @@ class ScenePredictor:
         return out
 
 
-__all__ = ["ScenePredictor", "SceneResult", "RunCounts", "SCENE_TASKS", "DEFAULT_CONTEXT", "scene_task"]
+__all__ = ["ScenePredictor", "SceneResult", "RunCounts", "SCENE_TASKS", "FIND", "DEFAULT_CONTEXT", "scene_task"]

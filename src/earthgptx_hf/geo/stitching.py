@@ -6,19 +6,27 @@ region written first keeps its pixels. The file keeps the source's CRS and trans
 and sparse (blocks no mask touches take no space). It is written to a temporary file next to `path` and renamed onto
 `path` by `close()`; `abort()` (a failed run) deletes it, so a run never leaves half a mask, nor replaces a file
 with one.
+
+Objects found by name (`task="find"`) are burnt once merged (`burn_geometries`): value `i` inside the `i`-th object's
+geometry (rasterised at pixel centres on the scene's grid, one object's bounding window at a time).
 """
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
 import rasterio
+from rasterio.errors import WindowError
+from rasterio.features import rasterize
+from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from ..utils.output_paths import partial_path
 from .coordinates import PixelGrid
 from .opening import gdal_env
+from .vectorise import transform_geometry
 
 STRIP_ROWS = 512  # rows of a window read, merged and written at a time
 BLOCK = 256
@@ -102,4 +110,23 @@ class MaskWriter:
         self.written += 1
 
 
-__all__ = ["MaskWriter", "mask_dtype", "nearest_indices", "STRIP_ROWS"]
+def burn_geometries(path, georeference: PixelGrid, geometries) -> int:
+    """Writes `geometries` (shapely, in the raster's CRS) as the mask GeoTIFF `path` (the `MaskWriter` rules): value
+    `i` (1-based) inside the `i`-th; returns how many touched a pixel."""
+    scene, to_pixels = Window(0, 0, georeference.width, georeference.height), ~georeference.transform
+    with MaskWriter(path, georeference, len(geometries)) as writer:
+        for value, geometry in enumerate(geometries, start=1):
+            x0, y0, x1, y1 = transform_geometry(geometry, to_pixels).bounds  # its pixel window, whole pixels
+            col, row = math.floor(x0), math.floor(y0)
+            try:
+                window = Window(col, row, math.ceil(x1) - col, math.ceil(y1) - row).intersection(scene)
+            except WindowError:  # outside the scene
+                continue
+            col, row, width, height = (int(v) for v in (window.col_off, window.row_off, window.width, window.height))
+            transform = georeference.transform @ Affine.translation(col, row)
+            mask = rasterize([geometry], out_shape=(height, width), transform=transform, dtype="uint8").astype(bool)
+            writer.write(Window(col, row, width, height), mask, value)
+        return writer.written
+
+
+__all__ = ["MaskWriter", "burn_geometries", "mask_dtype", "nearest_indices", "STRIP_ROWS"]
