@@ -1,6 +1,7 @@
 """The app end to end in a real browser: headless Chromium, driven by Selenium, against `python -m earthgptx_hf.app`
 started on a free local port. Upload an image, click a point, drag a box, classify; segment and check the mask on the
-page; remove a prompt and see the pipeline's error message. Screenshots go to the test's temporary folder (and to
+page; find by name in the query box (the masks on the page, the list of instances with their scores); remove a prompt
+and see the pipeline's error message. Screenshots go to the test's temporary folder (and to
 $EARTHGPTX_APP_SCREENSHOT_DIR when set: `EARTHGPTX_APP_SCREENSHOT_DIR=docs/images` refreshes the README's).
 
 The model is a tiny untrained checkpoint whose generation config forces `[PIX]` (so it answers with a mask), or the
@@ -145,6 +146,9 @@ class Page:
         top = (height - natural_height * shown) / 2 + y * scale * shown
         return image, round(left - width / 2), round(top - height / 2)
 
+    def table(self) -> str:
+        return self.element("#egx-table").text
+
     def ask(self, turn: int) -> float:
         """Clicks Ask and waits for the status of answer `turn`; returns the seconds from the click to the answer."""
         start = time.perf_counter()
@@ -174,6 +178,38 @@ class Page:
 
 def _coordinates(label: str) -> list[float]:
     return [float(v) for v in re.search(r"\[([^\]]*)\]", label).group(1).split(",")]
+
+
+def _find_step(page, browser, pipe, upload, scene, scale, seconds) -> None:
+    """Types a query, presses Find: the page shows the pipeline's own find answer, its masks drawn in one colour
+    each and its instances listed with their scores (or "none found")."""
+    query = page.element("#egx-query input, #egx-query textarea")
+    query.clear()
+    query.send_keys("ship")
+    start = time.perf_counter()
+    page.element("#egx-find").click()
+    page.wait(ANSWER_SECONDS).until(lambda d: "(turn 1 of this conversation; a new conversation" in page.status())
+    seconds["find"] = time.perf_counter() - start
+    expected = pipe(np.asarray(Image.open(upload)), task="find", query="ship", modality="optical")[0]
+    results = page.results()
+    assert page.answer() == expected["generated_text"] == results["turns"][-1]["generated_text"]
+    assert results["turns"][-1]["question"] == "Segment every ship." and results["prompts"] == []
+    if not expected["instances"]:  # a checkpoint that finds no ship (the tiny one always answers [PIX])
+        assert "none found" in page.table()
+        return
+    assert re.search(r"\b\d\.\d\d\b", page.table()), f"no score in the list of instances: {page.table()!r}"
+    label = expected["instances"][0]["label"] or "unnamed"
+    assert f"{label} {float(expected['instances'][0]['score']):.2f}" in page.table()
+    drawn = np.asarray(Image.open(io.BytesIO(page.fetch("#egx-result img", "src"))).convert("RGB"), int)
+    assert np.abs(drawn - np.asarray(draw_result(scene.display, expected, caption=False, min_size=CANVAS_MIN_SIZE),
+                                     int)).max() <= 2
+    plain = np.asarray(draw_result(scene.display, {**expected, "masks": []}, caption=False, min_size=CANVAS_MIN_SIZE),
+                       int)
+    coloured = np.abs(drawn - plain).max(axis=2) > 8
+    first = np.kron(expected["instances"][0]["mask"], np.ones((int(scale), int(scale)), bool))
+    assert first.any() and coloured[first].mean() > 0.8, "the found instance's mask is not drawn where it is"
+    assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
+    page.shot("04_find")
 
 
 def test_upload_draw_classify_segment_and_errors_in_a_real_browser(server, browser, model_dir, tmp_path):
@@ -265,6 +301,9 @@ def test_upload_draw_classify_segment_and_errors_in_a_real_browser(server, brows
         assert (mask & box_mask).sum() / max(1, (mask | box_mask).sum()) > 0.3
     shot = page.shot("03_segment")
 
+    # find by name: the query box runs task="find" on the image (not the drawn prompts), in a chat of its own
+    _find_step(page, browser, pipe, upload, scene, scale, seconds)
+
     # removal, and a bad request: the pipeline's message, not a stack trace
     browser.find_element(By.XPATH, "//*[@id='egx-regions']//label[contains(., '<Region 1>')]").click()
     page.element("#egx-remove").click()
@@ -274,7 +313,7 @@ def test_upload_draw_classify_segment_and_errors_in_a_real_browser(server, brows
     page.element("#egx-ask").click()
     page.wait().until(lambda d: "needs exactly 2 prompts" in d.find_element(By.TAG_NAME, "body").text)
     assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
-    page.shot("04_error")
+    page.shot("05_error")
 
     (tmp_path / "timings.json").write_text(json.dumps(seconds))
     print(f"\nclick to answer ({model_dir}): " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items()))

@@ -4,12 +4,15 @@
     result = conversation.ask(pipe, "classify")                     # a task shortcut, or
     result = conversation.ask(pipe, "instruction", "Is <Region 1> moored at <Region 2>?")
     result = conversation.ask(pipe, "segment")                      # a follow-up: the chat so far, plus this turn
+    conversation = Conversation.start(scene.image, [], size)         # find by name: no prompts
+    result = conversation.ask(pipe, "find", "the largest ship")     # result["instances"]: label, mask, score, box
 
 Every call passes the whole chat (the image item with its visual prompts in the first user turn, then the assistant
 and user turns), as in `image-text-to-text`: the pipeline reuses the image features and the KV cache of the earlier
 turns when they match its previous call. The prompts are those of the first turn; new prompts start a new
-conversation. The tasks' instructions are the pipeline's own (`pipeline_inputs.instruction`), so a task asked here is
-worded as `pipe(image, task=...)` words it.
+conversation. The tasks' instructions are the pipeline's own (`visual_prompting.instruction`), so a task asked here is
+worded as `pipe(image, task=...)` words it; `find` (the app's query box, not its task menu) takes the query as its
+text and no prompts, as `pipe(image, task="find", query=...)` does.
 
 Errors of the pipeline (bad prompts, a task that needs two regions, ...) are raised as `PromptError` with the
 pipeline's message, and its warnings (prompts clipped at the border) are returned with the result, for the app to
@@ -25,7 +28,15 @@ from dataclasses import dataclass, field
 
 from ..models.earthgptx.visual_prompting import TASK_SHORTCUTS, instruction
 
-MENU_TASKS = (*TASK_SHORTCUTS, "instruction")  # the pipeline's shortcuts, and a free instruction
+FIND = "find"  # the pipeline's text-referring task: the app's query box asks it
+MENU_TASKS = (*(t for t in TASK_SHORTCUTS if t != FIND), "instruction")  # the task menu: shortcuts, a free instruction
+QUESTION_TASKS = (*MENU_TASKS, FIND)
+EMPTY_QUERY = "The query is empty: type what to find, e.g. 'every ship' or 'the largest storage tank'."
+
+
+def empty_query(query) -> bool:
+    """Whether a find query names nothing (blank, or punctuation only), which the pipeline refuses."""
+    return not isinstance(query, str) or not query.strip(" \t\n.?!")
 
 
 class PromptError(ValueError):
@@ -56,16 +67,20 @@ class Conversation:
 
     def question(self, task: str, text: str | None = None) -> tuple[str, list[dict]]:
         """The instruction of `task` (the pipeline's wording) or the free `text`, and the prompts it goes with (an
-        image-level task without prompts takes the whole-image box, as the pipeline does)."""
-        if task not in MENU_TASKS:
-            raise PromptError(f"task={task!r} is not one of {list(MENU_TASKS)}.")
+        image-level task without prompts takes the whole-image box, as the pipeline does; `find`, whose query is
+        `text`, takes none)."""
+        if task not in QUESTION_TASKS:
+            raise PromptError(f"task={task!r} is not one of {list(QUESTION_TASKS)}.")
         if task == "instruction":
             if not isinstance(text, str) or not text.strip():
                 raise PromptError("The free instruction is empty: type a question (it may refer to <Region 1>, ...).")
             return text.strip(), self.prompts
+        if task == FIND and empty_query(text):
+            raise PromptError(EMPTY_QUERY)
         height, width = self.size
+        fields, prompts = ({"task": FIND, "query": text}, []) if task == FIND else ({"task": task}, list(self.prompts))
         try:
-            return instruction({"task": task}, list(self.prompts), width, height, "the image")
+            return instruction(fields, prompts, width, height, "the query box" if task == FIND else "the image")
         except ValueError as error:
             raise PromptError(str(error)) from None
 
@@ -103,4 +118,4 @@ class Conversation:
         return shown
 
 
-__all__ = ["Conversation", "PromptError", "MENU_TASKS"]
+__all__ = ["Conversation", "PromptError", "MENU_TASKS", "QUESTION_TASKS", "FIND", "EMPTY_QUERY", "empty_query"]

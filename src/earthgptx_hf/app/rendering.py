@@ -1,5 +1,6 @@
 """What the app shows and writes: the canvas with the prompts, the answer drawn on the image, the regions' answers and
-mask scores as a table, and the results as JSON (masks as COCO RLE) and, for georeferenced input, GeoJSON.
+mask scores as a table (or, for a find by name, the instances found, each with its label and score, in its mask's
+colour), and the results as JSON (masks as COCO RLE) and, for georeferenced input, GeoJSON.
 
 Drawing is `evaluation/visualization.py`'s (`draw_visual_prompts`, `draw_result`): the app adds only the marks of a shape still
 being drawn, which those functions cannot show (a lone box corner is not a prompt).
@@ -21,6 +22,7 @@ from .prompts import CanvasMapping, region_label
 CANVAS_MIN_SIZE = 512  # the canvas' longer side: a 64-pixel demo scene is shown 8x, large enough to click on
 CANVAS_MAX_SIZE = 768
 UNBOUND_LISTED = 8  # masks bound to no region listed in the table (all are in the JSON)
+NONE_FOUND = "none found"
 
 
 def render_canvas(display: np.ndarray, prompts: list[dict], pending: list | None = None,
@@ -76,6 +78,25 @@ def region_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def instance_list(result: dict) -> str:
+    """The instances of a find answer as a numbered Markdown list, instance i with a swatch of its mask's colour (the
+    drawing's: `region_colour(i)`), its label and score ("1. ■ ship 0.87, box [x1, y1, x2, y2]"); `NONE_FOUND`
+    when the answer has none (the model's "none")."""
+    instances = result.get("instances") or []
+    if not instances:
+        lines = [f"**{NONE_FOUND}** (the answer: {(result.get('generated_text') or '(empty)').strip()!r})"]
+    else:
+        lines = ["Found (instance i is drawn in colour i):", ""]
+    for i, instance in enumerate(instances, start=1):
+        red, green, blue = region_colour(i)
+        box = "" if instance.get("box") is None else ", box [" + ", ".join(f"{v:g}" for v in instance["box"]) + "]"
+        lines.append(f'{i}. <span style="color: rgb({red}, {green}, {blue})">&#9632;</span> '
+                     f"{instance.get('label') or 'unnamed'} {float(instance['score']):.2f}{box}")
+    if result.get("dropped_masks"):
+        lines += ["", f"{result['dropped_masks']} mask(s) below min_score were dropped."]
+    return "\n".join(lines)
+
+
 def result_record(result: dict) -> dict:
     """A pipeline result as JSON-serialisable data: masks as COCO RLE (`mask_to_rle`), scores as floats."""
     def mask(value):
@@ -87,6 +108,9 @@ def result_record(result: dict) -> dict:
                      "score": None if r.get("score") is None else float(r["score"])} for r in result["regions"]],
         "masks": [mask(m) for m in result.get("masks", [])],
         "scores": [float(s) for s in result.get("scores", [])],
+        "instances": [{"label": i.get("label"), "score": float(i["score"]),  # mask k is masks[k]
+                       "box": None if i.get("box") is None else [float(v) for v in i["box"]]}
+                      for i in result.get("instances", [])],
         "dropped_masks": int(result.get("dropped_masks", 0)),
     }
 
@@ -113,5 +137,5 @@ def write_results(document: dict, folder: str | Path, stem: str = "earthgptx_res
     return path
 
 
-__all__ = ["render_canvas", "render_answer", "region_table", "result_record", "results_document", "write_results",
-           "CANVAS_MIN_SIZE"]
+__all__ = ["render_canvas", "render_answer", "region_table", "instance_list", "result_record", "results_document",
+           "write_results", "CANVAS_MIN_SIZE", "NONE_FOUND"]

@@ -7,6 +7,7 @@ browser; `ui.py` wires the methods to the page.
     session.click("box", (40, 40)); session.click("box", (200, 160))     # canvas pixels, as the page reports them
     turn = session.ask("classify")                                        # answer, drawing, table, files, warnings
     turn = session.ask("instruction", "What is next to <Region 1>?")      # a follow-up in the same chat
+    turn = session.find("every ship")      # the query box: task="find", no prompts; turn.table lists the instances
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.procedural import MODALITIES
-from .conversation import Conversation, PromptError
+from .conversation import EMPTY_QUERY, FIND, Conversation, PromptError, empty_query
 from .prompts import DRAG_SPACING, CanvasMapping, PromptBoard, thin_path
-from .rendering import region_table, render_answer, render_canvas, results_document, write_results
+from .rendering import instance_list, region_table, render_answer, render_canvas, results_document, write_results
 from .scene import Scene, demo_scene, read_upload
 
 NO_SCENE = "Upload an image or load a demo scene first."
@@ -32,7 +33,7 @@ class Turn:
 
     answer: str
     drawing: object  # PIL image: draw_result of the answer
-    table: str  # Markdown: regions, answers, mask scores
+    table: str  # Markdown: regions, answers, mask scores (a find: the instances, labels and scores)
     json_path: Path
     geojson_path: Path | None
     seconds: float
@@ -159,29 +160,50 @@ class AppSession:
     def ask(self, task: str, text: str | None = None) -> Turn:
         """Asks about the current prompts: a follow-up when the conversation's prompts and modality are unchanged,
         else the first question of a new conversation."""
-        scene = self._require_scene()
+        self._require_scene()
         if self.board.pending:
             raise PromptError(f"A {self.board.pending_mode} is still being drawn: finish it (or undo its clicks) "
                               "before asking.")
-        fresh = self.conversation is None or not self.conversation.matches(self.board.prompts, scene.modality)
+        return self._answer(task, text, self.board.prompts)
+
+    def find(self, query: str) -> Turn:
+        """Finds the instances `query` names ("every ship", "the largest storage tank"): the pipeline's `task="find"`,
+        on the whole image, without the drawn prompts. Its chat has no prompts: another find, or a free instruction
+        while no prompts are drawn, follows it up. The table lists the instances (`rendering.instance_list`)."""
+        self._require_scene()
+        if empty_query(query):
+            raise PromptError(EMPTY_QUERY)
+        return self._answer(FIND, query, [])
+
+    def _answer(self, task: str, text: str | None, drawn: list[dict]) -> Turn:
+        """The next turn: a follow-up when the conversation was started with `drawn` prompts and this modality and
+        the question takes its prompts (a find takes none, an image-level task the whole-image box), else the first
+        question of a new conversation (which replaces the current one once it is answered)."""
+        scene, conversation = self.scene, self.conversation
+        fresh = conversation is None or not conversation.matches(drawn, scene.modality) or (
+            bool(conversation.messages) and conversation.question(task, text)[1] != conversation.prompts)
         if fresh:
-            self.conversation = Conversation.start(scene.image, self.board.prompts, scene.size, scene.modality)
-        result, warned = self.conversation.ask(self.pipe, task, text, **self.generate_kwargs)
-        document = results_document(scene, self.conversation.turns, self.model)
+            conversation = Conversation.start(scene.image, drawn, scene.size, scene.modality)
+        result, warned = conversation.ask(self.pipe, task, text, **self.generate_kwargs)
+        self.conversation = conversation
+        document = results_document(scene, conversation.turns, self.model)
         json_path = write_results(document, self.output_dir)
-        return Turn(answer=result["generated_text"], drawing=render_answer(scene.display, result),
-                    table=region_table(result), json_path=json_path, geojson_path=self._geojson(result, task),
-                    seconds=self.conversation.turns[-1]["seconds"], warnings=warned,
-                    new_conversation=fresh)
+        table = instance_list(result) if task == FIND else region_table(result)
+        return Turn(answer=result["generated_text"], drawing=render_answer(scene.display, result), table=table,
+                    json_path=json_path, geojson_path=self._geojson(result, task),
+                    seconds=conversation.turns[-1]["seconds"], warnings=warned, new_conversation=fresh)
 
     def _geojson(self, result: dict, task: str) -> Path | None:
         """GeoJSON of the result when the scene is georeferenced (the geo module's features: each region's mask, or
-        else its prompt, on the map, with its answer and score), else None."""
+        else its prompt, on the map, with its answer and score), else None; None too when the geo module gives no
+        feature (a find's instances, which its `result_features` does not map yet, or a "none")."""
         if self.scene.georeference is None:
             return None
         from ..geo import write_geojson
 
         collection = self.scene.georeference.features(result, task=task, model=self.model or None)
+        if not collection["features"]:
+            return None
         return write_geojson(collection, self.output_dir / "earthgptx_results.geojson")
 
     def history(self) -> list[dict]:

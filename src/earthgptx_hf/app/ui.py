@@ -1,6 +1,6 @@
-"""The app's page (Gradio Blocks): the scene and its prompts on the left, the question, the answer and the downloads
-on the right. Each event calls one `AppSession` method; errors of the pipeline come back as `gr.Error` messages (the
-pipeline's own text) and its warnings as `gr.Warning`, never as stack traces.
+"""The app's page (Gradio Blocks): the scene and its prompts on the left, the question, the query box (find by name),
+the answer and the downloads on the right. Each event calls one `AppSession` method; errors of the pipeline come back
+as `gr.Error` messages (the pipeline's own text) and its warnings as `gr.Warning`, never as stack traces.
 
     demo = build_app(pipe, model="runs/demo/hub")
     demo.launch(**launch_kwargs())          # the page script that turns a drag on the canvas into a box or a stroke
@@ -17,10 +17,10 @@ from types import SimpleNamespace
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before Gradio is imported: no usage reports
 
 from ..utils.extras import require  # noqa: E402
-from .conversation import MENU_TASKS, PromptError  # noqa: E402
+from .conversation import EMPTY_QUERY, MENU_TASKS, PromptError, empty_query  # noqa: E402
 from .prompts import DRAW_MODES  # noqa: E402
 from .scene import MAX_UPLOAD_BYTES, UPLOAD_TYPES  # noqa: E402
-from .session import AppSession  # noqa: E402
+from .session import NO_SCENE, AppSession  # noqa: E402
 
 gr = require("gradio", extra="app", purpose="The interactive app (earthgptx-app)")
 
@@ -37,6 +37,12 @@ HELP = (
     "click its vertices, then *Finish shape* (or drag a lasso); **scribble** (free-form brush): drag a stroke, or "
     "click its points, then *Finish shape*. Each prompt is `<Region i>` in the order drawn; refer to them in a free "
     "instruction."
+)
+FIND_HINT = (
+    "**Find by name**: type a class (*ship*, *every vehicle*) or an expression (*the largest storage tank*) and "
+    "press *Find* or Enter: every instance found is masked in a colour of its own and listed with its score. Find "
+    "searches the whole image and does **not** use the prompts drawn on the left; its answer joins the conversation "
+    "(another Find, or a free instruction asked while no prompts are drawn, follows it up)."
 )
 
 # Gradio's select event gives clicks only; a drag becomes {"points": [[x, y], ...]} in drawing pixels, written to the
@@ -129,7 +135,8 @@ def _scene_column() -> dict:
 
 
 def _answer_column() -> dict:
-    """The right column: the task, the instruction, the answer, the chat, the drawing, the table and the downloads."""
+    """The right column: the task, the instruction, the query box, the answer, the chat, the drawing, the table (the
+    instances found, for a find) and the downloads."""
     parts = {}
     parts["task"] = gr.Radio(list(MENU_TASKS), value="classify", label="Task", elem_id="egx-task")
     parts["text"] = gr.Textbox(label="Free instruction (task 'instruction'; may refer to <Region 1>, ...)", lines=2,
@@ -137,6 +144,11 @@ def _answer_column() -> dict:
     with gr.Row():
         parts["ask"] = gr.Button("Ask", variant="primary", elem_id="egx-ask")
         parts["restart"] = gr.Button("New conversation", elem_id="egx-restart")
+    with gr.Row(equal_height=True):
+        parts["query"] = gr.Textbox(label="Find by name", placeholder="every ship, the largest storage tank", lines=1,
+                                    max_lines=1, scale=4, elem_id="egx-query")
+        parts["find"] = gr.Button("Find", scale=1, elem_id="egx-find")
+    gr.Markdown(FIND_HINT, elem_id="egx-find-hint")
     parts["answer"] = gr.Textbox(label="Answer", interactive=False, elem_id="egx-answer")
     parts["status"] = gr.Markdown(elem_id="egx-status")
     parts["chat"] = gr.Chatbot(label="Conversation about this scene", elem_id="egx-chat", height=240)
@@ -197,7 +209,7 @@ def _edit(action):
     """An event handler that applies `action(session, *args)` to the prompts; a bad prompt is a warning."""
     def handler(session, *args):
         if session is None or session.scene is None:
-            raise gr.Error("Upload an image or load a demo scene first.")
+            raise gr.Error(NO_SCENE)
         try:
             action(session, *args)
         except (ValueError, PromptError) as error:
@@ -222,27 +234,56 @@ def _wire_prompts(page) -> None:
     page.remove.click(_edit(lambda s, ticked: s.remove(ticked or [])), [page.state, page.regions], outputs)
 
 
+def _turn_outputs(session, turn) -> tuple:
+    """The outputs of an answered question (Ask or Find): the session, the answer, a note on the turn, the chat, the
+    drawing, the table and the files to download; the pipeline's warnings are shown."""
+    _warn(turn.warnings)
+    turns = len(session.conversation.turns)
+    note = f"Answered in {turn.seconds:.2f} s (turn {turns} of this conversation"
+    note += "; a new conversation: new scene, prompts or modality, or a find)." if turn.new_conversation else ")."
+    files = [str(turn.json_path)] + ([str(turn.geojson_path)] if turn.geojson_path else [])
+    return session, turn.answer, note, session.history(), turn.drawing, turn.table, files
+
+
+def find_event(session, query) -> tuple:
+    """Find (the button, or Enter in the query box): `AppSession.find(query)`, shown as an answer (`_turn_outputs`:
+    the masks drawn, the instances listed in the table). An empty query changes nothing but the status, which says
+    what to type (and a warning), rather than failing."""
+    if session is None or session.scene is None:
+        raise gr.Error(NO_SCENE)
+    if empty_query(query):
+        gr.Warning(EMPTY_QUERY)
+        return session, gr.update(), EMPTY_QUERY, gr.update(), gr.update(), gr.update(), gr.update()
+    try:
+        turn = session.find(query)
+    except (PromptError, ValueError) as error:
+        raise gr.Error(str(error)) from None
+    return _turn_outputs(session, turn)
+
+
 def _wire_chat(page) -> None:
-    """Ask (the answer, a note on the turn, the chat, the drawing, the table and the files to download) and New
-    conversation."""
+    """Ask and Find (the answer, a note on the turn, the chat, the drawing, the table and the files to download) and
+    New conversation."""
+    outputs = [page.state, page.answer, page.status, page.chat, page.drawing, page.table, page.downloads]
 
     def on_ask(session, task_value, text_value, progress=gr.Progress()):
         if session is None or session.scene is None:
-            raise gr.Error("Upload an image or load a demo scene first.")
+            raise gr.Error(NO_SCENE)
         progress(0.1, desc="Encoding the scene and generating the answer")
         try:
             turn = session.ask(task_value, text_value)
         except (PromptError, ValueError) as error:
             raise gr.Error(str(error)) from None
-        _warn(turn.warnings)
-        turns = len(session.conversation.turns)
-        note = f"Answered in {turn.seconds:.2f} s (turn {turns} of this conversation"
-        note += "; a new conversation: new scene, prompts or modality)." if turn.new_conversation else ")."
-        files = [str(turn.json_path)] + ([str(turn.geojson_path)] if turn.geojson_path else [])
-        return session, turn.answer, note, session.history(), turn.drawing, turn.table, files
+        return _turn_outputs(session, turn)
 
-    page.ask.click(on_ask, [page.state, page.task, page.text],
-                   [page.state, page.answer, page.status, page.chat, page.drawing, page.table, page.downloads])
+    page.ask.click(on_ask, [page.state, page.task, page.text], outputs)
+
+    def on_find(session, query, progress=gr.Progress()):
+        progress(0.1, desc="Searching the scene")
+        return find_event(session, query)
+
+    page.find.click(on_find, [page.state, page.query], outputs)
+    page.query.submit(on_find, [page.state, page.query], outputs)
 
     def on_restart(session):
         if session is not None:
@@ -255,7 +296,8 @@ def _wire_chat(page) -> None:
 def build_app(pipe, model: str = "", generate_kwargs: dict | None = None, title: str = "EarthGPT-X") -> "gr.Blocks":
     """The Blocks page around `pipe` (a `pipeline("visual-prompting")`); `model` names the checkpoint on the page and
     in the downloaded results; `generate_kwargs` go to every call. The layout (`_layout`), then the events, each
-    calling one `AppSession` method (`_wire_scene`, `_wire_prompts`, `_wire_chat`)."""
+    calling one `AppSession` method (`_wire_scene`, `_wire_prompts`, `_wire_chat`: Ask, Find and New
+    conversation)."""
 
     def new_session():
         return AppSession(pipe, model=model, generate_kwargs=generate_kwargs)
@@ -269,4 +311,4 @@ def build_app(pipe, model: str = "", generate_kwargs: dict | None = None, title:
     return demo
 
 
-__all__ = ["build_app", "launch_kwargs", "DRAG_SCRIPT", "NOTICE"]
+__all__ = ["build_app", "launch_kwargs", "find_event", "DRAG_SCRIPT", "NOTICE", "FIND_HINT"]
