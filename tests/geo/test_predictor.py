@@ -216,3 +216,19 @@ def test_bad_input_is_refused_clearly(tmp_path, stub):
     with pytest.raises(ValueError, match="task='relation' is not one of"):
         predictor.predict(scene, [inside], task="relation")
     assert stub.items == []  # nothing reached the model
+
+
+def test_the_pipelines_find_on_a_georeferenced_input_gives_one_feature_per_instance(tmp_path, tiny_pipe):
+    pixels, _ = generate_scene(np.random.default_rng(5), "optical", 64)
+    scene = write_geotiff(tmp_path / "scene.tif", pixels)
+    bias = {(tiny_pipe.model.config.pix_token_id,): 100.0}
+    out = tiny_pipe(str(scene), task="find", query="ship", max_new_tokens=3, sequence_bias=bias)[0]
+    features = out["geometries"]["features"]
+    drawn = [i for i in out["instances"] if i["box"] is not None]  # empty masks have no geometry
+    assert len(features) == len(drawn)
+    for feature, instance in zip(features, drawn):
+        properties = feature["properties"]
+        assert properties["task"] == "find" and properties["query"] == "ship"
+        assert properties["score"] == pytest.approx(instance["score"]) and properties["merged_from"] == 1
+        x1, y1, x2, y2 = instance["box"]  # the mask's box in pixels, on the map: the feature's bounds (to 0.1 m)
+        assert shape(feature["geometry"]).bounds == pytest.approx(_lonlat_box(x1, y1, x2, y2).bounds, abs=1e-6)

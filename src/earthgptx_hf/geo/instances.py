@@ -36,8 +36,9 @@ from shapely import STRtree
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from .features import pixels_to_map
-from .vectorise import mask_to_geometry
+from .features import OUTPUT_CRS, MapProjection, feature_collection, instance_feature, pixels_to_map
+from .vectorise import DEFAULT_TOLERANCE, mask_to_geometry
+from .windows import SceneWindow
 
 IOU_THRESHOLD = 0.5  # IoU of two instances within the footprint their windows share
 IOS_THRESHOLD = 0.5  # intersection over the smaller of the two, within that footprint (SAHI's IoS)
@@ -149,4 +150,16 @@ def merge_instances(instances, iou_threshold: float = IOU_THRESHOLD,
     return sorted(merged, key=lambda i: i.key)
 
 
-__all__ = ["IOS_THRESHOLD", "IOU_THRESHOLD", "Instance", "merge_instances", "same_object", "window_instances"]
+def result_find_features(result: dict, georeference, *, out_crs=OUTPUT_CRS, tolerance: float = DEFAULT_TOLERANCE,
+                         task: str = "find", query: str | None = None, model: str | None = None) -> dict:
+    """One `pipeline("visual-prompting", task="find")` result on a georeferenced image (the whole image, one window)
+    as a FeatureCollection: one feature per instance (`instance_feature`), what the pipeline adds as `geometries`."""
+    whole = SceneWindow(0, 0, georeference.width, georeference.height, (georeference.height, georeference.width))
+    projection = MapProjection(georeference.crs, out_crs, georeference.source)
+    found = window_instances(result, whole, georeference, tolerance)
+    return feature_collection([instance_feature(i, projection, query=query, source=georeference.source, model=model)
+                               for i in found], projection)
+
+
+__all__ = ["IOS_THRESHOLD", "IOU_THRESHOLD", "Instance", "merge_instances", "result_find_features", "same_object",
+           "window_instances"]

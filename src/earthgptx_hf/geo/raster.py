@@ -39,6 +39,7 @@ from rasterio.windows import Window
 from ..models.earthgptx.multi_source import COMPLEX_TO, MIN_VALID_FRACTION, ComplexImageError, check_valid_fraction
 from ..models.earthgptx.multi_source import DEFAULT_PERCENTILES, apply_stretch, stretch_limits
 from .features import result_features
+from .instances import result_find_features
 from .opening import GDAL_CACHE_MB, gdal_env, open_raster, sniff_format
 
 OVERVIEW_PIXELS = 1_000_000  # pixels of the decimated overview the stretch is computed over
@@ -73,7 +74,11 @@ class Georeference:
 
     def features(self, result: dict, **options) -> dict:
         """A pipeline result (one dict of `pipeline("visual-prompting")`'s output) as a GeoJSON FeatureCollection on
-        the map (`features.result_features`); what the pipeline adds as `geometries` for a georeferenced input."""
+        the map (`features.result_features`: its regions; `instances.result_find_features` for `task="find"`: its
+        instances); what the pipeline adds as `geometries` for a georeferenced input."""
+        if options.get("task") == "find":
+            return result_find_features(result, self, **options)
+        options.pop("query", None)
         return result_features(result, self, **options)
 
 

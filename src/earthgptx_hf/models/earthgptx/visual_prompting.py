@@ -460,6 +460,7 @@ class _Prepared:
     chat: list | None  # the messages, for chat inputs
     continue_final_message: bool = False
     task: str | None = None  # the task shortcut asked (None: a free instruction or a chat)
+    query: str | None = None  # what task="find" searches for
 
 
 class VisualPromptingPipeline(Pipeline):
@@ -517,7 +518,8 @@ class VisualPromptingPipeline(Pipeline):
         answer line names, e.g. "ship" for `find`'s "ship at the top left[PIX]", else None, and the mask's tight box
         `[x1, y1, x2, y2]` in pixels, None when empty) and `input_text` (the rendered prompt; the messages for a chat). For a georeferenced
         raster (a GeoTIFF path, with the package's `geo` extra), also `geometries`: the regions as a GeoJSON
-        FeatureCollection in EPSG:4326 (each mask vectorised, else the prompt; `earthgptx_hf.geo.features`).
+        FeatureCollection in EPSG:4326 (each mask vectorised, else the prompt; `earthgptx_hf.geo.features`), for
+        `find` the instances (`earthgptx_hf.geo.instances`).
     """
 
     _load_processor = True
@@ -604,8 +606,9 @@ class VisualPromptingPipeline(Pipeline):
             question, prompts = instruction(fields, prompts, width, height, where)
             conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
             text = self.processor.apply_chat_template(conversation, add_generation_prompt=True)
+        task = None if chat is not None else task_of(fields, prompts)
         return {"item": _Prepared(image, text, prompts, fields.get("modality"), (height, width), chat,
-                                  bool(continue_final_message), None if chat is not None else task_of(fields, prompts))}
+                                  bool(continue_final_message), task, fields.get("query") if task == "find" else None)}
 
     # -----------------------------------------------------------------------------------------------------------------
     def _forward(self, model_inputs, generate_kwargs=None, mask_threshold: float = 0.0,
@@ -676,9 +679,10 @@ class VisualPromptingPipeline(Pipeline):
             })
         georeference = getattr(item.image, "georeference", None)  # a GeoTIFF read by earthgptx_hf.geo (geo extra)
         if georeference is not None and georeference.is_georeferenced:
-            for result in results:  # the regions on the map: a GeoJSON FeatureCollection in EPSG:4326
+            query = {"query": item.query} if item.task == "find" else {}  # find: the instances, else the regions
+            for result in results:  # on the map: a GeoJSON FeatureCollection in EPSG:4326
                 result["geometries"] = georeference.features(result, task=item.task,
-                                                            model=self.model.name_or_path or None)
+                                                            model=self.model.name_or_path or None, **query)
         return results
 
     @staticmethod
