@@ -35,15 +35,16 @@ def test_demo_end_to_end_at_toy_size(tmp_path, capsys):
     summary = json.loads((out / "demo_summary.json").read_text())
     prompts = {e["prompt"] for e in summary["examples"]}
     assert prompts == {"point", "box", "free-form", "[PIX]", "scene", "caption", "detailed caption", "region caption",
-                       "relation", "follow-up [PIX]"}
+                       "relation", "follow-up [PIX]", "find", "find (absent class)"}
     # issue 33: every task of the paper trained in one stage, evaluated against its baseline
     tasks = set(json.loads((out / "model" / "data_report.json").read_text())["task_mix"])
     assert tasks == {"classification", "grounding", "conversation", "region_caption", "relation", "scene", "caption",
-                     "detailed_caption"}
+                     "detailed_caption", "referring"}
     assert set(summary["results"]) == tasks
     assert "## Every task against its prompt-blind baseline" in report and "| conversation |" in report
     for title in ("Region captioning", "Relationship analysis", "Scene classification", "Image captioning",
-                  "Detailed image captioning", "Segmentation as a follow-up turn"):
+                  "Detailed image captioning", "Segmentation as a follow-up turn",
+                  "Grounding from words (no visual prompt)"):
         assert f"## {title}" in report, title
     assert all((out / "examples" / e["png"].rsplit("/", 1)[-1]).exists() for e in summary["examples"])
     # it ends with earthgptx-predict on a georeferenced scene of held-out images: result.geojson and its PNG
@@ -53,6 +54,12 @@ def test_demo_end_to_end_at_toy_size(tmp_path, capsys):
     assert {f["properties"]["task"] for f in collection["features"]} == {"segment"}
     assert (out / "scene" / "result.png").exists() and (out / "scene" / "mask.tif").exists()
     assert "## earthgptx-predict on a georeferenced scene" in report and "earthgptx-predict on a georeferenced" in printed
+    # issue 34: then the same scene searched by name, every feature a found object with the query
+    find = json.loads((out / "scene" / "find.geojson").read_text())
+    assert scene["find"]["features"] == len(find["features"]) and (out / "scene" / "find.png").exists()
+    assert all(f["properties"]["task"] == "find" and f["properties"]["query"] == scene["find"]["query"]
+               for f in find["features"])
+    assert "searched by name" in report and "--task find --query" in printed
 
 
 def test_demo_on_a_real_dataset_folder_runs_the_recipe(rs_mini, tmp_path):
@@ -99,7 +106,7 @@ def test_the_time_budget_stops_training(tmp_path):
 def test_the_command_line_is_an_hf_argument_parser_of_demo_arguments(capsys):
     args = demo.parse_arguments(["--llm", "smollm2", "--minutes", "3", "--eval_samples", "0"])
     assert isinstance(args, demo.DemoArguments)
-    assert (args.llm, args.minutes, args.eval_samples, args.max_steps) == ("smollm2", 3.0, 0, 4000)
+    assert (args.llm, args.minutes, args.eval_samples, args.max_steps) == ("smollm2", 3.0, 0, 6000)
     assert not args.multimask_output and demo.parse_arguments(["--multimask_output"]).multimask_output
     with pytest.raises(SystemExit) as exit_:
         demo.parse_arguments(["--help"])

@@ -147,3 +147,23 @@ def test_instance_list_formats_labels_scores_and_boxes():
     assert "1. " in listed and "ship 0.87, box [0, 1, 2.5, 3]" in listed and "2. " in listed
     assert "unnamed 0.50\n" in listed and "1 mask(s) below min_score" in listed
     assert NONE_FOUND in instance_list({"generated_text": "none", "instances": []})
+
+
+def test_a_find_on_a_georeferenced_scene_writes_one_feature_per_instance(pipe, ships, tmp_path):
+    rasterio = pytest.importorskip("rasterio", reason="georeferenced scenes need the geo extra")
+    from affine import Affine
+
+    pixels = np.random.default_rng(0).integers(0, 255, (48, 48), dtype=np.uint8)
+    path = tmp_path / "scene.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=48, height=48, count=1, dtype="uint8", crs="EPSG:32633",
+                       transform=Affine(10, 0, 500000, 0, -10, 5000000)) as dataset:
+        dataset.write(pixels, 1)
+    session = AppSession(pipe, model="tiny", generate_kwargs=ships)
+    session.load_upload(path)
+    turn = session.find("ship")
+    instances = [i for i in session.conversation.turns[-1]["result"]["instances"] if i["box"] is not None]
+    assert instances  # the forced answer's two masks (the untrained model's masks are not empty here)
+    features = json.loads(turn.geojson_path.read_text())["features"]
+    assert len(features) == len(instances)
+    assert {f["properties"]["query"] for f in features} == {"ship"}
+    assert [f["properties"]["label"] for f in features] == ["ship"] * len(instances)

@@ -149,3 +149,31 @@ def test_procedural_data_covers_every_kind():
         answer = record["conversations"][-1]["value"]
         assert answer == "none" or all(re.fullmatch(r"[a-z ]+ at the [a-z ]+\[PIX\]", line)
                                        for line in answer.split("\n"))
+
+
+def test_a_streaming_builder_asks_negatives_about_the_datas_classes(tmp_path):
+    """Training builds records image by image (`build_one`): negatives still ask about the data's classes, given
+    to the builder (`vocabulary`) and learnt from each image it builds."""
+    from earthgptx_hf.data.tasks import RecordBuilder, classes_of
+
+    images = [_scene(SHIPS), _scene([_object("airplane", (40, 40), 8)])]
+    assert classes_of(images) == ["airplane", "ship", "storage tank"] and classes_of(iter(images)) == []
+    given = RecordBuilder(("referring",), seed=0, vocabulary=classes_of(images))
+    learnt = RecordBuilder(("referring",), seed=0)
+    negatives = {"given": 0, "learnt": 0}
+    for _ in range(20):
+        for name, builder in (("given", given), ("learnt", learnt)):
+            for image in images:
+                negatives[name] += sum(r["query_kind"] == "negative" for r in builder.build_one(image))
+    assert negatives["given"] > 5 and negatives["learnt"] > 5
+
+
+def test_the_training_data_holds_negatives(tmp_path):
+    from earthgptx_hf.data.annotated_images import DataArguments
+    from earthgptx_hf.data.training_dataset import prepare_training_dataset
+
+    data = DataArguments(data_format="procedural", num_scenes=40, scene_size=64, scene_dir=str(tmp_path / "s"),
+                         tasks="referring")
+    dataset, _, report = prepare_training_dataset(data, max_regions=4, workdir=tmp_path)
+    answers = [row[-1]["value"] for row in dataset["conversations"]]
+    assert "none" in answers and any("[PIX]" in a for a in answers)

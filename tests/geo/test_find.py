@@ -268,9 +268,9 @@ def test_instances_of_one_window_are_never_merged_and_order_does_not_matter():
 def test_find_needs_a_query_and_no_prompts(tmp_path, capsys):
     scene = write_geotiff(tmp_path / "scene.tif", np.zeros((60, 60), np.uint8))
     predictor = ScenePredictor(FindStub(56), progress=False)
-    with pytest.raises(ValueError, match=r"task='find' needs query= \(--query\).*got query=None"):
+    with pytest.raises(ValueError, match=r"query for task='find' \(--query\) must be a non-empty string.*got None"):
         predictor.predict(scene, task="find")
-    with pytest.raises(ValueError, match=r"task='find' needs query=.*got query='  '"):
+    with pytest.raises(ValueError, match=r"query for task='find' \(--query\) must be a non-empty string.*got '  '"):
         predictor.predict(scene, task="find", query="  ")
     with pytest.raises(ValueError, match="prompts were given with task='find', which takes none"):
         predictor.predict(scene, [lonlat_feature(box(5, 5, 20, 20))], task="find", query="ship")
@@ -281,7 +281,7 @@ def test_find_needs_a_query_and_no_prompts(tmp_path, capsys):
     # the command: refused before the model loads (there is no model "m")
     out = str(tmp_path / "r.geojson")
     assert main([str(scene), "--model", "m", "--task", "find", "--out", out]) == 2
-    assert "task='find' needs query= (--query)" in capsys.readouterr().err
+    assert "query for task='find' (--query) must be a non-empty string" in capsys.readouterr().err
     assert main([str(scene), "--model", "m", "--query", "ship", "--out", out]) == 2
     assert "query='ship' is only for task='find' (--task find)" in capsys.readouterr().err
     prompts = tmp_path / "prompts.geojson"
@@ -318,3 +318,29 @@ def test_the_tiny_model_finds_through_the_real_pipeline(tmp_path, tiny_pipe, che
     assert collection["type"] == "FeatureCollection" and collection["earthgptx"]["task"] == "find"
     assert all(shape(f["geometry"]).is_valid for f in collection["features"])
     assert "'ship': " in capsys.readouterr().out
+
+
+def test_many_scenes_find_runs_each_scene_and_merges_into_one_layer(tmp_path):
+    """`earthgptx-predict --scenes ... --task find --query ship` (the local engine): each scene's objects once, across
+    its window borders, and every scene's in the merged GeoPackage with the find columns."""
+    import pyogrio
+
+    from earthgptx_hf.geo.many_scenes import ManySceneArguments, ManyScenes
+
+    ship = MASKS[0]  # a 60 x 40 box, value 100: "ship" to the stub
+    for name, (x, y) in {"a": (100, 20), "b": (10, 150)}.items():  # a: across the first column border (at 112)
+        pixels = np.zeros((256, 256), np.uint8)
+        pixels[y : y + 40, x : x + 60][ship] = 100
+        write_geotiff(tmp_path / f"{name}.tif", pixels)
+    args = ManySceneArguments(scenes=str(tmp_path / "*.tif"), model="unused", out_dir=str(tmp_path / "out"),
+                              task="find", query="ship", progress=False)
+    summary = ManyScenes(args).run(pipe=FindStub(canvas=128))
+    assert summary["states"] == {"done": 2}
+    for name in ("a", "b"):
+        (feature,) = json.loads((tmp_path / "out" / "scenes" / f"{name}.geojson").read_text())["features"]
+        assert feature["properties"]["label"] == "ship" and feature["properties"]["query"] == "ship"
+    info = pyogrio.read_info(tmp_path / "out" / "all_scenes.gpkg")
+    assert info["features"] == 2 and {"label", "score", "merged_from", "query", "scene"} <= set(info["fields"])
+    for bad, message in (({"query": None}, "must be a non-empty string"), ({"engine": "ray"}, "engine='local'")):
+        with pytest.raises(ValueError, match=message):
+            ManyScenes(ManySceneArguments(**{**vars(args), "out_dir": str(tmp_path / "other"), **bad}))

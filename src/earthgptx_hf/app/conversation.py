@@ -26,7 +26,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
-from ..models.earthgptx.visual_prompting import TASK_SHORTCUTS, instruction
+from ..models.earthgptx.visual_prompting import TASK_SHORTCUTS, find_instruction, instruction
 
 FIND = "find"  # the pipeline's text-referring task: the app's query box asks it
 MENU_TASKS = (*(t for t in TASK_SHORTCUTS if t != FIND), "instruction")  # the task menu: shortcuts, a free instruction
@@ -35,8 +35,13 @@ EMPTY_QUERY = "The query is empty: type what to find, e.g. 'every ship' or 'the 
 
 
 def empty_query(query) -> bool:
-    """Whether a find query names nothing (blank, or punctuation only), which the pipeline refuses."""
-    return not isinstance(query, str) or not query.strip(" \t\n.?!")
+    """Whether a find query names nothing (blank, or punctuation only): the pipeline's rule (`find_instruction`),
+    asked here so that the page says so in its own words."""
+    try:
+        find_instruction(query)
+    except ValueError:
+        return True
+    return False
 
 
 class PromptError(ValueError):

@@ -190,18 +190,19 @@ class AppSession:
         json_path = write_results(document, self.output_dir)
         table = instance_list(result) if task == FIND else region_table(result)
         return Turn(answer=result["generated_text"], drawing=render_answer(scene.display, result), table=table,
-                    json_path=json_path, geojson_path=self._geojson(result, task),
+                    json_path=json_path, geojson_path=self._geojson(result, task, text),
                     seconds=conversation.turns[-1]["seconds"], warnings=warned, new_conversation=fresh)
 
-    def _geojson(self, result: dict, task: str) -> Path | None:
+    def _geojson(self, result: dict, task: str, text: str | None = None) -> Path | None:
         """GeoJSON of the result when the scene is georeferenced (the geo module's features: each region's mask, or
-        else its prompt, on the map, with its answer and score), else None; None too when the geo module gives no
-        feature (a find's instances, which its `result_features` does not map yet, or a "none")."""
+        else its prompt, on the map, with its answer and score; for a find, each instance with its query, label and
+        score), else None; None too when there is no feature (a find answered "none")."""
         if self.scene.georeference is None:
             return None
         from ..geo import write_geojson
 
-        collection = self.scene.georeference.features(result, task=task, model=self.model or None)
+        query = {"query": text} if task == FIND else {}
+        collection = self.scene.georeference.features(result, task=task, model=self.model or None, **query)
         if not collection["features"]:
             return None
         return write_geojson(collection, self.output_dir / "earthgptx_results.geojson")

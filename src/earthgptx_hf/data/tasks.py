@@ -141,7 +141,8 @@ class RecordBuilder:
     """Builds records; one builder per dataset so that its random choices are reproducible under `seed`."""
 
     def __init__(self, tasks=("classification",), prompt_type: str = "mixed", max_regions: int = 8, seed: int = 0,
-                 freeform_noise: float = 0.15, grounding_regions=(1,), describe_scenes: bool | None = None):
+                 freeform_noise: float = 0.15, grounding_regions=(1,), describe_scenes: bool | None = None,
+                 vocabulary=()):
         unknown = set(tasks) - set(TASKS)
         if unknown:
             raise ValueError(f"Unknown tasks {sorted(unknown)}; valid tasks are {list(TASKS)}.")
@@ -152,7 +153,8 @@ class RecordBuilder:
         self.freeform_noise = freeform_noise
         self.grounding_regions = parse_grounding_regions(grounding_regions)
         self.describe_scenes = describe_scenes
-        self.vocabulary: list[str] = []  # the classes of the images `build` was given (referring negatives)
+        # the data's classes, which referring negatives ask about: given, and those of every image built
+        self.vocabulary: list[str] = sorted(set(vocabulary))
         if "grounding" in self.tasks and self.grounding_regions[-1] > max_regions:
             raise ValueError(f"grounding_regions={grounding_regions!r} asks for {self.grounding_regions[-1]} regions "
                              f"per question but max_regions={max_regions}; give counts of at most {max_regions}.")
@@ -214,7 +216,7 @@ class RecordBuilder:
     def build(self, images: list[AnnotatedImage], report: ConversionReport | None = None) -> list[dict]:
         records = []
         if "referring" in self.tasks:  # negatives ask about classes of the data that an image lacks
-            self.vocabulary = sorted({o.category for image in images for o in image.objects} | set(self.vocabulary))
+            self.vocabulary = sorted(set(classes_of(images)) | set(self.vocabulary))
         for image in images:
             records.extend(self.build_one(image))
         if report is not None:
@@ -362,7 +364,10 @@ class RecordBuilder:
 
     def _referring(self, image: AnnotatedImage, objects: list[ObjectAnnotation]) -> list[dict]:
         """Text queries without prompts (`referring.ReferringBuilder`): people's expressions, and, where the image
-        is described from its facts (`_describes`), `every`, single-instance and negative queries."""
+        is described from its facts (`_describes`), `every`, single-instance and negative queries (about a class of
+        `vocabulary`, which also learns the classes of each image built, as a stream of images gives them)."""
+        if not set(o.category for o in objects) <= set(self.vocabulary):
+            self.vocabulary = sorted(set(self.vocabulary) | {o.category for o in objects})
         builder = ReferringBuilder(self.rng, self.vocabulary)
         queries = builder.human(image, objects)
         if self._describes(image):
@@ -376,6 +381,12 @@ class RecordBuilder:
         return records
 
 
+def classes_of(images) -> list[str]:
+    """The object classes of `images` (a list; a generator is not consumed: no classes), sorted."""
+    return sorted({o.category for image in images for o in image.objects}) if isinstance(images, (list, tuple)) \
+        else []
+
+
 def build_records(images: list[AnnotatedImage], tasks=("classification",), prompt_type: str = "mixed",
                   max_regions: int = 8, seed: int = 0, report: ConversionReport | None = None,
                   grounding_regions=(1,)) -> list[dict]:
@@ -386,5 +397,5 @@ def build_records(images: list[AnnotatedImage], tasks=("classification",), promp
                                                                                                            report)
 
 
-__all__ = ["TASKS", "TEMPLATES", "GROUNDING_MULTI_TEMPLATES", "RecordBuilder", "build_records",
+__all__ = ["TASKS", "TEMPLATES", "GROUNDING_MULTI_TEMPLATES", "RecordBuilder", "build_records", "classes_of",
            "parse_grounding_regions"]

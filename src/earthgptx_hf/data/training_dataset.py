@@ -33,7 +33,7 @@ from .annotated_images import DataArguments, load_annotated_images
 from .dataset import stream_to_dataset
 from .records import read_records
 from .sampling import class_balanced_picks, parse_task_mix, procedural_mix_order, region_labels, task_mix_picks
-from .tasks import RecordBuilder
+from .tasks import RecordBuilder, classes_of
 from .training_data import augmenting, iter_augmented_images, procedural_images, prompts_per_record
 from .validation_split import split_images, split_records
 
@@ -70,10 +70,12 @@ class _RecordStream:
             yield record
 
 
-def _builder(data_args: DataArguments, max_regions: int, seed: int) -> RecordBuilder:
+def _builder(data_args: DataArguments, max_regions: int, seed: int, images=()) -> RecordBuilder:
+    """The record builder of `data_args`; `images` (those it will be given, streamed one at a time) name the classes
+    of the data, which `referring` negatives ask about."""
     tasks = [t.strip() for t in data_args.tasks.split(",") if t.strip()]
     return RecordBuilder(tasks, data_args.prompt_type, max_regions, seed,
-                         grounding_regions=data_args.grounding_regions)
+                         grounding_regions=data_args.grounding_regions, vocabulary=classes_of(images))
 
 
 def real_records_dataset(data_args: DataArguments, max_regions: int, workdir, seed: int = 0):
@@ -97,10 +99,11 @@ def real_records_dataset(data_args: DataArguments, max_regions: int, workdir, se
     augmentation = {}
     augmented = iter_augmented_images(images, data_args, workdir, seed, augmentation)
     regions = prompts_per_record(data_args, max_regions)
-    stream = _RecordStream(images=augmented, builder=_builder(data_args, regions, seed), report=report,
+    stream = _RecordStream(images=augmented, builder=_builder(data_args, regions, seed, images), report=report,
                            keep_labels=data_args.balance_classes)
     dataset = stream_to_dataset(stream, cache)
-    validation = stream_to_dataset(_RecordStream(images=held_images, builder=_builder(data_args, regions, seed)),
+    validation = stream_to_dataset(_RecordStream(images=held_images, builder=_builder(data_args, regions, seed,
+                                                                                      images)),
                                    cache) if held_images else None
     return dataset, validation, {**report.to_dict(), **({"augmentation": augmentation} if augmentation else {})}, \
         stream.labels
@@ -110,7 +113,8 @@ def procedural_dataset(data_args: DataArguments, max_regions: int, workdir, seed
     """The records of `training_data.procedural_images` (with the tasks, prompt type and grounding regions of
     `data_args`, drawn with `seed + 1`) as an Arrow dataset."""
     images = procedural_images(data_args, workdir)
-    return stream_to_dataset(_RecordStream(images=images, builder=_builder(data_args, max_regions, seed + 1)),
+    return stream_to_dataset(_RecordStream(images=images, builder=_builder(data_args, max_regions, seed + 1,
+                                                                           images)),
                              Path(workdir) / PREPARED_DIR)
 
 

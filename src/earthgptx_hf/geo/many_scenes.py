@@ -38,7 +38,7 @@ ENGINES = ("local", "ray")
 SCENE_SUFFIX = ".geojson"
 MERGED_SUFFIXES = (".gpkg",)
 # the options that decide a scene's output: a rerun with others is refused (`manifest`)
-OUTPUT_OPTIONS = ("model", "task", "prompts", "prompt_crs", "prompt_layer", "asset", "out_crs", "bands", "context",
+OUTPUT_OPTIONS = ("model", "task", "query", "prompts", "prompt_crs", "prompt_layer", "asset", "out_crs", "bands", "context",
                   "tile_overlap", "tolerance", "max_new_tokens", "complex_to", "masks")
 
 
@@ -57,6 +57,8 @@ class ManySceneArguments:
     asset: str | None = field(default=None, metadata={"help": "The STAC asset holding the scene (default: the one "
                                                                 "data/GeoTIFF asset)."})
     task: str | None = None
+    query: str | None = field(default=None, metadata={
+        "help": "What --task find searches every scene for, e.g. 'ship' (find only; --engine local)."})
     out_crs: str = "EPSG:4326"
     merged: str = field(default="all_scenes.gpkg", metadata={"help": "Every feature with its scene, in out_dir."})
     masks: bool = field(default=False, metadata={"help": "Also stitch each scene's [PIX] masks into "
@@ -118,7 +120,10 @@ class ManyScenes:
             raise ValueError(f"scenes={args.scenes!r} lists files inside out_dir={args.out_dir!r} ({inside[:3]}): "
                              "outputs would become scenes of a rerun; choose an out_dir outside the scenes, or a "
                              "narrower glob.")
-        self.task = scene_task(args.task, args.prompts is not None or any(s.prompts for s in self.specs))
+        self.task = scene_task(args.task, args.prompts is not None or any(s.prompts for s in self.specs), args.query)
+        if self.task == "find" and args.engine != "local":
+            raise ValueError(f"task='find' runs with engine='local' (got engine={args.engine!r}): the Ray engine "
+                             "does not merge the instances of a scene's windows yet.")
         self.shared = load_shared_prompts(args.prompts, args.prompt_layer) \
             if args.prompts and not is_prompts_template(args.prompts) else None
         self.manifest = Manifest(self.out_dir, {k: getattr(args, k) for k in OUTPUT_OPTIONS}, args.overwrite)
@@ -197,7 +202,8 @@ class ManyScenes:
                 prompts = self.prompts_for(spec, georeference)
                 result = predictor.predict(spec.path, prompts, task=self.task, bands=a.bands, prompt_crs=a.prompt_crs,
                                            prompt_layer=a.prompt_layer, complex_to=a.complex_to,
-                                           mask_out=self.mask_output(spec), overwrite=True)
+                                           mask_out=self.mask_output(spec), overwrite=True,
+                                           **({"query": a.query} if self.task == "find" else {}))
                 self.done(spec, result)
             except SceneSkipped as reason:
                 self.manifest.record(spec.id, "skipped", reason=str(reason))
@@ -278,7 +284,7 @@ class ManyScenes:
 
     def write_merged(self) -> dict:
         """Every feature of every done scene, with its `scene`, in one GeoPackage layer; the reason when not."""
-        from .features import PROPERTIES
+        from .features import INSTANCE_PROPERTIES, PROPERTIES
         from .output import write_geopackage
 
         features, crs = [], set()
@@ -299,7 +305,8 @@ class ManyScenes:
         check_output(path, "merged", MERGED_SUFFIXES, inputs, overwrite=True)  # the run's own file, remade each run
         member = json.loads(crs.pop())
         collection = {"type": "FeatureCollection", "features": features, **({"crs": member} if member else {})}
-        write_geopackage(collection, path, columns=(*PROPERTIES, "scene"))
+        columns = INSTANCE_PROPERTIES if self.task == "find" else PROPERTIES
+        write_geopackage(collection, path, columns=(*columns, "scene"))
         return {"path": str(path), "features": len(features)}
 
 

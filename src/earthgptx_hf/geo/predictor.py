@@ -34,7 +34,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..models.earthgptx.visual_prompting import TASK_SHORTCUTS
+from ..models.earthgptx.visual_prompting import TASK_SHORTCUTS, find_instruction
 from ..utils.output_paths import check_output
 from . import prefetch
 from .features import OUTPUT_CRS, MapProjection, feature_collection, instance_feature, region_feature, tile_feature
@@ -49,8 +49,7 @@ from .vectorise import DEFAULT_TOLERANCE
 from .windows import SceneWindow, grid_windows, rasterio_window, region_windows
 
 FIND = "find"  # objects found by name over the tile grid
-# relation asks about a pair, not a region; find (a text query) is listed even where TASK_SHORTCUTS lacks it
-SCENE_TASKS = tuple(dict.fromkeys([*(t for t in TASK_SHORTCUTS if t != "relation"), FIND]))
+SCENE_TASKS = tuple(t for t in TASK_SHORTCUTS if t != "relation")  # relation asks about a pair, not a region
 DEFAULT_CONTEXT = 2.0  # a region window's side in prompt extents (zoom-in)
 MAX_WINDOWS = 100_000  # windows one predict() call runs at most by default: a header cannot commit it to years
 MASK_SUFFIXES = (".tif", ".tiff")  # the stitched mask is a GeoTIFF
@@ -105,9 +104,7 @@ def scene_task(task: str | None, has_prompts: bool, query: str | None = None) ->
         if has_prompts:
             raise ValueError("prompts were given with task='find', which takes none: it searches the whole scene for "
                              "query=...; pass prompts=None (no --prompts).")
-        if not isinstance(query, str) or not query.strip():
-            raise ValueError(f"task='find' needs query= (--query), the text to search for, e.g. 'ship'; got "
-                             f"query={query!r}.")
+        find_instruction(query, "task='find' (--query)")  # the pipeline's rule, checked before any window is read
     elif query is not None:
         raise ValueError(f"query={query!r} is only for task='find' (--task find); got task={task!r}.")
     return task

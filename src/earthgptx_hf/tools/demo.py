@@ -23,7 +23,8 @@ Steps, each with a progress bar or log line:
    relation, a segment follow-up after "classify", and `task="find"` from words (a class of the image, and one it
    lacks), drawn as PNGs;
 6. `earthgptx-predict` on a georeferenced scene (a UTM GeoTIFF mosaic of held-out images, their objects as EPSG:4326
-   prompts): `scene/result.geojson`, `scene/mask.tif` and `scene/result.png`;
+   prompts): `scene/result.geojson`, `scene/mask.tif` and `scene/result.png`; then the same scene searched by name
+   for its most frequent class (`--task find --query`): `scene/find.geojson`, `scene/find.png`;
 7. `REPORT.md` with the metric tables, the loss curve and the pictures.
 """
 
@@ -75,8 +76,8 @@ class DemoArguments:
     num_scenes: int = field(default=4000, metadata={"help": "procedural scenes (80 %% train, 20 %% test)"})
     tasks_config: str = field(default=str(TASKS_CONFIG), metadata={
         "help": "procedural scenes: the tasks trained and their share of the records (configs/demo_tasks.yaml)"})
-    max_steps: int = 4000
-    minutes: float = field(default=10.0, metadata={"help": "training time budget (wall clock)"})
+    max_steps: int = 6000
+    minutes: float = field(default=15.0, metadata={"help": "training time budget (wall clock)"})
     batch_size: int = 16
     learning_rate: float | None = field(default=None, metadata={
         "help": "default 2e-3 (tiny), 1e-3 (smollm2: the paper's trainable preset)"})
@@ -221,14 +222,31 @@ def _ask(pipe, image, kwargs: dict) -> dict:
     return pipe(chat, max_new_tokens=48)[0]
 
 
-def run_scene_example(model_dir: Path, data_args, out_dir: Path) -> dict:
-    """`earthgptx-predict` (its Python entry) with the Hub-ready checkpoint `model_dir` (its saved code:
-    `--trust_remote_code`) on a georeferenced scene built from held-out images: a UTM mosaic of up
-    to four of them (`geo.mosaic`), their objects as EPSG:4326 box prompts, `[PIX]` requested; writes
-    `result.geojson`, `mask.tif` and `result.png` (the features drawn on the scene) to `out_dir`."""
+def _predict(scene: Path, model_dir: Path, out: Path, options: list[str], caption: str) -> dict:
+    """`earthgptx-predict scene --model model_dir <options> --out out` (its Python entry, the checkpoint's saved code),
+    the features drawn to `out` as a PNG; the run's summary with the paths."""
     from ..geo.cli import main as predict
-    from ..geo.mosaic import write_mosaic
     from ..geo.render import render_features
+
+    status = predict([str(scene), "--model", str(model_dir), *options, "--out", str(out), "--max_new_tokens", "24",
+                      "--batch_size", "4", "--trust_remote_code"])
+    if status != 0:
+        raise RuntimeError(f"earthgptx-predict failed on {scene} (exit status {status}); see its message above.")
+    collection = json.loads(out.read_text())
+    summary = collection["earthgptx"]
+    png = out.with_suffix(".png")
+    render_features(scene, collection, png, caption=f"earthgptx-predict {scene.name} {caption}: "
+                                                    f"{summary['features']} features ({summary['windows_run']} windows)")
+    return {"result": str(out), "png": str(png), **summary}
+
+
+def run_scene_example(model_dir: Path, data_args, out_dir: Path) -> dict:
+    """`earthgptx-predict` with the Hub-ready checkpoint `model_dir` on a georeferenced scene built from held-out
+    images: a UTM mosaic of up to four of them (`geo.mosaic`), their objects as EPSG:4326 box prompts, `[PIX]`
+    requested (`result.geojson`, `mask.tif`, `result.png` in `out_dir`); then the same scene searched by name for
+    its most frequent class, without prompts (`--task find --query`: `find.geojson`, `find.png`; `find` in the
+    summary, with the number of such objects in the mosaic)."""
+    from ..geo.mosaic import write_mosaic
 
     images, _ = load_annotated_images(data_args, Path(data_args.scene_dir or "."))
     annotated = [im for im in images if im.objects]
@@ -236,18 +254,13 @@ def run_scene_example(model_dir: Path, data_args, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     scene, prompts = write_mosaic(chosen, out_dir / "scene.tif")
     (out_dir / "prompts.geojson").write_text(json.dumps(prompts))
-    result = out_dir / "result.geojson"
-    status = predict([str(scene), "--model", str(model_dir), "--prompts", str(out_dir / "prompts.geojson"),
-                      "--task", "segment", "--out", str(result), "--mask-out", str(out_dir / "mask.tif"),
-                      "--max_new_tokens", "24", "--batch_size", "4", "--trust_remote_code"])
-    if status != 0:
-        raise RuntimeError(f"earthgptx-predict failed on {scene} (exit status {status}); see its message above.")
-    collection = json.loads(result.read_text())
-    summary = collection["earthgptx"]
-    render_features(scene, collection, out_dir / "result.png",
-                    caption=f"earthgptx-predict {scene.name} --task segment: {summary['features']} features, "
-                            f"{summary['masks']} masks ({summary['windows_run']} windows)")
-    return {"scene": str(scene), "result": str(result), "png": str(out_dir / "result.png"), **summary}
+    segment = _predict(scene, model_dir, out_dir / "result.geojson", ["--prompts", str(out_dir / "prompts.geojson"),
+                       "--task", "segment", "--mask-out", str(out_dir / "mask.tif")], "--task segment")
+    classes = [o.category for im in chosen for o in im.objects]
+    query = max(sorted(set(classes)), key=classes.count)
+    find = _predict(scene, model_dir, out_dir / "find.geojson", ["--task", "find", "--query", query],
+                    f"--task find --query {query!r}")
+    return {"scene": str(scene), **segment, "find": {**find, "objects_in_scene": classes.count(query)}}
 
 
 def grounding_summary(results: dict, calibration: dict | None) -> list[str]:
@@ -300,6 +313,13 @@ def write_report(out: Path, summary: dict) -> Path:
                   f"{scene['features']} features, {scene['masks']} masks, {scene['windows_run']} windows; "
                   f"[result.geojson](scene/result.geojson), [mask.tif](scene/mask.tif).", "",
                   "![earthgptx-predict result](scene/result.png)", ""]
+        find = scene.get("find")
+        if find:
+            lines += [f"The same scene searched by name, no prompts (`--task find --query {find['query']!r}`): "
+                      f"{find['features']} objects ({find['instances_found']} window instances, "
+                      f"{find['instances_merged']} merged across windows), where the mosaic holds "
+                      f"{find['objects_in_scene']}; [find.geojson](scene/find.geojson).", "",
+                      "![earthgptx-predict find](scene/find.png)", ""]
     path = out / "REPORT.md"
     path.write_text("\n".join(lines))
     return path
@@ -392,6 +412,9 @@ def _print_summary(run: dict, report_path: Path) -> None:
         print(f"  {line}")
     print(f"  earthgptx-predict on a georeferenced scene: {scene['features']} features -> {scene['result']}, "
           f"{scene['png']}")
+    find = scene["find"]
+    print(f"  the same scene, --task find --query {find['query']!r}: {find['features']} objects (the mosaic holds "
+          f"{find['objects_in_scene']}) -> {find['result']}")
     print(f"Report: {report_path.resolve()}\nHub-ready checkpoint: {Path(run['hub_dir']).resolve()}")
 
 

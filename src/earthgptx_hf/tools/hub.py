@@ -31,10 +31,10 @@ CARD_TAGS = ["earthgpt-x", "remote-sensing", "earth-observation", "optical", "SA
 # results.json task names -> the card's task types (Hub vocabulary where one fits)
 CARD_TASK_TYPES = {"classification": "image-text-to-text", "region_caption": "image-text-to-text",
                    "relation": "image-text-to-text", "caption": "image-to-text", "scene": "image-classification",
-                   "grounding": "image-segmentation"}
+                   "grounding": "image-segmentation", "referring": "image-segmentation"}
 CARD_METRICS = {"classification": ("SS", "S-IoU", "accuracy"), "region_caption": ("BLEU-4", "METEOR", "CIDEr"),
                 "relation": ("BLEU-4", "CIDEr"), "caption": ("BLEU-4", "METEOR", "CIDEr"), "scene": ("accuracy",),
-                "grounding": ("gIoU", "cIoU")}
+                "grounding": ("gIoU", "cIoU"), "referring": ("Acc@0.5", "mIoU", "oIoU", "instance_recall")}
 
 
 def _plain_model(model):
@@ -76,6 +76,7 @@ from transformers import pipeline
 pipe = pipeline("visual-prompting", model="{where}", trust_remote_code=True)
 pipe("scene.png", boxes=[[40, 60, 120, 140]], task="classify")       # "<Region 1>: ship"
 pipe("sar.tif", points=[[88, 42]], task="segment")                    # masks: bool arrays at the image size
+pipe("scene.png", task="find", query="ship")                          # every ship: instances with mask, score, box
 pipe("ir.png", text="What is the relationship between <Region 1> and <Region 2>?", boxes=[[...], [...]])
 ```
 
