@@ -130,7 +130,8 @@ def test_the_pipelines_find_instruction_is_the_first_training_template():
     assert find_instruction("the largest ship") == QUESTIONS["size"][0].format(extreme="largest", cls="ship")
     assert find_instruction("the ship at the top left") == QUESTIONS["position"][0].format(cls="ship",
                                                                                            position="top left")
-    for bad in (None, "", " . ", 3):
+    assert find_instruction("EVERY  ship\n") == "Segment every ship."
+    for bad in (None, "", " . ", 3, "ship\x00", "ship\x1b[2J"):
         with pytest.raises(ValueError, match="query"):
             find_instruction(bad)
 

@@ -368,12 +368,14 @@ def find_instruction(query, where: str = "query") -> str:
     """The instruction of `task="find"`: "Segment every ship." for `query="ship"` (or "ships"), "Segment the largest
     ship." for `query="the largest ship"` (`QUERY_DETERMINERS`), the first of the training templates
     (`data/referring.py`)."""
-    if not isinstance(query, str) or not query.strip(" \t\n.?!"):
-        raise ValueError(f"query for {where} must be a non-empty string naming what to find (e.g. 'ship', 'every "
-                         f"vehicle', 'the largest storage tank'), got {query!r}.")
-    query = " ".join(query.strip(" \t\n.?!").split())
-    if query.split()[0].lower() not in QUERY_DETERMINERS:
-        query = f"every {query}"
+    if not isinstance(query, str) or not query.strip(" \t\n.?!") or not query.replace("\n", " ").isprintable():
+        raise ValueError(f"query for {where} must be a non-empty string of printable text naming what to find (e.g. "
+                         f"'ship', 'every vehicle', 'the largest storage tank'), got {query!r}.")
+    first, *rest = query.strip(" \t\n.?!").split()
+    if first.lower() in QUERY_DETERMINERS:  # as the training questions write it: "Segment every ship."
+        query = " ".join([first.lower(), *rest])
+    else:
+        query = " ".join(["every", first, *rest])
     return INSTRUCTIONS[("find", "query")].format(query=query)
 
 
