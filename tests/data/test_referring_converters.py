@@ -385,3 +385,39 @@ def test_voc_reads_the_opt_rsvg_layout(tmp_path):
     images, report = read_voc(root / "Annotations", root / "Image", split_file=root / "split" / "test.txt")
     assert [o.expression for im in images for o in im.objects] == ["the bridge"]
     assert images[0].image == str(root / "Image" / "02.jpg")
+
+
+def test_rrsisd_hostile_files_are_counted_or_refused_naming_the_file(tmp_path):
+    """A polygon far outside the image (pycocotools' rasteriser crashed the process on it) is a malformed
+    segmentation; a sentence holding a tag or a control character a malformed sentence; refs.json nested beyond the
+    recursion limit an `AnnotationFormatError`, not a RecursionError."""
+    refs = [_ref(0, 10, 1, sentences=("the vehicle", "the [PIX] vehicle", "a <Region 1> car", "a car\x1b[2J")),
+            _ref(1, 12, 1)]
+    data = _rrsisd(tmp_path, refs=refs)
+    instances = _instances()
+    instances["annotations"][2]["segmentation"] = [[1e12, 10, 80, 10, 80, 30, 60, 30]]
+    (data / "instances.json").write_text(json.dumps(instances))
+    images, report = read_rrsisd(data)
+    assert [im.objects[0].expression for im in images] == ["the vehicle"]
+    assert dict(report.skipped) == {"malformed sentence": 3, "malformed segmentation": 1}
+    _balanced(report)
+    (data / "refs(unc).p").unlink()
+    (data / "refs.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(AnnotationFormatError, match=r"refs.json.*nested too deeply"):
+        read_rrsisd(data)
+
+
+def test_refsegrs_phrase_file_with_a_bom_odd_line_breaks_or_tags(tmp_path):
+    """A UTF-8 byte order mark is not part of the first image's name; \\v or \\x1c inside a phrase does not end its
+    line (str.splitlines would cut the phrase and shift the line numbers); a tag or control character in a phrase is
+    a malformed sentence."""
+    root = tmp_path / "RefSegRS"
+    _image(root / "images" / "0.tif", 64, 48)
+    _mask(root / "masks" / "0.tif", [((slice(5, 10), slice(10, 20)), 255)])
+    lines = ["0 the car on the road", "0 the car\x0bnear the\x1ctree", "0 the <image> car", "0 the [PIX] car",
+             "0 the car\x07"]
+    (root / "output_phrase_train.txt").write_bytes(("\ufeff" + "\n".join(lines) + "\n").encode("utf-8"))
+    images, report = read_refsegrs(root)
+    assert [(im.id, im.objects[0].expression) for im in images] == [("0#train-1", "the car on the road"),
+                                                                    ("0#train-2", "the car near the tree")]
+    assert dict(report.skipped) == {"malformed sentence": 3} and report.objects_read == 5

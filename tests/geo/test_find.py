@@ -344,3 +344,29 @@ def test_many_scenes_find_runs_each_scene_and_merges_into_one_layer(tmp_path):
     for bad, message in (({"query": None}, "must be a non-empty string"), ({"engine": "ray"}, "engine='local'")):
         with pytest.raises(ValueError, match=message):
             ManyScenes(ManySceneArguments(**{**vars(args), "out_dir": str(tmp_path / "other"), **bad}))
+
+
+def test_a_find_result_with_a_nan_score_or_a_mask_of_another_size_is_refused(tmp_path):
+    """A window's instance with a NaN score (it would win every merge and write NaN into the GeoJSON) or a mask not
+    at the window image's size (it would land in the window's corner) is an error naming the window and value."""
+    scene = write_geotiff(tmp_path / "scene.tif", np.full((60, 60), 7, np.uint8))
+
+    class Answering(FindStub):
+        def __init__(self, instance):
+            super().__init__(56)
+            self.instance = instance
+
+        def __call__(self, items, batch_size=1, **generate_kwargs):
+            for item in items:
+                mask = self.instance.get("mask", np.ones(item["image"].shape[:2], bool))
+                yield [{"generated_text": "ship[PIX]", "masks": [mask], "scores": [self.instance["score"]],
+                        "regions": [], "instances": [{"label": "ship", "box": None, **self.instance, "mask": mask}],
+                        "dropped_masks": 0}]
+
+    with pytest.raises(ValueError, match=r"window 0,0,\d+,\d+'s instances\[0\] has score=nan; a score is a finite"):
+        ScenePredictor(Answering({"score": float("nan")}), progress=False).predict(scene, task="find", query="ship")
+    with pytest.raises(ValueError, match=r"instances\[0\] has a mask of shape \(5, 5\); .* at the window image's size"):
+        ScenePredictor(Answering({"score": 0.5, "mask": np.ones((5, 5), bool)}), progress=False).predict(
+            scene, task="find", query="ship")
+    with pytest.raises(ValueError, match=r"iou_threshold='0.5' must be in \(0, 1\]"):
+        merge_instances([], iou_threshold="0.5")

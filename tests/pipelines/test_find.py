@@ -50,3 +50,14 @@ def test_a_chat_takes_its_query_from_its_messages(pipe):
     chat = [{"role": "user", "content": [{"type": "image", "image": IMAGE}, {"type": "text", "text": "Segment every ship."}]}]
     with pytest.raises(ValueError, match="query"):
         pipe(chat, query="ship", max_new_tokens=1)
+
+
+@pytest.mark.parametrize("query, message", [
+    ("!!!,,,;;;", "must be a non-empty string of printable text"),  # no word: nothing to find
+    ("[PIX] ship", r"cannot hold the tag '\[PIX\]'"),
+    ("the ship near <Region 1>", "cannot hold the tag '<Region 1>'"),
+    ("<image> ship", "cannot hold the tag '<image>'"),
+])
+def test_find_refuses_a_query_without_words_or_with_a_tag_naming_the_query(pipe, query, message):
+    with pytest.raises(ValueError, match=f"query for images .task='find'. .*{message}"):
+        pipe(IMAGE, task="find", query=query, max_new_tokens=1)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -269,6 +271,9 @@ def read_json(path):
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise AnnotationFormatError(path, "", f"not valid JSON ({error}).") from None
+    except RecursionError:
+        raise AnnotationFormatError(path, "", "nested too deeply to be an annotation file (lists or objects "
+                                    f"nested over {sys.getrecursionlimit()} levels).") from None
 
 
 def parse_json_line(line: str, file, where: str) -> dict:
@@ -278,15 +283,30 @@ def parse_json_line(line: str, file, where: str) -> dict:
     except json.JSONDecodeError as error:
         raise AnnotationFormatError(file, where, f"not valid JSON ({error.msg}); expected one JSON object per "
                                     "line.") from None
+    except RecursionError:
+        raise AnnotationFormatError(file, where, "nested too deeply to be a record (lists or objects nested over "
+                                    f"{sys.getrecursionlimit()} levels).") from None
     if not isinstance(record, dict):
         raise AnnotationFormatError(file, where, f"expected a JSON object, got {type(record).__name__}.")
     return record
 
 
+RESERVED_TAG = re.compile(r"\[PIX\]|<[^<>]{1,24}>")  # [PIX], <image>, <Region 1>, <s>, </s>, <pad>, <region_feat>
+
+
+def expression_problem(text: str) -> bool:
+    """Whether a referring expression people wrote cannot be asked: it holds a control character, or a tag that the
+    processor reserves or that a question must not hold without a visual prompt (`RESERVED_TAG`)."""
+    return not text.isprintable() or RESERVED_TAG.search(text) is not None
+
+
 def read_text_lines(path) -> list[str]:
-    """The lines of a text label file; `AnnotationFormatError` naming the file when it is not UTF-8 text."""
+    """The lines of a text label file (a UTF-8 byte order mark left out; lines end at \\n, \\r\\n or \\r only, not at
+    the other characters `str.splitlines` breaks at, such as \\v or \\x1c inside a phrase); `AnnotationFormatError`
+    naming the file when it is not UTF-8 text."""
     try:
-        return Path(path).read_text(encoding="utf-8").splitlines()
+        text = Path(path).read_text(encoding="utf-8-sig")  # universal newlines: \r\n and \r read as \n
+        return text.removesuffix("\n").split("\n") if text else []
     except UnicodeDecodeError as error:
         raise AnnotationFormatError(path, f"byte {error.start}", "not UTF-8 text; expected a text label file.") \
             from None

@@ -77,16 +77,23 @@ class Instance:
 
 def window_instances(result: dict, window, window_georeference, tolerance: float = 1.0) -> list[Instance]:
     """The instances of one window's `find` result (`result["instances"]`), vectorised on `window_georeference` (the
-    window read at its image's size) with `tolerance` in scene pixels; empty masks are left out."""
+    window read at its image's size) with `tolerance` in scene pixels; empty masks are left out. A mask of another
+    size than the window's image, or a score that is not a finite number (or None), raises `ValueError`."""
     footprint = pixels_to_map(box(0, 0, window_georeference.width, window_georeference.height), window_georeference)
     scale = window.width / window_georeference.width  # scene pixels per window image pixel
     out = []
     for index, instance in enumerate(result.get("instances") or []):
-        mask = instance.get("mask")
+        mask, score = instance.get("mask"), instance.get("score")
+        where = f"window {window.label}'s instances[{index}]"
+        if mask is not None and np.shape(mask) != (window_georeference.height, window_georeference.width):
+            raise ValueError(f"{where} has a mask of shape {np.shape(mask)}; a find result's masks are at the window "
+                             f"image's size, ({window_georeference.height}, {window_georeference.width}).")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float, np.number))
+                                  or not np.isfinite(score)):
+            raise ValueError(f"{where} has score={score!r}; a score is a finite number (or None).")
         geometry = None if mask is None else mask_to_geometry(mask, window_georeference.transform, tolerance / scale)
         if geometry is None or geometry.is_empty:
             continue
-        score = instance.get("score")
         out.append(Instance(geometry, footprint, instance.get("label"), None if score is None else float(score),
                             window.label, index))
     return out
@@ -131,7 +138,7 @@ def merge_instances(instances, iou_threshold: float = IOU_THRESHOLD,
     """One `Instance` per object (the module docstring's rule), in the row-major order of each object's best
     instance's window."""
     for name, value in (("iou_threshold", iou_threshold), ("ios_threshold", ios_threshold)):
-        if not 0 < value <= 1:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
             raise ValueError(f"{name}={value!r} must be in (0, 1].")
     instances = sorted(instances, key=lambda i: i.key)  # canonical: the input's order does not matter
     tree = STRtree([i.geometry for i in instances])

@@ -30,6 +30,10 @@ def _segmentation_problem(segmentation, height: int, width: int) -> str | None:
     if isinstance(segmentation, list):
         if not segmentation or any(polygon_problem(p) for p in segmentation):
             return "malformed segmentation"
+        # far outside the image: pycocotools' rasteriser overflows its ints (a crash) or allocates gigabytes
+        if any(not (-width <= x <= 2 * width and -height <= y <= 2 * height)
+               for p in segmentation for x, y in zip(p[::2], p[1::2])):
+            return "malformed segmentation"
         return None
     if not isinstance(segmentation, dict):
         return "malformed segmentation"

@@ -21,7 +21,8 @@ when there is none, "object". `RefSegRSReport.category_from` counts each rule's 
 never silent.
 
 Counting: the unit is one phrase line (blank lines are no object); every one is kept or counted under a reason:
-"empty sentence" (a name with no phrase), "path outside root", "missing image file", "unreadable image",
+"empty sentence" (a name with no phrase), "malformed sentence" (a control character or a tag such as [PIX], <image>
+or <Region 1> in the phrase: `expression_problem`), "path outside root", "missing image file", "unreadable image",
 "missing mask file", "unreadable mask", "mask size differs from image" (each once per image in `images_skipped`
 too) and "empty mask". A line that names no image (it starts with a space) raises `AnnotationFormatError` naming
 the file and line, as does a phrase file that is not UTF-8 text.
@@ -39,7 +40,7 @@ import numpy as np
 from ...models.earthgptx.visual_prompts import mask_to_rle
 from ..annotations import (
     PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, ObjectAnnotation, PathOutsideRootError,
-    find_image, image_size, read_text_lines,
+    expression_problem, find_image, image_size, read_text_lines,
 )
 
 SPLITS = ("train", "val", "test")
@@ -189,8 +190,8 @@ def read_refsegrs(root: str | Path, split: str | None = "train", image_dir: str 
                 continue
             report.objects_read += 1
             name, phrase = parsed
-            if not phrase:
-                report.skip("empty sentence")
+            if not phrase or expression_problem(phrase):
+                report.skip("malformed sentence" if phrase else "empty sentence")
                 continue
             if name not in targets:
                 targets[name] = _target(name, image_dir, mask_dir, allow_outside_root)

@@ -23,7 +23,8 @@ Counting: the unit is one (ref, sentence) pair (a ref without sentences counts o
 ann_id", "unknown image_id", "ann_id of another image", "unknown category id", "path outside root", "missing image
 file", "unreadable image", "image size differs from annotation" (the last four once per image in `images_skipped`
 too), "missing segmentation", "malformed segmentation" and the mask reasons of `rle_problem`, "empty mask",
-"malformed bbox", "bbox does not match mask", "malformed sentence" (not a dict), "empty sentence".
+"malformed bbox", "bbox does not match mask", "malformed sentence" (not a dict, or its text holds a control character or a tag such as
+[PIX], <image> or <Region 1>: `expression_problem`), "empty sentence".
 
 Untrusted input (see `annotations.py`): the refs pickle is read by an unpickler that refuses every global (a class,
 a function: what a hostile `__reduce__` needs to run code), so only lists, dicts, tuples, str, bytes, numbers, bool
@@ -44,7 +45,7 @@ import numpy as np
 from ...models.earthgptx.visual_prompts import mask_to_rle
 from ..annotations import (
     PATH_OUTSIDE_ROOT, AnnotatedImage, AnnotationFormatError, ConversionReport, ObjectAnnotation, clip_box,
-    finite_numbers, image_size, read_json, resolve_under_root,
+    expression_problem, finite_numbers, image_size, read_json, resolve_under_root,
 )
 from .coco import _categories, _check_image, _load, _segmentation_problem
 
@@ -239,8 +240,8 @@ def _per_sentence(ref: dict, target, modality: str, report: ConversionReport) ->
     out = []
     for k, sentence in enumerate(ref["sentences"]):
         text = _sentence(sentence)
-        if text is None:
-            report.skip("malformed sentence" if not isinstance(sentence, dict) else "empty sentence")
+        if text is None or expression_problem(text):
+            report.skip("malformed sentence" if not isinstance(sentence, dict) or text else "empty sentence")
             continue
         out.append(AnnotatedImage(image=str(path), width=width, height=height, modality=modality,
                                   objects=[replace(obj, expression=text)], source="rrsisd",

@@ -249,6 +249,7 @@ INSTRUCTIONS = {
 # a query that opens with one of these words says which instances it means ("the largest ship", "every vehicle");
 # any other ("ship", "storage tanks near the harbor") asks for every instance: "Segment every ship."
 QUERY_DETERMINERS = ("the", "every", "all", "each", "any", "a", "an")
+QUERY_TAG = re.compile(r"\[PIX\]|<[^<>]{1,24}>")  # as data.annotations.RESERVED_TAG: no tag in a query
 ITEM_KEYS = ("prompts", "points", "boxes", "text", "task", "query", "modality")  # per call, per image of a batch, or per item
 _PER_IMAGE_LISTS = ("prompts", "points", "boxes")  # a list already for one image: a batch needs a list of them
 
@@ -368,9 +369,14 @@ def find_instruction(query, where: str = "query") -> str:
     """The instruction of `task="find"`: "Segment every ship." for `query="ship"` (or "ships"), "Segment the largest
     ship." for `query="the largest ship"` (`QUERY_DETERMINERS`), the first of the training templates
     (`data/referring.py`)."""
-    if not isinstance(query, str) or not query.strip(" \t\n.?!") or not query.replace("\n", " ").isprintable():
+    if not isinstance(query, str) or not any(c.isalnum() for c in query) \
+            or not query.replace("\n", " ").isprintable():
         raise ValueError(f"query for {where} must be a non-empty string of printable text naming what to find (e.g. "
                          f"'ship', 'every vehicle', 'the largest storage tank'), got {query!r}.")
+    if QUERY_TAG.search(query):  # the processor's tokens, or a region the query has no prompt for
+        raise ValueError(f"query for {where} names what to find in words; it cannot hold the tag "
+                         f"{QUERY_TAG.search(query).group()!r} ([PIX], <image>, <Region i> and the other special "
+                         f"tokens are written by the processor), got {query!r}.")
     first, *rest = query.strip(" \t\n.?!").split()
     if first.lower() in QUERY_DETERMINERS:  # as the training questions write it: "Segment every ship."
         query = " ".join([first.lower(), *rest])
