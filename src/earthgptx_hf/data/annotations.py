@@ -20,12 +20,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..models.earthgptx.visual_prompting import QUERY_TAG
 from ..models.earthgptx.visual_prompts import rle_to_mask
 
 PATH_OUTSIDE_ROOT = "path outside root"
@@ -291,7 +291,8 @@ def parse_json_line(line: str, file, where: str) -> dict:
     return record
 
 
-RESERVED_TAG = re.compile(r"\[PIX\]|<[^<>]{1,24}>")  # [PIX], <image>, <Region 1>, <s>, </s>, <pad>, <region_feat>
+# [PIX], <image>, <Region 1>, <s>, </s>, <pad>, <region_feat>: the pipeline's rule for a query (the one owner)
+RESERVED_TAG = QUERY_TAG
 
 
 def expression_problem(text: str) -> bool:

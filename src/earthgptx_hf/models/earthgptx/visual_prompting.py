@@ -249,7 +249,9 @@ INSTRUCTIONS = {
 # a query that opens with one of these words says which instances it means ("the largest ship", "every vehicle");
 # any other ("ship", "storage tanks near the harbor") asks for every instance: "Segment every ship."
 QUERY_DETERMINERS = ("the", "every", "all", "each", "any", "a", "an")
-QUERY_TAG = re.compile(r"\[PIX\]|<[^<>]{1,24}>")  # as data.annotations.RESERVED_TAG: no tag in a query
+# no tag in a query (nor, `data.annotations.expression_problem`, in an expression people wrote): [PIX], <image>,
+# <Region i>, <s>, </s>, <pad>, <region_feat>
+QUERY_TAG = re.compile(r"\[PIX\]|<[^<>]{1,24}>")
 ITEM_KEYS = ("prompts", "points", "boxes", "text", "task", "query", "modality")  # per call, per image of a batch, or per item
 _PER_IMAGE_LISTS = ("prompts", "points", "boxes")  # a list already for one image: a batch needs a list of them
 
