@@ -5,6 +5,7 @@ and no prompts, the masks are drawn in one colour each, the instances are listed
 the chat, and an empty query is a message on the page."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -114,7 +115,8 @@ def test_the_page_handler_shows_the_answer_and_an_empty_query_as_a_message(pipe,
     assert state is session and answer == "ship[PIX]ship[PIX]" and "(turn 1 of this conversation" in note
     assert chat[-2:] == [{"role": "user", "content": "Segment every ship."},
                          {"role": "assistant", "content": "ship[PIX]ship[PIX]"}]
-    assert drawing.size == (512, 512) and "ship 0." in table and files[0].endswith(".json")
+    # the untrained model's predicted IoU may come out a hair below 0 (torch 2.6): "ship -0.00"
+    assert drawing.size == (512, 512) and re.search(r"ship -?\d\.\d\d, box", table) and files[0].endswith(".json")
     calls = len(spy.calls)
     with pytest.warns(UserWarning, match="The query is empty"):
         outputs = ui.find_event(session, "  ?")
