@@ -206,8 +206,12 @@ def _find_step(page, browser, pipe, upload, scene, scale, seconds) -> None:
     plain = np.asarray(draw_result(scene.display, {**expected, "masks": []}, caption=False, min_size=CANVAS_MIN_SIZE),
                        int)
     coloured = np.abs(drawn - plain).max(axis=2) > 8
-    first = np.kron(expected["instances"][0]["mask"], np.ones((int(scale), int(scale)), bool))
-    assert first.any() and coloured[first].mean() > 0.8, "the found instance's mask is not drawn where it is"
+    shown = [i for i in expected["instances"] if i["box"] is not None]  # an instance's mask may be empty
+    if not shown:
+        assert not coloured.any(), "the page colours pixels though every found mask is empty"
+    else:
+        first = np.kron(shown[0]["mask"], np.ones((int(scale), int(scale)), bool))
+        assert coloured[first].mean() > 0.75, "the found instance's mask is not drawn where it is"
     assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
     page.shot("04_find")
 
@@ -292,7 +296,9 @@ def test_upload_draw_classify_segment_and_errors_in_a_real_browser(server, brows
     plain = np.asarray(draw_result(scene.display, without_masks, caption=False, min_size=CANVAS_MIN_SIZE), int)
     coloured = np.abs(drawn - plain).max(axis=2) > 8  # the overlay's pixels on the page
     first = np.kron(masks[0], np.ones((int(scale), int(scale)), bool))
-    assert coloured[first].mean() > 0.8, "the mask is not drawn where the pipeline put it"
+    # the overlay's blend changes a pixel by less than 8 where the scene already has the overlay's colour (the demo
+    # checkpoint's mask of 2026-12-07 covers 20.0 % such pixels): most of the mask, not all of it, shows
+    assert coloured[first].mean() > 0.75, "the mask is not drawn where the pipeline put it"
     others = np.kron(np.any(masks, axis=0), np.ones((int(scale), int(scale)), bool))
     assert coloured[~others].mean() < 0.01, "the page colours pixels outside every mask"
     if os.environ.get("EARTHGPTX_APP_TEST_MODEL"):  # a trained checkpoint: its mask lies on the boxed object
