@@ -68,6 +68,12 @@ def test_inconsistent_records_are_refused(processor, records):
         EarthGPTXDataCollator(processor)([dict(grounding, pix_targets=[])])
     with pytest.raises(ValueError, match="which has no mask"):
         EarthGPTXDataCollator(processor)([dict(grounding, masks=[None])])
+    # a referring answer's [PIX] without its target mask (issue 34: no prompts, one mask per target)
+    referring = dict(grounding, prompts=[], masks=[], conversations=[
+        {"from": "user", "value": "Segment every ship."}, {"from": "model", "value": "ship at the top[PIX]"}])
+    with pytest.raises(ValueError, match=r"pix_targets names mask 1, but the record has 0 masks"):
+        EarthGPTXDataCollator(processor)([dict(referring, pix_targets=[1])])
+    EarthGPTXDataCollator(processor)([dict(referring, masks=grounding["masks"][:1], pix_targets=[1])])
     with pytest.raises(ValueError, match="more than max_length=10"):
         EarthGPTXDataCollator(processor, max_length=10)([grounding])
     bad = dict(grounding, conversations=[{"from": "robot", "value": "hi"}])

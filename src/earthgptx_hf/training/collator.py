@@ -118,9 +118,13 @@ class EarthGPTXDataCollator:
         if found != len(targets):
             raise ValueError(f"Record {record.get('id')!r}: the answers hold {found} [PIX] tokens but pix_targets names "
                              f"{len(targets)} regions.")
-        masks = []
+        masks, given = [], record.get("masks") or [None] * len(record["prompts"])
         for region in targets:
-            rle = (record.get("masks") or [None] * len(record["prompts"]))[region - 1]
+            if isinstance(region, bool) or not isinstance(region, int) or not 1 <= region <= len(given):
+                raise ValueError(f"Record {record.get('id')!r}: pix_targets names mask {region!r}, but the record has "
+                                 f"{len(given)} masks (one per prompt, or per target of a referring answer): give "
+                                 f"1 to {len(given)}.")
+            rle = given[region - 1]
             if rle is None:
                 raise ValueError(f"Record {record.get('id')!r}: [PIX] refers to region {region}, which has no mask.")
             mask = rle_to_mask(rle, where=f"record {record.get('id')!r} masks[{region - 1}]")
