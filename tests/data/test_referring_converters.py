@@ -387,6 +387,28 @@ def test_voc_reads_the_opt_rsvg_layout(tmp_path):
     assert images[0].image == str(root / "Image" / "02.jpg")
 
 
+def test_dior_rsvg_expressions_become_referring_records(tmp_path):
+    """Each expression of the DIOR-RSVG / OPT-RSVG layout is one referring record: the expression asked without a
+    prompt, answered with the object's class and position, its box as the target mask (the benchmark scores boxes)."""
+    from earthgptx_hf.data.tasks import build_records
+    from earthgptx_hf.models.earthgptx.visual_prompts import rle_to_mask
+
+    root = tmp_path / "DIOR-RSVG"
+    (root / "Annotations").mkdir(parents=True)
+    (root / "Annotations" / "05.xml").write_text(_rsvg_xml("05", [
+        ("storage tank", [60, 50, 90, 75], "The storage tank at the lower right"), ("ship", [1, 2, 21, 12], "a ship")]))
+    _image(root / "JPEGImages" / "05.jpg")
+    images, _ = read_voc(root / "Annotations", root / "JPEGImages")
+    records = build_records(images, tasks=("referring",), seed=0)
+    assert [r["query_kind"] for r in records] == ["human", "human"] and all(r["prompts"] == [] for r in records)
+    tank, ship = records
+    assert tank["conversations"][0]["value"].lower().count("the storage tank at the lower right") == 1
+    assert tank["conversations"][1]["value"] == "storage tank at the bottom right[PIX]"
+    assert ship["conversations"][1]["value"] == "ship at the top left[PIX]"
+    mask = rle_to_mask(tank["masks"][0])
+    assert mask.shape == (80, 100) and mask.sum() == 30 * 25 and mask[50:75, 60:90].all()
+
+
 def test_rrsisd_hostile_files_are_counted_or_refused_naming_the_file(tmp_path):
     """A polygon far outside the image (pycocotools' rasteriser crashed the process on it) is a malformed
     segmentation; a sentence holding a tag or a control character a malformed sentence; refs.json nested beyond the

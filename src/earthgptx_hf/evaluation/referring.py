@@ -119,12 +119,13 @@ def target_masks(record: dict) -> list[np.ndarray]:
             for i, rle in enumerate(record.get("masks") or [])]
 
 
-def location_prior(records: list[dict]) -> dict:
+def location_prior(records: list[dict], targets: list[list] | None = None) -> dict:
     """The prompt-blind baseline's answer per class: the median box (centre and size, as fractions of the image) of
-    that class's targets in `records`, and under None the median over every class (for a class without targets)."""
+    that class's targets in `records`, and under None the median over every class (for a class without targets).
+    `targets`: the records' target masks, when decoded already (`target_masks`)."""
     boxes: dict = {}
-    for record in records:
-        for mask in target_masks(record):
+    for record, masks in zip(records, targets if targets is not None else map(target_masks, records)):
+        for mask in masks:
             box = mask_box(mask)
             if box is not None:
                 h, w = mask.shape
@@ -152,7 +153,7 @@ def referring_task_scores(records: list[dict], outputs: list[dict], prior: dict 
     `baseline` those of the prompt-blind location prior (`prior`, default fitted on `records`)."""
     references = [target_masks(record) for record in records]
     figures = referring_scores([o["masks"] for o in outputs], references)
-    prior = location_prior(records) if prior is None else prior
+    prior = location_prior(records, references) if prior is None else prior
     figures["baseline"] = referring_scores([prior_masks(record, prior) for record in records], references)
     figures["right instance count"] = 100 * float(np.mean([len(o["masks"]) == len(r)
                                                            for o, r in zip(outputs, references)]))
